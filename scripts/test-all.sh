@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The one command that runs every test on a machine that has only Node and npm:
+# it installs pnpm and the system packages the tests need, installs the
+# workspace, checks lint and types, and runs the whole vitest suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+if ! command -v pnpm >/dev/null 2>&1; then
+  log "installing pnpm"
+  npm install -g pnpm@10
+fi
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v podman >/dev/null 2>&1 || missing+=(podman)
+command -v runc >/dev/null 2>&1 || missing+=(runc)
+if ((${#missing[@]})); then
+  log "installing system packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+log "installing workspace"
+pnpm install --frozen-lockfile
+
+log "lint and format"
+pnpm lint
+
+log "typecheck"
+pnpm typecheck
+
+log "tests"
+pnpm test:unit "$@"
