@@ -1,1 +1,11 @@
-export {};
+export {
+  type Config,
+  type ConfigKey,
+  configSchema,
+  envName,
+  SETTING_META,
+  settingKeys,
+  shownDefault,
+} from "./config-schema.ts";
+export { formatDuration, parseDurationSeconds } from "./duration.ts";
+export { ConfigError, describeConfig, type LoadConfigOptions, loadConfig } from "./load-config.ts";

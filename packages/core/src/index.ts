@@ -1,1 +1,1 @@
-export {};
+export { ApiError, badRequest, problem } from "./api-error.ts";

@@ -1,0 +1,248 @@
+import { z } from "zod";
+import { formatDuration, parseDurationSeconds } from "./duration.ts";
+
+/*
+ * One schema for every setting of every tier. Values arrive as strings from the
+ * environment or typed from asu.toml, so each kind accepts both. The schema's
+ * descriptions are the README's configuration table (checked by a test), and
+ * `tiers` says which deployables read a setting.
+ */
+
+const booleanSetting = z.preprocess((value) => {
+  if (typeof value !== "string") return value;
+  const text = value.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(text)) return true;
+  if (["", "0", "false", "no", "off"].includes(text)) return false;
+  return value;
+}, z.boolean());
+
+const integerSetting = z.preprocess(
+  (value) => (typeof value === "string" && value.trim() !== "" ? Number(value) : value),
+  z.number().int(),
+);
+
+const durationSetting = z.preprocess((value) => {
+  if (typeof value === "number") return value;
+  if (typeof value !== "string") return value;
+  return parseDurationSeconds(value) ?? value;
+}, z.number().int().nonnegative());
+
+/** pydantic-settings reads lists from JSON; operators also write them comma-separated. */
+const listSetting = z.preprocess((value) => {
+  if (typeof value !== "string") return value;
+  const text = value.trim();
+  if (text === "") return [];
+  if (text.startsWith("[")) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return value;
+    }
+  }
+  return text
+    .split(/[\s,]+/)
+    .map((item) => item.trim())
+    .filter(Boolean);
+}, z.array(z.string()));
+
+const optionalText = z.preprocess(
+  (value) => (typeof value === "string" && value.trim() === "" ? undefined : value),
+  z.string().optional(),
+);
+
+type Tier = "prepare" | "build" | "worker";
+
+interface SettingMeta {
+  tiers: readonly Tier[];
+  secret?: boolean;
+  /** How the default reads in the docs when it is not a plain value. */
+  shownDefault?: string;
+}
+
+export const SETTING_META: Record<string, SettingMeta> = {};
+
+function setting<T extends z.ZodType>(
+  schema: T,
+  description: string,
+  meta: SettingMeta,
+  key: string,
+): T {
+  SETTING_META[key] = meta;
+  return schema.describe(description) as T;
+}
+
+const ALL: readonly Tier[] = ["prepare", "build", "worker"];
+
+export const configSchema = z.object({
+  port: setting(
+    integerSetting.pipe(z.number().min(0).max(65_535)).optional(),
+    "HTTP port of the tier",
+    { tiers: ["prepare", "build"], shownDefault: "8001 (prepare), 8000 (build)" },
+    "port",
+  ),
+  host: setting(
+    z.string().default("0.0.0.0"),
+    "Address the HTTP tiers listen on",
+    { tiers: ["prepare", "build"] },
+    "host",
+  ),
+  redis_url: setting(
+    z.string().default("redis://localhost:6379"),
+    "Redis holding the queue and results",
+    { tiers: ["build", "worker"], secret: true },
+    "redis_url",
+  ),
+  upstream_url: setting(
+    z
+      .string()
+      .default("https://downloads.openwrt.org")
+      .transform((url) => url.replace(/\/+$/, "")),
+    "Where OpenWrt metadata lives",
+    { tiers: ALL },
+    "upstream_url",
+  ),
+  upstream_timeout: setting(
+    durationSetting.default(10),
+    "Time limit for one upstream metadata request",
+    { tiers: ALL, shownDefault: "10s" },
+    "upstream_timeout",
+  ),
+  build_api_url: setting(
+    optionalText,
+    "Build tier the prepare tier asks whether a prepared request is already built (cache_available)",
+    { tiers: ["prepare"] },
+    "build_api_url",
+  ),
+  public_path: setting(
+    z.string().default("./public"),
+    "Store lives in {PUBLIC_PATH}/store/{request_hash}/",
+    { tiers: ["build", "worker"] },
+    "public_path",
+  ),
+  container_socket_path: setting(
+    optionalText,
+    "Podman API socket the workers use",
+    { tiers: ["worker"], shownDefault: "(podman socket)" },
+    "container_socket_path",
+  ),
+  base_container: setting(
+    z.string().default("ghcr.io/openwrt/imagebuilder"),
+    "ImageBuilder container images",
+    { tiers: ["worker"] },
+    "base_container",
+  ),
+  allow_defaults: setting(
+    booleanSetting.default(false),
+    "Accept `defaults` (first-boot script)",
+    { tiers: ALL },
+    "allow_defaults",
+  ),
+  repository_allow_list: setting(
+    listSetting.default([]),
+    "URL prefixes allowed in `repositories` (JSON list or comma-separated)",
+    { tiers: ALL, shownDefault: "empty" },
+    "repository_allow_list",
+  ),
+  max_custom_rootfs_size_mb: setting(
+    integerSetting.pipe(z.number().min(1)).default(1024),
+    "Upper bound for rootfs_size_mb",
+    { tiers: ALL },
+    "max_custom_rootfs_size_mb",
+  ),
+  max_defaults_length: setting(
+    integerSetting.pipe(z.number().min(0)).default(20480),
+    "Upper bound for `defaults` length",
+    { tiers: ALL },
+    "max_defaults_length",
+  ),
+  max_pending_jobs: setting(
+    integerSetting.pipe(z.number().min(0)).default(200),
+    "Queue length above which POST answers 529",
+    { tiers: ["build"] },
+    "max_pending_jobs",
+  ),
+  job_timeout: setting(
+    durationSetting.default(600),
+    "One build's limit",
+    { tiers: ["build", "worker"], shownDefault: "10m" },
+    "job_timeout",
+  ),
+  build_ttl: setting(
+    durationSetting.default(7 * 86_400),
+    "How long results with packages_versions live",
+    { tiers: ["build", "worker"], shownDefault: "7d" },
+    "build_ttl",
+  ),
+  build_ttl_unversioned: setting(
+    durationSetting.default(86_400),
+    "How long results without packages_versions live",
+    { tiers: ["build", "worker"], shownDefault: "24h" },
+    "build_ttl_unversioned",
+  ),
+  build_defaults_ttl: setting(
+    durationSetting.default(1800),
+    "How long results with defaults live",
+    { tiers: ["build", "worker"], shownDefault: "30m" },
+    "build_defaults_ttl",
+  ),
+  build_failure_ttl: setting(
+    durationSetting.default(3600),
+    "How long failures live",
+    { tiers: ["build", "worker"], shownDefault: "1h" },
+    "build_failure_ttl",
+  ),
+  cache_url: setting(
+    optionalText,
+    "Caching proxy: rewrite `https://` in the ImageBuilder's repository file to `{CACHE_URL}/`",
+    { tiers: ["worker"], shownDefault: "empty" },
+    "cache_url",
+  ),
+  server_stats: setting(
+    booleanSetting.default(false),
+    "Record statistics",
+    { tiers: ["build", "worker"] },
+    "server_stats",
+  ),
+  branches_file: setting(
+    optionalText,
+    "JSON or TOML file replacing the branch table",
+    { tiers: ALL, shownDefault: "empty" },
+    "branches_file",
+  ),
+  log_level: setting(
+    z
+      .string()
+      .default("INFO")
+      .transform((level) => level.toLowerCase())
+      .pipe(z.enum(["trace", "debug", "info", "warning", "warn", "error", "critical", "fatal"])),
+    "Log level (DEBUG, INFO, WARNING, ERROR)",
+    { tiers: ALL, shownDefault: "INFO" },
+    "log_level",
+  ),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigKey = keyof Config;
+
+export function settingKeys(): ConfigKey[] {
+  return Object.keys(configSchema.shape) as ConfigKey[];
+}
+
+/** The environment variable of a setting: the Python server's upper-case names. */
+export function envName(key: string): string {
+  return key.toUpperCase();
+}
+
+/** Defaults as they read in docs and start-up logs. */
+export function shownDefault(key: ConfigKey): string {
+  const meta = SETTING_META[key];
+  if (meta?.shownDefault) return meta.shownDefault;
+  const field = configSchema.shape[key];
+  const parsed = field.safeParse(undefined);
+  if (!parsed.success || parsed.data === undefined) return "empty";
+  const value = parsed.data as unknown;
+  if (typeof value === "string") return value;
+  return String(value);
+}
+
+export { formatDuration };

@@ -1,0 +1,23 @@
+/**
+ * An answer the API gives on purpose. The body is sent as is, so each error
+ * carries the contract's exact shape: `{detail, status}` for validation,
+ * `{status, title, detail}` for 404/503/529.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: Record<string, unknown>,
+  ) {
+    super(typeof body.detail === "string" ? body.detail : `HTTP ${status}`);
+    this.name = "ApiError";
+  }
+}
+
+/** The contract's validation answer: `{"detail": "…", "status": 400}`. */
+export function badRequest(detail: string): ApiError {
+  return new ApiError(400, { detail, status: 400 });
+}
+
+export function problem(status: number, title: string, detail: string): ApiError {
+  return new ApiError(status, { status, title, detail });
+}

@@ -1,0 +1,47 @@
+import { ApiError } from "@asu/core";
+import { swaggerUI } from "@hono/swagger-ui";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { HTTPException } from "hono/http-exception";
+import { apiCors } from "./cors.ts";
+import type { Logger } from "./logger.ts";
+import { type RequestVariables, requestContext } from "./request-context.ts";
+
+export type ApiEnv = { Variables: RequestVariables };
+export type ApiApp = OpenAPIHono<ApiEnv>;
+
+export interface ApiAppOptions {
+  title: string;
+  version: string;
+  description?: string;
+  logger: Logger;
+}
+
+/**
+ * The frame both tiers share: CORS on every answer (errors included), one log
+ * line per request, the contract's error shapes, and the OpenAPI document
+ * generated from the routes' schemas.
+ */
+export function createApiApp(options: ApiAppOptions): ApiApp {
+  const app = new OpenAPIHono<ApiEnv>();
+  app.use("*", apiCors());
+  app.use("*", requestContext(options.logger));
+
+  app.notFound((c) => c.json({ detail: "Not Found" }, 404));
+  app.onError((error, c) => {
+    if (error instanceof ApiError) {
+      return c.json(error.body, error.status as 400);
+    }
+    if (error instanceof HTTPException) {
+      return c.json({ detail: error.message || "Bad Request" }, error.status);
+    }
+    (c.var.logger ?? options.logger).error({ err: error }, "unhandled error");
+    return c.json({ detail: "Internal Server Error" }, 500);
+  });
+
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: { title: options.title, version: options.version, description: options.description },
+  });
+  app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+  return app;
+}

@@ -1,0 +1,73 @@
+import { ApiError, problem } from "@asu/core";
+import type { Context } from "hono";
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export type JsonBody = { ok: true; value: unknown } | { ok: false; error: ApiError };
+
+/** FastAPI's answer to a body that is not JSON, so clients see one error shape for all bad input. */
+function jsonInvalid(position: number, reason: string): ApiError {
+  return new ApiError(422, {
+    detail: [
+      {
+        type: "json_invalid",
+        loc: ["body", position],
+        msg: "JSON decode error",
+        input: {},
+        ctx: { error: reason },
+      },
+    ],
+  });
+}
+
+/** An empty body is pydantic's "Field required" at `["body"]`, as FastAPI answers it. */
+function bodyMissing(): ApiError {
+  return new ApiError(422, {
+    detail: [{ type: "missing", loc: ["body"], msg: "Field required", input: null }],
+  });
+}
+
+function tooLarge(limit: number): ApiError {
+  return problem(413, "Payload Too Large", `Request body is larger than ${limit} bytes`);
+}
+
+async function readLimited(request: Request, limit: number): Promise<Uint8Array | null> {
+  if (!request.body) return new Uint8Array();
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Reads and parses the request body whatever its content type (legacy
+ * clients do not all send one), refusing more than `limit` bytes before
+ * buffering them.
+ */
+export async function readJsonBody(c: Context, limit = MAX_BODY_BYTES): Promise<JsonBody> {
+  const declared = Number(c.req.header("content-length"));
+  if (Number.isFinite(declared) && declared > limit) return { ok: false, error: tooLarge(limit) };
+
+  const bytes = await readLimited(c.req.raw, limit);
+  if (bytes === null) return { ok: false, error: tooLarge(limit) };
+
+  const text = new TextDecoder().decode(bytes);
+  if (text.trim() === "") return { ok: false, error: bodyMissing() };
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (error) {
+    const message = (error as Error).message;
+    const position = Number(/position (\d+)/.exec(message)?.[1] ?? 0);
+    return { ok: false, error: jsonInvalid(position, message) };
+  }
+}

@@ -1,0 +1,36 @@
+import { randomUUID } from "node:crypto";
+import type { MiddlewareHandler } from "hono";
+import type { Logger } from "./logger.ts";
+
+export interface RequestVariables {
+  requestId: string;
+  logger: Logger;
+}
+
+const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/;
+
+/**
+ * Gives every request an id (kept from a proxy's X-Request-Id when sane) and
+ * a child logger carrying it, then logs one line per answered request.
+ */
+export function requestContext(logger: Logger): MiddlewareHandler<{ Variables: RequestVariables }> {
+  return async (c, next) => {
+    const incoming = c.req.header("x-request-id");
+    const requestId = incoming && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
+    const child = logger.child({ request_id: requestId });
+    c.set("requestId", requestId);
+    c.set("logger", child);
+    const started = performance.now();
+    await next();
+    c.header("X-Request-Id", requestId);
+    child.info(
+      {
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        duration_ms: Math.round((performance.now() - started) * 10) / 10,
+      },
+      "request",
+    );
+  };
+}
