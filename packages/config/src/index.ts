@@ -8,4 +8,5 @@ export {
   shownDefault,
 } from "./config-schema.ts";
 export { formatDuration, parseDurationSeconds } from "./duration.ts";
+export { loadBranches } from "./load-branches.ts";
 export { ConfigError, describeConfig, type LoadConfigOptions, loadConfig } from "./load-config.ts";

@@ -1,1 +1,23 @@
-export { ApiError, badRequest, problem } from "./api-error.ts";
+// The pure core: everything here is computation on plain inputs, no I/O.
+export * from "./api-error.ts";
+export * from "./branches.ts";
+export * from "./build-request.ts";
+export * from "./diff-packages.ts";
+export * from "./feeds-conf.ts";
+export * from "./imagebuilder-image.ts";
+export * from "./make-info.ts";
+export * from "./manifest.ts";
+export * from "./opkg-packages.ts";
+export * from "./package-changes.ts";
+export * from "./package-errors.ts";
+export * from "./package-resolution.ts";
+export * from "./package-rules.ts";
+export * from "./profile-match.ts";
+export * from "./python-format.ts";
+export * from "./repository-allow-list.ts";
+export * from "./repository-files.ts";
+export * from "./request-hash.ts";
+export * from "./upstream-metadata.ts";
+export * from "./usign.ts";
+export * from "./validation-errors.ts";
+export * from "./versions.ts";

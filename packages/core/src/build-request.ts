@@ -1,0 +1,275 @@
+import { z } from "zod";
+import {
+  DICT_KEY_LOC,
+  type PydanticError,
+  pydanticIssue,
+  stringTooLong,
+} from "./validation-errors.ts";
+
+/** Server limits that shape the schema (MAX_CUSTOM_ROOTFS_SIZE_MB, MAX_DEFAULTS_LENGTH). */
+export interface RequestLimits {
+  maxCustomRootfsSizeMb: number;
+  maxDefaultsLength: number;
+}
+
+export const DEFAULT_LIMITS: RequestLimits = {
+  maxCustomRootfsSizeMb: 1024,
+  maxDefaultsLength: 20480,
+};
+
+/** A field pattern: the text the Python server shows, and a regex that accepts what it accepts. */
+export interface WirePattern {
+  readonly python: string;
+  readonly regex: RegExp;
+}
+
+// pydantic checks Field(pattern=…) with Rust's regex crate, not Python's re:
+// its Unicode \w also takes marks, connector punctuation and ZWJ/ZWNJ, not
+// No digits like "²", and its $ does not match before a trailing newline.
+const WORD = String.raw`\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}`;
+const NON_SPACE = String.raw`[^\p{White_Space}]`;
+
+function wirePattern(python: string, source: string): WirePattern {
+  return { python, regex: new RegExp(source, "u") };
+}
+
+export const PATTERNS = {
+  /** P: distro, version, version_code, profile, package names. */
+  name: wirePattern(String.raw`^[\w.,-]*$`, String.raw`^[${WORD}.,\-]*$`),
+  target: wirePattern(String.raw`^[\w]*/[\w]*$`, `^[${WORD}]*/[${WORD}]*$`),
+  packageVersion: wirePattern(String.raw`^[\w+.,~-]*$`, String.raw`^[${WORD}+.,~\-]*$`),
+  repositoryName: wirePattern(String.raw`^[\w.-]+$`, String.raw`^[${WORD}.\-]+$`),
+  repositoryUrl: wirePattern(String.raw`^https?://\S+$`, `^https?://${NON_SPACE}+$`),
+} as const;
+
+export const FILESYSTEMS = [
+  "squashfs",
+  "ext4",
+  "ubifs",
+  "erofs",
+  "jffs2",
+  "jffs2-nand",
+  "targz",
+  "cpiogz",
+] as const;
+export type Filesystem = (typeof FILESYSTEMS)[number];
+
+export const REPOSITORIES_MODES = ["append", "replace"] as const;
+export type RepositoriesMode = (typeof REPOSITORIES_MODES)[number];
+
+function patternError(pattern: WirePattern, input?: string): PydanticError {
+  const error: PydanticError = {
+    type: "string_pattern_mismatch",
+    msg: `String should match pattern '${pattern.python}'`,
+    ctx: { pattern: pattern.python },
+  };
+  if (input !== undefined) error.input = input;
+  return error;
+}
+
+function matches(pattern: WirePattern, strip: (value: string) => string = (value) => value) {
+  return (value: string, ctx: z.RefinementCtx) => {
+    if (!pattern.regex.test(strip(value))) ctx.addIssue(pydanticIssue(patternError(pattern)));
+  };
+}
+
+function patterned(pattern: WirePattern) {
+  return z.string().superRefine(matches(pattern)).meta({ pattern: pattern.python });
+}
+
+// The contract lets a package carry a leading "+" (an explicit add); the
+// hash and the resolution drop it, the name after it must still match P.
+const withoutPlus = (name: string) => (name.startsWith("+") ? name.slice(1) : name);
+
+// pydantic's lax mode, as FastAPI runs it on the parsed JSON body.
+const TRUE_WORDS = new Set(["1", "on", "t", "true", "y", "yes"]);
+const FALSE_WORDS = new Set(["0", "off", "f", "false", "n", "no"]);
+
+const BOOL_PARSING: PydanticError = {
+  type: "bool_parsing",
+  msg: "Input should be a valid boolean, unable to interpret input",
+};
+const BOOL_TYPE: PydanticError = { type: "bool_type", msg: "Input should be a valid boolean" };
+
+function laxBoolean(value: unknown, ctx: z.RefinementCtx): unknown {
+  if (typeof value === "boolean") return value;
+  if (typeof value === "string") {
+    const word = value.toLowerCase();
+    if (TRUE_WORDS.has(word)) return true;
+    if (FALSE_WORDS.has(word)) return false;
+    ctx.addIssue(pydanticIssue(BOOL_PARSING));
+    return value;
+  }
+  if (value === 1 || value === 0) return value === 1;
+  ctx.addIssue(pydanticIssue(Number.isInteger(value) ? BOOL_PARSING : BOOL_TYPE));
+  return value;
+}
+
+// pydantic trims Unicode White_Space, takes "_" between digits and a ".0…" tail.
+const INT_TEXT = /^[+-]?\d+(?:_\d+)*(?:\.0+)?$/;
+const EDGE_SPACE = /^\p{White_Space}+|\p{White_Space}+$/gu;
+
+function laxInteger(value: unknown, ctx: z.RefinementCtx): unknown {
+  if (typeof value === "boolean") return value ? 1 : 0;
+  if (typeof value === "number") {
+    if (Number.isInteger(value)) return value;
+    ctx.addIssue(
+      pydanticIssue({
+        type: "int_from_float",
+        msg: "Input should be a valid integer, got a number with a fractional part",
+      }),
+    );
+    return value;
+  }
+  if (typeof value === "string") {
+    const text = value.replace(EDGE_SPACE, "");
+    if (INT_TEXT.test(text)) return Number(text.replaceAll("_", "").replace(/\.0+$/, ""));
+    ctx.addIssue(
+      pydanticIssue({
+        type: "int_parsing",
+        msg: "Input should be a valid integer, unable to parse string as an integer",
+      }),
+    );
+    return value;
+  }
+  ctx.addIssue(pydanticIssue({ type: "int_type", msg: "Input should be a valid integer" }));
+  return value;
+}
+
+function codePoints(text: string): number {
+  let count = 0;
+  for (const _ of text) count++;
+  return count;
+}
+
+function boundedText(maxLength: number) {
+  return z
+    .string()
+    .superRefine((value, ctx) => {
+      // pydantic counts characters (code points), not UTF-16 units as zod's max() does
+      if (codePoints(value) > maxLength) {
+        ctx.addIssue(pydanticIssue(stringTooLong(maxLength)));
+      }
+    })
+    .meta({ maxLength });
+}
+
+// Checked ahead of zod's record so that, like pydantic, a bad key and a bad
+// value of the same entry are both reported, key first.
+function dictOf(key: WirePattern, value: WirePattern) {
+  const checkEntries = (input: unknown, ctx: z.RefinementCtx) => {
+    if (typeof input !== "object" || input === null || Array.isArray(input)) return input;
+    for (const [name, item] of Object.entries(input)) {
+      if (!key.regex.test(name)) {
+        ctx.addIssue(pydanticIssue(patternError(key, name), [name, DICT_KEY_LOC]));
+      }
+      if (typeof item !== "string") {
+        ctx.addIssue(
+          pydanticIssue({ type: "string_type", msg: "Input should be a valid string" }, [name]),
+        );
+      } else if (!value.regex.test(item)) {
+        ctx.addIssue(pydanticIssue(patternError(value), [name]));
+      }
+    }
+    return input;
+  };
+  return z.preprocess(
+    checkEntries,
+    z.record(z.string().meta({ pattern: key.python }), z.string().meta({ pattern: value.python })),
+  );
+}
+
+/** The BuildRequest body; unknown fields are dropped, `profile` comes out with `,` → `_`. */
+export function buildRequestSchema(limits: RequestLimits) {
+  return z.object({
+    distro: patterned(PATTERNS.name)
+      .default("openwrt")
+      .describe("Distribution; only `openwrt` is supported."),
+    version: patterned(PATTERNS.name).describe(
+      "Release to build, e.g. `23.05.4`, `24.10.0-rc6`, `SNAPSHOT` or `23.05-SNAPSHOT`.",
+    ),
+    version_code: patterned(PATTERNS.name)
+      .default("")
+      .describe(
+        "Expected ImageBuilder revision such as `r24012-d8dd03c46f`; the build fails if it differs.",
+      ),
+    target: patterned(PATTERNS.target).describe("Target and subtarget, e.g. `ath79/generic`."),
+    profile: patterned(PATTERNS.name)
+      .transform((profile) => profile.replaceAll(",", "_"))
+      .describe("ImageBuilder profile or board name (`tplink,archer-a7-v5`); `,` is read as `_`."),
+    packages: z
+      .array(
+        z
+          .string()
+          .superRefine(matches(PATTERNS.name, withoutPlus))
+          .meta({ pattern: String.raw`^\+?[\w.,-]*$` }),
+      )
+      .default([])
+      .describe(
+        "Packages to install, in order; additional to the defaults unless `diff_packages`. A leading `+` is ignored.",
+      ),
+    packages_versions: dictOf(PATTERNS.name, PATTERNS.packageVersion)
+      .default({})
+      .describe(
+        "Package name → version; when not empty its names replace `packages` and the build must install exactly these versions.",
+      ),
+    diff_packages: z
+      .preprocess(laxBoolean, z.boolean())
+      .default(false)
+      .describe(
+        "If true, `packages` is the absolute list: every default package not listed is removed.",
+      ),
+    defaults: boundedText(limits.maxDefaultsLength)
+      .nullable()
+      .default(null)
+      .describe(
+        `First-boot shell script (uci-defaults), at most ${limits.maxDefaultsLength} characters; refused unless the server allows it.`,
+      ),
+    rootfs_size_mb: z
+      .preprocess(
+        laxInteger,
+        z.number().min(1).max(limits.maxCustomRootfsSizeMb).meta({ type: "integer" }),
+      )
+      .nullable()
+      .default(null)
+      .describe(
+        `Custom root filesystem partition size in MB (1 to ${limits.maxCustomRootfsSizeMb}).`,
+      ),
+    filesystem: z
+      .enum(FILESYSTEMS)
+      .nullable()
+      .default(null)
+      .describe("Build only this root filesystem type."),
+    repositories: dictOf(PATTERNS.repositoryName, PATTERNS.repositoryUrl)
+      .default({})
+      .describe("Extra package feeds: name → URL; every URL must pass the server's allow list."),
+    repositories_mode: z
+      .enum(REPOSITORIES_MODES)
+      .default("replace")
+      .describe("`append` keeps the ImageBuilder's feeds, `replace` uses only `repositories`."),
+    repository_keys: z
+      .array(z.string())
+      .default([])
+      .describe("Signing keys of the extra feeds: usign public keys or PEM keys."),
+    client: z
+      .string()
+      .nullable()
+      .default(null)
+      .describe("Client name and version, e.g. `luci/git-22.073.39928-701ea94`."),
+  });
+}
+
+/** The prepare tier's body: a BuildRequest plus the version the device runs now. */
+export function prepareRequestSchema(limits: RequestLimits) {
+  return buildRequestSchema(limits).extend({
+    from_version: patterned(PATTERNS.name)
+      .nullable()
+      .default(null)
+      .describe("Version installed on the device; enables the package migrations since then."),
+  });
+}
+
+export type BuildRequest = z.output<ReturnType<typeof buildRequestSchema>>;
+export type BuildRequestInput = z.input<ReturnType<typeof buildRequestSchema>>;
+export type PrepareRequest = z.output<ReturnType<typeof prepareRequestSchema>>;
+export type PrepareRequestInput = z.input<ReturnType<typeof prepareRequestSchema>>;

@@ -1,0 +1,51 @@
+/** A package index as the JSON endpoints serve it: name → version. */
+export interface PackageIndex {
+  architecture: string;
+  packages: Record<string, string>;
+}
+
+// Stanzas are separated by blank lines; a line starting with white space
+// continues the field above it and never carries a field of its own.
+const STANZA_SEPARATOR = /\n[ \t]*\n/;
+const FIELD = /^([^\s:]+):[ \t]*(.*)$/;
+
+function stanzaFields(stanza: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const line of stanza.split("\n")) {
+    const field = FIELD.exec(line);
+    // The first occurrence wins, as in RFC 822 header lookups.
+    if (field?.[1] !== undefined && !fields.has(field[1])) {
+      fields.set(field[1], (field[2] ?? "").trimEnd());
+    }
+  }
+  return fields;
+}
+
+/**
+ * The name clients know a package by: opkg indexes carry ABI-versioned names
+ * (`libubox20230523`, ABIVersion `20230523`) and the JSON index drops the
+ * suffix, like STRIP_ABI does for manifests.
+ */
+function packageName(name: string, abiVersion: string | undefined): string {
+  if (abiVersion === undefined || abiVersion === "" || abiVersion === name) return name;
+  return name.endsWith(abiVersion) ? name.slice(0, -abiVersion.length) : name;
+}
+
+/**
+ * Parses an opkg `Packages` index. The architecture is the first one that is
+ * not `all`; a later stanza for the same name replaces an earlier one.
+ */
+export function parseOpkgPackages(text: string): PackageIndex {
+  let architecture = "";
+  const packages = new Map<string, string>();
+  for (const stanza of text.replace(/\r\n?/g, "\n").split(STANZA_SEPARATOR)) {
+    const fields = stanzaFields(stanza);
+    const arch = fields.get("Architecture");
+    if (architecture === "" && arch !== undefined && arch !== "all") architecture = arch;
+    const name = fields.get("Package");
+    const version = fields.get("Version");
+    if (name === undefined || name === "" || version === undefined) continue;
+    packages.set(packageName(name, fields.get("ABIVersion")), version);
+  }
+  return { architecture, packages: Object.fromEntries(packages) };
+}

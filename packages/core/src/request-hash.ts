@@ -1,0 +1,80 @@
+import { createHash } from "node:crypto";
+import type { BuildRequest } from "./build-request.ts";
+import { compareCodePoints, pythonJsonDumps, pythonRepr } from "./python-format.ts";
+
+/** The fields of a parsed BuildRequest that name a build. */
+export type HashedRequest = Pick<
+  BuildRequest,
+  | "distro"
+  | "version"
+  | "version_code"
+  | "target"
+  | "profile"
+  | "packages"
+  | "packages_versions"
+  | "diff_packages"
+  | "filesystem"
+  | "defaults"
+  | "rootfs_size_mb"
+  | "repository_keys"
+  | "repositories"
+  | "repositories_mode"
+>;
+
+export interface RequestHashOptions {
+  /** The build runs the packages exactly as sent (`?skip_package_resolution=true`). */
+  skipPackageResolution?: boolean;
+}
+
+// Same body, different build: a prepared request must never collide with the
+// legacy flow that resolves packages on the server.
+const SKIP_RESOLUTION_SUFFIX = "|skip_package_resolution";
+
+/** Hex sha256 of the UTF-8 bytes of `text`. */
+export function sha256Hex(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("hex");
+}
+
+/** H(packages): the names without a leading `+`, deduplicated, in Python's str order, space-joined. */
+export function packagesHash(packages: Iterable<string>): string {
+  const names = new Set<string>();
+  for (const name of packages) names.add(name.startsWith("+") ? name.slice(1) : name);
+  return sha256Hex([...names].sort(compareCodePoints).join(" "));
+}
+
+/** sha256 of `json.dumps(packages_versions, sort_keys=True)`, its part of the request hash. */
+export function packagesVersionsHash(packagesVersions: Record<string, string>): string {
+  return sha256Hex(pythonJsonDumps(packagesVersions, { sortKeys: true }));
+}
+
+/** The ImageBuilder's EXTRA_IMAGE_NAME: the first 12 hex digits of H(manifest names). */
+export function manifestHash(manifest: Record<string, string>): string {
+  return packagesHash(Object.keys(manifest)).slice(0, 12);
+}
+
+/** The string whose sha256 is the request hash, in the Python server's field order. */
+export function requestHashInput(req: HashedRequest, options: RequestHashOptions = {}): string {
+  const versionedNames = Object.keys(req.packages_versions);
+  const parts = [
+    req.distro,
+    req.version,
+    req.version_code,
+    req.target,
+    req.profile.replaceAll(",", "_"),
+    packagesHash(versionedNames.length > 0 ? versionedNames : req.packages),
+    packagesVersionsHash(req.packages_versions),
+    pythonRepr(req.diff_packages),
+    req.filesystem ?? "",
+    sha256Hex(req.defaults ?? ""),
+    pythonRepr(req.rootfs_size_mb),
+    pythonRepr(req.repository_keys),
+    pythonRepr(req.repositories),
+    req.repositories_mode,
+  ];
+  return parts.join("") + (options.skipPackageResolution ? SKIP_RESOLUTION_SUFFIX : "");
+}
+
+/** `request_hash`: names a build everywhere and equals the Python server's value. */
+export function requestHash(req: HashedRequest, options: RequestHashOptions = {}): string {
+  return sha256Hex(requestHashInput(req, options));
+}

@@ -1,0 +1,153 @@
+import {
+  type Branch,
+  branchPath,
+  latestVersions,
+  matchProfile,
+  type ProfilesJson,
+  serverVersions,
+  type TargetsJson,
+  type VersionsJson,
+} from "@asu/core";
+import type { MetadataClient } from "./metadata-client.ts";
+import { UpstreamUnavailableError } from "./upstream-errors.ts";
+
+export interface CatalogOptions {
+  client: MetadataClient;
+  branches: readonly Branch[];
+  /**
+   * A miss re-reads upstream at most this often per file, so a flood of
+   * requests for a version that does not exist cannot flood upstream.
+   */
+  missRefreshIntervalMs?: number;
+  now?: () => number;
+}
+
+export interface ServerVersions {
+  versions: string[];
+  latest: string[];
+}
+
+export interface ProfileMatch {
+  id: string;
+  metadata: ProfilesJson;
+}
+
+/**
+ * What upstream offers (versions, targets, profiles), read through the cached
+ * metadata client. A lookup that misses re-reads upstream once before saying
+ * no, so new releases appear without a restart.
+ */
+export interface OpenwrtCatalog {
+  branches: readonly Branch[];
+  versions(): Promise<ServerVersions>;
+  hasVersion(version: string): Promise<boolean>;
+  /** target → package architecture, or undefined when upstream has no such version path. */
+  targets(version: string): Promise<TargetsJson | undefined>;
+  targetArchitecture(version: string, target: string): Promise<string | undefined>;
+  profiles(version: string, target: string): Promise<ProfilesJson | undefined>;
+  findProfile(
+    version: string,
+    target: string,
+    requested: string,
+  ): Promise<ProfileMatch | undefined>;
+  /** The upstream path of a version (`releases/24.10.0`), undefined for an unknown branch. */
+  versionPath(version: string): string | undefined;
+}
+
+const DEFAULT_MISS_REFRESH_INTERVAL_MS = 10_000;
+
+export function createOpenwrtCatalog(options: CatalogOptions): OpenwrtCatalog {
+  const { client, branches } = options;
+  const interval = options.missRefreshIntervalMs ?? DEFAULT_MISS_REFRESH_INTERVAL_MS;
+  const now = options.now ?? Date.now;
+  const lastMissRefresh = new Map<string, number>();
+
+  /** Reads a file, and on a miss re-reads it once unless that was done just now. */
+  async function lookup<T>(path: string | undefined, found: (value: T | undefined) => boolean) {
+    if (path === undefined) return undefined;
+    const cached = await client.getJson<T>(path);
+    if (found(cached)) return cached;
+    const last = lastMissRefresh.get(path);
+    if (last !== undefined && now() - last < interval) return cached;
+    lastMissRefresh.set(path, now());
+    return client.getJson<T>(path, { refresh: true });
+  }
+
+  async function versionsJson(refresh = false): Promise<VersionsJson> {
+    const path = ".versions.json";
+    const value = await client.getJson<VersionsJson>(path, { refresh });
+    if (!value)
+      throw new UpstreamUnavailableError(client.url(path), "upstream has no .versions.json");
+    return value;
+  }
+
+  const versionPath = (version: string) => branchPath(version, branches) ?? undefined;
+  /*
+   * Paths are built from request fields; one that the client would refuse
+   * (empty segments from a target like `/`) simply names no upstream file.
+   */
+  const safePath = (path: string) => (/(^|\/)\.{0,2}(\/|$)/.test(path) ? undefined : path);
+  const targetsPath = (version: string) => {
+    const base = versionPath(version);
+    return base === undefined ? undefined : safePath(`${base}/.targets.json`);
+  };
+  const profilesPath = (version: string, target: string) => {
+    const base = versionPath(version);
+    return base === undefined ? undefined : safePath(`${base}/targets/${target}/profiles.json`);
+  };
+  const read = <T>(path: string | undefined) =>
+    path === undefined ? Promise.resolve(undefined) : client.getJson<T>(path);
+
+  return {
+    branches,
+    versionPath,
+
+    async versions() {
+      const upstream = await versionsJson();
+      return {
+        versions: serverVersions(upstream, branches),
+        latest: latestVersions(upstream, branches),
+      };
+    },
+
+    async hasVersion(version) {
+      const inList = (upstream: VersionsJson | undefined) =>
+        upstream !== undefined && serverVersions(upstream, branches).includes(version);
+      const upstream = await lookup<VersionsJson>(".versions.json", inList);
+      if (upstream === undefined) {
+        throw new UpstreamUnavailableError(
+          client.url(".versions.json"),
+          "upstream has no .versions.json",
+        );
+      }
+      return inList(upstream);
+    },
+
+    async targets(version) {
+      return read<TargetsJson>(targetsPath(version));
+    },
+
+    async targetArchitecture(version, target) {
+      const targets = await lookup<TargetsJson>(
+        targetsPath(version),
+        (value) => value !== undefined && Object.hasOwn(value, target),
+      );
+      return targets && Object.hasOwn(targets, target) ? targets[target] : undefined;
+    },
+
+    async profiles(version, target) {
+      return read<ProfilesJson>(profilesPath(version, target));
+    },
+
+    async findProfile(version, target, requested) {
+      const metadata = await lookup<ProfilesJson>(
+        profilesPath(version, target),
+        (value) =>
+          value?.profiles !== undefined && matchProfile(value.profiles, requested) !== undefined,
+      );
+      if (!metadata?.profiles) return undefined;
+      const id = matchProfile(metadata.profiles, requested);
+      return id === undefined ? undefined : { id, metadata };
+    },
+  };
+}

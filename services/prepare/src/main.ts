@@ -1,0 +1,56 @@
+import { ConfigError, describeConfig, loadBranches, loadConfig } from "@asu/config";
+import { createLogger } from "@asu/http";
+import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
+import { serve } from "@hono/node-server";
+import { createBuildCacheProbe } from "./build-cache-probe.ts";
+import { createPrepareApp } from "./prepare-app.ts";
+
+function start() {
+  const config = loadConfig({ defaults: { port: 8001 } });
+  const logger = createLogger({ service: "prepare", level: config.log_level });
+  const client = createMetadataClient({
+    upstreamUrl: config.upstream_url,
+    timeoutMs: config.upstream_timeout * 1000,
+    logger,
+  });
+  const catalog = createOpenwrtCatalog({ client, branches: loadBranches(config.branches_file) });
+  const app = createPrepareApp({
+    catalog,
+    settings: {
+      allow_defaults: config.allow_defaults,
+      repository_allow_list: config.repository_allow_list,
+      maxCustomRootfsSizeMb: config.max_custom_rootfs_size_mb,
+      maxDefaultsLength: config.max_defaults_length,
+    },
+    isBuilt: createBuildCacheProbe({ buildApiUrl: config.build_api_url }),
+    logger,
+  });
+
+  const server = serve(
+    { fetch: app.fetch, port: config.port ?? 8001, hostname: config.host },
+    (info) => {
+      logger.info(
+        { url: `http://${info.address}:${info.port}`, config: describeConfig(config) },
+        "prepare tier listening",
+      );
+    },
+  );
+
+  const stop = (signal: string) => {
+    logger.info({ signal }, "stopping");
+    server.close(() => process.exit(0));
+    setTimeout(() => process.exit(0), 5000).unref();
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+}
+
+try {
+  start();
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  }
+  throw error;
+}
