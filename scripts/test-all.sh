@@ -16,6 +16,8 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v podman >/dev/null 2>&1 || missing+=(podman)
 command -v runc >/dev/null 2>&1 || missing+=(runc)
+# The test-double ImageBuilder image is built from Debian's static busybox.
+dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 if ((${#missing[@]})); then
   log "installing system packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

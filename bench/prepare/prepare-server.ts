@@ -13,6 +13,7 @@ const upstream = await startFakeUpstream();
 // Logs go nowhere: the benchmark measures the tier, not the terminal.
 const logger = createLogger({
   service: "prepare",
+  level: process.env.LOG_LEVEL ?? "info",
   destination: new Writable({ write: (_chunk, _encoding, done) => done() }),
 });
 const app = createPrepareApp({

@@ -2,7 +2,12 @@
  * Loads POST /api/v1/build/prepare and, in the same run, a bare Hono app that
  * parses the same body and answers JSON; prints both, their ratio and p99.
  * Each server runs in its own process so the load generator does not share
- * its event loop. Usage: pnpm bench:prepare [-- --duration 10 --connections 50]
+ * its event loop. Usage: pnpm bench:prepare [-- --duration 10 --connections 50 --distinct]
+ *
+ * By default every request carries the same body, as the many routers of one
+ * model do, so the prepare tier answers from its short-lived answer cache.
+ * `--distinct` gives every request a body of its own (an extra package name
+ * with a counter): the full validate → resolve → hash path each time.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -15,19 +20,30 @@ const { values } = parseArgs({
     duration: { type: "string", default: "10" },
     connections: { type: "string", default: "50" },
     warmup: { type: "string", default: "3" },
+    distinct: { type: "boolean", default: false },
   },
 });
 const duration = Number(values.duration);
 const connections = Number(values.connections);
 const warmup = Number(values.warmup);
 
-const body = JSON.stringify({
+const request = {
   version: "24.10.0",
   target: "ath79/generic",
   profile: "tplink,archer-c7-v5",
   packages: ["luci", "auc", "luci-i18n-base-en", "htop", "tcpdump"],
   from_version: "23.05.0",
-});
+};
+const body = JSON.stringify(request);
+// Made up front so the load generator spends its time sending, not building
+// bodies; far more of them than the answer cache keeps, so none repeat in time.
+const distinctBodies = values.distinct
+  ? Array.from({ length: 50_000 }, (_, i) =>
+      JSON.stringify({ ...request, packages: [...request.packages, `extra-${i}`] }),
+    )
+  : [];
+let counter = 0;
+const distinctBody = () => distinctBodies[counter++ % distinctBodies.length];
 
 async function startServer(script: string, port: number): Promise<ChildProcess> {
   const tsx = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
@@ -46,6 +62,9 @@ async function load(url: string, seconds: number) {
     method: "POST",
     headers: { "content-type": "application/json" },
     body,
+    requests: values.distinct
+      ? [{ setupRequest: (req) => ({ ...req, body: distinctBody() }) }]
+      : undefined,
     connections,
     duration: seconds,
   });
@@ -69,7 +88,9 @@ async function measure(name: string, script: string, port: number) {
   }
 }
 
-console.log(`${connections} connections, ${duration} s each after ${warmup} s warm-up`);
+console.log(
+  `${connections} connections, ${duration} s each after ${warmup} s warm-up, ${values.distinct ? "a distinct body per request" : "one body repeated"}`,
+);
 const bare = await measure("bare hono", "./bare-server.ts", 18_081);
 const prepare = await measure("prepare", "./prepare-server.ts", 18_082);
 console.log(`ratio prepare/bare: ${(prepare.rps / bare.rps).toFixed(2)} (goal ≥ 0.6)`);

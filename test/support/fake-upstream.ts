@@ -26,6 +26,8 @@ export interface FakeUpstreamOptions {
   etags?: boolean;
   /** Send `Last-Modified` (default true). */
   lastModified?: boolean;
+  /** Port to listen on (default: any free one). */
+  port?: number;
 }
 
 export interface FakeUpstreamRequest {
@@ -163,7 +165,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 
-  await listen(0);
+  await listen(options.port ?? 0);
   const { port } = server.address() as AddressInfo;
 
   return {

@@ -10,6 +10,7 @@ import {
   manifestHash,
   packagesHash,
   packagesVersionsHash,
+  requestedPackages,
   requestHash,
   requestHashInput,
   sha256Hex,
@@ -264,5 +265,50 @@ describe("requestHash with skipPackageResolution", () => {
   it("never collides with the same body resolved on the server", () => {
     const req = parse(archer);
     expect(requestHash(req, { skipPackageResolution: true })).not.toBe(requestHash(req));
+  });
+});
+
+describe("requestedPackages and the skip variant", () => {
+  const base = {
+    distro: "openwrt",
+    version: "24.10.0",
+    version_code: "",
+    target: "ath79/generic",
+    profile: "tplink_archer-c7-v5",
+    diff_packages: false,
+    filesystem: null,
+    defaults: null,
+    rootfs_size_mb: null,
+    repository_keys: [],
+    repositories: {},
+    repositories_mode: "replace" as const,
+  };
+
+  it("lets pinned names replace packages for legacy requests, as Python does", () => {
+    expect(requestedPackages({ packages: ["a", "b"], packages_versions: { c: "1" } })).toEqual([
+      "c",
+    ]);
+    expect(requestedPackages({ packages: ["a", "b"], packages_versions: {} })).toEqual(["a", "b"]);
+  });
+
+  it("builds packages plus pinned names for prepared requests", () => {
+    const options = { skipPackageResolution: true };
+    expect(
+      requestedPackages({ packages: ["luci", "owut"], packages_versions: { luci: "1" } }, options),
+    ).toEqual(["luci", "owut"]);
+    expect(requestedPackages({ packages: ["a"], packages_versions: { b: "2" } }, options)).toEqual([
+      "a",
+      "b",
+    ]);
+  });
+
+  it("gives prepared requests that differ only in unpinned packages different hashes", () => {
+    const options = { skipPackageResolution: true };
+    const pinned = { luci: "25.0" };
+    const withOwut = { ...base, packages: ["luci", "owut"], packages_versions: pinned };
+    const without = { ...base, packages: ["luci"], packages_versions: pinned };
+    expect(requestHash(withOwut, options)).not.toBe(requestHash(without, options));
+    // The legacy formula ignores packages when pins exist, exactly like Python.
+    expect(requestHash(withOwut)).toBe(requestHash(without));
   });
 });

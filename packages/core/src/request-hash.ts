@@ -52,16 +52,32 @@ export function manifestHash(manifest: Record<string, string>): string {
   return packagesHash(Object.keys(manifest)).slice(0, 12);
 }
 
+/**
+ * The package names a request asks for, before any rule. Legacy requests
+ * follow the Python server: non-empty `packages_versions` keys replace
+ * `packages`. A prepared request (skip_package_resolution) builds `packages`
+ * and pins the versions named in `packages_versions`: resolution may rename
+ * or add packages that have no pinned version, and they must still be built.
+ */
+export function requestedPackages(
+  req: Pick<HashedRequest, "packages" | "packages_versions">,
+  options: RequestHashOptions = {},
+): string[] {
+  const pinned = Object.keys(req.packages_versions);
+  if (!options.skipPackageResolution) return pinned.length > 0 ? pinned : req.packages;
+  const listed = new Set(req.packages);
+  return [...req.packages, ...pinned.filter((name) => !listed.has(name))];
+}
+
 /** The string whose sha256 is the request hash, in the Python server's field order. */
 export function requestHashInput(req: HashedRequest, options: RequestHashOptions = {}): string {
-  const versionedNames = Object.keys(req.packages_versions);
   const parts = [
     req.distro,
     req.version,
     req.version_code,
     req.target,
     req.profile.replaceAll(",", "_"),
-    packagesHash(versionedNames.length > 0 ? versionedNames : req.packages),
+    packagesHash(requestedPackages(req, options)),
     packagesVersionsHash(req.packages_versions),
     pythonRepr(req.diff_packages),
     req.filesystem ?? "",

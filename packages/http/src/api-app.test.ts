@@ -86,11 +86,45 @@ describe("createApiApp", () => {
     expect(res.headers.get("x-request-id")).toBe("abc-123");
   });
 
-  it("logs one JSON line per request", async () => {
+  it("logs refused requests at info, one JSON line each", async () => {
     const { app, lines } = testApp();
     await app.request("/nowhere");
     const line = lines.find((entry) => entry.msg === "request");
-    expect(line).toMatchObject({ method: "GET", path: "/nowhere", status: 404, service: "test" });
+    expect(line).toMatchObject({
+      level: "info",
+      method: "GET",
+      path: "/nowhere",
+      status: 404,
+      service: "test",
+    });
+  });
+
+  it("logs successful requests at debug only", async () => {
+    const { app, lines } = testApp();
+    await app.request("/echo", { method: "POST", body: "{}" });
+    expect(lines.filter((entry) => entry.msg === "request")).toEqual([]);
+
+    const debugLines: Record<string, unknown>[] = [];
+    const debugApp = createApiApp({
+      title: "t",
+      version: "0",
+      logger: createLogger({
+        service: "test",
+        level: "DEBUG",
+        destination: new Writable({
+          write(chunk, _encoding, done) {
+            debugLines.push(JSON.parse(String(chunk)));
+            done();
+          },
+        }),
+      }),
+    });
+    debugApp.get("/ok", (c) => c.json({}));
+    await debugApp.request("/ok");
+    expect(debugLines.find((entry) => entry.msg === "request")).toMatchObject({
+      level: "debug",
+      status: 200,
+    });
   });
 
   it("answers unknown paths with FastAPI's 404", async () => {

@@ -34,7 +34,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
     if (error instanceof HTTPException) {
       return c.json({ detail: error.message || "Bad Request" }, error.status);
     }
-    (c.var.logger ?? options.logger).error({ err: error }, "unhandled error");
+    (c.get("logger") ?? options.logger).error({ err: error }, "unhandled error");
     return c.json({ detail: "Internal Server Error" }, 500);
   });
 

@@ -1,13 +1,37 @@
-import { cors } from "hono/cors";
+import type { MiddlewareHandler } from "hono";
+import { setResponseHeader } from "./response-headers.ts";
+
+const ALLOW_METHODS = "GET,HEAD,POST,OPTIONS";
+const EXPOSE_HEADERS = "X-Imagebuilder-Status,X-Queue-Position,X-Request-Id";
 
 /**
- * The Firmware Selector calls the API from another origin and reads the
- * build stage from headers, so those headers must be exposed explicitly.
+ * Every answer is readable from any origin (the Firmware Selector runs on
+ * another one and reads the build stage from the exposed headers), and
+ * preflights allow any request header.
+ *
+ * Hono's own cors middleware sets headers through `c.res` before the handler
+ * runs, which makes a placeholder Response per request and cost this tier
+ * two thirds of its throughput.
  */
-export function apiCors() {
-  return cors({
-    origin: "*",
-    allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
-    exposeHeaders: ["X-Imagebuilder-Status", "X-Queue-Position", "X-Request-Id"],
-  });
+export function apiCors(): MiddlewareHandler {
+  return async (c, next) => {
+    setResponseHeader(c, "Access-Control-Allow-Origin", "*");
+    setResponseHeader(c, "Access-Control-Expose-Headers", EXPOSE_HEADERS);
+    if (c.req.method !== "OPTIONS") return next();
+    c.header("Access-Control-Allow-Methods", ALLOW_METHODS);
+    const requested = c.req.header("Access-Control-Request-Headers");
+    if (requested) {
+      c.header(
+        "Access-Control-Allow-Headers",
+        requested
+          .split(",")
+          .map((header) => header.trim())
+          .filter(Boolean)
+          .join(","),
+      );
+      c.header("Vary", "Access-Control-Request-Headers");
+    }
+    c.header("Access-Control-Max-Age", "86400");
+    return c.body(null, 204);
+  };
 }

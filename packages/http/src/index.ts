@@ -1,5 +1,13 @@
 export { type ApiApp, type ApiAppOptions, type ApiEnv, createApiApp } from "./api-app.ts";
 export { apiCors } from "./cors.ts";
-export { type JsonBody, MAX_BODY_BYTES, readJsonBody } from "./json-body.ts";
+export {
+  type BodyText,
+  type JsonBody,
+  MAX_BODY_BYTES,
+  parseJsonBody,
+  readBodyText,
+  readJsonBody,
+} from "./json-body.ts";
 export { createLogger, type Logger } from "./logger.ts";
 export { type RequestVariables, requestContext } from "./request-context.ts";
+export { setResponseHeader } from "./response-headers.ts";

@@ -3,7 +3,7 @@ import type { Context } from "hono";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-export type JsonBody = { ok: true; value: unknown } | { ok: false; error: ApiError };
+export type JsonBody = { ok: true; value: unknown; text: string } | { ok: false; error: ApiError };
 
 /** FastAPI's answer to a body that is not JSON, so clients see one error shape for all bad input. */
 function jsonInvalid(position: number, reason: string): ApiError {
@@ -49,25 +49,41 @@ async function readLimited(request: Request, limit: number): Promise<Uint8Array 
   return Buffer.concat(chunks);
 }
 
-/**
- * Reads and parses the request body whatever its content type (legacy
- * clients do not all send one), refusing more than `limit` bytes before
- * buffering them.
- */
-export async function readJsonBody(c: Context, limit = MAX_BODY_BYTES): Promise<JsonBody> {
-  const declared = Number(c.req.header("content-length"));
-  if (Number.isFinite(declared) && declared > limit) return { ok: false, error: tooLarge(limit) };
+export type BodyText = { ok: true; text: string } | { ok: false; error: ApiError };
 
+/**
+ * Reads the request body as text whatever its content type (legacy clients
+ * do not all send one), refusing more than `limit` bytes before buffering
+ * them.
+ */
+export async function readBodyText(c: Context, limit = MAX_BODY_BYTES): Promise<BodyText> {
+  const lengthHeader = c.req.header("content-length");
+  if (lengthHeader !== undefined) {
+    const declared = Number(lengthHeader);
+    if (!Number.isFinite(declared) || declared > limit) {
+      return { ok: false, error: tooLarge(limit) };
+    }
+    // With a declared length the server reads the body directly, without a web stream.
+    return { ok: true, text: await c.req.text() };
+  }
   const bytes = await readLimited(c.req.raw, limit);
   if (bytes === null) return { ok: false, error: tooLarge(limit) };
+  return { ok: true, text: new TextDecoder().decode(bytes) };
+}
 
-  const text = new TextDecoder().decode(bytes);
+/** Parses a body read by readBodyText, answering bad JSON as FastAPI does. */
+export function parseJsonBody(text: string): JsonBody {
   if (text.trim() === "") return { ok: false, error: bodyMissing() };
   try {
-    return { ok: true, value: JSON.parse(text) };
+    return { ok: true, value: JSON.parse(text), text };
   } catch (error) {
     const message = (error as Error).message;
     const position = Number(/position (\d+)/.exec(message)?.[1] ?? 0);
     return { ok: false, error: jsonInvalid(position, message) };
   }
+}
+
+export async function readJsonBody(c: Context, limit = MAX_BODY_BYTES): Promise<JsonBody> {
+  const body = await readBodyText(c, limit);
+  return body.ok ? parseJsonBody(body.text) : body;
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
 import type { Logger } from "./logger.ts";
+import { setResponseHeader } from "./response-headers.ts";
 
 export interface RequestVariables {
   requestId: string;
@@ -11,7 +12,10 @@ const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/;
 
 /**
  * Gives every request an id (kept from a proxy's X-Request-Id when sane) and
- * a child logger carrying it, then logs one line per answered request.
+ * a child logger carrying it, then logs one line per answered request:
+ * at `info` for refusals and failures, at `debug` for successes, since
+ * clients poll every few seconds and handlers log their own outcome with the
+ * request hash.
  */
 export function requestContext(logger: Logger): MiddlewareHandler<{ Variables: RequestVariables }> {
   return async (c, next) => {
@@ -20,14 +24,17 @@ export function requestContext(logger: Logger): MiddlewareHandler<{ Variables: R
     const child = logger.child({ request_id: requestId });
     c.set("requestId", requestId);
     c.set("logger", child);
+    setResponseHeader(c, "X-Request-Id", requestId);
     const started = performance.now();
     await next();
-    c.header("X-Request-Id", requestId);
-    child.info(
+    const status = c.res.status;
+    const level = status >= 400 ? "info" : "debug";
+    if (!child.isLevelEnabled(level)) return;
+    child[level](
       {
         method: c.req.method,
         path: c.req.path,
-        status: c.res.status,
+        status,
         duration_ms: Math.round((performance.now() - started) * 10) / 10,
       },
       "request",

@@ -112,14 +112,17 @@ export function createMetadataClient(options: MetadataClientOptions): MetadataCl
   }
 
   async function get(kind: Kind, path: string, getOptions?: GetOptions): Promise<unknown> {
-    const relative = normalizePath(path);
-    const key = `${kind}:${relative}`;
+    // Keyed by the path as asked: only a path that passed normalizePath on
+    // its way upstream is ever cached, and hits stay cheap (every request
+    // of both tiers reads several files).
+    const key = `${kind}:${path}`;
     const cached = cache.get(key);
     if (cached !== undefined && getOptions?.refresh !== true && Date.now() < cached.expiresAt) {
       counters.hits++;
       remember(key, cached);
       return cached.value;
     }
+    const relative = normalizePath(path);
     let pending = inFlight.get(key);
     if (pending === undefined) {
       const started = generation;

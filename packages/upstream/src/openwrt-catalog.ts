@@ -61,6 +61,20 @@ export function createOpenwrtCatalog(options: CatalogOptions): OpenwrtCatalog {
   const interval = options.missRefreshIntervalMs ?? DEFAULT_MISS_REFRESH_INTERVAL_MS;
   const now = options.now ?? Date.now;
   const lastMissRefresh = new Map<string, number>();
+  // The client hands out the same frozen object until upstream changes, so
+  // the derived version lists are computed once per upstream version of the file.
+  const derived = new WeakMap<VersionsJson, ServerVersions>();
+  const deriveVersions = (upstream: VersionsJson): ServerVersions => {
+    let value = derived.get(upstream);
+    if (value === undefined) {
+      value = {
+        versions: serverVersions(upstream, branches),
+        latest: latestVersions(upstream, branches),
+      };
+      derived.set(upstream, value);
+    }
+    return value;
+  };
 
   /** Reads a file, and on a miss re-reads it once unless that was done just now. */
   async function lookup<T>(path: string | undefined, found: (value: T | undefined) => boolean) {
@@ -103,16 +117,12 @@ export function createOpenwrtCatalog(options: CatalogOptions): OpenwrtCatalog {
     versionPath,
 
     async versions() {
-      const upstream = await versionsJson();
-      return {
-        versions: serverVersions(upstream, branches),
-        latest: latestVersions(upstream, branches),
-      };
+      return deriveVersions(await versionsJson());
     },
 
     async hasVersion(version) {
       const inList = (upstream: VersionsJson | undefined) =>
-        upstream !== undefined && serverVersions(upstream, branches).includes(version);
+        upstream !== undefined && deriveVersions(upstream).versions.includes(version);
       const upstream = await lookup<VersionsJson>(".versions.json", inList);
       if (upstream === undefined) {
         throw new UpstreamUnavailableError(

@@ -1,25 +1,24 @@
-import {
-  type Branch,
-  badRequest,
-  findBranch,
-  prepareRequestSchema,
-  type RequestLimits,
-  requestHash,
-  resolvePackages,
-  toFastApiErrors,
-} from "@asu/core";
-import { type ApiApp, createApiApp, type Logger, readJsonBody } from "@asu/http";
-import { type OpenwrtCatalog, type ValidationSettings, validateBuildRequest } from "@asu/upstream";
+import { DEFAULT_LIMITS, prepareRequestSchema, toFastApiErrors } from "@asu/core";
+import { type ApiApp, createApiApp, type Logger, parseJsonBody, readBodyText } from "@asu/http";
 import { createRoute } from "@hono/zod-openapi";
 import type { BuildCacheProbe } from "./build-cache-probe.ts";
+import { type PrepareDeps, type PreparedAnswer, prepareRequest } from "./prepare-request.ts";
 import { prepareResponseSchema } from "./prepare-schemas.ts";
+import { createPreparedAnswers } from "./prepared-answers.ts";
 
-export interface PrepareAppDeps {
-  catalog: OpenwrtCatalog;
-  settings: ValidationSettings & RequestLimits;
+export interface PrepareAppDeps extends PrepareDeps {
   isBuilt: BuildCacheProbe;
+  /** How long an answer is reused for an identical body (default 60 s; 0 disables). */
+  answerTtlMs?: number;
   logger: Logger;
   version?: string;
+}
+
+interface RememberedAnswer {
+  branch: string;
+  wire: Omit<PreparedAnswer, "branch">;
+  /** The wire answer as JSON without its closing brace. */
+  head: string;
 }
 
 const prepareRoute = createRoute({
@@ -33,7 +32,7 @@ const prepareRoute = createRoute({
       required: true,
       content: {
         "application/json": {
-          schema: prepareRequestSchema({ maxCustomRootfsSizeMb: 1024, maxDefaultsLength: 20480 }),
+          schema: prepareRequestSchema(DEFAULT_LIMITS),
         },
       },
     },
@@ -50,11 +49,6 @@ const prepareRoute = createRoute({
   },
 });
 
-function versionBranch(version: string, branches: readonly Branch[]) {
-  const branch = findBranch(version, branches);
-  return branch?.enabled ? branch : undefined;
-}
-
 export function createPrepareApp(deps: PrepareAppDeps): ApiApp {
   const app = createApiApp({
     title: "ASU prepare tier",
@@ -62,6 +56,7 @@ export function createPrepareApp(deps: PrepareAppDeps): ApiApp {
     description: "Validates build requests and shows the package changes a build would make.",
     logger: deps.logger,
   });
+  const answers = createPreparedAnswers<RememberedAnswer>({ ttlMs: deps.answerTtlMs });
   const schema = prepareRequestSchema({
     maxCustomRootfsSizeMb: deps.settings.maxCustomRootfsSizeMb,
     maxDefaultsLength: deps.settings.maxDefaultsLength,
@@ -69,55 +64,31 @@ export function createPrepareApp(deps: PrepareAppDeps): ApiApp {
 
   app.openAPIRegistry.registerPath(prepareRoute);
   app.post(prepareRoute.path, async (c) => {
-    const body = await readJsonBody(c);
+    const body = await readBodyText(c);
     if (!body.ok) throw body.error;
-    const parsed = schema.safeParse(body.value);
-    if (!parsed.success) return c.json(toFastApiErrors(parsed.error, body.value), 422);
-    const { from_version: fromVersion, ...buildRequest } = parsed.data;
 
-    const { request, branch } = await validateBuildRequest(
-      buildRequest,
-      deps.settings,
-      deps.catalog,
-    );
-    if (fromVersion && !versionBranch(fromVersion, deps.catalog.branches)) {
-      throw badRequest(`Unsupported from_version: ${fromVersion}`);
+    let answer = answers.get(body.text);
+    if (!answer) {
+      const json = parseJsonBody(body.text);
+      if (!json.ok) throw json.error;
+      const parsed = schema.safeParse(json.value);
+      if (!parsed.success) return c.json(toFastApiErrors(parsed.error, json.value), 422);
+      const { branch, ...wire } = await prepareRequest(parsed.data, deps);
+      // Serialized once: identical bodies get these bytes back, plus cache_available.
+      answer = { branch, wire, head: JSON.stringify(wire).slice(0, -1) };
+      answers.set(body.text, answer);
     }
-
-    const pinned = request.packages_versions;
-    const requested = Object.keys(pinned).length > 0 ? Object.keys(pinned) : request.packages;
-    const resolution = resolvePackages({
-      version: request.version,
-      target: request.target,
-      profile: request.profile,
-      packages: requested,
-      fromVersion: fromVersion ?? null,
-      branches: deps.catalog.branches,
-    });
-    const preparedRequest = {
-      ...request,
-      packages: resolution.packages,
-      packages_versions: Object.fromEntries(
-        Object.entries(pinned).filter(([name]) => resolution.packages.includes(name)),
-      ),
-    };
-    const hash = requestHash(preparedRequest, { skipPackageResolution: true });
-    c.var.logger.info(
-      { request_hash: hash, branch: branch.name, changes: resolution.changes.length },
+    const { request_hash: requestHash, changes } = answer.wire;
+    // Debug: a prepare is a preview that many devices repeat; the build tier
+    // logs at info when a hash is really enqueued.
+    c.get("logger").debug(
+      { request_hash: requestHash, branch: answer.branch, changes: changes.length },
       "prepared",
     );
-    return c.json(
-      {
-        status: "prepared" as const,
-        original_packages: buildRequest.packages,
-        resolved_packages: resolution.packages,
-        changes: resolution.changes,
-        prepared_request: preparedRequest,
-        request_hash: hash,
-        cache_available: await deps.isBuilt(hash),
-      },
-      200,
-    );
+    const built = await deps.isBuilt(requestHash);
+    return c.body(`${answer.head},"cache_available":${built}}`, 200, {
+      "content-type": "application/json",
+    });
   });
 
   app.get("/health", (c) => c.json({ status: "ok" }));

@@ -1,0 +1,6 @@
+// Rewrites the configuration table in README.md from the config schema.
+import { readFileSync, writeFileSync } from "node:fs";
+import { withConfigTable } from "../packages/config/src/config-table.ts";
+
+const path = new URL("../README.md", import.meta.url);
+writeFileSync(path, withConfigTable(readFileSync(path, "utf8")));
