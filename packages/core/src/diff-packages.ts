@@ -1,15 +1,4 @@
-/** Orders strings by Unicode code point, as Python's `sorted` does (JS compares UTF-16 units). */
-function compareCodePoints(a: string, b: string): number {
-  const left = a[Symbol.iterator]();
-  const right = b[Symbol.iterator]();
-  for (;;) {
-    const x = left.next();
-    const y = right.next();
-    if (x.done || y.done) return x.done && y.done ? 0 : x.done ? -1 : 1;
-    const byPoint = (x.value.codePointAt(0) ?? 0) - (y.value.codePointAt(0) ?? 0);
-    if (byPoint !== 0) return byPoint;
-  }
-}
+import { compareCodePoints } from "./python-format.ts";
 
 /**
  * The PACKAGES list handed to the ImageBuilder (contract worker step 6).

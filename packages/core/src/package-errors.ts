@@ -1,3 +1,4 @@
+import { compareCodePoints } from "./python-format.ts";
 /** Packages named in a failed `make manifest`'s stderr. */
 export interface PackageErrors {
   missing: string[];
@@ -74,8 +75,10 @@ export function parsePackageErrors(stderr: string): PackageErrors {
     }
   }
   for (const name of apkGroupedConflicts(text.split("\n"))) found.conflicts.add(name);
-  const conflicts = [...found.conflicts].sort();
-  const missing = [...found.missing].filter((name) => !found.conflicts.has(name)).sort();
+  const conflicts = [...found.conflicts].sort(compareCodePoints);
+  const missing = [...found.missing]
+    .filter((name) => !found.conflicts.has(name))
+    .sort(compareCodePoints);
   return { missing, conflicts };
 }
 

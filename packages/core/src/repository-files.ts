@@ -1,3 +1,4 @@
+import { compareCodePoints } from "./python-format.ts";
 export type RepositoryFileKind = "apk" | "opkg";
 
 import type { RepositoriesMode } from "./build-request.ts";
@@ -42,7 +43,7 @@ export function mergeRepositories(
     (line) => line.trim() !== "" && !isSuperseded(kind, line, repositories),
   );
   const requested = Object.keys(repositories)
-    .sort()
+    .sort(compareCodePoints)
     .map((name) => requestedLine(kind, name, repositories[name] ?? ""));
   const lines = [...kept, ...requested];
   if (kind === "opkg") {
