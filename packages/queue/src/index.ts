@@ -1,0 +1,6 @@
+export * from "./build-answer.ts";
+export * from "./build-job.ts";
+export * from "./build-queue.ts";
+export * from "./error-log.ts";
+export * from "./expiry.ts";
+export * from "./result-ttl.ts";
