@@ -86,9 +86,11 @@ export async function startRedisServer(): Promise<RedisServer> {
     },
     async stop() {
       for (const client of clients) client.disconnect();
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGTERM");
+        await exited;
+      }
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -14,6 +14,8 @@ export interface ApiAppOptions {
   version: string;
   description?: string;
   logger: Logger;
+  /** Turns a tier's own failures (Redis down, say) into a deliberate answer. */
+  mapError?: (error: unknown) => ApiError | undefined;
 }
 
 /**
@@ -28,8 +30,15 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
 
   app.notFound((c) => c.json({ detail: "Not Found" }, 404));
   app.onError((error, c) => {
-    if (error instanceof ApiError) {
-      return c.json(error.body, error.status as 400);
+    const mapped = error instanceof ApiError ? error : options.mapError?.(error);
+    if (mapped) {
+      if (mapped.status >= 500) {
+        (c.get("logger") ?? options.logger).warn(
+          { err: error, status: mapped.status },
+          mapped.message,
+        );
+      }
+      return c.json(mapped.body, mapped.status as 400);
     }
     if (error instanceof HTTPException) {
       return c.json({ detail: error.message || "Bad Request" }, error.status);

@@ -1,0 +1,53 @@
+import { type ApiApp, createApiApp, type Logger } from "@asu/http";
+import type { BuildQueue } from "@asu/queue";
+import type { BuildStore } from "@asu/store";
+import type { MetadataClient, OpenwrtCatalog } from "@asu/upstream";
+import type { Redis } from "ioredis";
+import { type BuildRouteDeps, registerBuildRoutes } from "./build-routes.ts";
+import { registerHealthRoute } from "./health-route.ts";
+import { redisUnavailable } from "./redis-errors.ts";
+
+export interface BuildAppDeps {
+  catalog: OpenwrtCatalog;
+  client: MetadataClient;
+  queue: BuildQueue;
+  redis: Redis;
+  store: BuildStore;
+  settings: BuildRouteDeps["settings"] & {
+    upstream_url: string;
+    server_contact?: string | undefined;
+  };
+  logger: Logger;
+  version?: string;
+}
+
+const METHODS_OF: Record<string, string> = {
+  "/api/v1/build": "POST, OPTIONS",
+  "/api/v1/build/:request_hash": "GET, HEAD, OPTIONS",
+};
+
+export function createBuildApp(deps: BuildAppDeps): ApiApp {
+  const app = createApiApp({
+    title: "ASU build tier",
+    version: deps.version ?? "0.1.0",
+    description:
+      "Queues firmware builds, answers status polls and serves results and OpenWrt metadata.",
+    logger: deps.logger,
+    mapError: redisUnavailable,
+  });
+  registerBuildRoutes(app, deps);
+  registerHealthRoute(app, deps);
+
+  // FastAPI answers a known path with the wrong method 405, and clients show that text.
+  for (const [path, allow] of Object.entries(METHODS_OF)) {
+    app.on(
+      ["PUT", "PATCH", "DELETE", ...(path === "/api/v1/build" ? ["GET"] : ["POST"])],
+      path,
+      (c) => {
+        c.header("Allow", allow);
+        return c.json({ detail: "Method Not Allowed" }, 405);
+      },
+    );
+  }
+  return app;
+}
