@@ -23,6 +23,8 @@ export interface JobSnapshot {
   timestamp: number;
   /** 0 = next; only for queued jobs. */
   position?: number;
+  /** When a finished build stops being served, unix ms. */
+  expiresAt?: number;
 }
 
 export interface BuildAnswer {

@@ -89,6 +89,7 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
         failedReason: job.failedReason,
         timestamp: job.timestamp,
         position: waiting ? ((await positionOf(requestHash)) ?? 0) : undefined,
+        expiresAt: expiry,
       };
     },
 

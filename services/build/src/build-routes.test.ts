@@ -56,6 +56,13 @@ beforeAll(async () => {
   redis = redisServer.client();
   upstream = await startFakeUpstream();
   queue = createBuildQueue({ connection: redis });
+  publicPath = await mkdtemp(join(tmpdir(), "asu-build-"));
+});
+
+// A fresh tier per test: it keeps finished answers in memory, and each test
+// starts from an empty Redis.
+beforeEach(async () => {
+  await redis.flushdb();
   const catalog = createOpenwrtCatalog({
     client: createMetadataClient({ upstreamUrl: upstream.url }),
     branches: DEFAULT_BRANCHES,
@@ -63,19 +70,14 @@ beforeAll(async () => {
   app = createApiApp({ title: "build", version: "0", logger: silent });
   registerBuildRoutes(app, { catalog, queue, settings });
   served = await serveApp(app);
-  publicPath = await mkdtemp(join(tmpdir(), "asu-build-"));
-});
-
-beforeEach(async () => {
-  await redis.flushdb();
 });
 
 afterEach(async () => {
   await Promise.all(workers.splice(0).map((worker) => worker.close(true)));
+  await served?.close();
 });
 
 afterAll(async () => {
-  await served?.close();
   await queue?.close();
   await upstream?.close();
   await redisServer?.stop();

@@ -19,6 +19,8 @@ import {
 import { type OpenwrtCatalog, type ValidationSettings, validateBuildRequest } from "@asu/upstream";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { LRUCache } from "lru-cache";
+import { createFinishedAnswers, type SerializedAnswer } from "./finished-answers.ts";
 
 export interface BuildRouteDeps {
   catalog: OpenwrtCatalog;
@@ -60,10 +62,11 @@ function skipResolution(c: Context): boolean {
   });
 }
 
-function send(c: Context, answer: BuildAnswer) {
+function send(c: Context, answer: BuildAnswer | SerializedAnswer) {
   setResponseHeader(c, "X-Imagebuilder-Status", answer.headers["X-Imagebuilder-Status"]);
   setResponseHeader(c, "X-Queue-Position", answer.headers["X-Queue-Position"]);
-  return c.json(answer.body, answer.status);
+  const json = "json" in answer ? answer.json : JSON.stringify(answer.body);
+  return c.body(json, answer.status, { "content-type": "application/json" });
 }
 
 const answerSchema = z
@@ -109,6 +112,19 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     maxCustomRootfsSizeMb: settings.maxCustomRootfsSizeMb,
     maxDefaultsLength: settings.maxDefaultsLength,
   });
+  const finished = createFinishedAnswers();
+  // Devices of one model post byte-identical bodies: their hash is remembered.
+  const bodyHashes = new LRUCache<string, string>({ max: 5000 });
+
+  async function answerFor(requestHash: string) {
+    const remembered = finished.get(requestHash);
+    if (remembered) return remembered;
+    const snapshot = await queue.snapshot(requestHash);
+    if (!snapshot) return undefined;
+    const answer = buildAnswer(snapshot);
+    finished.remember(requestHash, answer, snapshot.expiresAt);
+    return answer;
+  }
 
   app.openAPIRegistry.registerPath(
     createRoute({
@@ -136,22 +152,34 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     const skipPackageResolution = skipResolution(c);
     const body = await readBodyText(c);
     if (!body.ok) throw body.error;
+
+    // A known hash is answered before any upstream lookup: the cheap path
+    // for the many devices that ask for a build that already exists.
+    const bodyKey = `${skipPackageResolution}:${body.text}`;
+    const seenHash = bodyHashes.get(bodyKey);
+    if (seenHash) {
+      const known = await answerFor(seenHash);
+      if (known) return send(c, known);
+    }
+
     const json = parseJsonBody(body.text);
     if (!json.ok) throw json.error;
     const parsed = schema.safeParse(json.value);
     if (!parsed.success) return c.json(toFastApiErrors(parsed.error, json.value), 422);
 
-    // A known hash is answered before any upstream lookup: the cheap path
-    // for the many devices that ask for a build that already exists.
     const askedHash = requestHash(parsed.data, { skipPackageResolution });
-    const known = await queue.snapshot(askedHash);
-    if (known) return send(c, buildAnswer(known));
+    const known = await answerFor(askedHash);
+    if (known) {
+      if (body.text.length <= 64 * 1024) bodyHashes.set(bodyKey, askedHash);
+      return send(c, known);
+    }
 
     const { request } = await validateBuildRequest(parsed.data, settings, catalog);
     const hash = requestHash(request, { skipPackageResolution });
+    if (body.text.length <= 64 * 1024) bodyHashes.set(bodyKey, hash);
     if (hash !== askedHash) {
-      const resolved = await queue.snapshot(hash);
-      if (resolved) return send(c, buildAnswer(resolved));
+      const resolved = await answerFor(hash);
+      if (resolved) return send(c, resolved);
     }
 
     const image = imagebuilderImage(settings.base_container, request.target, request.version);
@@ -199,9 +227,9 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
   });
   app.openAPIRegistry.registerPath(statusRoute);
   app.get("/api/v1/build/:request_hash", async (c) => {
-    const snapshot = await queue.snapshot(c.req.param("request_hash"));
-    if (!snapshot) return c.json(NOT_FOUND, 404);
-    return send(c, buildAnswer(snapshot));
+    const answer = await answerFor(c.req.param("request_hash"));
+    if (!answer) return c.json(NOT_FOUND, 404);
+    return send(c, answer);
   });
 
   app.openAPIRegistry.registerPath(
