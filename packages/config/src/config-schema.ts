@@ -155,6 +155,12 @@ export const configSchema = z.object({
     { tiers: ALL },
     "max_defaults_length",
   ),
+  server_contact: setting(
+    z.string().default(""),
+    "Contact shown to clients in overview.json (`server.contact`)",
+    { tiers: ["build"], shownDefault: "empty" },
+    "server_contact",
+  ),
   max_pending_jobs: setting(
     integerSetting.pipe(z.number().min(0)).default(200),
     "Queue length above which POST answers 529",
@@ -190,6 +196,36 @@ export const configSchema = z.object({
     "How long failures live",
     { tiers: ["build", "worker"], shownDefault: "1h" },
     "build_failure_ttl",
+  ),
+  worker_concurrency: setting(
+    integerSetting.pipe(z.number().min(1)).default(1),
+    "Builds one worker runs at the same time",
+    { tiers: ["worker"] },
+    "worker_concurrency",
+  ),
+  image_pull: setting(
+    z.enum(["always", "missing", "never"]).default("always"),
+    "When a worker pulls the ImageBuilder image: `always` (falls back to a local copy when the pull fails), `missing`, `never`",
+    { tiers: ["worker"] },
+    "image_pull",
+  ),
+  container_network: setting(
+    z.string().min(1).default("asu-build"),
+    "Podman network of the build containers (`none` cuts them off)",
+    { tiers: ["worker"] },
+    "container_network",
+  ),
+  worker_shutdown_grace: setting(
+    durationSetting.default(60),
+    "How long a stopping worker lets running builds finish before it hands them back to the queue",
+    { tiers: ["worker"], shownDefault: "1m" },
+    "worker_shutdown_grace",
+  ),
+  build_key: setting(
+    optionalText,
+    "usign secret key (a path, or the key itself) to sign sysupgrade images with; `{path}.ucert` is embedded when present",
+    { tiers: ["worker"], secret: true, shownDefault: "empty" },
+    "build_key",
   ),
   cache_url: setting(
     optionalText,

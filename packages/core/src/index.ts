@@ -1,5 +1,6 @@
 // The pure core: everything here is computation on plain inputs, no I/O.
 export * from "./api-error.ts";
+export * from "./apk-index.ts";
 export * from "./branches.ts";
 export * from "./build-request.ts";
 export * from "./diff-packages.ts";

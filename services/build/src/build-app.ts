@@ -5,14 +5,19 @@ import type { MetadataClient, OpenwrtCatalog } from "@asu/upstream";
 import type { Redis } from "ioredis";
 import { type BuildRouteDeps, registerBuildRoutes } from "./build-routes.ts";
 import { registerHealthRoute } from "./health-route.ts";
+import { registerJsonApi } from "./json-api.ts";
+import { registerRedirects } from "./redirects.ts";
 import { redisUnavailable } from "./redis-errors.ts";
+import { registerRevisionRoute } from "./revision-route.ts";
+import { registerStoreRoute } from "./store-route.ts";
 
 export interface BuildAppDeps {
   catalog: OpenwrtCatalog;
   client: MetadataClient;
   queue: BuildQueue;
   redis: Redis;
-  store: BuildStore;
+  /** Local store: the folder is needed to keep symlinks from leading out of it. */
+  store: BuildStore & { root: string };
   settings: BuildRouteDeps["settings"] & {
     upstream_url: string;
     server_contact?: string | undefined;
@@ -35,8 +40,25 @@ export function createBuildApp(deps: BuildAppDeps): ApiApp {
     logger: deps.logger,
     mapError: redisUnavailable,
   });
+  // First: `//path` is redirected before any route could match it.
+  registerRedirects(app);
   registerBuildRoutes(app, deps);
   registerHealthRoute(app, deps);
+  registerRevisionRoute(app, deps);
+  registerJsonApi(app, {
+    catalog: deps.catalog,
+    client: deps.client,
+    version: deps.version ?? "0.1.0",
+    settings: {
+      upstream_url: deps.settings.upstream_url,
+      server_contact: deps.settings.server_contact ?? "",
+      allow_defaults: deps.settings.allow_defaults,
+      repository_allow_list: [...deps.settings.repository_allow_list],
+      max_custom_rootfs_size_mb: deps.settings.maxCustomRootfsSizeMb,
+      max_defaults_length: deps.settings.maxDefaultsLength,
+    },
+  });
+  registerStoreRoute(app, deps);
 
   // FastAPI answers a known path with the wrong method 405, and clients show that text.
   for (const [path, allow] of Object.entries(METHODS_OF)) {
