@@ -118,4 +118,11 @@ describe("describeConfig", () => {
     expect(JSON.stringify(shown)).not.toContain("hunter2");
     expect(shown.MAX_PENDING_JOBS).toBe(200);
   });
+
+  it("hides a secret that is not a URL entirely", () => {
+    const key = "RWRCSwAAAAB12345678901234567890123456789012345678901234567890";
+    const shown = describeConfig(loadConfig({ env: { BUILD_KEY: key }, tomlPath: "" }));
+    expect(shown.BUILD_KEY).toBe("***");
+    expect(JSON.stringify(shown)).not.toContain(key);
+  });
 });

@@ -56,14 +56,16 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   return parsed.data;
 }
 
-function maskUrlPassword(value: string): string {
+/** A URL keeps all but its password; any other secret is hidden whole. */
+function maskSecret(value: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return "***";
   try {
     const url = new URL(value);
     if (!url.password) return value;
     url.password = "***";
     return url.toString();
   } catch {
-    return value;
+    return "***";
   }
 }
 
@@ -72,7 +74,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
   const shown: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config)) {
     shown[envName(key)] =
-      SETTING_META[key]?.secret && typeof value === "string" ? maskUrlPassword(value) : value;
+      SETTING_META[key]?.secret && typeof value === "string" ? maskSecret(value) : value;
   }
   return shown;
 }

@@ -54,10 +54,16 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
     return length[1] - 1 - index[1];
   }
 
+  /*
+   * State first, then the job: a job that finishes in between is read with
+   * its result and answered as still running, which the next poll corrects.
+   * The other order could answer "completed" without the result.
+   */
   async function load(requestHash: string) {
+    const state = (await queue.getJobState(requestHash)) as JobState;
+    if (state === "unknown") return undefined;
     const job = await Job.fromId<BuildJobData, BuildResult>(queue, requestHash);
     if (!job) return undefined;
-    const state = (await job.getState()) as JobState;
     return { job, state };
   }
 

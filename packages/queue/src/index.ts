@@ -4,3 +4,4 @@ export * from "./build-queue.ts";
 export * from "./error-log.ts";
 export * from "./expiry.ts";
 export * from "./result-ttl.ts";
+export * from "./worker-heartbeat.ts";

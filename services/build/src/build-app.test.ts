@@ -73,7 +73,12 @@ describe("createBuildApp", () => {
   it("reports health with queue counts", async () => {
     const res = await fetch(`${served.url}/health`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: "ok", redis: "ok", queue: { waiting: 0 } });
+    expect(await res.json()).toMatchObject({
+      status: "ok",
+      redis: "ok",
+      queue: { waiting: 0 },
+      workers: { online: 0, busy: 0 },
+    });
   });
 
   it("answers a wrong method with 405", async () => {

@@ -1,5 +1,5 @@
 import type { ApiApp } from "@asu/http";
-import type { BuildQueue } from "@asu/queue";
+import { type BuildQueue, readWorkers } from "@asu/queue";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Redis } from "ioredis";
 
@@ -8,6 +8,10 @@ const healthSchema = z
     status: z.enum(["ok", "error"]),
     redis: z.enum(["ok", "unreachable"]),
     queue: z.record(z.string(), z.number().int()).optional(),
+    workers: z
+      .object({ online: z.number().int(), busy: z.number().int() })
+      .optional()
+      .describe("Workers that reported within the last 30 s"),
   })
   .openapi("Health");
 
@@ -39,7 +43,19 @@ export function registerHealthRoute(app: ApiApp, deps: { redis: Redis; queue: Bu
         "completed",
         "failed",
       );
-      return c.json({ status: "ok" as const, redis: "ok" as const, queue: counts }, 200);
+      const workers = await readWorkers(deps.redis);
+      return c.json(
+        {
+          status: "ok" as const,
+          redis: "ok" as const,
+          queue: counts,
+          workers: {
+            online: workers.length,
+            busy: workers.filter((worker) => worker.state === "busy").length,
+          },
+        },
+        200,
+      );
     } catch {
       return c.json({ status: "error" as const, redis: "unreachable" as const }, 503);
     }

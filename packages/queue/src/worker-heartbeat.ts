@@ -1,0 +1,109 @@
+import { hostname } from "node:os";
+import type { Redis } from "ioredis";
+import { KEY_PREFIX } from "./build-job.ts";
+
+/** `asu:workers:{id}`: one key per live worker, gone within its TTL after the worker is. */
+export const WORKER_KEY_PREFIX = `${KEY_PREFIX}:workers:`;
+export const HEARTBEAT_TTL_SECONDS = 30;
+export const HEARTBEAT_INTERVAL_MS = 10_000;
+
+export function workerKey(workerId: string): string {
+  return `${WORKER_KEY_PREFIX}${workerId}`;
+}
+
+/** What a worker says about itself; the build tier counts these to tell workers online. */
+export interface WorkerStatus {
+  id: string;
+  hostname: string;
+  pid: number;
+  started_at: string;
+  concurrency: number;
+  state: "idle" | "busy" | "stopping";
+  /** Request hashes being built now. */
+  active: string[];
+  updated_at: string;
+}
+
+export interface Heartbeat {
+  buildStarted(requestHash: string): void;
+  buildFinished(requestHash: string): void;
+  stopping(): void;
+  /** Stops beating and removes the key: the worker is gone. */
+  stop(): Promise<void>;
+}
+
+export interface HeartbeatOptions {
+  workerId: string;
+  concurrency: number;
+  intervalMs?: number;
+  onError?: (error: Error) => void;
+}
+
+/** Keeps `asu:workers:{id}` fresh: every interval, and at once when a build starts or ends. */
+export function startHeartbeat(redis: Redis, options: HeartbeatOptions): Heartbeat {
+  const key = workerKey(options.workerId);
+  const active = new Set<string>();
+  const startedAt = new Date().toISOString();
+  let stopping = false;
+  let stopped = false;
+
+  const status = (): WorkerStatus => ({
+    id: options.workerId,
+    hostname: hostname(),
+    pid: process.pid,
+    started_at: startedAt,
+    concurrency: options.concurrency,
+    state: stopping ? "stopping" : active.size > 0 ? "busy" : "idle",
+    active: [...active],
+    updated_at: new Date().toISOString(),
+  });
+
+  let writing: Promise<unknown> = Promise.resolve();
+  const beat = () => {
+    if (stopped) return;
+    // One write at a time, so an older status never lands after a newer one.
+    writing = writing
+      .then(() => redis.set(key, JSON.stringify(status()), "EX", HEARTBEAT_TTL_SECONDS))
+      .catch((error: Error) => options.onError?.(error));
+  };
+  beat();
+  const timer = setInterval(beat, options.intervalMs ?? HEARTBEAT_INTERVAL_MS);
+  timer.unref();
+
+  return {
+    buildStarted(requestHash) {
+      active.add(requestHash);
+      beat();
+    },
+    buildFinished(requestHash) {
+      active.delete(requestHash);
+      beat();
+    },
+    stopping() {
+      stopping = true;
+      beat();
+    },
+    async stop() {
+      clearInterval(timer);
+      stopped = true;
+      await writing;
+      await redis.del(key).catch((error: Error) => options.onError?.(error));
+    },
+  };
+}
+
+/** Every worker that beat within the TTL. */
+export async function readWorkers(redis: Redis): Promise<WorkerStatus[]> {
+  const keys: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, found] = await redis.scan(cursor, "MATCH", `${WORKER_KEY_PREFIX}*`, "COUNT", 100);
+    cursor = next;
+    keys.push(...found);
+  } while (cursor !== "0");
+  if (keys.length === 0) return [];
+  const values = await redis.mget(...keys);
+  return values
+    .filter((value): value is string => value !== null)
+    .map((value) => JSON.parse(value) as WorkerStatus);
+}

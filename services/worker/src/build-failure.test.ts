@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { BuildFailure, FAILURE_DETAILS, imageBuildFailure } from "./build-failure.ts";
+
+describe("FAILURE_DETAILS", () => {
+  it("spells the contract's texts", () => {
+    expect(
+      FAILURE_DETAILS.imageNotFound("ghcr.io/openwrt/imagebuilder:ath79-generic-v24.10.0"),
+    ).toBe(
+      "Error: Image not found: ghcr.io/openwrt/imagebuilder:ath79-generic-v24.10.0. If this version was just released, please try again in a few hours as it may take some time to become fully available.",
+    );
+    expect(FAILURE_DETAILS.setup(1)).toBe("Error: Could not set up ImageBuilder (returncode=1)");
+    expect(FAILURE_DETAILS.storage).toBe("Error: Selected packages exceed device storage");
+    expect(FAILURE_DETAILS.image).toBe("Error: Error while building firmware. See stdout/stderr");
+    expect(FAILURE_DETAILS.noJson).toBe("Error: No JSON file found");
+    expect(FAILURE_DETAILS.noProfile).toBe("Error: Profile not found in JSON file");
+    expect(FAILURE_DETAILS.timeout(600)).toBe(
+      "Error: Build exceeded the time limit of 600 seconds",
+    );
+  });
+
+  it("starts every text with Error:, as status answers show them", () => {
+    for (const detail of Object.values(FAILURE_DETAILS)) {
+      const text = typeof detail === "function" ? detail(1 as never) : detail;
+      expect(text).toMatch(/^Error: /);
+    }
+  });
+});
+
+describe("imageBuildFailure", () => {
+  it("reports storage trouble from stderr, whatever the exit code", () => {
+    const warning =
+      "    WARNING: Image file /builder/build_dir/x/tmp/openwrt-sysupgrade.bin is too big:  16777216 > 7798784\n";
+    expect(imageBuildFailure(2, warning)).toBe(FAILURE_DETAILS.storage);
+    expect(imageBuildFailure(0, warning)).toBe(FAILURE_DETAILS.storage);
+    expect(imageBuildFailure(1, "mkfs.ext4: No space left (out of space?)")).toBe(
+      FAILURE_DETAILS.storage,
+    );
+  });
+
+  it("reports other failures by exit code only", () => {
+    expect(imageBuildFailure(2, "make: *** [Makefile:312: image] Error 2")).toBe(
+      FAILURE_DETAILS.image,
+    );
+    expect(imageBuildFailure(0, "some warning")).toBeNull();
+    expect(imageBuildFailure(0, "")).toBeNull();
+  });
+});
+
+describe("BuildFailure", () => {
+  it("carries the detail as message and the step's output", () => {
+    const failure = new BuildFailure("Error: x", "out", "err");
+    expect(failure).toBeInstanceOf(Error);
+    expect(failure.message).toBe("Error: x");
+    expect([failure.detail, failure.stdout, failure.stderr]).toEqual(["Error: x", "out", "err"]);
+    expect(new BuildFailure("Error: y").stdout).toBe("");
+  });
+});

@@ -1,0 +1,398 @@
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import {
+  applyServerRules,
+  buildPackageList,
+  checkPackagesVersions,
+  checkRevision,
+  keyFiles,
+  packageSelectionError,
+  parseMakeInfo,
+  parseManifest,
+  requestedPackages,
+  stripPlus,
+} from "@asu/core";
+import type { Logger } from "@asu/http";
+import type { Heartbeat } from "@asu/queue";
+import {
+  appendErrorLog,
+  type BuildJobData,
+  type BuildProgress,
+  type BuildResult,
+  type BuildStage,
+  errorLogEntry,
+  recordExpiry,
+} from "@asu/queue";
+import type { BuildStore } from "@asu/store";
+import { type Job, WaitingError } from "bullmq";
+import type Docker from "dockerode";
+import type { Redis } from "ioredis";
+import { BuildFailure, FAILURE_DETAILS, imageBuildFailure } from "./build-failure.ts";
+import { builtProfile, composeBuildResult } from "./build-result.ts";
+import { ensureImage, type ImagePullPolicy } from "./image-pull.ts";
+import {
+  type BuildKey,
+  buildKeyFiles,
+  imagesToSign,
+  signingCommand,
+  signingEnvironment,
+} from "./image-signing.ts";
+import {
+  binDir,
+  DEFAULTS_PATH,
+  INFO_COMMAND,
+  imageCommand,
+  manifestCommand,
+  SETUP_COMMAND,
+  setupEnvironment,
+} from "./imagebuilder-commands.ts";
+import {
+  BUILD_DIR,
+  type ExecResult,
+  type ImagebuilderSession,
+  openImagebuilderSession,
+} from "./imagebuilder-session.ts";
+import { REPOSITORY_FILES, updatedRepositoryFile } from "./repository-file.ts";
+
+export interface BuildSettings {
+  /** JOB_TIMEOUT: the whole build's limit, and the container's lifetime. */
+  jobTimeoutSeconds: number;
+  imagePull: ImagePullPolicy;
+  /** Podman network of build containers. */
+  network: string;
+  cacheUrl?: string;
+  buildKey?: BuildKey;
+}
+
+export interface BuildDependencies {
+  docker: Docker;
+  redis: Redis;
+  store: BuildStore;
+  /** `{PUBLIC_PATH}/store`: builds are copied next to their final place, then renamed in. */
+  storeRoot: string;
+  workerId: string;
+  settings: BuildSettings;
+  logger: Logger;
+  heartbeat?: Heartbeat;
+}
+
+/** What one build needs besides its job data. */
+export interface BuildContext {
+  deps: BuildDependencies;
+  data: BuildJobData;
+  log: Logger;
+  stage(stage: BuildStage): Promise<void>;
+  signal: AbortSignal;
+}
+
+/** The abort reasons a build tells apart. */
+class BuildTimedOut extends Error {}
+class WorkerStopping extends Error {}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  await pipeline(createReadStream(path), hash);
+  return hash.digest("hex");
+}
+
+async function run(
+  context: BuildContext,
+  session: ImagebuilderSession,
+  argv: readonly string[],
+  env?: Record<string, string>,
+): Promise<ExecResult> {
+  const started = Date.now();
+  const result = await session.exec(argv, { env });
+  context.log.info(
+    { command: argv.slice(0, 2).join(" "), exit_code: result.exitCode, ms: Date.now() - started },
+    "imagebuilder command finished",
+  );
+  return result;
+}
+
+/** Steps 3 and 4: setup.sh for snapshots, then keys, repositories and defaults. */
+async function prepareImagebuilder(context: BuildContext, session: ImagebuilderSession) {
+  const { data, deps } = context;
+  const { request } = data;
+  if (data.snapshot) {
+    const setup = await run(
+      context,
+      session,
+      SETUP_COMMAND,
+      setupEnvironment(request.target, data.versionPath),
+    );
+    if (setup.exitCode !== 0) {
+      throw new BuildFailure(FAILURE_DETAILS.setup(setup.exitCode), setup.stdout, setup.stderr);
+    }
+  }
+
+  let keys: ReturnType<typeof keyFiles>;
+  try {
+    keys = keyFiles(request.repository_keys);
+  } catch {
+    throw new BuildFailure(FAILURE_DETAILS.repositoryKey);
+  }
+  const files = [...keys];
+  if (request.defaults) files.push({ path: DEFAULTS_PATH, content: request.defaults });
+
+  // apk ImageBuilders have /builder/repositories (snapshots only after setup.sh).
+  const kind = (await session.exists(`${BUILD_DIR}/${REPOSITORY_FILES.apk}`)) ? "apk" : "opkg";
+  const wantsRewrite =
+    Object.keys(request.repositories).length > 0 || Boolean(deps.settings.cacheUrl);
+  if (wantsRewrite) {
+    const name = REPOSITORY_FILES[kind];
+    const existing = (await session.readFile(`${BUILD_DIR}/${name}`)) ?? "";
+    const content = updatedRepositoryFile(kind, existing, request, deps.settings.cacheUrl);
+    if (content !== null) files.push({ path: name, content });
+  }
+  await session.putFiles(BUILD_DIR, files);
+}
+
+/** Signs the installable images in BIN_DIR; returns their names. */
+async function signImages(
+  context: BuildContext,
+  session: ImagebuilderSession,
+  key: BuildKey,
+  images: unknown,
+): Promise<string[]> {
+  const names = imagesToSign(images);
+  if (names.length === 0) return [];
+  // The key enters the container only now, after every package script ran.
+  await session.putFiles(BUILD_DIR, buildKeyFiles(key));
+  const signing = await run(
+    context,
+    session,
+    signingCommand(binDir(context.data.requestHash), names),
+    signingEnvironment(),
+  );
+  if (signing.exitCode !== 0) {
+    throw new BuildFailure(FAILURE_DETAILS.signing, signing.stdout, signing.stderr);
+  }
+  return names;
+}
+
+/** The contract's worker steps 2 to 9 inside one container. */
+async function buildInContainer(
+  context: BuildContext,
+  session: ImagebuilderSession,
+): Promise<BuildResult> {
+  const { data, deps } = context;
+  const { request, requestHash } = data;
+
+  await prepareImagebuilder(context, session);
+
+  await context.stage("validate_revision");
+  const infoRun = await run(context, session, INFO_COMMAND);
+  if (infoRun.exitCode !== 0) {
+    throw new BuildFailure(FAILURE_DETAILS.info(infoRun.exitCode), infoRun.stdout, infoRun.stderr);
+  }
+  const info = parseMakeInfo(infoRun.stdout);
+  const revisionError = checkRevision(info, request.version_code);
+  if (revisionError) throw new BuildFailure(revisionError, infoRun.stdout, infoRun.stderr);
+
+  await context.stage("validate_manifest");
+  const requested = requestedPackages(request, {
+    skipPackageResolution: data.skipPackageResolution,
+  });
+  const packages = data.skipPackageResolution
+    ? stripPlus(requested)
+    : applyServerRules({
+        version: request.version,
+        target: request.target,
+        profile: request.profile,
+        packages: requested,
+      }).packages;
+  const profilePackages = info.profiles[request.profile]?.packages ?? [];
+  const buildPackages = buildPackageList(
+    packages,
+    [...info.defaultPackages, ...profilePackages],
+    request.diff_packages,
+  );
+  const manifestRun = await run(context, session, manifestCommand(request.profile, buildPackages));
+  if (manifestRun.exitCode !== 0) {
+    throw new BuildFailure(
+      packageSelectionError(manifestRun.stderr),
+      manifestRun.stdout,
+      manifestRun.stderr,
+    );
+  }
+  const manifest = parseManifest(manifestRun.stdout);
+  const versionsError = checkPackagesVersions(manifest, request.packages_versions);
+  if (versionsError) throw new BuildFailure(versionsError, manifestRun.stdout, manifestRun.stderr);
+
+  await context.stage("building_image");
+  const buildCmd = imageCommand({ request, packages: buildPackages, manifest, requestHash });
+  const imageRun = await run(context, session, buildCmd);
+  const imageFailure = imageBuildFailure(imageRun.exitCode, imageRun.stderr);
+  if (imageFailure) throw new BuildFailure(imageFailure, imageRun.stdout, imageRun.stderr);
+
+  const profilesText = await session.readFile(`${binDir(requestHash)}/profiles.json`);
+  if (profilesText === undefined) {
+    throw new BuildFailure(FAILURE_DETAILS.noJson, imageRun.stdout, imageRun.stderr);
+  }
+  let profilesJson: Record<string, unknown>;
+  try {
+    profilesJson = JSON.parse(profilesText);
+  } catch {
+    throw new BuildFailure(FAILURE_DETAILS.noJson, imageRun.stdout, imageRun.stderr);
+  }
+  const entry = builtProfile(profilesJson, request.profile);
+  if (!entry) throw new BuildFailure(FAILURE_DETAILS.noProfile, imageRun.stdout, imageRun.stderr);
+
+  const key = deps.settings.buildKey;
+  const signed = key ? await signImages(context, session, key, entry.images) : [];
+
+  const result = composeBuildResult({
+    profilesJson,
+    profile: request.profile,
+    requestHash,
+    manifest,
+    buildCmd,
+    buildCmdPackages: buildPackages,
+  });
+
+  const staging = join(deps.storeRoot, `.tmp-${requestHash}-${randomBytes(4).toString("hex")}`);
+  try {
+    await mkdir(deps.storeRoot, { recursive: true });
+    const copied = await session.copyOut(binDir(requestHash), staging);
+    if (copied.skipped.length > 0) {
+      context.log.warn({ skipped: copied.skipped }, "left out entries that are not plain files");
+    }
+    // Signing changed the files after the ImageBuilder hashed them.
+    for (const image of (result.images ?? []) as { name?: string; sha256?: string }[]) {
+      if (image.name && signed.includes(image.name)) {
+        image.sha256 = await sha256File(join(staging, image.name));
+      }
+    }
+    await deps.store.save(requestHash, staging);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+  return result;
+}
+
+/** Steps 1 to 9: the image, a container for this build alone, and the build in it. */
+export async function runBuild(context: BuildContext): Promise<BuildResult> {
+  const { data, deps, signal } = context;
+  await context.stage("container_setup");
+  await ensureImage(deps.docker, data.image, {
+    policy: deps.settings.imagePull,
+    signal,
+    onPullError: (error) =>
+      context.log.warn({ image: data.image, err: error.message }, "pull failed, using local image"),
+  });
+  const session = await openImagebuilderSession(deps.docker, {
+    image: data.image,
+    requestHash: data.requestHash,
+    workerId: deps.workerId,
+    jobTimeoutSeconds: deps.settings.jobTimeoutSeconds,
+    network: deps.settings.network,
+    signal,
+  });
+  // A timeout or a shutdown stops whatever runs in the container at once.
+  const removeNow = () => {
+    session.remove().catch(() => {});
+  };
+  signal.addEventListener("abort", removeNow, { once: true });
+  try {
+    return await buildInContainer(context, session);
+  } finally {
+    signal.removeEventListener("abort", removeNow);
+    await session.remove();
+  }
+}
+
+type BuildJob = Job<BuildJobData, BuildResult>;
+
+/** The failure a client reads: the step's own, the time limit, or a generic one. */
+function failureOf(error: unknown, signal: AbortSignal, timeoutSeconds: number): BuildFailure {
+  if (signal.aborted && signal.reason instanceof BuildTimedOut) {
+    return new BuildFailure(FAILURE_DETAILS.timeout(timeoutSeconds));
+  }
+  if (error instanceof BuildFailure) return error;
+  return new BuildFailure(FAILURE_DETAILS.internal);
+}
+
+/**
+ * The BullMQ processor. Success stores the result as the job's return
+ * value; failure leaves the contract's detail with the failing step's output
+ * in the progress and fails the job with the detail as reason. When the
+ * worker stops (BullMQ cancels the job) the build is handed back to the queue.
+ */
+export function createBuildProcessor(deps: BuildDependencies) {
+  const timeoutSeconds = deps.settings.jobTimeoutSeconds;
+
+  return async function processBuild(
+    job: BuildJob,
+    token: string | undefined,
+    cancel: AbortSignal | undefined,
+  ): Promise<BuildResult> {
+    const { data } = job;
+    const log = deps.logger.child({
+      request_hash: data.requestHash,
+      request_id: data.requestId ?? null,
+    });
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new BuildTimedOut(`over ${timeoutSeconds} s`)),
+      timeoutSeconds * 1000,
+    );
+    const onCancel = () => controller.abort(new WorkerStopping(String(cancel?.reason ?? "")));
+    if (cancel?.aborted) onCancel();
+    cancel?.addEventListener("abort", onCancel, { once: true });
+    const progress = async (value: BuildProgress) => {
+      await job.updateProgress(value as unknown as object);
+    };
+    const context: BuildContext = {
+      deps,
+      data,
+      log,
+      signal: controller.signal,
+      async stage(stage) {
+        if (controller.signal.aborted) throw controller.signal.reason;
+        log.info({ stage }, "build stage");
+        await progress({ imagebuilder_status: stage });
+      },
+    };
+
+    const started = Date.now();
+    deps.heartbeat?.buildStarted(data.requestHash);
+    log.info({ image: data.image, worker: deps.workerId }, "build started");
+    try {
+      await context.stage("init");
+      const result = await runBuild(context);
+      await progress({ imagebuilder_status: "done" });
+      await recordExpiry(deps.redis, data.requestHash, Date.now(), data.resultTtl);
+      log.info({ ms: Date.now() - started }, "build done");
+      return result;
+    } catch (error) {
+      if (controller.signal.reason instanceof WorkerStopping) {
+        log.warn("worker stopping: build handed back to the queue");
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      const failure = failureOf(error, controller.signal, timeoutSeconds);
+      if (failure.detail === FAILURE_DETAILS.internal) {
+        log.error({ err: error }, "build failed unexpectedly");
+      } else {
+        log.info({ detail: failure.detail, ms: Date.now() - started }, "build failed");
+      }
+      await progress({
+        imagebuilder_status: "failed",
+        detail: failure.detail,
+        stdout: failure.stdout,
+        stderr: failure.stderr,
+      });
+      await appendErrorLog(deps.redis, errorLogEntry(data.request, failure.detail));
+      await recordExpiry(deps.redis, data.requestHash, Date.now(), data.failureTtl);
+      throw new Error(failure.detail);
+    } finally {
+      clearTimeout(timer);
+      cancel?.removeEventListener("abort", onCancel);
+      deps.heartbeat?.buildFinished(data.requestHash);
+    }
+  };
+}

@@ -1,0 +1,85 @@
+import type Docker from "dockerode";
+import { BuildFailure, FAILURE_DETAILS } from "./build-failure.ts";
+
+export const IMAGE_PULL_POLICIES = ["always", "missing", "never"] as const;
+export type ImagePullPolicy = (typeof IMAGE_PULL_POLICIES)[number];
+
+export interface EnsureImageOptions {
+  policy: ImagePullPolicy;
+  /** Told about pulls that failed while a local copy could still be used. */
+  onPullError?: (error: Error) => void;
+  signal?: AbortSignal;
+}
+
+async function hasImage(docker: Docker, image: string): Promise<boolean> {
+  try {
+    await docker.getImage(image).inspect();
+    return true;
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode === 404) return false;
+    throw error;
+  }
+}
+
+/** Pulls and waits for the pull to finish; the progress stream carries the registry's errors. */
+function pull(docker: Docker, image: string, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    docker.pull(image, {}, (error: Error | null, stream?: NodeJS.ReadableStream) => {
+      if (error || !stream) return reject(error ?? new Error(`pull of ${image} gave no answer`));
+      const onAbort = () => {
+        (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+        reject(signal?.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      docker.modem.followProgress(stream, (failure: Error | null, output: unknown[]) => {
+        signal?.removeEventListener("abort", onAbort);
+        const reported = output
+          ?.map((line) => (line as { error?: string } | null)?.error)
+          .find((text) => typeof text === "string");
+        if (failure) reject(failure);
+        else if (reported) reject(new Error(reported));
+        else resolve();
+      });
+    });
+  });
+}
+
+// Several builds of one image at once share its pull.
+const pulling = new Map<string, Promise<void>>();
+
+function sharedPull(docker: Docker, image: string, signal?: AbortSignal): Promise<void> {
+  let running = pulling.get(image);
+  if (!running) {
+    running = pull(docker, image, signal).finally(() => pulling.delete(image));
+    pulling.set(image, running);
+  }
+  return running;
+}
+
+/**
+ * Makes sure the ImageBuilder image is present, by IMAGE_PULL: `always`
+ * pulls and, when the registry cannot be reached, uses a local copy;
+ * `missing` pulls only what is not there; `never` takes what is local.
+ * Throws the contract's `Image not found` failure otherwise.
+ */
+export async function ensureImage(
+  docker: Docker,
+  image: string,
+  options: EnsureImageOptions,
+): Promise<void> {
+  const { policy, signal } = options;
+  const notFound = () => new BuildFailure(FAILURE_DETAILS.imageNotFound(image));
+  if (policy === "never") {
+    if (await hasImage(docker, image)) return;
+    throw notFound();
+  }
+  if (policy === "missing" && (await hasImage(docker, image))) return;
+  try {
+    await sharedPull(docker, image, signal);
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    options.onPullError?.(error as Error);
+  }
+  if (!(await hasImage(docker, image))) throw notFound();
+}

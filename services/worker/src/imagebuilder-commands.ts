@@ -1,0 +1,57 @@
+import type { BuildRequest } from "@asu/core";
+import { manifestHash } from "@asu/core";
+
+/** Where the request's defaults go; handed to `make image` as FILES. */
+export const FILES_DIR = "/builder/asu-files";
+/** The first-boot script, relative to /builder. */
+export const DEFAULTS_PATH = "asu-files/etc/uci-defaults/99-asu-defaults";
+
+export const SETUP_COMMAND = ["sh", "setup.sh"] as const;
+export const INFO_COMMAND = ["make", "info"] as const;
+
+/** Environment of setup.sh: which ImageBuilder to fetch and from where. */
+export function setupEnvironment(target: string, versionPath: string): Record<string, string> {
+  return { TARGET: target, VERSION_PATH: versionPath };
+}
+
+export function manifestCommand(profile: string, packages: readonly string[]): string[] {
+  return [
+    "make",
+    "manifest",
+    `PROFILE=${profile}`,
+    `PACKAGES=${packages.join(" ")}`,
+    "STRIP_ABI=1",
+  ];
+}
+
+export interface ImageCommandInput {
+  request: Pick<BuildRequest, "profile" | "defaults" | "rootfs_size_mb" | "filesystem">;
+  packages: readonly string[];
+  manifest: Record<string, string>;
+  requestHash: string;
+}
+
+/** The BIN_DIR of a build inside its container, a tmpfs. */
+export function binDir(requestHash: string): string {
+  return `/builder/${requestHash}`;
+}
+
+/**
+ * `make image` as the contract spells it; EXTRA_IMAGE_NAME names the
+ * package set, so image files of different selections never share a name.
+ */
+export function imageCommand(input: ImageCommandInput): string[] {
+  const { request } = input;
+  const command = [
+    "make",
+    "image",
+    `PROFILE=${request.profile}`,
+    `PACKAGES=${input.packages.join(" ")}`,
+    `EXTRA_IMAGE_NAME=${manifestHash(input.manifest)}`,
+    `BIN_DIR=${binDir(input.requestHash)}`,
+  ];
+  if (request.defaults) command.push(`FILES=${FILES_DIR}`);
+  if (request.rootfs_size_mb) command.push(`ROOTFS_PARTSIZE=${request.rootfs_size_mb}`);
+  if (request.filesystem) command.push(`ROOTFS_FILESYSTEM=${request.filesystem}`);
+  return command;
+}

@@ -1,0 +1,66 @@
+import type Docker from "dockerode";
+import { describe, expect, it } from "vitest";
+import { BUILD_LABEL, removeLeftovers, WORKER_LABEL } from "./imagebuilder-session.ts";
+
+const NOW = 1_800_000_000_000;
+
+interface Listed {
+  Id: string;
+  Created: number;
+  Labels: Record<string, string>;
+}
+
+function fakeDocker(containers: Listed[]) {
+  const removed: string[] = [];
+  const filters: unknown[] = [];
+  const docker = {
+    async listContainers(options: { filters: unknown }) {
+      filters.push(options.filters);
+      return containers;
+    },
+    getContainer: (id: string) => ({
+      async remove(options: object) {
+        expect(options).toEqual({ force: true, v: true });
+        if (id === "gone") throw Object.assign(new Error("no such container"), { statusCode: 404 });
+        removed.push(id);
+      },
+    }),
+  } as unknown as Docker;
+  return { docker, removed, filters };
+}
+
+describe("removeLeftovers", () => {
+  const seconds = NOW / 1000;
+  const containers: Listed[] = [
+    { Id: "mine-new", Created: seconds - 5, Labels: { [BUILD_LABEL]: "h1", [WORKER_LABEL]: "w1" } },
+    {
+      Id: "other-new",
+      Created: seconds - 5,
+      Labels: { [BUILD_LABEL]: "h2", [WORKER_LABEL]: "w2" },
+    },
+    {
+      Id: "other-old",
+      Created: seconds - 700,
+      Labels: { [BUILD_LABEL]: "h3", [WORKER_LABEL]: "w2" },
+    },
+    { Id: "gone", Created: seconds - 700, Labels: { [BUILD_LABEL]: "h4" } },
+  ];
+
+  it("removes this worker's containers and any past the job timeout", async () => {
+    const { docker, removed, filters } = fakeDocker(containers);
+    const result = await removeLeftovers(docker, {
+      workerId: "w1",
+      olderThanSeconds: 660,
+      now: NOW,
+    });
+    expect(filters).toEqual([{ label: ["asu.build"] }]);
+    expect(removed).toEqual(["mine-new", "other-old"]);
+    expect(result).toEqual(["mine-new", "other-old"]);
+  });
+
+  it("leaves young containers of other workers alone", async () => {
+    const { docker, removed } = fakeDocker(containers);
+    await removeLeftovers(docker, { olderThanSeconds: 1000, now: NOW });
+    expect(removed).toEqual([]);
+  });
+});

@@ -1,0 +1,306 @@
+import { PassThrough, type Readable } from "node:stream";
+import type Docker from "dockerode";
+import { extract } from "tar-stream";
+import { CappedOutput, DEFAULT_OUTPUT_LIMIT } from "./capped-output.ts";
+import { type ExtractResult, extractTar } from "./tar-extract.ts";
+import { type ContainerFile, type FileOwner, packFiles } from "./tar-pack.ts";
+
+/** Label naming the build a container belongs to; its value is the request hash. */
+export const BUILD_LABEL = "asu.build";
+/** Label naming the worker that created a container. */
+export const WORKER_LABEL = "asu.worker";
+
+export const BUILD_USER = "buildbot";
+export const BUILD_DIR = "/builder";
+/** buildbot's ids in the ImageBuilder images, used when `id` cannot tell. */
+const FALLBACK_OWNER: FileOwner = { uid: 1000, gid: 1000 };
+/** profiles.json and repository files are small; anything bigger is not what we asked for. */
+const READ_FILE_LIMIT = 16 * 1024 * 1024;
+
+export interface SessionOptions {
+  image: string;
+  requestHash: string;
+  workerId: string;
+  /** The container's own lifetime (`sleep n`): it dies even if the worker does. */
+  jobTimeoutSeconds: number;
+  /** Podman network, `asu-build` by default; `none` for no network at all. */
+  network: string;
+  /** Aborting it ends every running command at once. */
+  signal?: AbortSignal;
+  outputLimitBytes?: number;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  env?: Record<string, string>;
+}
+
+/** One build's ImageBuilder container, driven only through the container API. */
+export interface ImagebuilderSession {
+  readonly containerId: string;
+  /** Runs a command as buildbot in /builder. */
+  exec(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /** Writes files below `dir` (absolute, in the container), owned by buildbot. */
+  putFiles(dir: string, files: readonly ContainerFile[]): Promise<void>;
+  exists(path: string): Promise<boolean>;
+  /** A file's text, or undefined when there is no such file. */
+  readFile(path: string): Promise<string | undefined>;
+  /** Copies a container directory's content into `hostDir`. */
+  copyOut(dir: string, hostDir: string): Promise<ExtractResult>;
+  /** Kills and removes the container; safe to call any number of times. */
+  remove(): Promise<void>;
+}
+
+function statusCode(error: unknown): number | undefined {
+  return (error as { statusCode?: number } | null)?.statusCode;
+}
+
+function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error("aborted");
+}
+
+/** Rejects as soon as the signal aborts, so no container call outlives its build. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) {
+    work.catch(() => {});
+    return Promise.reject(abortError(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function streamEnded(stream: NodeJS.ReadableStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.once("end", resolve);
+    stream.once("close", resolve);
+    stream.once("error", reject);
+  });
+}
+
+/** The first regular file of an archive; undefined when it holds none (a directory). */
+async function readSingleFile(archive: Readable, limit: number): Promise<string | undefined> {
+  const entries = extract();
+  archive.pipe(entries);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let found = false;
+  for await (const entry of entries) {
+    if (entry.header.type !== "file" || found) {
+      entry.resume();
+      continue;
+    }
+    found = true;
+    for await (const chunk of entry) {
+      size += (chunk as Buffer).length;
+      if (size > limit) {
+        archive.destroy();
+        throw new Error(`File larger than ${limit} bytes`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+  }
+  return found ? Buffer.concat(chunks).toString("utf8") : undefined;
+}
+
+/**
+ * Creates and starts the build container: every capability dropped, no new
+ * privileges, the BIN_DIR on a tmpfs, and `sleep` as its only process so it
+ * ends by itself after the job timeout even when nobody removes it.
+ */
+export async function openImagebuilderSession(
+  docker: Docker,
+  options: SessionOptions,
+): Promise<ImagebuilderSession> {
+  const { signal } = options;
+  const outputLimit = options.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT;
+  // The job id is the hash and a job runs once at a time, so a container
+  // already labelled with it is a dead attempt's (its worker was killed).
+  await removeBuildContainers(docker, options.requestHash);
+  const container = await docker.createContainer({
+    Image: options.image,
+    Cmd: ["sleep", String(options.jobTimeoutSeconds)],
+    WorkingDir: BUILD_DIR,
+    Labels: { [BUILD_LABEL]: options.requestHash, [WORKER_LABEL]: options.workerId },
+    HostConfig: {
+      CapDrop: ["ALL"],
+      SecurityOpt: ["no-new-privileges"],
+      Privileged: false,
+      Tmpfs: { [`${BUILD_DIR}/${options.requestHash}`]: "" },
+      NetworkMode: options.network,
+    },
+  });
+
+  let removal: Promise<void> | undefined;
+  const remove = (): Promise<void> => {
+    removal ??= container.remove({ force: true, v: true }).then(
+      () => undefined,
+      (error: unknown) => {
+        if (statusCode(error) !== 404) throw error;
+      },
+    );
+    return removal;
+  };
+
+  try {
+    await untilAborted(container.start(), signal);
+  } catch (error) {
+    await remove().catch(() => {});
+    throw error;
+  }
+
+  async function exec(argv: readonly string[], execOptions: ExecOptions = {}): Promise<ExecResult> {
+    const execution = await untilAborted(
+      container.exec({
+        Cmd: [...argv],
+        Env: Object.entries(execOptions.env ?? {}).map(([key, value]) => `${key}=${value}`),
+        User: BUILD_USER,
+        WorkingDir: BUILD_DIR,
+        AttachStdout: true,
+        AttachStderr: true,
+      }),
+      signal,
+    );
+    const stream = await untilAborted(execution.start({ hijack: true, stdin: false }), signal);
+    const stdout = new CappedOutput(outputLimit);
+    const stderr = new CappedOutput(outputLimit);
+    const outSink = new PassThrough().on("data", (chunk: Buffer) => stdout.push(chunk));
+    const errSink = new PassThrough().on("data", (chunk: Buffer) => stderr.push(chunk));
+    docker.modem.demuxStream(stream, outSink, errSink);
+    try {
+      await untilAborted(streamEnded(stream), signal);
+    } finally {
+      stream.destroy();
+    }
+    // The stream can end a moment before the exec is marked finished.
+    let info = await untilAborted(execution.inspect(), signal);
+    for (let tries = 0; info.Running && tries < 500; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      info = await untilAborted(execution.inspect(), signal);
+    }
+    return { exitCode: info.ExitCode ?? -1, stdout: stdout.text(), stderr: stderr.text() };
+  }
+
+  let owner: Promise<FileOwner> | undefined;
+  async function buildbotOwner(): Promise<FileOwner> {
+    const { exitCode, stdout } = await exec(["sh", "-c", "id -u; id -g"]);
+    const [uid, gid] = stdout.trim().split(/\s+/).map(Number);
+    if (exitCode !== 0 || !Number.isInteger(uid) || !Number.isInteger(gid)) return FALLBACK_OWNER;
+    return { uid: uid as number, gid: gid as number };
+  }
+
+  return {
+    containerId: container.id,
+    exec,
+
+    async putFiles(dir, files) {
+      if (files.length === 0) return;
+      owner ??= buildbotOwner();
+      const archive = await packFiles(files, await owner);
+      await untilAborted(container.putArchive(archive, { path: dir }), signal);
+    },
+
+    async exists(path) {
+      try {
+        const answer = (await untilAborted(container.infoArchive({ path }), signal)) as {
+          resume?: () => void;
+        };
+        answer.resume?.();
+        return true;
+      } catch (error) {
+        if (statusCode(error) === 404) return false;
+        throw error;
+      }
+    },
+
+    async readFile(path) {
+      let archive: Readable;
+      try {
+        archive = (await untilAborted(container.getArchive({ path }), signal)) as Readable;
+      } catch (error) {
+        if (statusCode(error) === 404) return undefined;
+        throw error;
+      }
+      return untilAborted(readSingleFile(archive, READ_FILE_LIMIT), signal);
+    },
+
+    async copyOut(dir, hostDir) {
+      const archive = (await untilAborted(container.getArchive({ path: dir }), signal)) as Readable;
+      return untilAborted(extractTar(archive, hostDir, { stripComponents: 1 }), signal);
+    },
+
+    remove,
+  };
+}
+
+/** Removes every container of one build, whichever worker made it. */
+export async function removeBuildContainers(
+  docker: Docker,
+  requestHash: string,
+): Promise<string[]> {
+  const containers = await docker.listContainers({
+    all: true,
+    filters: { label: [`${BUILD_LABEL}=${requestHash}`] },
+  });
+  const removed: string[] = [];
+  for (const info of containers) {
+    try {
+      await docker.getContainer(info.Id).remove({ force: true, v: true });
+      removed.push(info.Id);
+    } catch (error) {
+      if (statusCode(error) !== 404) throw error;
+    }
+  }
+  return removed;
+}
+
+export interface LeftoverOptions {
+  /** Containers of this worker are removed whatever their age: it just (re)started. */
+  workerId?: string;
+  /** Any build container older than this is past its job's deadline. */
+  olderThanSeconds: number;
+  now?: number;
+}
+
+/**
+ * Removes build containers nobody will finish: those of this worker id, and
+ * any older than the job timeout (their worker died without cleaning up).
+ * Returns the removed container ids.
+ */
+export async function removeLeftovers(docker: Docker, options: LeftoverOptions): Promise<string[]> {
+  const now = options.now ?? Date.now();
+  const containers = await docker.listContainers({
+    all: true,
+    filters: { label: [BUILD_LABEL] },
+  });
+  const removed: string[] = [];
+  for (const info of containers) {
+    const ours = options.workerId !== undefined && info.Labels?.[WORKER_LABEL] === options.workerId;
+    const expired = now / 1000 - info.Created > options.olderThanSeconds;
+    if (!ours && !expired) continue;
+    try {
+      await docker.getContainer(info.Id).remove({ force: true, v: true });
+      removed.push(info.Id);
+    } catch (error) {
+      if (statusCode(error) !== 404) throw error;
+    }
+  }
+  return removed;
+}

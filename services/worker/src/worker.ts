@@ -1,0 +1,166 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import type { Config } from "@asu/config";
+import { createLogger, type Logger } from "@asu/http";
+import {
+  BUILD_QUEUE,
+  type BuildJobData,
+  type BuildResult,
+  type Heartbeat,
+  KEY_PREFIX,
+  startHeartbeat,
+} from "@asu/queue";
+import { createLocalStore } from "@asu/store";
+import { Worker } from "bullmq";
+import Docker from "dockerode";
+import { Redis } from "ioredis";
+import { createBuildProcessor } from "./build-job.ts";
+import { checkContainerNetwork } from "./container-network.ts";
+import { loadBuildKey } from "./image-signing.ts";
+import { removeLeftovers } from "./imagebuilder-session.ts";
+import { containerSocketPath } from "./socket-path.ts";
+
+/** The settings a worker reads. */
+export type WorkerConfig = Pick<
+  Config,
+  | "redis_url"
+  | "public_path"
+  | "container_socket_path"
+  | "job_timeout"
+  | "cache_url"
+  | "log_level"
+  | "worker_concurrency"
+  | "image_pull"
+  | "container_network"
+  | "worker_shutdown_grace"
+  | "build_key"
+>;
+
+export interface StartWorkerOptions {
+  config: WorkerConfig;
+  logger?: Logger;
+  /** Names this worker's containers and heartbeat; default `{hostname}-{pid}-{random}`. */
+  workerId?: string;
+  docker?: Docker;
+  heartbeatIntervalMs?: number;
+}
+
+export interface RunningWorker {
+  readonly id: string;
+  readonly worker: Worker<BuildJobData, BuildResult>;
+  /**
+   * Stops taking jobs and lets running builds finish; after
+   * WORKER_SHUTDOWN_GRACE their containers are removed and the jobs go back
+   * to the queue for another worker. Resolves when everything is closed.
+   */
+  close(): Promise<void>;
+}
+
+/** A stuck container API must not keep a stopping worker alive forever. */
+const CANCEL_GRACE_MS = 15_000;
+
+function defaultWorkerId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+}
+
+/** Starts one worker: the BullMQ consumer of the build queue, its heartbeat and its clean-up. */
+export async function startWorker(options: StartWorkerOptions): Promise<RunningWorker> {
+  const { config } = options;
+  const id = options.workerId ?? defaultWorkerId();
+  const logger = (
+    options.logger ?? createLogger({ service: "worker", level: config.log_level })
+  ).child({ worker_id: id });
+  const docker =
+    options.docker ?? new Docker({ socketPath: containerSocketPath(config.container_socket_path) });
+  const buildKey = await loadBuildKey(config.build_key);
+  await checkContainerNetwork(docker, config.container_network);
+
+  const removed = await removeLeftovers(docker, {
+    workerId: id,
+    olderThanSeconds: config.job_timeout + 60,
+  });
+  if (removed.length > 0) logger.warn({ containers: removed }, "removed leftover build containers");
+
+  // BullMQ needs maxRetriesPerRequest: null for its blocking commands.
+  const redis = new Redis(config.redis_url, { maxRetriesPerRequest: null });
+  redis.on("error", (error) => logger.warn({ err: error.message }, "redis connection error"));
+
+  const heartbeat: Heartbeat = startHeartbeat(redis, {
+    workerId: id,
+    concurrency: config.worker_concurrency,
+    intervalMs: options.heartbeatIntervalMs,
+    onError: (error) => logger.warn({ err: error.message }, "heartbeat failed"),
+  });
+  const store = createLocalStore(config.public_path);
+
+  const processor = createBuildProcessor({
+    docker,
+    redis,
+    store,
+    storeRoot: store.root,
+    workerId: id,
+    settings: {
+      jobTimeoutSeconds: config.job_timeout,
+      imagePull: config.image_pull,
+      network: config.container_network,
+      cacheUrl: config.cache_url,
+      buildKey,
+    },
+    logger,
+    heartbeat,
+  });
+
+  const worker = new Worker<BuildJobData, BuildResult>(BUILD_QUEUE, processor, {
+    connection: redis,
+    prefix: KEY_PREFIX,
+    concurrency: config.worker_concurrency,
+    lockDuration: 30_000,
+    stalledInterval: 30_000,
+    maxStalledCount: 1,
+  });
+  worker.on("error", (error) => logger.error({ err: error.message }, "worker error"));
+  await worker.waitUntilReady();
+  logger.info(
+    { concurrency: config.worker_concurrency, image_pull: config.image_pull },
+    "worker started",
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = async () => {
+    heartbeat.stopping();
+    logger.info({ grace_s: config.worker_shutdown_grace }, "worker stopping");
+    const timers: NodeJS.Timeout[] = [];
+    const later = (ms: number, action: () => void) => timers.push(setTimeout(action, ms));
+    // Last resort when the container API does not answer: stop waiting; the
+    // job's lock then expires and the stalled-job check hands it to another worker.
+    const abandoned = new Promise<void>((resolve) => {
+      later(config.worker_shutdown_grace * 1000, () => {
+        logger.warn("grace period over: handing running builds back to the queue");
+        worker.cancelAllJobs("worker stopping");
+        later(CANCEL_GRACE_MS, () => {
+          logger.error("running builds did not stop: abandoning them");
+          void removeLeftovers(docker, { workerId: id, olderThanSeconds: Number.POSITIVE_INFINITY })
+            .catch(() => {})
+            .finally(resolve);
+        });
+      });
+    });
+    try {
+      await Promise.race([worker.close(), abandoned]);
+    } finally {
+      for (const timer of timers) clearTimeout(timer);
+      await heartbeat.stop();
+      await redis.quit().catch(() => redis.disconnect());
+      logger.info("worker stopped");
+    }
+  };
+
+  return {
+    id,
+    worker,
+    close() {
+      closing ??= close();
+      return closing;
+    },
+  };
+}

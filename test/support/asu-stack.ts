@@ -1,0 +1,178 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { type Config, loadConfig } from "@asu/config";
+import { DEFAULT_BRANCHES } from "@asu/core";
+import { createLogger, type Logger } from "@asu/http";
+import { createBuildQueue } from "@asu/queue";
+import { createLocalStore } from "@asu/store";
+import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
+import Docker from "dockerode";
+import { Redis } from "ioredis";
+import { createBuildApp } from "../../services/build/src/build-app.ts";
+import { createBuildCacheProbe } from "../../services/prepare/src/build-cache-probe.ts";
+import { createPrepareApp } from "../../services/prepare/src/prepare-app.ts";
+import { type RunningWorker, startWorker } from "../../services/worker/src/worker.ts";
+import { type FakeUpstream, startFakeUpstream } from "./fake-upstream.ts";
+import { buildImagebuilderDouble, type ImagebuilderDoubleOptions } from "./imagebuilder-double.ts";
+import { type PodmanService, startPodmanService } from "./podman-service.ts";
+import { type RedisServer, startRedisServer } from "./redis-server.ts";
+import { type ServedApp, serveApp } from "./serve-app.ts";
+
+export interface AsuStack {
+  upstream: FakeUpstream;
+  redis: RedisServer;
+  podman: PodmanService;
+  docker: Docker;
+  buildUrl: string;
+  prepareUrl: string;
+  publicPath: string;
+  /** Environment a worker process needs to join this stack (REDIS_URL, …). */
+  workerEnv: Record<string, string>;
+  config: Config;
+  startWorker(overrides?: Partial<Config>): Promise<RunningWorker>;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  /** Distinct per test file, so files running side by side do not retag each other's images. */
+  baseContainer: string;
+  images: Omit<ImagebuilderDoubleOptions, "baseContainer">[];
+  env?: Record<string, string>;
+  /** Log to stderr instead of nowhere (for debugging a test). */
+  verbose?: boolean;
+}
+
+function quietLogger(service: string, verbose: boolean): Logger {
+  return createLogger({
+    service,
+    level: verbose ? "debug" : "warn",
+    destination: verbose ? process.stderr : new Writable({ write: (_c, _e, done) => done() }),
+  });
+}
+
+/**
+ * The whole server on one machine, for end-to-end tests: a fake upstream,
+ * a private Redis, a Podman API service with test-double ImageBuilders, the
+ * build and prepare tiers on real ports, and workers started on demand.
+ */
+export async function startAsuStack(options: StackOptions): Promise<AsuStack> {
+  const verbose = options.verbose ?? process.env.ASU_TEST_VERBOSE === "1";
+  const upstream = await startFakeUpstream();
+  const redis = await startRedisServer();
+  const podman = await startPodmanService();
+  for (const image of options.images) {
+    await buildImagebuilderDouble(podman, { ...image, baseContainer: options.baseContainer });
+  }
+  const publicPath = await mkdtemp(join(tmpdir(), "asu-e2e-public-"));
+  const workerEnv = {
+    REDIS_URL: redis.url,
+    UPSTREAM_URL: upstream.url,
+    PUBLIC_PATH: publicPath,
+    CONTAINER_SOCKET_PATH: podman.socketPath,
+    BASE_CONTAINER: options.baseContainer,
+    IMAGE_PULL: "never",
+    JOB_TIMEOUT: "120",
+    ...options.env,
+  };
+  const config = loadConfig({ env: workerEnv, tomlPath: "" });
+
+  const buildRedis = new Redis(redis.url, {
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+  });
+  buildRedis.on("error", () => {});
+  await new Promise((resolve) => buildRedis.once("ready", resolve));
+  const client = createMetadataClient({ upstreamUrl: upstream.url });
+  const catalog = createOpenwrtCatalog({
+    client,
+    branches: DEFAULT_BRANCHES,
+    missRefreshIntervalMs: 0,
+  });
+  const queue = createBuildQueue({ connection: buildRedis });
+  const build: ServedApp = await serveApp(
+    createBuildApp({
+      catalog,
+      client,
+      queue,
+      redis: buildRedis,
+      store: createLocalStore(publicPath),
+      settings: {
+        ...config,
+        maxCustomRootfsSizeMb: config.max_custom_rootfs_size_mb,
+        maxDefaultsLength: config.max_defaults_length,
+      },
+      logger: quietLogger("build", verbose),
+    }),
+  );
+  const prepare: ServedApp = await serveApp(
+    createPrepareApp({
+      catalog,
+      settings: {
+        ...config,
+        maxCustomRootfsSizeMb: config.max_custom_rootfs_size_mb,
+        maxDefaultsLength: config.max_defaults_length,
+      },
+      isBuilt: createBuildCacheProbe({ buildApiUrl: build.url }),
+      logger: quietLogger("prepare", verbose),
+    }),
+  );
+
+  const workers: RunningWorker[] = [];
+  return {
+    upstream,
+    redis,
+    podman,
+    docker: new Docker({ socketPath: podman.socketPath }),
+    buildUrl: build.url,
+    prepareUrl: prepare.url,
+    publicPath,
+    workerEnv,
+    config,
+    async startWorker(overrides = {}) {
+      const running = await startWorker({
+        config: { ...config, ...overrides },
+        logger: quietLogger("worker", verbose),
+      });
+      workers.push(running);
+      return running;
+    },
+    async stop() {
+      await Promise.all(workers.map((worker) => worker.close()));
+      await build.close();
+      await prepare.close();
+      await queue.close();
+      buildRedis.disconnect();
+      await redis.stop();
+      await podman.stop();
+      await upstream.close();
+      await rm(publicPath, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls a build's status until it is no longer 202, as the clients do (faster). */
+export async function waitForBuild(
+  buildUrl: string,
+  requestHash: string,
+  timeoutMs = 120_000,
+): Promise<{ status: number; body: any }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`${buildUrl}/api/v1/build/${requestHash}`);
+    const body = (await res.json()) as any;
+    if (res.status !== 202) return { status: res.status, body };
+    if (Date.now() > deadline) throw new Error(`build ${requestHash} still ${body.detail}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+export async function postJson(url: string, body: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
