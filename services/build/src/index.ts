@@ -1,0 +1,2 @@
+export { type BuildAppDeps, createBuildApp } from "./build-app.ts";
+export { startJanitor } from "./janitor.ts";
