@@ -10,7 +10,7 @@ import {
   KEY_PREFIX,
   startHeartbeat,
 } from "@asu/queue";
-import { createLocalStore } from "@asu/store";
+import { createStoreFromConfig } from "@asu/store";
 import { Worker } from "bullmq";
 import Docker from "dockerode";
 import { Redis } from "ioredis";
@@ -25,6 +25,12 @@ export type WorkerConfig = Pick<
   Config,
   | "redis_url"
   | "public_path"
+  | "store_backend"
+  | "s3_endpoint"
+  | "s3_access_key"
+  | "s3_secret_key"
+  | "s3_bucket"
+  | "s3_region"
   | "container_socket_path"
   | "job_timeout"
   | "cache_url"
@@ -58,6 +64,19 @@ export interface RunningWorker {
 
 /** A stuck container API must not keep a stopping worker alive forever. */
 const CANCEL_GRACE_MS = 15_000;
+const REDIS_GOODBYE_MS = 2000;
+
+/** Waits for a promise at most `ms`, ignoring its outcome. */
+async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    promise.catch(() => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}
 
 function defaultWorkerId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
@@ -91,13 +110,13 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     intervalMs: options.heartbeatIntervalMs,
     onError: (error) => logger.warn({ err: error.message }, "heartbeat failed"),
   });
-  const store = createLocalStore(config.public_path);
+  const store = createStoreFromConfig(config);
 
   const processor = createBuildProcessor({
     docker,
     redis,
     store,
-    storeRoot: store.root,
+    storeRoot: store.stagingRoot,
     workerId: id,
     settings: {
       jobTimeoutSeconds: config.job_timeout,
@@ -149,8 +168,11 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       await Promise.race([worker.close(), abandoned]);
     } finally {
       for (const timer of timers) clearTimeout(timer);
-      await heartbeat.stop();
-      await redis.quit().catch(() => redis.disconnect());
+      // With Redis gone these would wait forever (BullMQ's connection queues
+      // commands until it returns); a stopping worker must still stop.
+      await settleWithin(heartbeat.stop(), REDIS_GOODBYE_MS);
+      await settleWithin(redis.quit(), REDIS_GOODBYE_MS);
+      redis.disconnect();
       logger.info("worker stopped");
     }
   };
