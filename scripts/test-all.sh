@@ -18,6 +18,8 @@ command -v podman >/dev/null 2>&1 || missing+=(podman)
 command -v runc >/dev/null 2>&1 || missing+=(runc)
 # The test-double ImageBuilder image is built from Debian's static busybox.
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+# Browser tests drive Debian's Chromium through playwright-core.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ((${#missing[@]})); then
   log "installing system packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningWorker } from "../services/worker/src/worker.ts";
 import { type AsuStack, postJson, startAsuStack, waitForBuild } from "./support/asu-stack.ts";
+import { containersGone } from "./support/containers.ts";
 
 /*
  * The whole build path over real HTTP: prepare tier → build tier → Redis
@@ -134,7 +135,9 @@ describe("prepare → build → poll → download", () => {
       from_version: "23.05.0",
     });
     expect(again.body.cache_available).toBe(true);
-    expect(await containersOf(prepared.body.request_hash)).toEqual([]);
+    expect(await containersGone(stack.docker, `asu.build=${prepared.body.request_hash}`)).toEqual(
+      [],
+    );
   });
 });
 
@@ -224,7 +227,7 @@ describe("concurrency and failures", () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(most).toBe(1);
-    expect(await containersOf(hash)).toEqual([]);
+    expect(await containersGone(stack.docker, `asu.build=${hash}`)).toEqual([]);
   });
 
   it("ends a build whose worker was killed with SIGKILL, leaving no container", async () => {
@@ -261,9 +264,6 @@ describe("concurrency and failures", () => {
     const finished = await waitForBuild(stack.buildUrl, hash, 180_000);
     expect([200, 500]).toContain(finished.status);
     if (finished.status === 500) expect(finished.body.detail).toMatch(/^Error: /);
-    for (let i = 0; i < 100 && (await containersOf(hash)).length > 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    expect(await containersOf(hash)).toEqual([]);
+    expect(await containersGone(stack.docker, `asu.build=${hash}`, 20_000)).toEqual([]);
   }, 240_000);
 });

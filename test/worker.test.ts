@@ -29,6 +29,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureImage } from "../services/worker/src/image-pull.ts";
 import { BUILD_LABEL, WORKER_LABEL } from "../services/worker/src/imagebuilder-session.ts";
 import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
+import { containersGone } from "./support/containers.ts";
 import {
   buildImagebuilderDouble,
   defaultPackagesFor,
@@ -588,7 +589,7 @@ describe("worker", () => {
     const outcome = await build(slow.queue, data);
     expect(Date.now() - started).toBeLessThan(4_900);
     expect(outcome.answer.body.detail).toBe("Error: Build exceeded the time limit of 2 seconds");
-    expect(await containersOf(slow.worker.id)).toEqual([]);
+    expect(await containersGone(docker, `${WORKER_LABEL}=${slow.worker.id}`)).toEqual([]);
     expect(await readErrorLog(slow.redis)).toEqual([
       `24.10.0:ath79/generic:${ARCHER} Error: Build exceeded the time limit of 2 seconds`,
     ]);

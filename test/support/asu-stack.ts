@@ -4,13 +4,13 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { type Config, loadConfig } from "@asu/config";
 import { DEFAULT_BRANCHES } from "@asu/core";
-import { createLogger, type Logger } from "@asu/http";
+import { type ApiApp, createLogger, type Logger } from "@asu/http";
 import { createBuildQueue } from "@asu/queue";
-import { createLocalStore } from "@asu/store";
+import { createStoreFromConfig } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import Docker from "dockerode";
 import { Redis } from "ioredis";
-import { createBuildApp } from "../../services/build/src/build-app.ts";
+import { type BuildAppDeps, createBuildApp } from "../../services/build/src/build-app.ts";
 import { createBuildCacheProbe } from "../../services/prepare/src/build-cache-probe.ts";
 import { createPrepareApp } from "../../services/prepare/src/prepare-app.ts";
 import { type RunningWorker, startWorker } from "../../services/worker/src/worker.ts";
@@ -42,6 +42,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Log to stderr instead of nowhere (for debugging a test). */
   verbose?: boolean;
+  /** Adds routes to the build tier before it is served (capabilities not wired into it yet). */
+  extendBuildApp?: (app: ApiApp, deps: BuildAppDeps) => void;
 }
 
 function quietLogger(service: string, verbose: boolean): Logger {
@@ -74,6 +76,8 @@ export async function startAsuStack(options: StackOptions): Promise<AsuStack> {
     BASE_CONTAINER: options.baseContainer,
     IMAGE_PULL: "never",
     JOB_TIMEOUT: "120",
+    // Several workers run side by side in tests: no metrics listener each.
+    METRICS_PORT: "0",
     ...options.env,
   };
   const config = loadConfig({ env: workerEnv, tomlPath: "" });
@@ -91,21 +95,9 @@ export async function startAsuStack(options: StackOptions): Promise<AsuStack> {
     missRefreshIntervalMs: 0,
   });
   const queue = createBuildQueue({ connection: buildRedis });
-  const build: ServedApp = await serveApp(
-    createBuildApp({
-      catalog,
-      client,
-      queue,
-      redis: buildRedis,
-      store: createLocalStore(publicPath),
-      settings: {
-        ...config,
-        maxCustomRootfsSizeMb: config.max_custom_rootfs_size_mb,
-        maxDefaultsLength: config.max_defaults_length,
-      },
-      logger: quietLogger("build", verbose),
-    }),
-  );
+  // Prepare first, so the build tier's pages can be told where it is: the
+  // tiers run on two origins here, as when they are deployed apart.
+  let isBuilt = createBuildCacheProbe({ buildApiUrl: undefined });
   const prepare: ServedApp = await serveApp(
     createPrepareApp({
       catalog,
@@ -114,10 +106,28 @@ export async function startAsuStack(options: StackOptions): Promise<AsuStack> {
         maxCustomRootfsSizeMb: config.max_custom_rootfs_size_mb,
         maxDefaultsLength: config.max_defaults_length,
       },
-      isBuilt: createBuildCacheProbe({ buildApiUrl: build.url }),
+      isBuilt: (requestHash) => isBuilt(requestHash),
       logger: quietLogger("prepare", verbose),
     }),
   );
+  const buildDeps = {
+    catalog,
+    client,
+    queue,
+    redis: buildRedis,
+    store: createStoreFromConfig(config),
+    settings: {
+      ...config,
+      prepare_api_url: config.prepare_api_url ?? prepare.url,
+      maxCustomRootfsSizeMb: config.max_custom_rootfs_size_mb,
+      maxDefaultsLength: config.max_defaults_length,
+    },
+    logger: quietLogger("build", verbose),
+  };
+  const buildApp = createBuildApp(buildDeps);
+  options.extendBuildApp?.(buildApp, buildDeps);
+  const build: ServedApp = await serveApp(buildApp);
+  isBuilt = createBuildCacheProbe({ buildApiUrl: build.url });
 
   const workers: RunningWorker[] = [];
   return {

@@ -82,8 +82,8 @@ export const configSchema = z.object({
   ),
   host: setting(
     z.string().default("0.0.0.0"),
-    "Address the HTTP tiers listen on",
-    { tiers: ["prepare", "build"] },
+    "Address the HTTP tiers (and a worker's metrics) listen on",
+    { tiers: ["prepare", "build", "worker"] },
     "host",
   ),
   redis_url: setting(
@@ -113,11 +113,59 @@ export const configSchema = z.object({
     { tiers: ["prepare"] },
     "build_api_url",
   ),
+  prepare_api_url: setting(
+    optionalText,
+    "Prepare tier the build page (`/build`) sends its package preview to; empty: the build tier's own origin",
+    { tiers: ["build"], shownDefault: "same origin" },
+    "prepare_api_url",
+  ),
   public_path: setting(
     z.string().default("./public"),
     "Store lives in {PUBLIC_PATH}/store/{request_hash}/",
     { tiers: ["build", "worker"] },
     "public_path",
+  ),
+  store_backend: setting(
+    z.enum(["local", "s3"]).default("local"),
+    "Where results live: `local` ({PUBLIC_PATH}/store) or `s3` (a bucket, for workers on other machines; PUBLIC_PATH is then only scratch space)",
+    { tiers: ["build", "worker"] },
+    "store_backend",
+  ),
+  s3_endpoint: setting(
+    optionalText,
+    "S3-compatible server (MinIO, Ceph, R2, …); empty: AWS",
+    { tiers: ["build", "worker"], shownDefault: "empty" },
+    "s3_endpoint",
+  ),
+  s3_access_key: setting(
+    optionalText,
+    "S3 access key; empty: the AWS SDK's default credentials (AWS_* variables, instance role)",
+    { tiers: ["build", "worker"], secret: true, shownDefault: "empty" },
+    "s3_access_key",
+  ),
+  s3_secret_key: setting(
+    optionalText,
+    "S3 secret key",
+    { tiers: ["build", "worker"], secret: true, shownDefault: "empty" },
+    "s3_secret_key",
+  ),
+  s3_bucket: setting(
+    z.string().min(1).default("asu-store"),
+    "Bucket holding store/{request_hash}/",
+    { tiers: ["build", "worker"] },
+    "s3_bucket",
+  ),
+  s3_region: setting(
+    optionalText,
+    "S3 region",
+    { tiers: ["build", "worker"], shownDefault: "us-east-1" },
+    "s3_region",
+  ),
+  s3_public_url: setting(
+    optionalText,
+    "Public base URL of the bucket: `/store/…` redirects to `{S3_PUBLIC_URL}/store/…`; empty: to a presigned URL valid 1 h",
+    { tiers: ["build"], shownDefault: "empty" },
+    "s3_public_url",
   ),
   container_socket_path: setting(
     optionalText,
@@ -238,6 +286,12 @@ export const configSchema = z.object({
     "Record statistics",
     { tiers: ["build", "worker"] },
     "server_stats",
+  ),
+  metrics_port: setting(
+    integerSetting.pipe(z.number().min(0).max(65_535)).default(9101),
+    "Port of a worker's Prometheus `/metrics` (on HOST); 0 turns it off. The HTTP tiers answer `/metrics` on their own port",
+    { tiers: ["worker"] },
+    "metrics_port",
   ),
   branches_file: setting(
     optionalText,

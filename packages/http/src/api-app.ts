@@ -1,9 +1,10 @@
 import { ApiError } from "@asu/core";
 import { swaggerUI } from "@hono/swagger-ui";
-import { OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { apiCors } from "./cors.ts";
 import type { Logger } from "./logger.ts";
+import { httpMetrics, METRICS_CONTENT_TYPE, metricsRegistry, metricsText } from "./metrics.ts";
 import { type RequestVariables, requestContext } from "./request-context.ts";
 
 export type ApiEnv = { Variables: RequestVariables };
@@ -25,6 +26,9 @@ export interface ApiAppOptions {
  */
 export function createApiApp(options: ApiAppOptions): ApiApp {
   const app = new OpenAPIHono<ApiEnv>();
+  // First, so preflights and refusals by later middleware are counted too.
+  const metrics = metricsRegistry(app);
+  app.use("*", httpMetrics(metrics));
   app.use("*", apiCors());
   app.use("*", requestContext(options.logger));
 
@@ -52,5 +56,23 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
     info: { title: options.title, version: options.version, description: options.description },
   });
   app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+
+  app.openAPIRegistry.registerPath(
+    createRoute({
+      method: "get",
+      path: "/metrics",
+      summary: "Prometheus metrics",
+      description: "Prometheus text format; the metric names are listed in docs/metrics.md.",
+      responses: {
+        200: {
+          description: "Metrics",
+          content: { [METRICS_CONTENT_TYPE]: { schema: z.string() } },
+        },
+      },
+    }),
+  );
+  app.get("/metrics", async (c) =>
+    c.body(await metricsText(metrics), 200, { "content-type": METRICS_CONTENT_TYPE }),
+  );
   return app;
 }

@@ -9,5 +9,20 @@ export {
   readJsonBody,
 } from "./json-body.ts";
 export { createLogger, type Logger } from "./logger.ts";
+export {
+  type CacheMetrics,
+  cacheMetrics,
+  httpMetrics,
+  METRICS_CONTENT_TYPE,
+  type MetadataStatsSource,
+  type MetricsListener,
+  metricsRegistry,
+  metricsText,
+  registerCollectedGauge,
+  registerUpstreamMetrics,
+  serveMetrics,
+  type WorkerMetrics,
+  workerMetrics,
+} from "./metrics.ts";
 export { type RequestVariables, requestContext } from "./request-context.ts";
 export { setResponseHeader } from "./response-headers.ts";

@@ -1,14 +1,36 @@
+/** Where one stored file can be read: from this machine's disk, or elsewhere by URL. */
+export type StoredFileLocation =
+  | {
+      kind: "local";
+      path: string;
+      /** The store's folder: a symlink must not lead a read out of `{root}/{request_hash}/`. */
+      root: string;
+    }
+  | { kind: "redirect"; url: string };
+
 /**
  * Where finished builds live, named by request hash. Workers save a build's
  * files, the build tier serves and expires them.
  */
 export interface BuildStore {
-  /** Moves the files of a finished build from `sourceDir` into the store. */
+  /**
+   * A local folder where workers assemble a build before `save`: beside a
+   * local store (so saving is a rename), a scratch folder otherwise.
+   */
+  readonly stagingRoot: string;
+  /** Moves the files of a finished build from `sourceDir` into the store, replacing an older copy. */
   save(requestHash: string, sourceDir: string): Promise<void>;
+  /** Removes a build's files; removing what is not there is no error. */
   remove(requestHash: string): Promise<void>;
-  /** The absolute path of one stored file, or undefined when it is not in the store. */
-  localPath(requestHash: string, file: string): string | undefined;
+  /** Where to read one file of a build, or undefined when the name cannot be in the store. */
+  locate(requestHash: string, file: string): Promise<StoredFileLocation | undefined>;
 }
 
 /** Request hashes are hex sha256; anything else never names a store folder. */
 export const REQUEST_HASH_PATTERN = /^[0-9a-f]{64}$/;
+
+export function assertRequestHash(requestHash: string): void {
+  if (!REQUEST_HASH_PATTERN.test(requestHash)) {
+    throw new Error(`Not a request hash: ${JSON.stringify(requestHash)}`);
+  }
+}

@@ -53,4 +53,16 @@ describe("createLocalStore", () => {
     expect(store.localPath("../store", "x")).toBeUndefined();
     expect(store.localPath(hash.toUpperCase(), "x")).toBeUndefined();
   });
+
+  it("locates files on disk, inside the store, and stages builds beside it", async () => {
+    const store = createLocalStore("/srv/asu");
+    expect(store.stagingRoot).toBe("/srv/asu/store");
+    expect(await store.locate(hash, "sub/image.bin")).toEqual({
+      kind: "local",
+      path: `/srv/asu/store/${hash}/sub/image.bin`,
+      root: "/srv/asu/store",
+    });
+    expect(await store.locate(hash, "../other/x")).toBeUndefined();
+    expect(await store.locate("../store", "x")).toBeUndefined();
+  });
 });

@@ -1,20 +1,36 @@
 import { cp, mkdir, rename, rm } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
-import { type BuildStore, REQUEST_HASH_PATTERN } from "./build-store.ts";
+import { assertRequestHash, type BuildStore, REQUEST_HASH_PATTERN } from "./build-store.ts";
+
+export interface LocalStore extends BuildStore {
+  /** `{PUBLIC_PATH}/store`, absolute. */
+  readonly root: string;
+  /** The absolute path of one stored file, or undefined when it is not in the store. */
+  localPath(requestHash: string, file: string): string | undefined;
+}
 
 /** `{PUBLIC_PATH}/store/{request_hash}/`, as the Python server lays it out. */
-export function createLocalStore(publicPath: string): BuildStore & { root: string } {
+export function createLocalStore(publicPath: string): LocalStore {
   const root = resolve(publicPath, "store");
 
   function folder(requestHash: string): string {
-    if (!REQUEST_HASH_PATTERN.test(requestHash)) {
-      throw new Error(`Not a request hash: ${JSON.stringify(requestHash)}`);
-    }
+    assertRequestHash(requestHash);
     return join(root, requestHash);
+  }
+
+  function localPath(requestHash: string, file: string): string | undefined {
+    if (!REQUEST_HASH_PATTERN.test(requestHash)) return undefined;
+    const base = join(root, requestHash);
+    const path = resolve(base, file);
+    const inside = relative(base, path);
+    if (inside === "" || inside.startsWith("..") || isAbsolute(inside)) return undefined;
+    return path;
   }
 
   return {
     root,
+    stagingRoot: root,
+    localPath,
 
     async save(requestHash, sourceDir) {
       const target = folder(requestHash);
@@ -34,13 +50,9 @@ export function createLocalStore(publicPath: string): BuildStore & { root: strin
       await rm(folder(requestHash), { recursive: true, force: true });
     },
 
-    localPath(requestHash, file) {
-      if (!REQUEST_HASH_PATTERN.test(requestHash)) return undefined;
-      const base = join(root, requestHash);
-      const path = resolve(base, file);
-      const inside = relative(base, path);
-      if (inside === "" || inside.startsWith("..") || isAbsolute(inside)) return undefined;
-      return path;
+    async locate(requestHash, file) {
+      const path = localPath(requestHash, file);
+      return path === undefined ? undefined : { kind: "local", path, root };
     },
   };
 }

@@ -6,9 +6,11 @@ import type { Redis } from "ioredis";
 import { type BuildRouteDeps, registerBuildRoutes } from "./build-routes.ts";
 import { registerHealthRoute } from "./health-route.ts";
 import { registerJsonApi } from "./json-api.ts";
+import { registerPages } from "./pages/register-pages.ts";
 import { registerRedirects } from "./redirects.ts";
 import { redisUnavailable } from "./redis-errors.ts";
 import { registerRevisionRoute } from "./revision-route.ts";
+import { registerStatsRoutes } from "./stats-routes.ts";
 import { registerStoreRoute } from "./store-route.ts";
 
 export interface BuildAppDeps {
@@ -16,11 +18,12 @@ export interface BuildAppDeps {
   client: MetadataClient;
   queue: BuildQueue;
   redis: Redis;
-  /** Local store: the folder is needed to keep symlinks from leading out of it. */
-  store: BuildStore & { root: string };
+  store: BuildStore;
   settings: BuildRouteDeps["settings"] & {
     upstream_url: string;
     server_contact?: string | undefined;
+    /** Where the build page asks prepare; empty = the same origin. */
+    prepare_api_url?: string | undefined;
   };
   logger: Logger;
   version?: string;
@@ -43,6 +46,7 @@ export function createBuildApp(deps: BuildAppDeps): ApiApp {
   // First: `//path` is redirected before any route could match it.
   registerRedirects(app);
   registerBuildRoutes(app, deps);
+  registerStatsRoutes(app, deps);
   registerHealthRoute(app, deps);
   registerRevisionRoute(app, deps);
   registerJsonApi(app, {
@@ -59,6 +63,7 @@ export function createBuildApp(deps: BuildAppDeps): ApiApp {
     },
   });
   registerStoreRoute(app, deps);
+  registerPages(app, deps);
 
   // FastAPI answers a known path with the wrong method 405, and clients show that text.
   for (const [path, allow] of Object.entries(METHODS_OF)) {

@@ -1,24 +1,51 @@
 import {
   ApiError,
+  applyServerRules,
+  type BuildRequest,
   badRequest,
   buildRequestSchema,
   imagebuilderImage,
   isSnapshot,
+  type ProfilesJson,
   type RequestLimits,
+  requestedPackages,
   requestHash,
+  stripPlus,
   toFastApiErrors,
 } from "@asu/core";
-import { type ApiApp, parseJsonBody, readBodyText, setResponseHeader } from "@asu/http";
+import {
+  type ApiApp,
+  cacheMetrics,
+  type Logger,
+  type MetadataStatsSource,
+  metricsRegistry,
+  parseJsonBody,
+  readBodyText,
+  registerCollectedGauge,
+  registerUpstreamMetrics,
+  setResponseHeader,
+} from "@asu/http";
 import {
   type BuildAnswer,
   type BuildQueue,
   buildAnswer,
+  clientOf,
+  createStatsRecorder,
+  extraPackages,
+  readWorkers,
   resultTtl,
+  type StatsEntry,
   type TtlSettings,
 } from "@asu/queue";
-import { type OpenwrtCatalog, type ValidationSettings, validateBuildRequest } from "@asu/upstream";
+import {
+  type OpenwrtCatalog,
+  type ValidatedRequest,
+  type ValidationSettings,
+  validateBuildRequest,
+} from "@asu/upstream";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
 import { createFinishedAnswers, type SerializedAnswer } from "./finished-answers.ts";
 
@@ -31,8 +58,119 @@ export interface BuildRouteDeps {
       base_container: string;
       max_pending_jobs: number;
       build_failure_ttl: number;
+      /** SERVER_STATS. */
+      server_stats?: boolean;
     };
+  /** Statistics are written here when SERVER_STATS is on; workers are counted from it. */
+  redis?: Redis;
+  /** The upstream metadata client, whose fetch counts /metrics shows. */
+  client?: MetadataStatsSource;
+  logger?: Logger;
 }
+
+/** Queue states /metrics reports, read from BullMQ at scrape time. */
+const QUEUE_STATES = [
+  "waiting",
+  "prioritized",
+  "delayed",
+  "active",
+  "completed",
+  "failed",
+] as const;
+const WORKER_STATES = ["idle", "busy", "stopping"] as const;
+
+/** How a build request was answered, for the cache counters and statistics. */
+type RequestOutcome = "hit" | "miss" | "answered" | "refused";
+
+/**
+ * Counts build requests (Prometheus always, statistics when SERVER_STATS is
+ * on) and registers the build tier's scrape-time collectors. Statistics are
+ * summed in memory and written in one pipeline per second, never on the
+ * answer's path: the cache-hit path stays as fast as without them.
+ */
+function buildTierCounters(app: ApiApp, deps: BuildRouteDeps) {
+  const registry = metricsRegistry(app);
+  const cache = cacheMetrics(registry);
+  const onError = (error: Error) =>
+    deps.logger?.warn({ err: error.message }, "reading metrics failed");
+  registerCollectedGauge(registry, {
+    name: "asu_queue_jobs",
+    help: "Build jobs in the queue by state (completed and failed include results not yet expired)",
+    labelName: "state",
+    read: () => deps.queue.queue.getJobCounts(...QUEUE_STATES),
+    onError,
+  });
+  const { redis } = deps;
+  if (redis) {
+    registerCollectedGauge(registry, {
+      name: "asu_workers",
+      help: "Workers that reported within the heartbeat TTL, by state",
+      labelName: "state",
+      read: async () => {
+        const counts: Record<string, number> = Object.fromEntries(
+          WORKER_STATES.map((state) => [state, 0]),
+        );
+        for (const worker of await readWorkers(redis)) {
+          counts[worker.state] = (counts[worker.state] ?? 0) + 1;
+        }
+        return counts;
+      },
+      onError,
+    });
+  }
+  if (deps.client) registerUpstreamMetrics(registry, deps.client);
+  const stats = createStatsRecorder(redis, {
+    enabled: deps.settings.server_stats === true,
+    onError: (error) => deps.logger?.warn({ err: error.message }, "recording statistics failed"),
+  });
+
+  return {
+    statsEnabled: stats.enabled,
+    count(c: Context, outcome: RequestOutcome, client?: string | null, extra: StatsEntry[] = []) {
+      if (outcome === "hit") cache.hits.inc();
+      else if (outcome === "miss") cache.misses.inc();
+      if (!stats.enabled) return;
+      const entries: StatsEntry[] = [{ kind: "event", event: "requests" }];
+      if (outcome !== "refused") {
+        entries.push({ kind: "client", client: clientOf(client, c.req.header("user-agent")) });
+      }
+      if (outcome === "hit") entries.push({ kind: "event", event: "cache-hits" });
+      if (outcome === "miss") entries.push({ kind: "event", event: "cache-misses" }, ...extra);
+      stats.record(...entries);
+    },
+  };
+}
+
+/** The extra packages of a new build, resolved as the worker will resolve them. */
+function extraPackagesOf(
+  request: BuildRequest,
+  metadata: ProfilesJson,
+  branch: string,
+  skipPackageResolution: boolean,
+): StatsEntry {
+  const requested = requestedPackages(request, { skipPackageResolution });
+  const packages = skipPackageResolution
+    ? stripPlus(requested)
+    : applyServerRules({
+        version: request.version,
+        target: request.target,
+        profile: request.profile,
+        packages: requested,
+      }).packages;
+  return {
+    kind: "packages",
+    branch,
+    packages: extraPackages(
+      packages,
+      metadata.default_packages ?? [],
+      metadata.profiles?.[request.profile]?.device_packages ?? [],
+    ),
+  };
+}
+
+/** A finished build answers 200: only that is a cache hit. */
+const outcomeOf = (answer: BuildAnswer | SerializedAnswer): RequestOutcome =>
+  answer.status === 200 ? "hit" : "answered";
 
 const NOT_FOUND = {
   status: 404,
@@ -113,8 +251,12 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     maxDefaultsLength: settings.maxDefaultsLength,
   });
   const finished = createFinishedAnswers();
-  // Devices of one model post byte-identical bodies: their hash is remembered.
-  const bodyHashes = new LRUCache<string, string>({ max: 5000 });
+  // Devices of one model post byte-identical bodies: their hash (and the
+  // client they name, for the statistics) is remembered.
+  const bodyHashes = new LRUCache<string, { hash: string; client: string | null | undefined }>({
+    max: 5000,
+  });
+  const counters = buildTierCounters(app, deps);
 
   async function answerFor(requestHash: string) {
     const remembered = finished.get(requestHash);
@@ -156,10 +298,13 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     // A known hash is answered before any upstream lookup: the cheap path
     // for the many devices that ask for a build that already exists.
     const bodyKey = `${skipPackageResolution}:${body.text}`;
-    const seenHash = bodyHashes.get(bodyKey);
-    if (seenHash) {
-      const known = await answerFor(seenHash);
-      if (known) return send(c, known);
+    const seen = bodyHashes.get(bodyKey);
+    if (seen) {
+      const known = await answerFor(seen.hash);
+      if (known) {
+        counters.count(c, outcomeOf(known), seen.client);
+        return send(c, known);
+      }
     }
 
     const json = parseJsonBody(body.text);
@@ -167,20 +312,47 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     const parsed = schema.safeParse(json.value);
     if (!parsed.success) return c.json(toFastApiErrors(parsed.error, json.value), 422);
 
+    const { client } = parsed.data;
     const askedHash = requestHash(parsed.data, { skipPackageResolution });
     const known = await answerFor(askedHash);
     if (known) {
-      if (body.text.length <= 64 * 1024) bodyHashes.set(bodyKey, askedHash);
+      if (body.text.length <= 64 * 1024) bodyHashes.set(bodyKey, { hash: askedHash, client });
+      counters.count(c, outcomeOf(known), client);
       return send(c, known);
     }
 
-    const { request } = await validateBuildRequest(parsed.data, settings, catalog);
+    let validated: ValidatedRequest;
+    try {
+      validated = await validateBuildRequest(parsed.data, settings, catalog);
+    } catch (error) {
+      counters.count(c, "refused");
+      throw error;
+    }
+    const { request } = validated;
     const hash = requestHash(request, { skipPackageResolution });
-    if (body.text.length <= 64 * 1024) bodyHashes.set(bodyKey, hash);
+    if (body.text.length <= 64 * 1024) bodyHashes.set(bodyKey, { hash, client });
     if (hash !== askedHash) {
       const resolved = await answerFor(hash);
-      if (resolved) return send(c, resolved);
+      if (resolved) {
+        counters.count(c, outcomeOf(resolved), client);
+        return send(c, resolved);
+      }
     }
+    counters.count(
+      c,
+      "miss",
+      client,
+      counters.statsEnabled
+        ? [
+            extraPackagesOf(
+              request,
+              validated.metadata,
+              validated.branch.name,
+              skipPackageResolution,
+            ),
+          ]
+        : [],
+    );
 
     const image = imagebuilderImage(settings.base_container, request.target, request.version);
     const versionPath = catalog.versionPath(request.version);

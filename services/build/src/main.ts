@@ -1,7 +1,7 @@
 import { ConfigError, describeConfig, loadBranches, loadConfig } from "@asu/config";
 import { createLogger } from "@asu/http";
 import { createBuildQueue } from "@asu/queue";
-import { createLocalStore } from "@asu/store";
+import { createStoreFromConfig } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { serve } from "@hono/node-server";
 import { Redis } from "ioredis";
@@ -35,7 +35,7 @@ async function start() {
   });
   const catalog = createOpenwrtCatalog({ client, branches: loadBranches(config.branches_file) });
   const queue = createBuildQueue({ connection: redis });
-  const store = createLocalStore(config.public_path);
+  const store = createStoreFromConfig(config);
   const app = createBuildApp({
     catalog,
     client,

@@ -4,9 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { createApiApp, createLogger } from "@asu/http";
-import { createLocalStore } from "@asu/store";
+import { createLocalStore, createS3Store } from "@asu/store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rawRequest } from "../../../test/support/raw-request.ts";
+import { type S3Server, startS3Server } from "../../../test/support/s3-server.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
 import { registerStoreRoute } from "./store-route.ts";
 
@@ -247,9 +248,112 @@ describe("GET /store/{request_hash}/{file}", () => {
     expect(Object.keys(doc.paths["/store/{request_hash}/{file}"]?.get?.responses ?? {})).toEqual([
       "200",
       "206",
+      "302",
       "304",
       "404",
       "416",
     ]);
+  });
+});
+
+describe("GET /store/{request_hash}/{file} with the S3 store", () => {
+  const BUCKET = "asu-route-test";
+  let s3: S3Server;
+  let scratch: string;
+  let viaPublicUrl: ServedApp;
+  let viaPresigned: ServedApp;
+
+  async function serveWith(publicUrl?: string): Promise<ServedApp> {
+    const app = createApiApp({ title: "test", version: "0.0.0", logger: silent });
+    const store = createS3Store({
+      bucket: BUCKET,
+      endpoint: s3.endpoint,
+      accessKeyId: s3.accessKey,
+      secretAccessKey: s3.secretKey,
+      publicUrl,
+      stagingRoot: scratch,
+    });
+    registerStoreRoute(app, { store });
+    return serveApp(app);
+  }
+
+  beforeAll(async () => {
+    s3 = await startS3Server();
+    await s3.createBucket(BUCKET);
+    scratch = await mkdtemp(join(tmpdir(), "asu-store-route-s3-"));
+    const source = join(scratch, "build");
+    await mkdir(join(source, "sub"), { recursive: true });
+    await writeFile(join(source, "openwrt-sysupgrade.bin"), IMAGE);
+    await writeFile(join(source, "sub", "profiles.json"), '{"id":"x"}');
+    const store = createS3Store({
+      bucket: BUCKET,
+      endpoint: s3.endpoint,
+      accessKeyId: s3.accessKey,
+      secretAccessKey: s3.secretKey,
+      stagingRoot: scratch,
+    });
+    await store.save(HASH, source);
+    viaPublicUrl = await serveWith(`${s3.endpoint}/${BUCKET}`);
+    viaPresigned = await serveWith();
+  });
+
+  afterAll(async () => {
+    await viaPublicUrl?.close();
+    await viaPresigned?.close();
+    await s3?.stop();
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  it("redirects to S3_PUBLIC_URL/store/{hash}/{file}, where the bytes are", async () => {
+    const res = await fetch(`${viaPublicUrl.url}/store/${HASH}/openwrt-sysupgrade.bin`, {
+      redirect: "manual",
+    });
+    expect(res.status).toBe(302);
+    expect(res.headers.get("location")).toBe(
+      `${s3.endpoint}/${BUCKET}/store/${HASH}/openwrt-sysupgrade.bin`,
+    );
+    expect(res.headers.get("access-control-allow-origin")).toBe("*");
+    const followed = await fetch(`${viaPublicUrl.url}/store/${HASH}/openwrt-sysupgrade.bin`);
+    expect(followed.status).toBe(200);
+    expect(Buffer.from(await followed.arrayBuffer()).equals(IMAGE)).toBe(true);
+    const nested = await fetch(`${viaPublicUrl.url}/store/${HASH}/sub/profiles.json`);
+    expect(await nested.text()).toBe('{"id":"x"}');
+  });
+
+  it("redirects to a presigned URL without a public URL", async () => {
+    const res = await fetch(`${viaPresigned.url}/store/${HASH}/openwrt-sysupgrade.bin`, {
+      redirect: "manual",
+    });
+    expect(res.status).toBe(302);
+    const location = new URL(res.headers.get("location") ?? "");
+    expect(location.pathname).toBe(`/${BUCKET}/store/${HASH}/openwrt-sysupgrade.bin`);
+    expect(location.searchParams.get("X-Amz-Signature")).toMatch(/^[0-9a-f]{64}$/);
+    const object = await fetch(location);
+    expect(Buffer.from(await object.arrayBuffer()).equals(IMAGE)).toBe(true);
+  });
+
+  it("answers HEAD with the redirect", async () => {
+    const res = await rawRequest(viaPublicUrl.url, `/store/${HASH}/openwrt-sysupgrade.bin`, {
+      method: "HEAD",
+    });
+    expect(res.status).toBe(302);
+    expect(res.headers.location).toBe(
+      `${s3.endpoint}/${BUCKET}/store/${HASH}/openwrt-sysupgrade.bin`,
+    );
+  });
+
+  it.each([
+    `/store/${HASH}/../../secret.txt`,
+    `/store/${HASH}/..%2fsecret.txt`,
+    `/store/${HASH}/..%5csecret.txt`,
+    `/store/${HASH.toUpperCase()}/openwrt-sysupgrade.bin`,
+    `/store/${HASH}`,
+    `/store/${HASH}/`,
+    "/store/secret.txt",
+    `/store/${HASH}/%ZZ`,
+  ])("%s → 404 without a redirect", async (path) => {
+    const res = await rawRequest(viaPublicUrl.url, path);
+    expect(res.status).toBe(404);
+    expect(JSON.parse(res.body.toString())).toEqual(NOT_FOUND);
   });
 });

@@ -8,13 +8,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { parseRange } from "./byte-range.ts";
 
-/** The part of the local store this route reads: where it lives and how a file is named. */
-export interface StoreFiles extends Pick<BuildStore, "localPath"> {
-  root: string;
-}
-
 export interface StoreRouteDeps {
-  store: StoreFiles;
+  store: Pick<BuildStore, "locate">;
 }
 
 const STORE_PREFIX = "/store/";
@@ -24,7 +19,7 @@ const storeRoute = createRoute({
   path: "/store/{request_hash}/{file}",
   summary: "Download a built file",
   description:
-    "The files of a finished build (`bin_dir` is the request hash, `images[].name` the file). HEAD, conditional requests and single byte ranges are supported. Anything outside the store answers 404.",
+    "The files of a finished build (`bin_dir` is the request hash, `images[].name` the file). HEAD, conditional requests and single byte ranges are supported. Anything outside the store answers 404. With STORE_BACKEND=s3 the answer is a redirect to the object.",
   request: {
     params: z.object({
       request_hash: z.string().describe("The build's request hash (`bin_dir`)"),
@@ -39,6 +34,10 @@ const storeRoute = createRoute({
       },
     },
     206: { description: "The requested byte range" },
+    302: {
+      description:
+        "The build lives in the S3 store: `Location` is `{S3_PUBLIC_URL}/store/{request_hash}/{file}` or a presigned URL",
+    },
     304: { description: "Not modified since the copy the client has" },
     404: {
       description: "No such file in the store",
@@ -89,15 +88,13 @@ interface OpenedFile {
  * leads out of the store serves nothing. Directories are not files.
  */
 async function openStoredFile(
-  store: StoreFiles,
+  path: string,
+  root: string,
   requestHash: string,
-  file: string,
 ): Promise<OpenedFile | undefined> {
-  const path = store.localPath(requestHash, file);
-  if (path === undefined) return undefined;
   let handle: FileHandle | undefined;
   try {
-    const [real, realRoot] = await Promise.all([realpath(path), realpath(store.root)]);
+    const [real, realRoot] = await Promise.all([realpath(path), realpath(root)]);
     if (!real.startsWith(join(realRoot, requestHash) + sep)) return undefined;
     handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
     const stats = await handle.stat();
@@ -141,7 +138,8 @@ const notFound = (c: Context) => c.json({ detail: "Not Found" }, 404);
 /**
  * `GET`/`HEAD /store/{request_hash}/{file}`: built files, streamed from disk
  * (images can be large) as `application/octet-stream` with `nosniff`, so a
- * stored file is never rendered by a browser on this origin.
+ * stored file is never rendered by a browser on this origin; or, when the
+ * store is remote, a redirect to the file there.
  */
 export function registerStoreRoute(app: ApiApp, deps: StoreRouteDeps): void {
   app.openAPIRegistry.registerPath(storeRoute);
@@ -149,7 +147,12 @@ export function registerStoreRoute(app: ApiApp, deps: StoreRouteDeps): void {
     const segments = storeSegments(new URL(c.req.url).pathname);
     if (!segments || segments.length < 2) return notFound(c);
     const [requestHash = "", ...fileSegments] = segments;
-    const opened = await openStoredFile(deps.store, requestHash, fileSegments.join("/"));
+    const location = await deps.store.locate(requestHash, fileSegments.join("/"));
+    if (!location) return notFound(c);
+    // An object store serves the bytes itself (ranges, conditionals); a
+    // missing object is the object store's to answer, which saves a request per download.
+    if (location.kind === "redirect") return c.body(null, 302, { Location: location.url });
+    const opened = await openStoredFile(location.path, location.root, requestHash);
     if (!opened) return notFound(c);
 
     const { handle, stats } = opened;

@@ -1,5 +1,5 @@
 import { ConfigError, describeConfig, loadBranches, loadConfig } from "@asu/config";
-import { createLogger } from "@asu/http";
+import { createLogger, metricsRegistry, registerUpstreamMetrics } from "@asu/http";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { serve } from "@hono/node-server";
 import { createBuildCacheProbe } from "./build-cache-probe.ts";
@@ -25,6 +25,8 @@ function start() {
     isBuilt: createBuildCacheProbe({ buildApiUrl: config.build_api_url }),
     logger,
   });
+
+  registerUpstreamMetrics(metricsRegistry(app), client);
 
   const server = serve(
     { fetch: app.fetch, port: config.port ?? 8001, hostname: config.host },

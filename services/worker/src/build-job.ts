@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import {
@@ -15,8 +15,8 @@ import {
   requestedPackages,
   stripPlus,
 } from "@asu/core";
-import type { Logger } from "@asu/http";
-import type { Heartbeat } from "@asu/queue";
+import type { Logger, WorkerMetrics } from "@asu/http";
+import type { Heartbeat, StatsEntry, StatsRecorder } from "@asu/queue";
 import {
   appendErrorLog,
   type BuildJobData,
@@ -77,6 +77,16 @@ export interface BuildDependencies {
   settings: BuildSettings;
   logger: Logger;
   heartbeat?: Heartbeat;
+  /** Job outcomes, build and stage durations, busy/idle (Prometheus). */
+  metrics?: WorkerMetrics;
+  /** SERVER_STATS: successes, failures, builds per version, stage durations. */
+  stats?: StatsRecorder;
+  /**
+   * Takes the container removal of a finished build, so the answer does not
+   * wait for it (about a quarter of a small build); the worker awaits these
+   * before it stops. Without it, removal is awaited in line.
+   */
+  afterBuild?: (cleanup: Promise<void>) => void;
 }
 
 /** What one build needs besides its job data. */
@@ -229,38 +239,50 @@ async function buildInContainer(
   const imageFailure = imageBuildFailure(imageRun.exitCode, imageRun.stderr);
   if (imageFailure) throw new BuildFailure(imageFailure, imageRun.stdout, imageRun.stderr);
 
-  const profilesText = await session.readFile(`${binDir(requestHash)}/profiles.json`);
-  if (profilesText === undefined) {
-    throw new BuildFailure(FAILURE_DETAILS.noJson, imageRun.stdout, imageRun.stderr);
-  }
-  let profilesJson: Record<string, unknown>;
-  try {
-    profilesJson = JSON.parse(profilesText);
-  } catch {
-    throw new BuildFailure(FAILURE_DETAILS.noJson, imageRun.stdout, imageRun.stderr);
-  }
-  const entry = builtProfile(profilesJson, request.profile);
-  if (!entry) throw new BuildFailure(FAILURE_DETAILS.noProfile, imageRun.stdout, imageRun.stderr);
-
   const key = deps.settings.buildKey;
-  const signed = key ? await signImages(context, session, key, entry.images) : [];
-
-  const result = composeBuildResult({
-    profilesJson,
-    profile: request.profile,
-    requestHash,
-    manifest,
-    buildCmd,
-    buildCmdPackages: buildPackages,
-  });
-
   const staging = join(deps.storeRoot, `.tmp-${requestHash}-${randomBytes(4).toString("hex")}`);
   try {
     await mkdir(deps.storeRoot, { recursive: true });
-    const copied = await session.copyOut(binDir(requestHash), staging);
-    if (copied.skipped.length > 0) {
-      context.log.warn({ skipped: copied.skipped }, "left out entries that are not plain files");
+    // One archive copy for everything: reading profiles.json on its own
+    // would cost a second round trip through the container API. Signing
+    // changes files in the container, so a signed build is copied after it.
+    const copyOut = async () => {
+      await rm(staging, { recursive: true, force: true });
+      const copied = await session.copyOut(binDir(requestHash), staging);
+      if (copied.skipped.length > 0) {
+        context.log.warn({ skipped: copied.skipped }, "left out entries that are not plain files");
+      }
+    };
+    const readProfiles = async () =>
+      key
+        ? session.readFile(`${binDir(requestHash)}/profiles.json`)
+        : readFile(join(staging, "profiles.json"), "utf8").catch(() => undefined);
+    if (!key) await copyOut();
+
+    const profilesText = await readProfiles();
+    if (profilesText === undefined) {
+      throw new BuildFailure(FAILURE_DETAILS.noJson, imageRun.stdout, imageRun.stderr);
     }
+    let profilesJson: Record<string, unknown>;
+    try {
+      profilesJson = JSON.parse(profilesText);
+    } catch {
+      throw new BuildFailure(FAILURE_DETAILS.noJson, imageRun.stdout, imageRun.stderr);
+    }
+    const entry = builtProfile(profilesJson, request.profile);
+    if (!entry) throw new BuildFailure(FAILURE_DETAILS.noProfile, imageRun.stdout, imageRun.stderr);
+
+    const signed = key ? await signImages(context, session, key, entry.images) : [];
+    if (key) await copyOut();
+
+    const result = composeBuildResult({
+      profilesJson,
+      profile: request.profile,
+      requestHash,
+      manifest,
+      buildCmd,
+      buildCmdPackages: buildPackages,
+    });
     // Signing changed the files after the ImageBuilder hashed them.
     for (const image of (result.images ?? []) as { name?: string; sha256?: string }[]) {
       if (image.name && signed.includes(image.name)) {
@@ -268,10 +290,10 @@ async function buildInContainer(
       }
     }
     await deps.store.save(requestHash, staging);
+    return result;
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
-  return result;
 }
 
 /** Steps 1 to 9: the image, a container for this build alone, and the build in it. */
@@ -301,11 +323,43 @@ export async function runBuild(context: BuildContext): Promise<BuildResult> {
     return await buildInContainer(context, session);
   } finally {
     signal.removeEventListener("abort", removeNow);
-    await session.remove();
+    const removal = session.remove().catch((error: Error) => {
+      context.log.warn({ err: error.message }, "container removal failed");
+    });
+    if (deps.afterBuild) deps.afterBuild(removal);
+    else await removal;
   }
 }
 
 type BuildJob = Job<BuildJobData, BuildResult>;
+
+/**
+ * Times the stages of one build: each stage ends when the next begins, the
+ * last one when the build ends. Durations go to the stage histogram at once
+ * and are kept for the statistics of a successful build.
+ */
+function stageClock(metrics: WorkerMetrics | undefined) {
+  let current: { stage: BuildStage; since: number } | undefined;
+  const timed: StatsEntry[] = [];
+  const end = () => {
+    if (!current) return;
+    const seconds = (performance.now() - current.since) / 1000;
+    metrics?.stageDuration.observe({ stage: current.stage }, seconds);
+    timed.push({ kind: "stage", stage: current.stage, seconds });
+    current = undefined;
+  };
+  return {
+    enter(stage: BuildStage) {
+      end();
+      current = { stage, since: performance.now() };
+    },
+    /** Ends the running stage; the stage durations so far, as stats entries. */
+    finish(): StatsEntry[] {
+      end();
+      return timed;
+    },
+  };
+}
 
 /** The failure a client reads: the step's own, the time limit, or a generic one. */
 function failureOf(error: unknown, signal: AbortSignal, timeoutSeconds: number): BuildFailure {
@@ -324,6 +378,17 @@ function failureOf(error: unknown, signal: AbortSignal, timeoutSeconds: number):
  */
 export function createBuildProcessor(deps: BuildDependencies) {
   const timeoutSeconds = deps.settings.jobTimeoutSeconds;
+  const { metrics } = deps;
+  let running = 0;
+  const setRunning = (delta: number) => {
+    running += delta;
+    metrics?.buildsRunning.set(running);
+    metrics?.workerBusy.set(running > 0 ? 1 : 0);
+  };
+  const finished = (outcome: "success" | "failure", seconds: number) => {
+    metrics?.jobsFinished.inc({ outcome });
+    metrics?.buildDuration.observe({ outcome }, seconds);
+  };
 
   return async function processBuild(
     job: BuildJob,
@@ -346,6 +411,7 @@ export function createBuildProcessor(deps: BuildDependencies) {
     const progress = async (value: BuildProgress) => {
       await job.updateProgress(value as unknown as object);
     };
+    const clock = stageClock(metrics);
     const context: BuildContext = {
       deps,
       data,
@@ -353,6 +419,7 @@ export function createBuildProcessor(deps: BuildDependencies) {
       signal: controller.signal,
       async stage(stage) {
         if (controller.signal.aborted) throw controller.signal.reason;
+        clock.enter(stage);
         log.info({ stage }, "build stage");
         await progress({ imagebuilder_status: stage });
       },
@@ -360,17 +427,29 @@ export function createBuildProcessor(deps: BuildDependencies) {
 
     const started = Date.now();
     deps.heartbeat?.buildStarted(data.requestHash);
+    setRunning(1);
     log.info({ image: data.image, worker: deps.workerId }, "build started");
     try {
       await context.stage("init");
       const result = await runBuild(context);
+      const stages = clock.finish();
       await progress({ imagebuilder_status: "done" });
       await recordExpiry(deps.redis, data.requestHash, Date.now(), data.resultTtl);
       log.info({ ms: Date.now() - started }, "build done");
+      const seconds = (Date.now() - started) / 1000;
+      finished("success", seconds);
+      deps.stats?.record(
+        { kind: "event", event: "successes" },
+        { kind: "build", version: data.request.version },
+        ...stages,
+        { kind: "stage", stage: "total", seconds },
+      );
+      await deps.stats?.flush();
       return result;
     } catch (error) {
       if (controller.signal.reason instanceof WorkerStopping) {
         log.warn("worker stopping: build handed back to the queue");
+        metrics?.jobsFinished.inc({ outcome: "requeued" });
         await job.moveToWait(token);
         throw new WaitingError();
       }
@@ -380,6 +459,10 @@ export function createBuildProcessor(deps: BuildDependencies) {
       } else {
         log.info({ detail: failure.detail, ms: Date.now() - started }, "build failed");
       }
+      clock.finish();
+      finished("failure", (Date.now() - started) / 1000);
+      deps.stats?.record({ kind: "event", event: "failures" });
+      await deps.stats?.flush();
       await progress({
         imagebuilder_status: "failed",
         detail: failure.detail,
@@ -393,6 +476,7 @@ export function createBuildProcessor(deps: BuildDependencies) {
       clearTimeout(timer);
       cancel?.removeEventListener("abort", onCancel);
       deps.heartbeat?.buildFinished(data.requestHash);
+      setRunning(-1);
     }
   };
 }

@@ -1,11 +1,19 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Config } from "@asu/config";
-import { createLogger, type Logger } from "@asu/http";
+import {
+  createLogger,
+  type Logger,
+  type MetricsListener,
+  metricsRegistry,
+  serveMetrics,
+  workerMetrics,
+} from "@asu/http";
 import {
   BUILD_QUEUE,
   type BuildJobData,
   type BuildResult,
+  createStatsRecorder,
   type Heartbeat,
   KEY_PREFIX,
   startHeartbeat,
@@ -40,6 +48,9 @@ export type WorkerConfig = Pick<
   | "container_network"
   | "worker_shutdown_grace"
   | "build_key"
+  | "server_stats"
+  | "metrics_port"
+  | "host"
 >;
 
 export interface StartWorkerOptions {
@@ -54,6 +65,8 @@ export interface StartWorkerOptions {
 export interface RunningWorker {
   readonly id: string;
   readonly worker: Worker<BuildJobData, BuildResult>;
+  /** Where this worker's Prometheus metrics are served; undefined when METRICS_PORT is 0 or taken. */
+  readonly metricsUrl: string | undefined;
   /**
    * Stops taking jobs and lets running builds finish; after
    * WORKER_SHUTDOWN_GRACE their containers are removed and the jobs go back
@@ -112,7 +125,13 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   });
   const store = createStoreFromConfig(config);
 
+  const registry = metricsRegistry({ worker: id });
+  const cleanups = new Set<Promise<void>>();
   const processor = createBuildProcessor({
+    afterBuild: (cleanup) => {
+      cleanups.add(cleanup);
+      void cleanup.finally(() => cleanups.delete(cleanup));
+    },
     docker,
     redis,
     store,
@@ -127,6 +146,11 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     },
     logger,
     heartbeat,
+    metrics: workerMetrics(registry),
+    stats: createStatsRecorder(redis, {
+      enabled: config.server_stats,
+      onError: (error) => logger.warn({ err: error.message }, "recording statistics failed"),
+    }),
   });
 
   const worker = new Worker<BuildJobData, BuildResult>(BUILD_QUEUE, processor, {
@@ -139,8 +163,23 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   });
   worker.on("error", (error) => logger.error({ err: error.message }, "worker error"));
   await worker.waitUntilReady();
+  // Metrics must never keep a worker from building: a taken port is a warning.
+  let metricsListener: MetricsListener | undefined;
+  if (config.metrics_port > 0) {
+    metricsListener = await serveMetrics(registry, {
+      port: config.metrics_port,
+      host: config.host,
+    }).catch((error: Error) => {
+      logger.warn({ err: error.message, port: config.metrics_port }, "metrics not served");
+      return undefined;
+    });
+  }
   logger.info(
-    { concurrency: config.worker_concurrency, image_pull: config.image_pull },
+    {
+      concurrency: config.worker_concurrency,
+      image_pull: config.image_pull,
+      metrics: metricsListener?.url,
+    },
     "worker started",
   );
 
@@ -166,8 +205,10 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     });
     try {
       await Promise.race([worker.close(), abandoned]);
+      await Promise.race([Promise.allSettled([...cleanups]), abandoned]);
     } finally {
       for (const timer of timers) clearTimeout(timer);
+      await metricsListener?.close();
       // With Redis gone these would wait forever (BullMQ's connection queues
       // commands until it returns); a stopping worker must still stop.
       await settleWithin(heartbeat.stop(), REDIS_GOODBYE_MS);
@@ -180,6 +221,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   return {
     id,
     worker,
+    metricsUrl: metricsListener?.url,
     close() {
       closing ??= close();
       return closing;

@@ -1,0 +1,22 @@
+import { availableParallelism, loadavg } from "node:os";
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+export function minimum(values: readonly number[]): number {
+  return values.length === 0 ? Number.NaN : Math.min(...values);
+}
+
+export function ms(value: number): string {
+  return `${value.toFixed(0)} ms`;
+}
+
+/** Other work on the machine skews every figure; printed so a reader can tell. */
+export function machineLoad(): string {
+  const [one, five] = loadavg();
+  return `machine: ${availableParallelism()} CPUs, load average ${one?.toFixed(2)} (1 min) ${five?.toFixed(2)} (5 min)`;
+}

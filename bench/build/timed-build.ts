@@ -1,0 +1,68 @@
+// One build as a client sees it: POST /api/v1/build, then status polls until
+// the answer is no longer 202. Times are performance.now() of this process.
+
+export interface SeenStage {
+  /** `queued` or the imagebuilder_status a poll answered. */
+  stage: string;
+  at: number;
+}
+
+export interface TimedBuild {
+  requestHash: string;
+  postedAt: number;
+  /** When the POST's answer arrived. */
+  answeredAt: number;
+  /** When the poll that answered 200 returned. */
+  doneAt: number;
+  ms: number;
+  /** Every change of stage the polls saw, first sighting. */
+  stages: SeenStage[];
+  body: any;
+}
+
+export interface TimedBuildOptions {
+  /** Pause between polls; the clients poll every 5 s, a benchmark wants the end to the millisecond. */
+  pollMs: number;
+  timeoutMs?: number;
+  /** Told the hash as soon as the POST answers, so the caller can clean up after it. */
+  onHash?: (requestHash: string) => void;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function timedBuild(
+  buildUrl: string,
+  request: unknown,
+  options: TimedBuildOptions,
+): Promise<TimedBuild> {
+  const postedAt = performance.now();
+  const res = await fetch(`${buildUrl}/api/v1/build`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(request),
+  });
+  const posted = (await res.json()) as any;
+  const answeredAt = performance.now();
+  if (res.status !== 202) {
+    throw new Error(`POST answered ${res.status} (not a fresh build?): ${JSON.stringify(posted)}`);
+  }
+  const requestHash: string = posted.request_hash;
+  options.onHash?.(requestHash);
+  const stages: SeenStage[] = [{ stage: "queued", at: answeredAt }];
+  const deadline = postedAt + (options.timeoutMs ?? 120_000);
+  for (;;) {
+    const poll = await fetch(`${buildUrl}/api/v1/build/${requestHash}`);
+    const body = (await poll.json()) as any;
+    const at = performance.now();
+    const stage: string = body.imagebuilder_status ?? body.detail;
+    if (stage !== stages.at(-1)?.stage) stages.push({ stage, at });
+    if (poll.status === 200) {
+      return { requestHash, postedAt, answeredAt, doneAt: at, ms: at - postedAt, stages, body };
+    }
+    if (poll.status !== 202) {
+      throw new Error(`build ${requestHash} answered ${poll.status}: ${body.detail}`);
+    }
+    if (at > deadline) throw new Error(`build ${requestHash} still ${stage}`);
+    await sleep(options.pollMs);
+  }
+}

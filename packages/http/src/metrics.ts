@@ -1,0 +1,382 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { MiddlewareHandler } from "hono";
+import { routePath } from "hono/route";
+import {
+  Counter,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  type Metric,
+  Registry,
+} from "prom-client";
+
+/*
+ * Prometheus metrics. Every name ASU exports is defined here, so
+ * docs/metrics.md has one place to follow. Each app (and each worker) has its
+ * own registry, so several of them can live in one process (tests, the
+ * one-process server); the Node process metrics are one shared registry
+ * appended to every answer.
+ */
+
+export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
+
+const registries = new WeakMap<object, Registry>();
+
+/** The registry of an app or worker, made on first use. */
+export function metricsRegistry(owner: object): Registry {
+  let registry = registries.get(owner);
+  if (!registry) {
+    registry = new Registry();
+    registries.set(owner, registry);
+  }
+  return registry;
+}
+
+let processRegistry: Registry | undefined;
+
+/** CPU, memory, event loop lag, GC: once per process, however many apps it runs. */
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+/** The Prometheus text of a registry, followed by the process metrics. */
+export async function metricsText(registry: Registry): Promise<string> {
+  return `${await registry.metrics()}\n${await processMetrics().metrics()}`;
+}
+
+/** Latency buckets of API answers: most are served from memory in under a millisecond. */
+const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+
+/** One method/route/status: plain numbers, turned into Prometheus series only when scraped. */
+interface HttpSeries {
+  labels: { method: string; route: string; status: string };
+  count: number;
+  sum: number;
+  /** Observations per bucket, not cumulative; the last slot counts those above every bound. */
+  buckets: number[];
+}
+
+const REQUESTS_METRIC = "asu_http_requests_total";
+const DURATION_METRIC = "asu_http_request_duration_seconds";
+
+/**
+ * The latency histogram as prom-client's registry reads metrics (`get()`),
+ * built from the plain counts at scrape time.
+ */
+function durationHistogram(series: Map<string, HttpSeries>) {
+  const base = {
+    name: DURATION_METRIC,
+    help: "Time to answer an HTTP request, by method, route pattern and status",
+    type: "histogram",
+    aggregator: "sum",
+  } as const;
+  return {
+    ...base,
+    async get() {
+      const values: {
+        labels: Record<string, string | number>;
+        value: number;
+        metricName: string;
+      }[] = [];
+      for (const { labels, count, sum, buckets } of series.values()) {
+        let cumulative = 0;
+        HTTP_BUCKETS.forEach((bound, index) => {
+          cumulative += buckets[index] ?? 0;
+          values.push({
+            labels: { le: bound, ...labels },
+            value: cumulative,
+            metricName: `${DURATION_METRIC}_bucket`,
+          });
+        });
+        values.push({
+          labels: { le: "+Inf", ...labels },
+          value: count,
+          metricName: `${DURATION_METRIC}_bucket`,
+        });
+        values.push({ labels, value: sum, metricName: `${DURATION_METRIC}_sum` });
+        values.push({ labels, value: count, metricName: `${DURATION_METRIC}_count` });
+      }
+      return { ...base, values };
+    },
+  };
+}
+
+/**
+ * Counts every answer and its latency by method, route and status. The route
+ * is the matched pattern (`/api/v1/build/:request_hash`), never the raw path,
+ * so the series stay few; answers no route gave (404s, preflights) read `/*`.
+ * A request only bumps plain numbers (prom-client's own observe costs about
+ * a microsecond per call, mostly label hashing); the registry reads them
+ * when scraped.
+ */
+export function httpMetrics(registry: Registry): MiddlewareHandler {
+  const series = new Map<string, HttpSeries>();
+  new Counter({
+    name: REQUESTS_METRIC,
+    help: "HTTP requests answered, by method, route pattern and status",
+    labelNames: ["method", "route", "status"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const entry of series.values()) this.inc(entry.labels, entry.count);
+    },
+  });
+  // prom-client reads any object with a name and get(); its types only name its own classes.
+  registry.registerMetric(durationHistogram(series) as unknown as Metric);
+
+  return async (c, next) => {
+    const started = performance.now();
+    await next();
+    const seconds = (performance.now() - started) / 1000;
+    const method = c.req.method;
+    const route = routePath(c) || "/*";
+    const status = c.res.status;
+    const key = `${method} ${status} ${route}`;
+    let entry = series.get(key);
+    if (!entry) {
+      entry = {
+        labels: { method, route, status: String(status) },
+        count: 0,
+        sum: 0,
+        buckets: new Array<number>(HTTP_BUCKETS.length + 1).fill(0),
+      };
+      series.set(key, entry);
+    }
+    entry.count += 1;
+    entry.sum += seconds;
+    let bucket = 0;
+    while (bucket < HTTP_BUCKETS.length && seconds > (HTTP_BUCKETS[bucket] as number)) bucket++;
+    entry.buckets[bucket] = (entry.buckets[bucket] ?? 0) + 1;
+  };
+}
+
+/** What the upstream metadata client counts (`MetadataClient.stats()`). */
+export interface MetadataStatsSource {
+  stats(): { fetches: number; failures: number; hits: number };
+}
+
+/** Upstream metadata fetches, failures and cache hits, read from the client at scrape time. */
+export function registerUpstreamMetrics(registry: Registry, source: MetadataStatsSource): void {
+  const counters = [
+    [
+      "asu_upstream_metadata_fetches_total",
+      "Requests sent to the upstream metadata server",
+      "fetches",
+    ],
+    [
+      "asu_upstream_metadata_failures_total",
+      "Upstream metadata requests that brought nothing usable (network error, timeout, 5xx, invalid JSON)",
+      "failures",
+    ],
+    [
+      "asu_upstream_metadata_cache_hits_total",
+      "Upstream metadata reads answered from the cache",
+      "hits",
+    ],
+  ] as const;
+  for (const [name, help, field] of counters) {
+    if (registry.getSingleMetric(name)) continue;
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(source.stats()[field]);
+      },
+    });
+  }
+}
+
+/**
+ * A gauge read at scrape time, one series per label value: queue depth by
+ * state, workers by state. A failed read leaves the gauge empty for that
+ * scrape (Prometheus shows the gap) instead of failing the whole answer.
+ */
+export function registerCollectedGauge(
+  registry: Registry,
+  options: {
+    name: string;
+    help: string;
+    labelName: string;
+    read: () => Promise<Record<string, number>>;
+    onError?: (error: Error) => void;
+  },
+): void {
+  if (registry.getSingleMetric(options.name)) return;
+  new Gauge({
+    name: options.name,
+    help: options.help,
+    labelNames: [options.labelName],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      try {
+        for (const [label, value] of Object.entries(await options.read())) {
+          this.set({ [options.labelName]: label }, value);
+        }
+      } catch (error) {
+        options.onError?.(error as Error);
+      }
+    },
+  });
+}
+
+/** A counter bumped on a hot path: a plain number, read by the registry when scraped. */
+function plainCounter(registry: Registry, name: string, help: string): { inc(): void } {
+  let value = 0;
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(value);
+    },
+  });
+  return {
+    inc() {
+      value += 1;
+    },
+  };
+}
+
+/** Made once per registry, so registering twice on one app cannot collide. */
+function oncePerRegistry<T>(make: (registry: Registry) => T): (registry: Registry) => T {
+  const made = new WeakMap<Registry, T>();
+  return (registry) => {
+    let value = made.get(registry);
+    if (value === undefined) {
+      value = make(registry);
+      made.set(registry, value);
+    }
+    return value;
+  };
+}
+
+/** The build tier's answers to build requests. */
+export interface CacheMetrics {
+  /** Build requests answered with an existing result. */
+  hits: { inc(): void };
+  /** Build requests that enqueued a new build. */
+  misses: { inc(): void };
+}
+
+export const cacheMetrics = oncePerRegistry<CacheMetrics>((registry) => ({
+  hits: plainCounter(
+    registry,
+    "asu_build_cache_hits_total",
+    "Build requests answered with an already built result",
+  ),
+  misses: plainCounter(
+    registry,
+    "asu_build_cache_misses_total",
+    "Build requests that enqueued a new build",
+  ),
+}));
+
+/** Build durations run from seconds to the job timeout. */
+const BUILD_BUCKETS = [5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 450, 600, 900, 1800];
+const STAGE_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600];
+
+/** A worker's builds: outcomes, durations, busy or idle. */
+export interface WorkerMetrics {
+  /** Builds finished: `success`, `failure`, or `requeued` when the worker stopped. */
+  jobsFinished: Counter<"outcome">;
+  buildDuration: Histogram<"outcome">;
+  stageDuration: Histogram<"stage">;
+  /** Builds running in this worker now. */
+  buildsRunning: Gauge;
+  /** 1 while this worker runs at least one build, else 0. */
+  workerBusy: Gauge;
+}
+
+export const workerMetrics = oncePerRegistry<WorkerMetrics>((registry) => {
+  const registers = [registry];
+  const metrics: WorkerMetrics = {
+    jobsFinished: new Counter({
+      name: "asu_build_jobs_finished_total",
+      help: "Builds a worker finished, by outcome (success, failure, requeued)",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    buildDuration: new Histogram({
+      name: "asu_build_duration_seconds",
+      help: "Time from a build's start in a worker to its end, by outcome",
+      labelNames: ["outcome"],
+      buckets: BUILD_BUCKETS,
+      registers,
+    }),
+    stageDuration: new Histogram({
+      name: "asu_build_stage_duration_seconds",
+      help: "Time a build spent in each stage (init, container_setup, validate_revision, validate_manifest, building_image)",
+      labelNames: ["stage"],
+      buckets: STAGE_BUCKETS,
+      registers,
+    }),
+    buildsRunning: new Gauge({
+      name: "asu_worker_builds_running",
+      help: "Builds this worker runs now",
+      registers,
+    }),
+    workerBusy: new Gauge({
+      name: "asu_worker_busy",
+      help: "1 while this worker runs a build, 0 while it is idle",
+      registers,
+    }),
+  };
+  metrics.workerBusy.set(0);
+  metrics.buildsRunning.set(0);
+  return metrics;
+});
+
+export interface MetricsListener {
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * `GET /metrics` on its own port, for processes without an HTTP API (the
+ * worker). Anything else is 404.
+ */
+export async function serveMetrics(
+  registry: Registry,
+  options: { port: number; host: string },
+): Promise<MetricsListener> {
+  const server: Server = createServer((request, response) => {
+    const path = (request.url ?? "/").split("?")[0];
+    if (path !== "/metrics" || (request.method !== "GET" && request.method !== "HEAD")) {
+      response.writeHead(404, { "content-type": "text/plain" }).end("Not Found\n");
+      return;
+    }
+    metricsText(registry).then(
+      (text) => {
+        response.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
+        response.end(request.method === "HEAD" ? undefined : text);
+      },
+      () => response.writeHead(500, { "content-type": "text/plain" }).end("metrics failed\n"),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}/metrics`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

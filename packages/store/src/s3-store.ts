@@ -1,0 +1,214 @@
+import { createReadStream } from "node:fs";
+import { readdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { assertRequestHash, type BuildStore, REQUEST_HASH_PATTERN } from "./build-store.ts";
+import { contentTypeOf } from "./content-type.ts";
+
+export interface S3StoreOptions {
+  bucket: string;
+  /** S3-compatible server (MinIO, Ceph, R2, …); empty means AWS itself. */
+  endpoint?: string | undefined;
+  region?: string | undefined;
+  /** Without keys the SDK's default chain applies (AWS_* variables, instance roles). */
+  accessKeyId?: string | undefined;
+  secretAccessKey?: string | undefined;
+  /** Base URL the bucket is readable at; downloads redirect there instead of to presigned URLs. */
+  publicUrl?: string | undefined;
+  /** Local scratch folder workers assemble builds in before uploading them. */
+  stagingRoot: string;
+  presignSeconds?: number;
+  /** Keys per ListObjectsV2 page; S3's own limit is 1000. */
+  listPageSize?: number;
+  uploadConcurrency?: number;
+  /** Attempts per request; each attempt of an upload opens the file afresh. */
+  attempts?: number;
+}
+
+/** The Python server's layout: `s3://{bucket}/store/{request_hash}/{file}`. */
+const KEY_PREFIX = "store/";
+
+/** The name of a file inside a build, as an object key suffix; undefined when it could step outside. */
+function keySuffix(file: string): string | undefined {
+  const segments = file.split("/");
+  if (segments.some((s) => s === "" || s === "." || s === ".." || /[\\\0]/.test(s))) {
+    return undefined;
+  }
+  return segments.join("/");
+}
+
+async function filesUnder(dir: string, prefix = ""): Promise<string[]> {
+  const files: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const name = `${prefix}${entry.name}`;
+    if (entry.isDirectory()) files.push(...(await filesUnder(join(dir, entry.name), `${name}/`)));
+    else if (entry.isFile()) files.push(name);
+  }
+  return files;
+}
+
+/** Client mistakes (bad credentials, missing bucket) fail at once; the network and 5xx get retried. */
+function isRetryable(error: unknown): boolean {
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return status === undefined || status >= 500 || status === 408 || status === 429;
+}
+
+async function withAttempts<T>(attempts: number, action: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await action();
+    } catch (error) {
+      if (attempt >= attempts || !isRetryable(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * 4 ** (attempt - 1)));
+    }
+  }
+}
+
+async function inParallel<T>(
+  items: readonly T[],
+  limit: number,
+  action: (item: T) => Promise<void>,
+) {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await action(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
+/**
+ * Builds in an S3 bucket, so workers on other machines can store results the
+ * build tier serves: `/store/…` redirects to `{S3_PUBLIC_URL}/store/…` or,
+ * without a public URL, to a presigned URL.
+ */
+export function createS3Store(options: S3StoreOptions): BuildStore {
+  const { bucket } = options;
+  const attempts = options.attempts ?? 3;
+  const pageSize = options.listPageSize ?? 1000;
+  const presignSeconds = options.presignSeconds ?? 3600;
+  const publicUrl = options.publicUrl?.replace(/\/+$/, "");
+  const client = new S3Client({
+    region: options.region || "us-east-1",
+    ...(options.endpoint ? { endpoint: options.endpoint, forcePathStyle: true } : {}),
+    ...(options.accessKeyId
+      ? {
+          credentials: {
+            accessKeyId: options.accessKeyId,
+            secretAccessKey: options.secretAccessKey ?? "",
+          },
+        }
+      : {}),
+    // Retried here instead, where a retried upload can reopen its file.
+    maxAttempts: 1,
+    // The SDK's default trailing checksums (aws-chunked uploads) are not
+    // understood by many S3-compatible servers; plain signed requests are.
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+  });
+
+  async function* keysUnder(prefix: string): AsyncGenerator<string[]> {
+    let token: string | undefined;
+    do {
+      const page = await withAttempts(attempts, () =>
+        client.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: prefix,
+            MaxKeys: pageSize,
+            ContinuationToken: token,
+          }),
+        ),
+      );
+      const keys = (page.Contents ?? []).flatMap((object) => (object.Key ? [object.Key] : []));
+      if (keys.length > 0) yield keys;
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async function deleteKeys(keys: readonly string[]) {
+    for (let start = 0; start < keys.length; start += 1000) {
+      const batch = keys.slice(start, start + 1000);
+      const answer = await withAttempts(attempts, () =>
+        client.send(
+          new DeleteObjectsCommand({
+            Bucket: bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          }),
+        ),
+      );
+      const failed = answer.Errors ?? [];
+      if (failed.length > 0) {
+        const first = failed[0];
+        throw new Error(
+          `S3 could not delete ${failed.length} object(s), first ${first?.Key}: ${first?.Code} ${first?.Message}`,
+        );
+      }
+    }
+  }
+
+  async function upload(sourceDir: string, file: string, key: string) {
+    const path = join(sourceDir, file);
+    const { size } = await stat(path);
+    await withAttempts(attempts, () =>
+      client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: createReadStream(path),
+          ContentLength: size,
+          ContentType: contentTypeOf(file),
+        }),
+      ),
+    );
+  }
+
+  return {
+    stagingRoot: options.stagingRoot,
+
+    async save(requestHash, sourceDir) {
+      assertRequestHash(requestHash);
+      const prefix = `${KEY_PREFIX}${requestHash}/`;
+      const files = await filesUnder(sourceDir);
+      const fresh = new Set(files.map((file) => `${prefix}${file}`));
+      await inParallel(files, options.uploadConcurrency ?? 4, (file) =>
+        upload(sourceDir, file, `${prefix}${file}`),
+      );
+      // Files of an older copy that this one does not have go only after
+      // the new ones are in place, so a download never finds the build empty.
+      for await (const keys of keysUnder(prefix)) {
+        await deleteKeys(keys.filter((key) => !fresh.has(key)));
+      }
+      await rm(sourceDir, { recursive: true, force: true });
+    },
+
+    async remove(requestHash) {
+      assertRequestHash(requestHash);
+      for await (const keys of keysUnder(`${KEY_PREFIX}${requestHash}/`)) await deleteKeys(keys);
+    },
+
+    async locate(requestHash, file) {
+      if (!REQUEST_HASH_PATTERN.test(requestHash)) return undefined;
+      const suffix = keySuffix(file);
+      if (suffix === undefined) return undefined;
+      const key = `${KEY_PREFIX}${requestHash}/${suffix}`;
+      if (publicUrl) {
+        const path = key.split("/").map(encodeURIComponent).join("/");
+        return { kind: "redirect", url: `${publicUrl}/${path}` };
+      }
+      const url = await getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key }), {
+        expiresIn: presignSeconds,
+      });
+      return { kind: "redirect", url };
+    },
+  };
+}

@@ -1,0 +1,27 @@
+import { podmanMessage, podmanRequest } from "./podman-api.ts";
+
+/** CONTAINER_NETWORK values that are network modes, not networks (as the worker reads them). */
+const NETWORK_MODES = new Set(["none", "host", "bridge", "private", "slirp4netns", "pasta"]);
+
+/**
+ * Creates the build containers' network unless it exists or is a network
+ * mode. The worker refuses to start without it, and on a fresh machine
+ * nobody has created it yet.
+ * @returns whether it was created now
+ */
+export async function ensurePodmanNetwork(socketPath: string, network: string): Promise<boolean> {
+  const mode = network.split(":")[0] ?? network;
+  if (NETWORK_MODES.has(mode)) return false;
+  const name = encodeURIComponent(network);
+  const exists = await podmanRequest(socketPath, "GET", `/v4.0.0/libpod/networks/${name}/exists`);
+  if (exists.status === 204) return false;
+  if (exists.status !== 404) {
+    throw new Error(`cannot inspect Podman network ${network}: ${podmanMessage(exists)}`);
+  }
+  const created = await podmanRequest(socketPath, "POST", "/v4.0.0/libpod/networks/create", {
+    body: { name: network },
+  });
+  // 409: another process created it in between, which is just as good.
+  if (created.status === 200 || created.status === 409) return created.status === 200;
+  throw new Error(`cannot create Podman network ${network}: ${podmanMessage(created)}`);
+}
