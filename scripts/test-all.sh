@@ -20,6 +20,9 @@ command -v runc >/dev/null 2>&1 || missing+=(runc)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 # Browser tests drive Debian's Chromium through playwright-core.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# The deployment test builds the images on a debootstrapped base and runs the compose stacks.
+command -v podman-compose >/dev/null 2>&1 || missing+=(podman-compose)
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
 if ((${#missing[@]})); then
   log "installing system packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -1,0 +1,45 @@
+import { ConfigError } from "@asu/config";
+import { createLogger } from "@asu/http";
+import { createGateway } from "./gateway.ts";
+import { readGatewaySettings } from "./gateway-settings.ts";
+
+function start() {
+  const settings = readGatewaySettings();
+  const logger = createLogger({ service: "gateway", level: settings.logLevel });
+  const server = createGateway({
+    prepareUrl: settings.prepareUrl,
+    buildUrl: settings.buildUrl,
+    timeoutMs: settings.timeoutMs,
+    logger,
+  });
+  server.listen(settings.port, settings.host, () => {
+    logger.info(
+      {
+        url: `http://${settings.host}:${settings.port}`,
+        prepare: settings.prepareUrl,
+        build: settings.buildUrl,
+        timeout_ms: settings.timeoutMs,
+      },
+      "gateway listening",
+    );
+  });
+
+  const stop = (signal: string) => {
+    logger.info({ signal }, "stopping");
+    // Idle keep-alive connections would hold close() open; busy ones may finish.
+    server.close(() => process.exit(0));
+    server.closeIdleConnections();
+    setTimeout(() => process.exit(0), 5000).unref();
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+}
+
+try {
+  start();
+} catch (error) {
+  // A bad setting is the operator's to fix: say which, without a stack.
+  const message = error instanceof ConfigError ? error.message : (error as Error).message;
+  process.stderr.write(`${message}\n`);
+  process.exit(2);
+}
