@@ -5,6 +5,7 @@ import type { ChangeRecord, ResolveInput } from "./package-resolution.ts";
 import {
   applyServerRules,
   migrationsBetween,
+  packagesForBuild,
   resolvePackages,
   stripPlus,
 } from "./package-resolution.ts";
@@ -532,5 +533,28 @@ describe("resolution is idempotent", () => {
       }
     }
     expect(resolutions).toBeGreaterThan(10_000);
+  });
+});
+
+describe("packagesForBuild", () => {
+  const request = {
+    version: "24.10.0",
+    target: "ath79/generic",
+    profile: "tplink_archer-c7-v5",
+    packages: ["+luci", "auc"],
+    packages_versions: {},
+  };
+
+  it("applies the server-side rules to a legacy request", () => {
+    expect(packagesForBuild(request, { skipPackageResolution: false })).toEqual(["luci", "owut"]);
+  });
+
+  it("builds a prepared request as sent, without its plus signs", () => {
+    expect(packagesForBuild(request, { skipPackageResolution: true })).toEqual(["luci", "auc"]);
+  });
+
+  it("lets pinned names replace packages for legacy requests", () => {
+    const pinned = { ...request, packages_versions: { auc: "1.0" } };
+    expect(packagesForBuild(pinned, { skipPackageResolution: false })).toEqual(["owut"]);
   });
 });

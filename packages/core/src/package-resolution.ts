@@ -1,8 +1,10 @@
 import type { Branch } from "./branches.ts";
 import { findBranch, versionRevision } from "./branches.ts";
+import type { BuildRequest } from "./build-request.ts";
 import type { PackageChange } from "./package-changes.ts";
 import type { PackageRule } from "./package-rules.ts";
 import { matchesVersion, PACKAGE_RULES, versionLabel } from "./package-rules.ts";
+import { requestedPackages } from "./request-hash.ts";
 
 export type ChangeType = "migration" | "device" | "language";
 export type ChangeAction = "replace" | "add" | "remove";
@@ -227,4 +229,23 @@ export function resolvePackages(input: ResolveInput): Resolution {
   }
   runRules(input, PACKAGE_RULES, edit);
   return edit.result();
+}
+
+/**
+ * The packages a build asks the ImageBuilder for, before its defaults: a
+ * prepared request (skip_package_resolution) as sent, a legacy one with the
+ * server-side rules applied. The worker builds this; the statistics count it.
+ */
+export function packagesForBuild(
+  request: Pick<BuildRequest, "version" | "target" | "profile" | "packages" | "packages_versions">,
+  options: { skipPackageResolution: boolean },
+): string[] {
+  const requested = requestedPackages(request, options);
+  if (options.skipPackageResolution) return stripPlus(requested);
+  return applyServerRules({
+    version: request.version,
+    target: request.target,
+    profile: request.profile,
+    packages: requested,
+  }).packages;
 }

@@ -1,16 +1,14 @@
 import {
   ApiError,
-  applyServerRules,
   type BuildRequest,
   badRequest,
   buildRequestSchema,
   imagebuilderImage,
   isSnapshot,
   type ProfilesJson,
+  packagesForBuild,
   type RequestLimits,
-  requestedPackages,
   requestHash,
-  stripPlus,
   toFastApiErrors,
 } from "@asu/core";
 import {
@@ -148,15 +146,7 @@ function extraPackagesOf(
   branch: string,
   skipPackageResolution: boolean,
 ): StatsEntry {
-  const requested = requestedPackages(request, { skipPackageResolution });
-  const packages = skipPackageResolution
-    ? stripPlus(requested)
-    : applyServerRules({
-        version: request.version,
-        target: request.target,
-        profile: request.profile,
-        packages: requested,
-      }).packages;
+  const packages = packagesForBuild(request, { skipPackageResolution });
   return {
     kind: "packages",
     branch,

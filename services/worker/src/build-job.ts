@@ -4,16 +4,14 @@ import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import {
-  applyServerRules,
   buildPackageList,
   checkPackagesVersions,
   checkRevision,
   keyFiles,
   packageSelectionError,
+  packagesForBuild,
   parseMakeInfo,
   parseManifest,
-  requestedPackages,
-  stripPlus,
 } from "@asu/core";
 import type { Logger, WorkerMetrics } from "@asu/http";
 import type { Heartbeat, StatsEntry, StatsRecorder } from "@asu/queue";
@@ -204,17 +202,9 @@ async function buildInContainer(
   if (revisionError) throw new BuildFailure(revisionError, infoRun.stdout, infoRun.stderr);
 
   await context.stage("validate_manifest");
-  const requested = requestedPackages(request, {
+  const packages = packagesForBuild(request, {
     skipPackageResolution: data.skipPackageResolution,
   });
-  const packages = data.skipPackageResolution
-    ? stripPlus(requested)
-    : applyServerRules({
-        version: request.version,
-        target: request.target,
-        profile: request.profile,
-        packages: requested,
-      }).packages;
   const profilePackages = info.profiles[request.profile]?.packages ?? [];
   const buildPackages = buildPackageList(
     packages,
