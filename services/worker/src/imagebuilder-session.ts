@@ -259,6 +259,14 @@ export async function removeBuildContainers(
     all: true,
     filters: { label: [`${BUILD_LABEL}=${requestHash}`] },
   });
+  return removeContainers(docker, containers);
+}
+
+/** Force-removes containers, one already gone counting as removed; returns their ids. */
+async function removeContainers(
+  docker: Docker,
+  containers: readonly Docker.ContainerInfo[],
+): Promise<string[]> {
   const removed: string[] = [];
   for (const info of containers) {
     try {
@@ -290,17 +298,10 @@ export async function removeLeftovers(docker: Docker, options: LeftoverOptions):
     all: true,
     filters: { label: [BUILD_LABEL] },
   });
-  const removed: string[] = [];
-  for (const info of containers) {
+  const unfinishable = containers.filter((info) => {
     const ours = options.workerId !== undefined && info.Labels?.[WORKER_LABEL] === options.workerId;
     const expired = now / 1000 - info.Created > options.olderThanSeconds;
-    if (!ours && !expired) continue;
-    try {
-      await docker.getContainer(info.Id).remove({ force: true, v: true });
-      removed.push(info.Id);
-    } catch (error) {
-      if (statusCode(error) !== 404) throw error;
-    }
-  }
-  return removed;
+    return ours || expired;
+  });
+  return removeContainers(docker, unfinishable);
 }
