@@ -124,7 +124,7 @@ interface Outcome {
 }
 
 /** Enqueues like the build tier and polls like a client until the job is finished. */
-async function build(queue: BuildQueue, data: BuildJobData, timeoutMs = 60_000): Promise<Outcome> {
+async function build(queue: BuildQueue, data: BuildJobData, timeoutMs = 150_000): Promise<Outcome> {
   await queue.enqueue(data);
   const stages: string[] = [];
   const deadline = Date.now() + timeoutMs;
@@ -560,7 +560,7 @@ describe("worker", () => {
     // Seen in the contract's order, none twice.
     const order = outcome.stages.map((stage) => BUILD_STAGES.indexOf(stage as never));
     expect(order).toEqual([...order].sort((a, b) => a - b));
-  }, 60_000);
+  }, 180_000);
 
   it.concurrent("IMAGE_PULL: local images without a registry, and the contract's message", async () => {
     const pullErrors: string[] = [];
