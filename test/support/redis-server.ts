@@ -81,6 +81,8 @@ export async function startRedisServer(): Promise<RedisServer> {
     port,
     client() {
       const client = new Redis(url, { maxRetriesPerRequest: null });
+      // Refused reconnects after stop() are expected; commands still reject.
+      client.on("error", () => {});
       clients.push(client);
       return client;
     },
