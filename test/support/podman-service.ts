@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runCommand } from "./run-command.ts";
 
 /**
  * Test-only Podman settings. The test VM lacks CAP_SYS_RESOURCE (so the default
@@ -38,36 +39,22 @@ export interface PodmanCallOptions {
   allowFailure?: boolean;
 }
 
-/** Runs the `podman` CLI with `env`; throws with its stderr when it fails. */
-export function runPodman(
+/** Runs the `podman` CLI with `env`; throws with its output when it fails. */
+export async function runPodman(
   env: Record<string, string>,
   args: readonly string[],
   options: PodmanCallOptions = {},
 ): Promise<PodmanResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("podman", args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
-    child.on("error", (error) =>
-      reject(new Error(`cannot run podman (apt-get install -y podman runc): ${error.message}`)),
-    );
-    child.on("close", (code) => {
-      const result = {
-        code: code ?? -1,
-        stdout: Buffer.concat(stdout).toString("utf8"),
-        stderr: Buffer.concat(stderr).toString("utf8"),
-      };
-      if (result.code !== 0 && !options.allowFailure) {
-        reject(
-          new Error(`podman ${args.join(" ")} exited ${result.code}: ${result.stderr.trim()}`),
-        );
-      } else {
-        resolve(result);
-      }
-    });
-  });
+  try {
+    return await runCommand("podman", args, { env, allowFailure: options.allowFailure });
+  } catch (error) {
+    const message = (error as Error).message;
+    // Not started at all: say which packages bring it.
+    if (message.startsWith("cannot run podman")) {
+      throw new Error(`${message} (apt-get install -y podman runc)`);
+    }
+    throw error;
+  }
 }
 
 export async function podmanImageExists(

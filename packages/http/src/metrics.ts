@@ -181,16 +181,21 @@ export function registerUpstreamMetrics(registry: Registry, source: MetadataStat
   ] as const;
   for (const [name, help, field] of counters) {
     if (registry.getSingleMetric(name)) continue;
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(source.stats()[field]);
-      },
-    });
+    collectedCounter(registry, name, help, () => source.stats()[field]);
   }
+}
+
+/** A counter whose value is read from elsewhere when Prometheus scrapes it. */
+function collectedCounter(registry: Registry, name: string, help: string, read: () => number) {
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
 }
 
 /**
@@ -230,15 +235,7 @@ export function registerCollectedGauge(
 /** A counter bumped on a hot path: a plain number, read by the registry when scraped. */
 function plainCounter(registry: Registry, name: string, help: string): { inc(): void } {
   let value = 0;
-  new Counter({
-    name,
-    help,
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(value);
-    },
-  });
+  collectedCounter(registry, name, help, () => value);
   return {
     inc() {
       value += 1;

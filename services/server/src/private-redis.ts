@@ -16,7 +16,8 @@ const STOP_GRACE_MS = 20_000;
 /** Another process may take the free port between probing and Redis binding it. */
 const PORT_ATTEMPTS = 3;
 
-function freeLoopbackPort(): Promise<number> {
+/** A loopback port nobody listens on right now. */
+export function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
