@@ -3,7 +3,14 @@ import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningWorker } from "../services/worker/src/worker.ts";
-import { type AsuStack, postJson, startAsuStack, waitForBuild } from "./support/asu-stack.ts";
+import {
+  type AsuStack,
+  ATH79_24_10_DOUBLE,
+  FIXTURE_REVISION_24_10,
+  postJson,
+  startAsuStack,
+  waitForBuild,
+} from "./support/asu-stack.ts";
 import { containersGone } from "./support/containers.ts";
 
 /*
@@ -12,7 +19,7 @@ import { containersGone } from "./support/containers.ts";
  */
 
 const BASE = "localhost/asu-e2e-flow/imagebuilder";
-const REVISION = "r28427-6df0e3d02a";
+const REVISION = FIXTURE_REVISION_24_10;
 let stack: AsuStack;
 let worker: RunningWorker;
 
@@ -20,13 +27,7 @@ beforeAll(async () => {
   stack = await startAsuStack({
     baseContainer: BASE,
     images: [
-      {
-        tag: "v24.10.0",
-        flavour: "opkg",
-        version: "24.10.0",
-        revision: REVISION,
-        target: "ath79/generic",
-      },
+      ATH79_24_10_DOUBLE,
       {
         tag: "v24.10.0",
         flavour: "opkg",

@@ -6,7 +6,13 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerStatsRoutes } from "../services/build/src/stats-routes.ts";
 import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
-import { type AsuStack, startAsuStack, waitForBuild } from "./support/asu-stack.ts";
+import {
+  type AsuStack,
+  ATH79_24_10_DOUBLE,
+  FIXTURE_REVISION_24_10,
+  startAsuStack,
+  waitForBuild,
+} from "./support/asu-stack.ts";
 import { type ServedApp, serveApp } from "./support/serve-app.ts";
 
 /*
@@ -16,7 +22,7 @@ import { type ServedApp, serveApp } from "./support/serve-app.ts";
  */
 
 const BASE = "localhost/asu-e2e-metrics/imagebuilder";
-const REVISION = "r28427-6df0e3d02a";
+const REVISION = FIXTURE_REVISION_24_10;
 const REQUEST_ID = "trace-metrics-e2e-1";
 const archer = {
   version: "24.10.0",
@@ -77,15 +83,7 @@ async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, wha
 beforeAll(async () => {
   stack = await startAsuStack({
     baseContainer: BASE,
-    images: [
-      {
-        tag: "v24.10.0",
-        flavour: "opkg",
-        version: "24.10.0",
-        revision: REVISION,
-        target: "ath79/generic",
-      },
-    ],
+    images: [ATH79_24_10_DOUBLE],
     env: { SERVER_STATS: "true", METRICS_PORT: "0" },
   });
   // The statistics routes over the stack's Redis, as build-app.ts serves them once wired.

@@ -7,7 +7,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { registerPages } from "../services/build/src/pages/register-pages.ts";
 import { registerStatsRoutes } from "../services/build/src/stats-routes.ts";
 import type { RunningWorker } from "../services/worker/src/worker.ts";
-import { type AsuStack, startAsuStack } from "./support/asu-stack.ts";
+import {
+  type AsuStack,
+  ATH79_24_10_DOUBLE,
+  FIXTURE_REVISION_24_10,
+  startAsuStack,
+} from "./support/asu-stack.ts";
 
 /*
  * The pages in a real browser (Debian's Chromium, driven by playwright-core)
@@ -27,7 +32,7 @@ const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 const SCREENSHOTS = new URL("../test-results/screenshots/", import.meta.url).pathname;
-const REVISION = "r28427-6df0e3d02a";
+const REVISION = FIXTURE_REVISION_24_10;
 
 let stack: AsuStack;
 let worker: RunningWorker;
@@ -39,15 +44,7 @@ let problems: string[] = [];
 beforeAll(async () => {
   stack = await startAsuStack({
     baseContainer: "localhost/asu-e2e-pages/imagebuilder",
-    images: [
-      {
-        tag: "v24.10.0",
-        flavour: "opkg",
-        version: "24.10.0",
-        revision: REVISION,
-        target: "ath79/generic",
-      },
-    ],
+    images: [ATH79_24_10_DOUBLE],
     env: { SERVER_STATS: "true" },
     extendBuildApp(app, deps) {
       // Until the build tier registers the pages and statistics itself.

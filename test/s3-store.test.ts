@@ -11,7 +11,13 @@ import { createStoreFromConfig } from "@asu/store";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startJanitor } from "../services/build/src/janitor.ts";
-import { type AsuStack, postJson, startAsuStack, waitForBuild } from "./support/asu-stack.ts";
+import {
+  type AsuStack,
+  ATH79_24_10_DOUBLE,
+  postJson,
+  startAsuStack,
+  waitForBuild,
+} from "./support/asu-stack.ts";
 import { type S3Server, startS3Server } from "./support/s3-server.ts";
 
 /*
@@ -45,15 +51,7 @@ beforeAll(async () => {
   await s3.createBucket(BUCKET);
   stack = await startAsuStack({
     baseContainer: "localhost/asu-e2e-s3/imagebuilder",
-    images: [
-      {
-        tag: "v24.10.0",
-        flavour: "opkg",
-        version: "24.10.0",
-        revision: "r28427-6df0e3d02a",
-        target: "ath79/generic",
-      },
-    ],
+    images: [ATH79_24_10_DOUBLE],
     env: { ...s3Env(), BUILD_TTL_UNVERSIONED: String(BUILD_TTL_SECONDS) },
   });
 

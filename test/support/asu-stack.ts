@@ -20,6 +20,18 @@ import { type PodmanService, startPodmanService } from "./podman-service.ts";
 import { type RedisServer, startRedisServer } from "./redis-server.ts";
 import { type ServedApp, serveApp } from "./serve-app.ts";
 
+/** version_code of 24.10.0 in test/fixtures/upstream: the double must report the same. */
+export const FIXTURE_REVISION_24_10 = "r28427-6df0e3d02a";
+
+/** The ImageBuilder double most end-to-end tests build with: 24.10.0 ath79/generic, opkg. */
+export const ATH79_24_10_DOUBLE = {
+  tag: "v24.10.0",
+  flavour: "opkg",
+  version: "24.10.0",
+  revision: FIXTURE_REVISION_24_10,
+  target: "ath79/generic",
+} as const;
+
 export interface AsuStack {
   upstream: FakeUpstream;
   redis: RedisServer;
