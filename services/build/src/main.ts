@@ -1,5 +1,5 @@
 import { ConfigError, describeConfig, loadBranches, loadConfig } from "@asu/config";
-import { createLogger } from "@asu/http";
+import { createLogger, stopOnSignals } from "@asu/http";
 import { createBuildQueue } from "@asu/queue";
 import { createStoreFromConfig } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
@@ -70,19 +70,11 @@ async function start() {
     },
   );
 
-  const stop = (signal: string) => {
-    logger.info({ signal }, "stopping");
+  stopOnSignals(server, logger, async () => {
     janitor.stop();
-    server.close(() => {
-      void queue
-        .close()
-        .then(() => redis.quit())
-        .finally(() => process.exit(0));
-    });
-    setTimeout(() => process.exit(0), 5000).unref();
-  };
-  process.once("SIGTERM", () => stop("SIGTERM"));
-  process.once("SIGINT", () => stop("SIGINT"));
+    await queue.close();
+    await redis.quit();
+  });
 }
 
 start().catch((error) => {

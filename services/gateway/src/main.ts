@@ -1,5 +1,5 @@
 import { ConfigError } from "@asu/config";
-import { createLogger } from "@asu/http";
+import { createLogger, stopOnSignals } from "@asu/http";
 import { createGateway } from "./gateway.ts";
 import { readGatewaySettings } from "./gateway-settings.ts";
 
@@ -24,15 +24,7 @@ function start() {
     );
   });
 
-  const stop = (signal: string) => {
-    logger.info({ signal }, "stopping");
-    // Idle keep-alive connections would hold close() open; busy ones may finish.
-    server.close(() => process.exit(0));
-    server.closeIdleConnections();
-    setTimeout(() => process.exit(0), 5000).unref();
-  };
-  process.once("SIGTERM", () => stop("SIGTERM"));
-  process.once("SIGINT", () => stop("SIGINT"));
+  stopOnSignals(server, logger);
 }
 
 try {

@@ -1,5 +1,5 @@
 import { ConfigError, describeConfig, loadBranches, loadConfig } from "@asu/config";
-import { createLogger, metricsRegistry, registerUpstreamMetrics } from "@asu/http";
+import { createLogger, metricsRegistry, registerUpstreamMetrics, stopOnSignals } from "@asu/http";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { serve } from "@hono/node-server";
 import { createBuildCacheProbe } from "./build-cache-probe.ts";
@@ -38,13 +38,7 @@ function start() {
     },
   );
 
-  const stop = (signal: string) => {
-    logger.info({ signal }, "stopping");
-    server.close(() => process.exit(0));
-    setTimeout(() => process.exit(0), 5000).unref();
-  };
-  process.once("SIGTERM", () => stop("SIGTERM"));
-  process.once("SIGINT", () => stop("SIGINT"));
+  stopOnSignals(server, logger);
 }
 
 try {
