@@ -215,6 +215,18 @@ export const configSchema = z.object({
     { tiers: ["build"] },
     "max_pending_jobs",
   ),
+  max_pending_per_client: setting(
+    integerSetting.pipe(z.number().min(1)).default(20),
+    "Waiting builds one client may have; its further new builds answer 429",
+    { tiers: ["build"] },
+    "max_pending_per_client",
+  ),
+  trusted_proxies: setting(
+    listSetting.default([]),
+    "Proxies (IPs or CIDRs) whose `X-Forwarded-For` names the client (JSON list or comma-separated)",
+    { tiers: ["build"], shownDefault: "empty" },
+    "trusted_proxies",
+  ),
   job_timeout: setting(
     durationSetting.default(600),
     "One build's limit",

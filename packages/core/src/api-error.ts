@@ -7,6 +7,8 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly body: Record<string, unknown>,
+    /** Headers the answer carries besides the body (`Retry-After`). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(typeof body.detail === "string" ? body.detail : `HTTP ${status}`);
     this.name = "ApiError";

@@ -21,6 +21,8 @@ export interface JobSnapshot {
   failedReason?: string;
   /** When the job was enqueued, unix ms. */
   timestamp: number;
+  /** When a worker took the job, unix ms; only once one did. */
+  processedOn?: number;
   /** 0 = next; only for queued jobs. */
   position?: number;
   /** When a finished build stops being served, unix ms. */

@@ -94,6 +94,7 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
         returnvalue: job.returnvalue,
         failedReason: job.failedReason,
         timestamp: job.timestamp,
+        processedOn: job.processedOn,
         position: waiting ? ((await positionOf(requestHash)) ?? 0) : undefined,
         expiresAt: expiry,
       };

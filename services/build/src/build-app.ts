@@ -3,6 +3,7 @@ import type { BuildQueue } from "@asu/queue";
 import type { BuildStore } from "@asu/store";
 import type { MetadataClient, OpenwrtCatalog } from "@asu/upstream";
 import type { Redis } from "ioredis";
+import { createEtaSource } from "./build-eta.ts";
 import { type BuildRouteDeps, registerBuildRoutes } from "./build-routes.ts";
 import { registerHealthRoute } from "./health-route.ts";
 import { registerJsonApi } from "./json-api.ts";
@@ -45,7 +46,13 @@ export function createBuildApp(deps: BuildAppDeps): ApiApp {
   });
   // First: `//path` is redirected before any route could match it.
   registerRedirects(app);
-  registerBuildRoutes(app, deps);
+  // One reading of workers and build durations serves the API's answers and the home page.
+  const eta = createEtaSource({
+    queue: deps.queue,
+    redis: deps.redis,
+    onError: (error) => deps.logger.warn({ err: error.message }, "reading wait estimates failed"),
+  });
+  registerBuildRoutes(app, { ...deps, eta });
   registerStatsRoutes(app, deps);
   registerHealthRoute(app, deps);
   registerRevisionRoute(app, deps);
@@ -63,7 +70,7 @@ export function createBuildApp(deps: BuildAppDeps): ApiApp {
     },
   });
   registerStoreRoute(app, deps);
-  registerPages(app, deps);
+  registerPages(app, { ...deps, eta });
 
   // FastAPI answers a known path with the wrong method 405, and clients show that text.
   for (const [path, allow] of Object.entries(METHODS_OF)) {

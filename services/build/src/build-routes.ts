@@ -30,6 +30,7 @@ import {
   clientOf,
   createStatsRecorder,
   extraPackages,
+  type JobSnapshot,
   readWorkers,
   resultTtl,
   type StatsEntry,
@@ -41,10 +42,14 @@ import {
   type ValidationSettings,
   validateBuildRequest,
 } from "@asu/upstream";
+import { getConnInfo } from "@hono/node-server/conninfo";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
+import { createEtaSource, type EtaSource } from "./build-eta.ts";
+import { clientAddress, trustedProxies } from "./client-address.ts";
+import { createFairShare } from "./fair-share.ts";
 import { createFinishedAnswers, type SerializedAnswer } from "./finished-answers.ts";
 
 export interface BuildRouteDeps {
@@ -55,12 +60,18 @@ export interface BuildRouteDeps {
     TtlSettings & {
       base_container: string;
       max_pending_jobs: number;
+      /** MAX_PENDING_PER_CLIENT; no limit when unset. */
+      max_pending_per_client?: number;
+      /** TRUSTED_PROXIES: IPs or CIDRs whose X-Forwarded-For names the client. */
+      trusted_proxies?: readonly string[];
       build_failure_ttl: number;
       /** SERVER_STATS. */
       server_stats?: boolean;
     };
   /** Statistics are written here when SERVER_STATS is on; workers are counted from it. */
   redis?: Redis;
+  /** Wait estimates; made from `redis` when not given (the home page shares one). */
+  eta?: EtaSource;
   /** The upstream metadata client, whose fetch counts /metrics shows. */
   client?: MetadataStatsSource;
   logger?: Logger;
@@ -206,6 +217,11 @@ const answerSchema = z
     detail: z.string(),
     imagebuilder_status: z.string().optional(),
     queue_position: z.number().int().optional(),
+    eta_seconds: z
+      .number()
+      .int()
+      .optional()
+      .openapi({ description: "Expected seconds until the build is done (202 answers)" }),
     stdout: z.string().optional(),
     stderr: z.string().optional(),
     images: z.array(z.record(z.string(), z.unknown())).optional(),
@@ -234,6 +250,61 @@ const answerResponses = {
   },
 };
 
+/** The peer's address as the Node server saw it; undefined for in-process requests. */
+function peerAddress(c: Context): string | undefined {
+  try {
+    return getConnInfo(c).remote.address;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Wait estimates on every 202 and each client's share of the queue, both
+ * kept in Redis so every build-tier replica answers alike. Without Redis
+ * (tests of the routes alone) there is neither.
+ */
+function waitsAndShares(deps: BuildRouteDeps) {
+  const { redis, settings } = deps;
+  const onError = (error: Error) =>
+    deps.logger?.warn({ err: error.message }, "reading wait estimates failed");
+  const eta =
+    deps.eta ?? (redis ? createEtaSource({ queue: deps.queue, redis, onError }) : undefined);
+  const max = settings.max_pending_per_client;
+  const shares = redis && max ? createFairShare(redis, { max }) : undefined;
+  const trusted = trustedProxies(settings.trusted_proxies ?? []);
+  return {
+    async annotate(answer: BuildAnswer, snapshot: JobSnapshot): Promise<BuildAnswer> {
+      return eta ? eta.annotate(answer, snapshot) : answer;
+    },
+    /**
+     * Counts a new build against its client, or refuses it with 429 when the
+     * client has its share waiting. Returns the release for a build that is
+     * then not queued after all.
+     */
+    async admit(c: Context, requestHash: string): Promise<() => Promise<void>> {
+      const client =
+        shares && clientAddress(peerAddress(c), c.req.header("x-forwarded-for"), trusted);
+      if (!shares || !client) return async () => {};
+      const { admitted, waiting } = await shares.admit(client, requestHash);
+      if (!admitted) {
+        const retryAfter = (await eta?.newBuild(0)) ?? 60;
+        c.get("logger").info({ client, waiting }, "build refused: client over its share");
+        throw new ApiError(
+          429,
+          {
+            status: 429,
+            title: "Too Many Requests",
+            detail: `too many builds of this client waiting: ${waiting} (at most ${max}); retry when some have started`,
+          },
+          { "Retry-After": String(retryAfter) },
+        );
+      }
+      return () => shares.release(client, requestHash);
+    },
+  };
+}
+
 export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
   const { queue, catalog, settings } = deps;
   const schema = buildRequestSchema({
@@ -247,6 +318,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     max: 5000,
   });
   const counters = buildTierCounters(app, deps);
+  const waits = waitsAndShares(deps);
 
   async function answerFor(requestHash: string) {
     const remembered = finished.get(requestHash);
@@ -255,7 +327,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     if (!snapshot) return undefined;
     const answer = buildAnswer(snapshot);
     finished.remember(requestHash, answer, snapshot.expiresAt);
-    return answer;
+    return waits.annotate(answer, snapshot);
   }
 
   app.openAPIRegistry.registerPath(
@@ -276,6 +348,10 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
         ...answerResponses,
         400: { description: "Refused by validation: `{detail, status}`" },
         422: { description: "Schema failure, FastAPI's shape" },
+        429: {
+          description:
+            "This client already has `MAX_PENDING_PER_CLIENT` builds waiting (`Retry-After` says when to try again)",
+        },
         529: { description: "Too many builds waiting" },
       },
     }),
@@ -359,25 +435,31 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
       });
     }
 
-    await queue.dropExpired(hash);
-    await queue.enqueue({
-      request,
-      requestHash: hash,
-      skipPackageResolution,
-      image,
-      versionPath,
-      snapshot: isSnapshot(request.version),
-      resultTtl: resultTtl(request, settings),
-      failureTtl: settings.build_failure_ttl,
-      requestId: c.get("requestId"),
-    });
+    const release = await waits.admit(c, hash);
+    try {
+      await queue.dropExpired(hash);
+      await queue.enqueue({
+        request,
+        requestHash: hash,
+        skipPackageResolution,
+        image,
+        versionPath,
+        snapshot: isSnapshot(request.version),
+        resultTtl: resultTtl(request, settings),
+        failureTtl: settings.build_failure_ttl,
+        requestId: c.get("requestId"),
+      });
+    } catch (error) {
+      await release().catch(() => {});
+      throw error;
+    }
     c.get("logger").info(
       { request_hash: hash, version: request.version, target: request.target, image },
       "build enqueued",
     );
     const queued = await queue.snapshot(hash);
     if (!queued) throw new Error(`job ${hash} vanished right after enqueueing`);
-    return send(c, buildAnswer(queued));
+    return send(c, await waits.annotate(buildAnswer(queued), queued));
   });
 
   const statusRoute = createRoute({

@@ -22,6 +22,7 @@ import {
   type BuildResult,
   type BuildStage,
   errorLogEntry,
+  recordDurations,
   recordExpiry,
 } from "@asu/queue";
 import type { BuildStore } from "@asu/store";
@@ -351,6 +352,10 @@ function stageClock(metrics: WorkerMetrics | undefined) {
   };
 }
 
+/** The stage entries of a build's statistics as durations for the wait estimates. */
+const stageTimes = (entries: StatsEntry[]) =>
+  entries.flatMap((entry) => (entry.kind === "stage" ? [entry] : []));
+
 /** The failure a client reads: the step's own, the time limit, or a generic one. */
 function failureOf(error: unknown, signal: AbortSignal, timeoutSeconds: number): BuildFailure {
   if (signal.aborted && signal.reason instanceof BuildTimedOut) {
@@ -435,6 +440,9 @@ export function createBuildProcessor(deps: BuildDependencies) {
         { kind: "stage", stage: "total", seconds },
       );
       await deps.stats?.flush();
+      await recordDurations(deps.redis, [...stageTimes(stages), { stage: "total", seconds }]).catch(
+        (error: Error) => log.warn({ err: error.message }, "recording build durations failed"),
+      );
       return result;
     } catch (error) {
       if (controller.signal.reason instanceof WorkerStopping) {
