@@ -13,7 +13,7 @@
  *
  * IMAGE_PULL is `missing` here: no registry is reachable, and `always` would
  * time each build's failing registry check instead of the build.
- * Usage: npx tsx bench/build/deployed-build.ts [--runs 5] [--builds 8] [--workers 2] [--poll-ms 50] [--only single|parallel]
+ * Usage: pnpm bench:build-deployed -- [--runs 5] [--builds 8] [--workers 2] [--poll-ms 50] [--only single|parallel]
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";

@@ -4,14 +4,21 @@
  * `{status, title, detail}` for 404/503/529.
  */
 export class ApiError extends Error {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+  /** Headers the answer carries besides the body (`Retry-After`). */
+  readonly headers: Readonly<Record<string, string>>;
+
   constructor(
-    readonly status: number,
-    readonly body: Record<string, unknown>,
-    /** Headers the answer carries besides the body (`Retry-After`). */
-    readonly headers: Readonly<Record<string, string>> = {},
+    status: number,
+    body: Record<string, unknown>,
+    headers: Readonly<Record<string, string>> = {},
   ) {
     super(typeof body.detail === "string" ? body.detail : `HTTP ${status}`);
     this.name = "ApiError";
+    this.status = status;
+    this.body = body;
+    this.headers = headers;
   }
 }
 
