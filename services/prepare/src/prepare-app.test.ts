@@ -7,6 +7,7 @@ import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { uploadThenRead } from "../../../test/support/upload-then-read.ts";
 import { createBuildCacheProbe } from "./build-cache-probe.ts";
 import { createPrepareApp } from "./prepare-app.ts";
 
@@ -310,6 +311,26 @@ describe("bad input answers 4xx, never 500", () => {
     expect(status).toBe(413);
     expect(body.detail).toMatch(/larger than 1048576 bytes/);
   });
+
+  it.each([
+    ["with a Content-Length", false],
+    ["chunked", true],
+  ])(
+    "a client that sends a whole 2.6 MB body before reading sees the 413 (%s)",
+    async (_, chunked) => {
+      const body = Buffer.from(
+        JSON.stringify({ ...seed, packages: Array(120_000).fill("p".repeat(20)) }),
+      );
+      expect(body.length).toBeGreaterThan(2_600_000);
+      // Spread over two seconds as on a slow uplink: the server must still be reading.
+      const answer = await uploadThenRead(`${prepare.url}/api/v1/build/prepare`, body, {
+        seconds: 2,
+        chunked,
+      });
+      expect(answer.status).toBe(413);
+      expect(JSON.parse(answer.body).detail).toBe("Request body is larger than 1048576 bytes");
+    },
+  );
 });
 
 describe("upstream", () => {
