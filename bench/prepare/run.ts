@@ -9,7 +9,11 @@
  * prepare asks it whether the prepared request is built (`cache_available`).
  * Each server runs in its own process, so the load generator does not share
  * their event loops. Usage:
- *   pnpm bench:prepare [-- --duration 10 --connections 50 --only repeated|distinct]
+ *   pnpm bench:prepare [-- --duration 5 --rounds 3 --connections 50 --only repeated|distinct]
+ *
+ * Each mode runs `rounds` rounds of bare then prepare, and reports the median
+ * of the rounds' ratios: on a machine shared with other work the load drifts,
+ * and alternating short runs keeps both sides under the same drift.
  *
  * `repeated`: every request carries the same body, as the many routers of one
  * model do. `distinct`: every request a body of its own (an extra package
@@ -29,9 +33,10 @@ const { values } = parseArgs({
   // pnpm passes its `--` on.
   args: process.argv.slice(2).filter((arg) => arg !== "--"),
   options: {
-    duration: { type: "string", default: "10" },
+    duration: { type: "string", default: "5" },
+    rounds: { type: "string", default: "3" },
     connections: { type: "string", default: "50" },
-    warmup: { type: "string", default: "3" },
+    warmup: { type: "string", default: "2" },
     only: { type: "string" },
     // Also the prepare tier without BUILD_API_URL: what the probe costs.
     "also-unprobed": { type: "boolean", default: false },
@@ -40,6 +45,7 @@ const { values } = parseArgs({
 const duration = Number(values.duration);
 const connections = Number(values.connections);
 const warmup = Number(values.warmup);
+const rounds = Number(values.rounds);
 const modes = (["repeated", "distinct"] as const).filter(
   (mode) => values.only === undefined || values.only === mode,
 );
@@ -165,19 +171,34 @@ try {
   }
 
   console.log(
-    `${connections} connections, ${duration} s each after ${warmup} s warm-up; prepare with BUILD_API_URL set to a running build tier`,
+    `${connections} connections, ${duration} s each after ${warmup} s warm-up, ${rounds} rounds; prepare with BUILD_API_URL set to a running build tier`,
   );
+  const median = (list: number[]) => {
+    const sorted = [...list].sort((a, b) => a - b);
+    const middle = Math.floor(sorted.length / 2);
+    return sorted.length % 2
+      ? (sorted[middle] as number)
+      : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+  };
+  const listed = (list: number[]) =>
+    `median ${median(list).toFixed(2)} of ${list.map((r) => r.toFixed(2)).join(", ")}`;
   for (const mode of modes) {
     console.log(mode === "repeated" ? "one body repeated:" : "a new body on every request:");
-    const bareFigures = await measure("bare hono", BARE_PORT, mode);
-    const prepareFigures = await measure("prepare", PREPARE_PORT, mode);
-    const ratio = prepareFigures.rps / bareFigures.rps;
-    console.log(`  ratio prepare/bare: ${ratio.toFixed(2)} (goal ≥ ${GOALS[mode]})`);
-    if (values["also-unprobed"]) {
-      const unprobed = await measure("unprobed", UNPROBED_PORT, mode);
-      console.log(
-        `  ratio unprobed/bare: ${(unprobed.rps / bareFigures.rps).toFixed(2)} (no BUILD_API_URL)`,
-      );
+    const ratios: number[] = [];
+    const unprobedRatios: number[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      console.log(` round ${round}`);
+      const bareFigures = await measure("bare hono", BARE_PORT, mode);
+      const prepareFigures = await measure("prepare", PREPARE_PORT, mode);
+      ratios.push(prepareFigures.rps / bareFigures.rps);
+      if (values["also-unprobed"]) {
+        const unprobed = await measure("unprobed", UNPROBED_PORT, mode);
+        unprobedRatios.push(unprobed.rps / bareFigures.rps);
+      }
+    }
+    console.log(`  ratio prepare/bare: ${listed(ratios)} (goal ≥ ${GOALS[mode]})`);
+    if (unprobedRatios.length > 0) {
+      console.log(`  ratio unprobed/bare: ${listed(unprobedRatios)} (no BUILD_API_URL)`);
     }
   }
   console.log(`upstream requests: ${upstream.requests.length}`);

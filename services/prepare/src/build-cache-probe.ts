@@ -34,14 +34,17 @@ export interface BuildCacheProbeOptions {
   notBuiltTtlMs?: number;
   /** Hashes remembered at most (default 10 000). */
   maxEntries?: number;
+  /** Connections kept alive to the build tier (default 8). */
+  connections?: number;
   /**
-   * Requests to the build tier at once at most (default 128); past that a
-   * new hash is answered false without asking, so a flood of new bodies
-   * cannot queue without bound behind a slow build tier.
+   * Requests to the build tier at once at most (default: one per
+   * connection). Past that a new hash is answered false without asking: a
+   * request queued behind busy connections would rarely come back within
+   * `answerWithinMs`, and a flood of new bodies must not turn into a flood
+   * of requests that takes the build tier's time (and, on a shared machine,
+   * the prepare tier's).
    */
   maxInFlight?: number;
-  /** Connections kept alive to the build tier (default 16). */
-  connections?: number;
   /** Instead of HTTP connections: a build tier in this process (`pnpm start`). */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
   now?: () => number;
@@ -64,11 +67,12 @@ export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCac
   const timeoutMs = options.timeoutMs ?? 2000;
   const builtTtlMs = options.builtTtlMs ?? 60_000;
   const notBuiltTtlMs = options.notBuiltTtlMs ?? 1000;
-  const maxInFlight = options.maxInFlight ?? 128;
+  const connections = options.connections ?? 8;
+  const maxInFlight = options.maxInFlight ?? connections;
   const pool = options.fetch
     ? undefined
     : new Pool(base.origin, {
-        connections: options.connections ?? 16,
+        connections,
         keepAliveTimeout: 30_000,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
