@@ -76,7 +76,7 @@ async function startServer(
   env: Record<string, string>,
   ready: (line: string) => boolean,
 ): Promise<ChildProcess> {
-  const child = spawn(here("../../node_modules/.bin/tsx"), [here(script)], {
+  const child = spawn(process.execPath, [here(script)], {
     env: { ...process.env, NODE_ENV: "production", ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
