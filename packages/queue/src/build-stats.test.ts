@@ -231,7 +231,15 @@ describe("reading", () => {
     const summary = await readStatsSummary(redis, NOW);
     expect(summary).toEqual({
       period: { days: 30, from: dayLabel(29), to: dayLabel(0) },
-      events: { requests: 2, "cache-hits": 0, "cache-misses": 1, successes: 1, failures: 0 },
+      events: {
+        requests: 2,
+        "cache-hits": 0,
+        "cache-misses": 1,
+        successes: 1,
+        failures: 0,
+        "failures-request": 0,
+        "failures-infrastructure": 0,
+      },
       clients: [
         { name: "luci/1", count: 2 },
         { name: "auc/0.3.2", count: 1 },

@@ -1,4 +1,4 @@
-import type { BuildRequest } from "@asu/core";
+import type { BuildRequest, FailureKind } from "@asu/core";
 import type { Redis } from "ioredis";
 import { ERROR_LOG_KEY, ERROR_LOG_LENGTH } from "./build-job.ts";
 
@@ -11,9 +11,11 @@ const MAX_MESSAGE = 500;
 export function errorLogEntry(
   request: Pick<BuildRequest, "version" | "target" | "profile">,
   message: string,
+  kind?: FailureKind,
 ): string {
   const oneLine = message.replace(/\s+/g, " ").trim().slice(0, MAX_MESSAGE);
-  return `${request.version}:${request.target}:${request.profile} ${oneLine}`;
+  const tag = kind ? ` [${kind}]` : "";
+  return `${request.version}:${request.target}:${request.profile}${tag} ${oneLine}`;
 }
 
 /** Newest first, capped, so it can never grow without bound. */

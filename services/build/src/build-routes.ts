@@ -8,6 +8,7 @@ import {
   type ProfilesJson,
   packagesForBuild,
   type RequestLimits,
+  releaseFallbackImages,
   requestHash,
   toFastApiErrors,
 } from "@asu/core";
@@ -34,6 +35,7 @@ import {
   resultTtl,
   type StatsEntry,
   type TtlSettings,
+  WORKER_STATES,
 } from "@asu/queue";
 import {
   type OpenwrtCatalog,
@@ -56,6 +58,9 @@ export interface BuildRouteDeps {
       base_container: string;
       max_pending_jobs: number;
       build_failure_ttl: number;
+      /** INFRA_RETRIES and INFRA_RETRY_DELAY; no retries when absent. */
+      infra_retries?: number;
+      infra_retry_delay?: number;
       /** SERVER_STATS. */
       server_stats?: boolean;
     };
@@ -75,7 +80,6 @@ const QUEUE_STATES = [
   "completed",
   "failed",
 ] as const;
-const WORKER_STATES = ["idle", "busy", "stopping"] as const;
 
 /** How a build request was answered, for the cache counters and statistics. */
 type RequestOutcome = "hit" | "miss" | "answered" | "refused";
@@ -157,6 +161,13 @@ function extraPackagesOf(
     ),
   };
 }
+
+/**
+ * A failure of ours is never a POST's answer: the same request builds
+ * afresh instead. Polls (GET) still see it.
+ */
+const servesPost = (answer: BuildAnswer | SerializedAnswer): boolean =>
+  "json" in answer || answer.body.failure_kind !== "infrastructure";
 
 /** A finished build answers 200: only that is a cache hit. */
 const outcomeOf = (answer: BuildAnswer | SerializedAnswer): RequestOutcome =>
@@ -291,7 +302,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     const seen = bodyHashes.get(bodyKey);
     if (seen) {
       const known = await answerFor(seen.hash);
-      if (known) {
+      if (known && servesPost(known)) {
         counters.count(c, outcomeOf(known), seen.client);
         return send(c, known);
       }
@@ -305,7 +316,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     const { client } = parsed.data;
     const askedHash = requestHash(parsed.data, { skipPackageResolution });
     const known = await answerFor(askedHash);
-    if (known) {
+    if (known && servesPost(known)) {
       if (body.text.length <= 64 * 1024) bodyHashes.set(bodyKey, { hash: askedHash, client });
       counters.count(c, outcomeOf(known), client);
       return send(c, known);
@@ -323,7 +334,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     if (body.text.length <= 64 * 1024) bodyHashes.set(bodyKey, { hash, client });
     if (hash !== askedHash) {
       const resolved = await answerFor(hash);
-      if (resolved) {
+      if (resolved && servesPost(resolved)) {
         counters.count(c, outcomeOf(resolved), client);
         return send(c, resolved);
       }
@@ -360,17 +371,34 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     }
 
     await queue.dropExpired(hash);
-    await queue.enqueue({
-      request,
-      requestHash: hash,
-      skipPackageResolution,
-      image,
-      versionPath,
-      snapshot: isSnapshot(request.version),
-      resultTtl: resultTtl(request, settings),
-      failureTtl: settings.build_failure_ttl,
-      requestId: c.get("requestId"),
-    });
+    if (await queue.rebuildInfrastructureFailure(hash)) {
+      c.get("logger").info({ request_hash: hash }, "rebuilding after an infrastructure failure");
+    }
+    const fallbackImages = releaseFallbackImages(
+      settings.base_container,
+      request.target,
+      request.version,
+    );
+    const upstreamVersionCode = validated.metadata.version_code;
+    await queue.enqueue(
+      {
+        request,
+        requestHash: hash,
+        skipPackageResolution,
+        image,
+        ...(fallbackImages.length > 0 ? { fallbackImages } : {}),
+        ...(upstreamVersionCode ? { upstreamVersionCode } : {}),
+        versionPath,
+        snapshot: isSnapshot(request.version),
+        resultTtl: resultTtl(request, settings),
+        failureTtl: settings.build_failure_ttl,
+        requestId: c.get("requestId"),
+      },
+      {
+        retries: settings.infra_retries ?? 0,
+        delaySeconds: settings.infra_retry_delay ?? 30,
+      },
+    );
     c.get("logger").info(
       { request_hash: hash, version: request.version, target: request.target, image },
       "build enqueued",

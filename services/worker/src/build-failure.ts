@@ -1,12 +1,16 @@
+import type { FailureSignals } from "@asu/core";
+
 /**
  * A build that failed for a reason the client should read: `detail` is the
- * contract's `Error: …` text, stdout/stderr those of the failing step.
+ * contract's `Error: …` text, stdout/stderr those of the failing step,
+ * `signals` what the failure classifier reads (the step and its exit code).
  */
 export class BuildFailure extends Error {
   constructor(
     readonly detail: string,
     readonly stdout = "",
     readonly stderr = "",
+    readonly signals: FailureSignals = {},
   ) {
     super(detail);
     this.name = "BuildFailure";
