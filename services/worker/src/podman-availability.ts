@@ -37,7 +37,8 @@ function within<T>(work: Promise<T>, ms: number): Promise<T> {
 }
 
 export function watchPodman(options: PodmanWatchOptions): PodmanWatch {
-  const pingTimeoutMs = options.pingTimeoutMs ?? 5_000;
+  // Generous: a loaded machine answers slowly, and a false outage stops all builds.
+  const pingTimeoutMs = options.pingTimeoutMs ?? 15_000;
   const minDelayMs = options.minDelayMs ?? 500;
   const maxDelayMs = options.maxDelayMs ?? 30_000;
   let available = true;
