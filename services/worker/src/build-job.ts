@@ -561,9 +561,14 @@ export function createBuildProcessor(deps: BuildDependencies) {
         attempts,
         ms,
       };
-      if (verdict.reason === "internal")
+      if (verdict.reason === "internal") {
         log.error({ err: error, ...logged }, "build failed unexpectedly");
-      else log.info(logged, retried ? "build failed, will be retried" : "build failed");
+      } else if (failure.detail === FAILURE_DETAILS.internal) {
+        // Ours, and known (Podman, disk): the message is enough.
+        log.warn({ err: (error as Error)?.message, ...logged }, "build failed");
+      } else {
+        log.info(logged, retried ? "build failed, will be retried" : "build failed");
+      }
       finished(retried ? "retried" : "failure", ms / 1000);
       if (retried) {
         // BullMQ delays the job by the backoff; polls meanwhile answer "queued".
