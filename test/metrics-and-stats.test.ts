@@ -218,6 +218,8 @@ describe("metrics, statistics and request ids over a real build", () => {
     expect(failed.status).toBe(500);
     const text = await scrape(worker?.metricsUrl as string);
     expect(sample(text, 'asu_build_jobs_finished_total{outcome="failure"}')).toBe(1);
+    expect(sample(text, 'asu_build_failures_total{kind="request",reason="request"}')).toBe(1);
+    expect(failed.body.failure_kind).toBe("request");
   });
 
   it("fills the statistics endpoints (SERVER_STATS on)", async () => {
@@ -235,6 +237,8 @@ describe("metrics, statistics and request ids over a real build", () => {
       "cache-misses": 2,
       successes: 1,
       failures: 1,
+      "failures-request": 1,
+      "failures-infrastructure": 0,
     });
     expect(summary.clients).toEqual([
       { name: "luci/test-1", count: 2 },
