@@ -449,6 +449,15 @@ function stageClock(metrics: WorkerMetrics | undefined) {
   };
 }
 
+/** Classifier reasons that can mean the Podman API itself is gone: only these ask it. */
+const PODMAN_REASONS = new Set([
+  "podman_unreachable",
+  "podman_timeout",
+  "podman_error",
+  "container_gone",
+  "internal",
+]);
+
 /**
  * The BullMQ processor. Success stores the result as the job's return
  * value; failure leaves the contract's detail with the failing step's output
@@ -540,7 +549,7 @@ export function createBuildProcessor(deps: BuildDependencies) {
       clock.finish();
       // A Podman API that does not answer is no verdict on anything: the
       // build goes back to the queue while this worker waits for it.
-      if (verdict.kind === "infrastructure" && deps.podman && !(await deps.podman.confirm())) {
+      if (PODMAN_REASONS.has(verdict.reason) && deps.podman && !(await deps.podman.confirm())) {
         log.warn(
           { reason: verdict.reason, ms },
           "podman unreachable: build handed back to the queue",
