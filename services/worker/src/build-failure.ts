@@ -6,14 +6,18 @@ import type { FailureSignals } from "@asu/core";
  * `signals` what the failure classifier reads (the step and its exit code).
  */
 export class BuildFailure extends Error {
-  constructor(
-    readonly detail: string,
-    readonly stdout = "",
-    readonly stderr = "",
-    readonly signals: FailureSignals = {},
-  ) {
+  readonly detail: string;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly signals: FailureSignals;
+
+  constructor(detail: string, stdout = "", stderr = "", signals: FailureSignals = {}) {
     super(detail);
     this.name = "BuildFailure";
+    this.detail = detail;
+    this.stdout = stdout;
+    this.stderr = stderr;
+    this.signals = signals;
   }
 }
 
