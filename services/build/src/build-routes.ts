@@ -300,8 +300,11 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     // for the many devices that ask for a build that already exists.
     const bodyKey = `${skipPackageResolution}:${body.text}`;
     const seen = bodyHashes.get(bodyKey);
+    // Set when an answer was a failure of ours: the build is to be replaced.
+    let replaceable = false;
     if (seen) {
       const known = await answerFor(seen.hash);
+      if (known && !servesPost(known)) replaceable = true;
       if (known && servesPost(known)) {
         counters.count(c, outcomeOf(known), seen.client);
         return send(c, known);
@@ -316,6 +319,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     const { client } = parsed.data;
     const askedHash = requestHash(parsed.data, { skipPackageResolution });
     const known = await answerFor(askedHash);
+    if (known && !servesPost(known)) replaceable = true;
     if (known && servesPost(known)) {
       if (body.text.length <= 64 * 1024) bodyHashes.set(bodyKey, { hash: askedHash, client });
       counters.count(c, outcomeOf(known), client);
@@ -334,6 +338,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     if (body.text.length <= 64 * 1024) bodyHashes.set(bodyKey, { hash, client });
     if (hash !== askedHash) {
       const resolved = await answerFor(hash);
+      if (resolved && !servesPost(resolved)) replaceable = true;
       if (resolved && servesPost(resolved)) {
         counters.count(c, outcomeOf(resolved), client);
         return send(c, resolved);
@@ -371,7 +376,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     }
 
     await queue.dropExpired(hash);
-    if (await queue.rebuildInfrastructureFailure(hash)) {
+    if (replaceable && (await queue.rebuildInfrastructureFailure(hash))) {
       c.get("logger").info({ request_hash: hash }, "rebuilding after an infrastructure failure");
     }
     const fallbackImages = releaseFallbackImages(
