@@ -271,7 +271,7 @@ describe("metrics, statistics and request ids over a real build", () => {
     const errors = await (await fetch(`${stats.url}/api/v1/build-errors`)).text();
     expect(errors).toContain("Build Errors: 1 entries");
     expect(errors).toContain(
-      "24.10.0:ath79/generic:tplink_archer-c7-v5 Error: Impossible package selection: missing (no-such-package)",
+      "24.10.0:ath79/generic:tplink_archer-c7-v5 [request] Error: Impossible package selection: missing (no-such-package)",
     );
   });
 

@@ -40,6 +40,13 @@ function logsOf(hash: string, msg: string) {
   return logs.filter((line) => line.request_hash === hash && line.msg === msg);
 }
 
+/** Removes the names these tests give images; the content-addressed images stay for reuse. */
+async function untag(refs: readonly string[]) {
+  for (const ref of refs) {
+    await runPodman(stack.podman.env, ["untag", ref, ref], { allowFailure: true });
+  }
+}
+
 beforeAll(async () => {
   stack = await startAsuStack({
     baseContainer: BASE,
@@ -56,6 +63,8 @@ beforeAll(async () => {
     env: { INFRA_RETRIES: "1", INFRA_RETRY_DELAY: "1s" },
   });
   tagged.push(`${BASE}:ath79-generic-master`);
+  // A run that was cut short may have left the release images' names behind.
+  await untag([`${BASE}:ath79-generic-v24.10.0`, `${BASE}:x86-64-v24.10.0`]);
   // What upstream publishes for the release: its ImageBuilder and sha256sums.
   const release = await imagebuilderDoubleRelease({ ...ATH79_24_10_DOUBLE });
   for (const [name, content] of Object.entries(release.files)) {
@@ -88,10 +97,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await worker?.close();
   await relay?.close();
+  if (stack) await untag(tagged);
   await stack?.stop();
-  if (tagged.length > 0) {
-    await runPodman(stack.podman.env, ["untag", ...tagged], { allowFailure: true }).catch(() => {});
-  }
 }, 120_000);
 
 describe("a release without its image", () => {
