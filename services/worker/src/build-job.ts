@@ -597,7 +597,10 @@ export function createBuildProcessor(deps: BuildDependencies) {
         failure_kind: verdict.kind,
         failure_reason: verdict.reason,
       });
-      await appendErrorLog(deps.redis, errorLogEntry(data.request, failure.detail, verdict.kind));
+      await appendErrorLog(
+        deps.redis,
+        errorLogEntry(data.request, failure.detail, Date.now(), verdict.kind),
+      );
       await recordExpiry(deps.redis, data.requestHash, Date.now(), data.failureTtl);
       // The request's own failure is its answer: no attempt can change it.
       if (verdict.kind === "request") throw new UnrecoverableError(failure.detail);
