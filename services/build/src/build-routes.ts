@@ -8,6 +8,7 @@ import {
   type ProfilesJson,
   packagesForBuild,
   type RequestLimits,
+  releaseFallbackImages,
   requestHash,
   toFastApiErrors,
 } from "@asu/core";
@@ -35,6 +36,7 @@ import {
   resultTtl,
   type StatsEntry,
   type TtlSettings,
+  WORKER_STATES,
 } from "@asu/queue";
 import {
   type OpenwrtCatalog,
@@ -65,6 +67,9 @@ export interface BuildRouteDeps {
       /** TRUSTED_PROXIES: IPs or CIDRs whose X-Forwarded-For names the client. */
       trusted_proxies?: readonly string[];
       build_failure_ttl: number;
+      /** INFRA_RETRIES and INFRA_RETRY_DELAY; no retries when absent. */
+      infra_retries?: number;
+      infra_retry_delay?: number;
       /** SERVER_STATS. */
       server_stats?: boolean;
     };
@@ -86,7 +91,6 @@ const QUEUE_STATES = [
   "completed",
   "failed",
 ] as const;
-const WORKER_STATES = ["idle", "busy", "stopping"] as const;
 
 /** How a build request was answered, for the cache counters and statistics. */
 type RequestOutcome = "hit" | "miss" | "answered" | "refused";
@@ -168,6 +172,13 @@ function extraPackagesOf(
     ),
   };
 }
+
+/**
+ * A failure of ours is never a POST's answer: the same request builds
+ * afresh instead. Polls (GET) still see it.
+ */
+const servesPost = (answer: BuildAnswer | SerializedAnswer): boolean =>
+  "json" in answer || answer.body.failure_kind !== "infrastructure";
 
 /** A finished build answers 200: only that is a cache hit. */
 const outcomeOf = (answer: BuildAnswer | SerializedAnswer): RequestOutcome =>
@@ -365,9 +376,12 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     // for the many devices that ask for a build that already exists.
     const bodyKey = `${skipPackageResolution}:${body.text}`;
     const seen = bodyHashes.get(bodyKey);
+    // Set when an answer was a failure of ours: the build is to be replaced.
+    let replaceable = false;
     if (seen) {
       const known = await answerFor(seen.hash);
-      if (known) {
+      if (known && !servesPost(known)) replaceable = true;
+      if (known && servesPost(known)) {
         counters.count(c, outcomeOf(known), seen.client);
         return send(c, known);
       }
@@ -381,7 +395,8 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     const { client } = parsed.data;
     const askedHash = requestHash(parsed.data, { skipPackageResolution });
     const known = await answerFor(askedHash);
-    if (known) {
+    if (known && !servesPost(known)) replaceable = true;
+    if (known && servesPost(known)) {
       if (body.text.length <= 64 * 1024) bodyHashes.set(bodyKey, { hash: askedHash, client });
       counters.count(c, outcomeOf(known), client);
       return send(c, known);
@@ -399,7 +414,8 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     if (body.text.length <= 64 * 1024) bodyHashes.set(bodyKey, { hash, client });
     if (hash !== askedHash) {
       const resolved = await answerFor(hash);
-      if (resolved) {
+      if (resolved && !servesPost(resolved)) replaceable = true;
+      if (resolved && servesPost(resolved)) {
         counters.count(c, outcomeOf(resolved), client);
         return send(c, resolved);
       }
@@ -438,17 +454,34 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     const release = await waits.admit(c, hash);
     try {
       await queue.dropExpired(hash);
-      await queue.enqueue({
-        request,
-        requestHash: hash,
-        skipPackageResolution,
-        image,
-        versionPath,
-        snapshot: isSnapshot(request.version),
-        resultTtl: resultTtl(request, settings),
-        failureTtl: settings.build_failure_ttl,
-        requestId: c.get("requestId"),
-      });
+      if (replaceable && (await queue.rebuildInfrastructureFailure(hash))) {
+        c.get("logger").info({ request_hash: hash }, "rebuilding after an infrastructure failure");
+      }
+      const fallbackImages = releaseFallbackImages(
+        settings.base_container,
+        request.target,
+        request.version,
+      );
+      const upstreamVersionCode = validated.metadata.version_code;
+      await queue.enqueue(
+        {
+          request,
+          requestHash: hash,
+          skipPackageResolution,
+          image,
+          ...(fallbackImages.length > 0 ? { fallbackImages } : {}),
+          ...(upstreamVersionCode ? { upstreamVersionCode } : {}),
+          versionPath,
+          snapshot: isSnapshot(request.version),
+          resultTtl: resultTtl(request, settings),
+          failureTtl: settings.build_failure_ttl,
+          requestId: c.get("requestId"),
+        },
+        {
+          retries: settings.infra_retries ?? 0,
+          delaySeconds: settings.infra_retry_delay ?? 30,
+        },
+      );
     } catch (error) {
       await release().catch(() => {});
       throw error;
