@@ -140,7 +140,10 @@ export async function startPodmanService(
   }
   env.CONTAINERS_CONF = confPath;
 
+  // conmon leaves files (an `oom` marker after a container's OOM kill) in
+  // the service's working directory: keep them out of the checkout.
   const child = spawn("podman", ["system", "service", "--time=0", `unix://${socketPath}`], {
+    cwd: dir,
     env,
     stdio: ["ignore", "ignore", "pipe"],
   });
