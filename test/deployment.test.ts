@@ -125,6 +125,7 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
       BASE_CONTAINER,
       IMAGE_PULL: "never",
       JOB_TIMEOUT: "120",
+      REDIS_PASSWORD: randomBytes(12).toString("hex"),
     };
   }
 

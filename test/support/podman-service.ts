@@ -72,7 +72,10 @@ export async function ensurePodmanNetwork(
 ): Promise<void> {
   const exists = await runPodman(env, ["network", "exists", name], { allowFailure: true });
   if (exists.code === 0) return;
-  const created = await runPodman(env, ["network", "create", name], { allowFailure: true });
+  // Isolated, as deployments create it: builds reach no other isolated network.
+  const created = await runPodman(env, ["network", "create", "--opt", "isolate=true", name], {
+    allowFailure: true,
+  });
   if (created.code !== 0 && !/already (exists|used)/i.test(created.stderr)) {
     throw new Error(`podman network create ${name} failed: ${created.stderr.trim()}`);
   }

@@ -2,7 +2,11 @@ import type Docker from "dockerode";
 import { describe, expect, it } from "vitest";
 import { checkContainerNetwork } from "./container-network.ts";
 
-function dockerWith(networks: string[], failure?: Error): { docker: Docker; asked: string[] } {
+function dockerWith(
+  networks: string[],
+  failure?: Error,
+  options?: Record<string, string>,
+): { docker: Docker; asked: string[] } {
   const asked: string[] = [];
   const docker = {
     getNetwork(name: string) {
@@ -10,7 +14,7 @@ function dockerWith(networks: string[], failure?: Error): { docker: Docker; aske
       return {
         async inspect() {
           if (failure) throw failure;
-          if (networks.includes(name)) return { Name: name };
+          if (networks.includes(name)) return { Name: name, Options: options };
           throw Object.assign(new Error("no such network"), { statusCode: 404 });
         },
       };
@@ -22,8 +26,13 @@ function dockerWith(networks: string[], failure?: Error): { docker: Docker; aske
 describe("checkContainerNetwork", () => {
   it("accepts an existing network", async () => {
     const { docker, asked } = dockerWith(["asu-build"]);
-    await checkContainerNetwork(docker, "asu-build");
+    expect(await checkContainerNetwork(docker, "asu-build")).toEqual({ isolated: false });
     expect(asked).toEqual(["asu-build"]);
+  });
+
+  it("tells an isolated network (podman network create --opt isolate=true)", async () => {
+    const { docker } = dockerWith(["asu-build"], undefined, { isolate: "true" });
+    expect(await checkContainerNetwork(docker, "asu-build")).toEqual({ isolated: true });
   });
 
   it("accepts network modes without looking them up", async () => {
@@ -37,7 +46,7 @@ describe("checkContainerNetwork", () => {
   it("refuses a missing network with a message saying what to do", async () => {
     const { docker } = dockerWith([]);
     await expect(checkContainerNetwork(docker, "asu-bulid")).rejects.toThrow(
-      'Container network "asu-bulid" does not exist: create it (podman network create asu-bulid) or set CONTAINER_NETWORK',
+      'Container network "asu-bulid" does not exist: create it (podman network create --opt isolate=true asu-bulid) or set CONTAINER_NETWORK',
     );
   });
 

@@ -117,7 +117,13 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const docker =
     options.docker ?? new Docker({ socketPath: containerSocketPath(config.container_socket_path) });
   const buildKey = await loadBuildKey(config.build_key);
-  await checkContainerNetwork(docker, config.container_network);
+  const network = await checkContainerNetwork(docker, config.container_network);
+  if (!network.isolated) {
+    logger.warn(
+      { network: config.container_network },
+      "the build network is not isolated: builds can reach containers on other networks (recreate it with podman network create --opt isolate=true)",
+    );
+  }
 
   // BullMQ needs maxRetriesPerRequest: null for its blocking commands.
   const redis = new Redis(config.redis_url, { maxRetriesPerRequest: null });
