@@ -9,15 +9,16 @@ function dockerWith(
 ): { docker: Docker; asked: string[] } {
   const asked: string[] = [];
   const docker = {
-    getNetwork(name: string) {
-      asked.push(name);
-      return {
-        async inspect() {
-          if (failure) throw failure;
-          if (networks.includes(name)) return { Name: name, Options: options };
-          throw Object.assign(new Error("no such network"), { statusCode: 404 });
-        },
-      };
+    modem: {
+      dial(request: { path: string }, callback: (error: unknown, data?: unknown) => void) {
+        const name = decodeURIComponent(
+          /\/libpod\/networks\/([^/]+)\/json$/.exec(request.path)?.[1] ?? "",
+        );
+        asked.push(name);
+        if (failure) return callback(failure);
+        if (networks.includes(name)) return callback(null, { name, options });
+        callback(Object.assign(new Error("no such network"), { statusCode: 404 }));
+      },
     },
   } as unknown as Docker;
   return { docker, asked };

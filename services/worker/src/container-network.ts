@@ -3,6 +3,24 @@ import type Docker from "dockerode";
 /** Network modes Podman understands without a network of that name. */
 const NETWORK_MODES = ["none", "host", "bridge", "private", "slirp4netns", "pasta"] as const;
 
+/** Podman's own view of a network: its Docker-compatible one leaves the options out. */
+function libpodNetwork(
+  docker: Docker,
+  network: string,
+): Promise<{ options?: Record<string, string> }> {
+  return new Promise((resolve, reject) => {
+    docker.modem.dial(
+      {
+        path: `/v4.0.0/libpod/networks/${encodeURIComponent(network)}/json`,
+        method: "GET",
+        statusCodes: { 200: true, 404: "no such network", 500: "server error" },
+      },
+      (error: unknown, data: unknown) =>
+        error ? reject(error) : resolve((data ?? {}) as { options?: Record<string, string> }),
+    );
+  });
+}
+
 export interface NetworkCheck {
   /** False for a bridge network created without `--opt isolate=true`: builds could reach other containers. */
   isolated: boolean;
@@ -20,10 +38,7 @@ export async function checkContainerNetwork(
   const mode = network.split(":")[0] ?? network;
   if ((NETWORK_MODES as readonly string[]).includes(mode)) return { isolated: mode === "none" };
   try {
-    const info = (await docker.getNetwork(network).inspect()) as {
-      Options?: Record<string, string>;
-    };
-    return { isolated: info.Options?.isolate === "true" };
+    return { isolated: (await libpodNetwork(docker, network)).options?.isolate === "true" };
   } catch (error) {
     if ((error as { statusCode?: number }).statusCode !== 404) throw error;
     throw new Error(
