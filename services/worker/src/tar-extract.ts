@@ -14,8 +14,10 @@ export interface ExtractOptions {
 
 /** The archive holds more file content than ExtractOptions.maxBytes; nothing past it was written. */
 export class OutputTooLarge extends Error {
-  constructor(readonly maxBytes: number) {
+  readonly maxBytes: number;
+  constructor(maxBytes: number) {
     super(`archive content exceeds ${maxBytes} bytes`);
+    this.maxBytes = maxBytes;
     this.name = "OutputTooLarge";
   }
 }
