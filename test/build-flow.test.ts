@@ -248,8 +248,8 @@ describe("concurrency and failures", () => {
       request,
     );
     const hash: string = queued.body.request_hash;
-    // node itself, not the tsx wrapper: SIGKILL must hit the worker process.
-    const doomed = spawn(process.execPath, ["--import", "tsx", main], { env, stdio: "ignore" });
+    // node itself, not a wrapper script: SIGKILL must hit the worker process.
+    const doomed = spawn(process.execPath, [main], { env, stdio: "ignore" });
     try {
       for (let i = 0; i < 300 && (await containersOf(hash)).length === 0; i++) {
         await new Promise((resolve) => setTimeout(resolve, 100));

@@ -317,6 +317,10 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
       const clients = /^(ioredis|bullmq|dockerode|docker-modem|ssh2)@/m;
       expect(await packagesOf("prepare")).not.toMatch(clients);
       expect(await packagesOf("worker")).toMatch(/^dockerode@/m);
+      // node runs the TypeScript itself: no loader or compiler in production.
+      for (const tier of TIERS) {
+        expect(await packagesOf(tier), tier).not.toMatch(/^(tsx|esbuild|typescript)@/m);
+      }
     }, 120_000);
 
     it("runs prepare → build → poll → download through the gateway", async () => {

@@ -46,8 +46,7 @@ let counter = 0;
 const distinctBody = () => distinctBodies[counter++ % distinctBodies.length];
 
 async function startServer(script: string, port: number): Promise<ChildProcess> {
-  const tsx = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
-  const child = spawn(tsx, [fileURLToPath(new URL(script, import.meta.url))], {
+  const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url))], {
     env: { ...process.env, PORT: String(port), NODE_ENV: "production" },
     stdio: ["ignore", "pipe", "inherit"],
   });
