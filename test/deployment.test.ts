@@ -6,7 +6,12 @@ import { fileURLToPath } from "node:url";
 import { envName, settingKeys } from "@asu/config";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postJson, waitForBuild } from "./support/asu-stack.ts";
-import { ensureNodeBaseImage, ensureRedisImage } from "./support/base-image.ts";
+import {
+  ensureNodeBaseImage,
+  ensureRedisImage,
+  removeRunImages,
+  testBuildLabel,
+} from "./support/base-image.ts";
 import { type ComposeStack, startComposeStack } from "./support/compose-stack.ts";
 import { type FakeUpstream, startFakeUpstream } from "./support/fake-upstream.ts";
 import { buildImagebuilderDouble } from "./support/imagebuilder-double.ts";
@@ -97,6 +102,7 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
         "build",
         "--format",
         "docker",
+        ...testBuildLabel(run),
         "--build-arg",
         `BASE_IMAGE=${baseImage}`,
         "-f",
@@ -125,6 +131,7 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
       BASE_CONTAINER,
       IMAGE_PULL: "never",
       JOB_TIMEOUT: "120",
+      REDIS_PASSWORD: randomBytes(12).toString("hex"),
     };
   }
 
@@ -241,9 +248,11 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
   afterAll(async () => {
     await relay?.close();
     await upstream?.close();
+    let leftImages: string[] = [];
     if (podman) {
-      // The layers stay behind as the next run's build cache.
       if (built.length > 0) await runPodman(podman.env, ["rmi", ...built], { allowFailure: true });
+      // Then the layers that only they used: nothing of a run stays behind.
+      leftImages = await removeRunImages(podman.env, run);
       await podman.stop();
     }
     if (phases.length > 0) {
@@ -253,6 +262,7 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
           .join("\n")}`,
       );
     }
+    expect(leftImages).toEqual([]);
   }, 120_000);
 
   describe("microservices: podman-compose.microservices.yml", () => {

@@ -185,13 +185,17 @@ describe("pnpm start: the whole server in one process", () => {
       const redisPid = (await server.waitForLog("private redis-server ready")).pid as number;
       const podmanPid = (await server.waitForLog("private podman service ready")).pid as number;
       const shown = (await server.waitForLog("configuration")).config;
-      expect(shown.REDIS_URL).toMatch(/^redis:\/\/127\.0\.0\.1:\d+$/);
+      // The private Redis needs a password; the log shows it masked.
+      expect(shown.REDIS_URL).toMatch(/^redis:\/\/:\*\*\*@127\.0\.0\.1:\d+$/);
       expect(shown.CONTAINER_SOCKET_PATH).toBe(join(workDir, "data/podman/podman.sock"));
       expect(server.output()).toContain(`ASU server ready at ${url}`);
       expect(server.lines.map((line) => line.msg)).toContain(
         "created the build containers' network",
       );
       expect((await runPodman(podman.env, ["network", "exists", NETWORK])).code).toBe(0);
+      // Isolated: build containers cannot reach containers of other isolated networks.
+      const inspected = await runPodman(podman.env, ["network", "inspect", NETWORK]);
+      expect(JSON.parse(inspected.stdout)[0].options).toMatchObject({ isolate: "true" });
 
       // Both tiers on one port, one OpenAPI document.
       const prepared = await postJson(`${url}/api/v1/build/prepare`, {

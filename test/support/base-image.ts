@@ -163,3 +163,28 @@ export async function ensureRedisImage(
   }
   return { ref, built: true };
 }
+
+/**
+ * Label of every image a test builds with `podman build`, its value the
+ * run. Buildah puts it on the intermediate images too (each step's cache
+ * layer, each builder stage), which are left dangling once the tagged
+ * result is removed: about 2 GB per run of the deployment test.
+ */
+export const TEST_BUILD_LABEL = "asu-test-build";
+
+/** `podman build` arguments that mark what this run builds. */
+export function testBuildLabel(run: string): string[] {
+  return ["--label", `${TEST_BUILD_LABEL}=${run}`];
+}
+
+/**
+ * Removes this run's images that nothing uses any more (call it after
+ * removing the run's tags), and no one else's: runs side by side share the
+ * Podman storage, so a plain `podman image prune` would take theirs.
+ */
+export async function removeRunImages(env: Record<string, string>, run: string): Promise<string[]> {
+  const label = `label=${TEST_BUILD_LABEL}=${run}`;
+  await runPodman(env, ["image", "prune", "-f", "--filter", label], { allowFailure: true });
+  const left = await runPodman(env, ["images", "-a", "-q", "--filter", label]);
+  return left.stdout.split("\n").filter(Boolean);
+}

@@ -118,6 +118,17 @@ export async function startComposeStack(options: ComposeStackOptions): Promise<C
   };
 
   try {
+    // podman-compose 1.0 ignores the compose files' driver_opts: the stack's
+    // network is made isolated beforehand, as the files tell operators to.
+    await runPodman(options.podmanEnv, [
+      "network",
+      "create",
+      "--opt",
+      "isolate=true",
+      "--label",
+      `io.podman.compose.project=${options.project}`,
+      `${options.project}_default`,
+    ]);
     await podmanCompose(["up", "-d", "--no-build"]);
   } catch (error) {
     const details = await diagnostics().catch(() => "");

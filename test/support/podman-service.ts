@@ -77,7 +77,10 @@ export async function ensurePodmanNetwork(
 ): Promise<void> {
   const exists = await runPodman(env, ["network", "exists", name], { allowFailure: true });
   if (exists.code === 0) return;
-  const created = await runPodman(env, ["network", "create", name], { allowFailure: true });
+  // Isolated, as deployments create it: builds reach no other isolated network.
+  const created = await runPodman(env, ["network", "create", "--opt", "isolate=true", name], {
+    allowFailure: true,
+  });
   if (created.code !== 0 && !/already (exists|used)/i.test(created.stderr)) {
     throw new Error(`podman network create ${name} failed: ${created.stderr.trim()}`);
   }
@@ -147,6 +150,9 @@ export async function startPodmanService(
 
   const launch = () => {
     const child = spawn("podman", ["system", "service", "--time=0", `unix://${socketPath}`], {
+      // conmon leaves files (an `oom` marker after a container's OOM kill) in
+      // the service's working directory: keep them out of the checkout.
+      cwd: dir,
       env,
       stdio: ["ignore", "ignore", "pipe"],
     });

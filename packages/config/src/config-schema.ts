@@ -45,6 +45,15 @@ const listSetting = z.preprocess((value) => {
     .filter(Boolean);
 }, z.array(z.string()));
 
+/** `3g`, `512m`, `1.5G` or bytes, as `podman run --memory` reads it; the value is bytes. */
+const byteSizeSetting = z.preprocess((value) => {
+  if (typeof value !== "string") return value;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$/i.exec(value);
+  if (!match) return value;
+  const power = "bkmgt".indexOf((match[2] || "b").toLowerCase());
+  return Math.round(Number(match[1]) * 1024 ** power);
+}, z.number().int().positive());
+
 const optionalText = z.preprocess(
   (value) => (typeof value === "string" && value.trim() === "" ? undefined : value),
   z.string().optional(),
@@ -292,6 +301,47 @@ export const configSchema = z.object({
     "Podman network of the build containers (`none` cuts them off)",
     { tiers: ["worker"] },
     "container_network",
+  ),
+  build_memory: setting(
+    byteSizeSetting.pipe(z.number().min(16 * 1024 * 1024)).default(4 * 1024 ** 3),
+    "Memory of one build container (`4g`, `512m`), no swap beyond it; the files in its /builder and /tmp count against it",
+    { tiers: ["worker"], shownDefault: "4g" },
+    "build_memory",
+  ),
+  build_cpus: setting(
+    z
+      .preprocess(
+        (value) => (typeof value === "string" && value.trim() !== "" ? Number(value) : value),
+        z.number().positive(),
+      )
+      .default(2),
+    "CPUs one build container may use (fractions allowed)",
+    { tiers: ["worker"] },
+    "build_cpus",
+  ),
+  build_disk_mb: setting(
+    integerSetting.pipe(z.number().min(16)).default(3072),
+    "Size of a build container's /builder (a tmpfs holding a copy of the ImageBuilder and everything the build writes); /tmp and /var/tmp get a quarter of it each. The root filesystem is read-only",
+    { tiers: ["worker"] },
+    "build_disk_mb",
+  ),
+  build_output_max_mb: setting(
+    integerSetting.pipe(z.number().min(1)).default(512),
+    "Largest build output (images and files in BIN_DIR) copied into the store; a larger one fails the build",
+    { tiers: ["worker"] },
+    "build_output_max_mb",
+  ),
+  build_pids_limit: setting(
+    integerSetting.pipe(z.number().min(16)).default(512),
+    "Processes and threads one build container may run at once",
+    { tiers: ["worker"] },
+    "build_pids_limit",
+  ),
+  build_userns: setting(
+    optionalText,
+    "User namespace of build containers (`podman run --userns`): `auto` gives each its own unprivileged ids (rootful Podman, needs a `containers` range in /etc/subuid and /etc/subgid); empty: Podman's default (rootless Podman already runs them in the user's namespace)",
+    { tiers: ["worker"], shownDefault: "empty" },
+    "build_userns",
   ),
   worker_shutdown_grace: setting(
     durationSetting.default(60),

@@ -7,4 +7,5 @@ export * from "./build-stats.ts";
 export * from "./error-log.ts";
 export * from "./expiry.ts";
 export * from "./result-ttl.ts";
+export * from "./running-builds.ts";
 export * from "./worker-heartbeat.ts";

@@ -6,7 +6,9 @@ const NETWORK_MODES = new Set(["none", "host", "bridge", "private", "slirp4netns
 /**
  * Creates the build containers' network unless it exists or is a network
  * mode. The worker refuses to start without it, and on a fresh machine
- * nobody has created it yet.
+ * nobody has created it yet. It is isolated (`--opt isolate=true`): code
+ * running in a build cannot reach containers of other isolated networks,
+ * the stack's own among them; the internet stays reachable.
  * @returns whether it was created now
  */
 export async function ensurePodmanNetwork(socketPath: string, network: string): Promise<boolean> {
@@ -19,7 +21,7 @@ export async function ensurePodmanNetwork(socketPath: string, network: string): 
     throw new Error(`cannot inspect Podman network ${network}: ${podmanMessage(exists)}`);
   }
   const created = await podmanRequest(socketPath, "POST", "/v4.0.0/libpod/networks/create", {
-    body: { name: network },
+    body: { name: network, options: { isolate: "true" } },
   });
   // 409: another process created it in between, which is just as good.
   if (created.status === 200 || created.status === 409) return created.status === 200;

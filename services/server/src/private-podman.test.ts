@@ -48,6 +48,13 @@ describe("ensurePodmanNetwork", () => {
       `/v4.0.0/libpod/networks/${network}/exists`,
     );
     expect(exists.status).toBe(204);
+    // Isolated: builds on it cannot reach containers of other isolated networks.
+    const inspected = await podmanRequest(
+      podman.socketPath,
+      "GET",
+      `/v4.0.0/libpod/networks/${network}/json`,
+    );
+    expect(JSON.parse(inspected.body).options).toMatchObject({ isolate: "true" });
     expect(await ensurePodmanNetwork(podman.socketPath, "none")).toBe(false);
     expect(
       await ensurePodmanNetwork(podman.socketPath, "slirp4netns:port_handler=slirp4netns"),

@@ -19,7 +19,15 @@ describe("startPrivateRedis", () => {
   it("keeps data in an append-only file on loopback and stops on request", async () => {
     const dataDir = join(workDir, "data", "redis");
     const redis = await startPrivateRedis({ program: "redis-server", dataDir });
-    expect(redis.url).toMatch(/^redis:\/\/127\.0\.0\.1:\d+$/);
+    expect(redis.url).toMatch(/^redis:\/\/:[0-9a-f]{48}@127\.0\.0\.1:\d+$/);
+    // A password is required: a client without it is refused.
+    const stranger = new Redis(`redis://127.0.0.1:${new URL(redis.url).port}`, {
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    stranger.on("error", () => {});
+    await expect(stranger.get("anything")).rejects.toThrow(/NOAUTH/);
+    stranger.disconnect();
     const client = new Redis(redis.url);
     try {
       expect(await client.config("GET", "appendonly")).toEqual(["appendonly", "yes"]);

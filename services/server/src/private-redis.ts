@@ -1,5 +1,7 @@
-import { mkdir } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
+import { join } from "node:path";
 import { Redis } from "ioredis";
 import { describeExit, type SupervisedChild, spawnChild } from "./child-process.ts";
 
@@ -68,17 +70,24 @@ async function waitUntilReady(child: SupervisedChild, url: string): Promise<void
 /**
  * A redis-server owned by this process: loopback only, on a free port, its
  * data and append-only file under `dataDir` so queued builds and results
- * survive a restart.
+ * survive a restart. It requires a password made anew at each start: any
+ * local process (a build container reaching the host included) that is not
+ * this server is refused. The password goes in through a file only the
+ * owner reads, never the command line others can see.
  */
 export async function startPrivateRedis(options: {
   program: string;
   dataDir: string;
 }): Promise<PrivateRedis> {
   await mkdir(options.dataDir, { recursive: true });
+  const password = randomBytes(24).toString("hex");
+  const authFile = join(options.dataDir, "auth.conf");
+  await writeFile(authFile, `requirepass ${password}\n`, { mode: 0o600 });
   let lastError: Error | undefined;
   for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
     const port = await freeLoopbackPort();
     const child = await spawnChild(options.program, [
+      authFile,
       "--bind",
       "127.0.0.1",
       "--port",
@@ -93,7 +102,7 @@ export async function startPrivateRedis(options: {
       "--daemonize",
       "no",
     ]);
-    const url = `redis://127.0.0.1:${port}`;
+    const url = `redis://:${password}@127.0.0.1:${port}`;
     try {
       await waitUntilReady(child, url);
     } catch (error) {

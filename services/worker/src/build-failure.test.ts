@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { BuildFailure, FAILURE_DETAILS, imageBuildFailure } from "./build-failure.ts";
+import {
+  BuildFailure,
+  FAILURE_DETAILS,
+  imageBuildFailure,
+  sandboxFailure,
+} from "./build-failure.ts";
 
 describe("FAILURE_DETAILS", () => {
   it("spells the contract's texts", () => {
@@ -53,5 +58,38 @@ describe("BuildFailure", () => {
     expect(failure.message).toBe("Error: x");
     expect([failure.detail, failure.stdout, failure.stderr]).toEqual(["Error: x", "out", "err"]);
     expect(new BuildFailure("Error: y").stdout).toBe("");
+  });
+});
+
+describe("sandboxFailure", () => {
+  const limits = { memoryBytes: 4 * 1024 ** 3, diskMb: 3072, pidsLimit: 512 };
+  it("names the limit a failed command hit", () => {
+    expect(sandboxFailure(137, "", limits)).toBe(
+      "Error: The build was killed: it used more than this server's memory limit of 4 GB",
+    );
+    expect(
+      sandboxFailure(
+        2,
+        "make[2]: *** [Makefile:183: package_install] Error 137\nmake: ***",
+        limits,
+      ),
+    ).toBe(FAILURE_DETAILS.memory("4 GB"));
+    expect(sandboxFailure(137, "", { ...limits, memoryBytes: 96 * 1024 ** 2 })).toContain(
+      "limit of 96 MB",
+    );
+    expect(
+      sandboxFailure(2, "tar: write error: No space left on device\nmake: *** Error 1", limits),
+    ).toBe("Error: The build ran out of its 3072 MB of disk space");
+    expect(sandboxFailure(2, "sh: can't fork: Resource temporarily unavailable", limits)).toBe(
+      "Error: The build tried to run more than this server's limit of 512 processes",
+    );
+    expect(sandboxFailure(2, "bash: fork: retry: Resource temporarily unavailable", limits)).toBe(
+      FAILURE_DETAILS.processes(512),
+    );
+  });
+
+  it("leaves other failures and successes to their step", () => {
+    expect(sandboxFailure(2, "Collected errors:", limits)).toBeNull();
+    expect(sandboxFailure(0, "No space left on device", limits)).toBeNull();
   });
 });

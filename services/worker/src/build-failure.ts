@@ -36,7 +36,63 @@ export const FAILURE_DETAILS = {
   signing: "Error: Could not sign the images. See stdout/stderr",
   timeout: (seconds: number) => `Error: Build exceeded the time limit of ${seconds} seconds`,
   internal: "Error: Internal error while building the image. Please try again later.",
+  outputTooLarge: (mb: number) =>
+    `Error: The build's output is larger than this server's limit of ${mb} MB`,
+  memory: (limit: string) =>
+    `Error: The build was killed: it used more than this server's memory limit of ${limit}`,
+  disk: (mb: number) => `Error: The build ran out of its ${mb} MB of disk space`,
+  processes: (limit: number) =>
+    `Error: The build tried to run more than this server's limit of ${limit} processes`,
 } as const;
+
+/** The limits a failing command may have hit, as the client reads them. */
+export interface SandboxLimits {
+  memoryBytes: number;
+  diskMb: number;
+  pidsLimit: number;
+}
+
+function shownBytes(bytes: number): string {
+  const gib = bytes / 1024 ** 3;
+  return Number.isInteger(gib) ? `${gib} GB` : `${Math.round(bytes / 1024 ** 2)} MB`;
+}
+
+/**
+ * How a command inside the sandbox reports a limit: the kernel's OOM killer
+ * ends a process with SIGKILL (exit 137, or make's "Error 137"/"Killed"; a
+ * timeout or shutdown removes the whole container instead, and is told apart
+ * before), a full tmpfs gives ENOSPC,
+ * the pids cgroup makes fork fail with EAGAIN. One row a limit.
+ */
+const SANDBOX_SIGNS: readonly {
+  matches: (exitCode: number, stderr: string) => boolean;
+  detail: (limits: SandboxLimits) => string;
+}[] = [
+  {
+    // make itself killed, or make reporting a recipe's child killed.
+    matches: (code, stderr) => code === 137 || /\] (Error 137|Killed)$/m.test(stderr),
+    detail: (l) => FAILURE_DETAILS.memory(shownBytes(l.memoryBytes)),
+  },
+  {
+    matches: (_, stderr) => stderr.includes("No space left on device"),
+    detail: (l) => FAILURE_DETAILS.disk(l.diskMb),
+  },
+  {
+    matches: (_, stderr) =>
+      /can't fork|cannot fork|fork: retry|fork: Resource temporarily/i.test(stderr),
+    detail: (l) => FAILURE_DETAILS.processes(l.pidsLimit),
+  },
+];
+
+/** The detail of a failed command that hit a sandbox limit, else null. */
+export function sandboxFailure(
+  exitCode: number,
+  stderr: string,
+  limits: SandboxLimits,
+): string | null {
+  if (exitCode === 0) return null;
+  return SANDBOX_SIGNS.find((sign) => sign.matches(exitCode, stderr))?.detail(limits) ?? null;
+}
 
 /** What the ImageBuilder prints when the image does not fit the flash. */
 const STORAGE_MARKERS = ["is too big", "out of space?"] as const;

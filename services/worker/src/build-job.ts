@@ -29,7 +29,13 @@ import type { BuildStore } from "@asu/store";
 import { type Job, UnrecoverableError, WaitingError } from "bullmq";
 import type Docker from "dockerode";
 import type { Redis } from "ioredis";
-import { BuildFailure, FAILURE_DETAILS, imageBuildFailure } from "./build-failure.ts";
+import type { BuildSandbox } from "./build-container.ts";
+import {
+  BuildFailure,
+  FAILURE_DETAILS,
+  imageBuildFailure,
+  sandboxFailure,
+} from "./build-failure.ts";
 import { builtProfile, composeBuildResult } from "./build-result.ts";
 import { classifyBuildError, errorSignals } from "./failure-signals.ts";
 import { ensureImage, type ImagePullPolicy } from "./image-pull.ts";
@@ -59,6 +65,7 @@ import {
 import type { PodmanWatch } from "./podman-availability.ts";
 import { claimRegistryCheck } from "./registry-check.ts";
 import { REPOSITORY_FILES, updatedRepositoryFile } from "./repository-file.ts";
+import { OutputTooLarge } from "./tar-extract.ts";
 
 export interface BuildSettings {
   /** JOB_TIMEOUT: the whole build's limit, and the container's lifetime. */
@@ -72,6 +79,8 @@ export interface BuildSettings {
   network: string;
   cacheUrl?: string;
   buildKey?: BuildKey;
+  /** BUILD_MEMORY, BUILD_CPUS, BUILD_DISK_MB, BUILD_OUTPUT_MAX_MB, BUILD_PIDS_LIMIT, BUILD_USERNS. */
+  sandbox: BuildSandbox;
 }
 
 export interface BuildDependencies {
@@ -81,6 +90,8 @@ export interface BuildDependencies {
   /** `{PUBLIC_PATH}/store`: builds are copied next to their final place, then renamed in. */
   storeRoot: string;
   workerId: string;
+  /** The queue's id (queueInstanceId), labelled on containers so any worker can tell leftovers. */
+  queueId?: string;
   settings: BuildSettings;
   logger: Logger;
   heartbeat?: Heartbeat;
@@ -129,6 +140,8 @@ async function run(
     { command: argv.slice(0, 2).join(" "), exit_code: result.exitCode, ms: Date.now() - started },
     "imagebuilder command finished",
   );
+  const limit = sandboxFailure(result.exitCode, result.stderr, context.deps.settings.sandbox);
+  if (limit) throw new BuildFailure(limit, result.stdout, result.stderr);
   return result;
 }
 
@@ -276,7 +289,15 @@ async function buildInContainer(
     // changes files in the container, so a signed build is copied after it.
     const copyOut = async () => {
       await rm(staging, { recursive: true, force: true });
-      const copied = await session.copyOut(binDir(requestHash), staging);
+      const maxMb = deps.settings.sandbox.outputMaxMb;
+      const copied = await session
+        .copyOut(binDir(requestHash), staging, maxMb * 1024 * 1024)
+        .catch((error: unknown) => {
+          if (error instanceof OutputTooLarge) {
+            throw new BuildFailure(FAILURE_DETAILS.outputTooLarge(maxMb));
+          }
+          throw error;
+        });
       if (copied.skipped.length > 0) {
         context.log.warn({ skipped: copied.skipped }, "left out entries that are not plain files");
       }
@@ -396,8 +417,10 @@ export async function runBuild(context: BuildContext): Promise<BuildResult> {
     image: selected.image,
     requestHash: data.requestHash,
     workerId: deps.workerId,
+    queueId: deps.queueId,
     jobTimeoutSeconds: deps.settings.jobTimeoutSeconds,
     network: deps.settings.network,
+    sandbox: deps.settings.sandbox,
     signal,
   });
   // A timeout or a shutdown stops whatever runs in the container at once.

@@ -102,6 +102,7 @@ describe("ImageBuilder sessions remember what an untouched image answers", () =>
       workerId: "facts-test",
       jobTimeoutSeconds: 120,
       network: BUILD_NETWORK,
+      sandbox: { memoryBytes: 1024 ** 3, cpus: 1, diskMb: 256, outputMaxMb: 64, pidsLimit: 256 },
       facts,
     });
     return { session: opened, calls: counted.calls };

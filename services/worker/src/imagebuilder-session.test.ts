@@ -1,6 +1,6 @@
 import type Docker from "dockerode";
 import { describe, expect, it } from "vitest";
-import { BUILD_LABEL, removeLeftovers, WORKER_LABEL } from "./imagebuilder-session.ts";
+import { BUILD_LABEL, QUEUE_LABEL, removeLeftovers, WORKER_LABEL } from "./imagebuilder-session.ts";
 
 const NOW = 1_800_000_000_000;
 
@@ -62,5 +62,31 @@ describe("removeLeftovers", () => {
     const { docker, removed } = fakeDocker(containers);
     await removeLeftovers(docker, { olderThanSeconds: 1000, now: NOW });
     expect(removed).toEqual([]);
+  });
+
+  it("removes young containers of its own queue whose build runs nowhere", async () => {
+    const queued = (id: string, hash: string, queue: string): Listed => ({
+      Id: id,
+      Created: seconds - 5,
+      Labels: { [BUILD_LABEL]: hash, [WORKER_LABEL]: "w9", [QUEUE_LABEL]: queue },
+    });
+    const { docker, removed } = fakeDocker([
+      queued("running", "h5", "q1"),
+      queued("orphan", "h6", "q1"),
+      queued("other-queue", "h7", "q2"),
+      ...containers,
+    ]);
+    const asked: (readonly string[])[] = [];
+    await removeLeftovers(docker, {
+      olderThanSeconds: 1000,
+      now: NOW,
+      queueId: "q1",
+      running: async (hashes) => {
+        asked.push(hashes);
+        return new Set(["h5"]);
+      },
+    });
+    expect(asked).toEqual([["h5", "h6"]]);
+    expect(removed).toEqual(["orphan"]);
   });
 });

@@ -1,19 +1,24 @@
 import { PassThrough, type Readable } from "node:stream";
 import type Docker from "dockerode";
 import { extract } from "tar-stream";
+import {
+  BUILD_DIR,
+  BUILD_LABEL,
+  type BuildSandbox,
+  buildContainerOptions,
+  OPEN_WORKDIR,
+  QUEUE_LABEL,
+  WORKER_LABEL,
+} from "./build-container.ts";
 import { CappedOutput, DEFAULT_OUTPUT_LIMIT } from "./capped-output.ts";
 import { type ImageFacts, workerImageFacts } from "./image-facts.ts";
 import { INFO_COMMAND } from "./imagebuilder-commands.ts";
 import { type ExtractResult, extractTar } from "./tar-extract.ts";
 import { type ContainerFile, type FileOwner, packFiles } from "./tar-pack.ts";
 
-/** Label naming the build a container belongs to; its value is the request hash. */
-export const BUILD_LABEL = "asu.build";
-/** Label naming the worker that created a container. */
-export const WORKER_LABEL = "asu.worker";
+export { BUILD_DIR, BUILD_LABEL, QUEUE_LABEL, WORKER_LABEL } from "./build-container.ts";
 
 export const BUILD_USER = "buildbot";
-export const BUILD_DIR = "/builder";
 /** buildbot's ids in the ImageBuilder images, used when `id` cannot tell. */
 const FALLBACK_OWNER: FileOwner = { uid: 1000, gid: 1000 };
 /** profiles.json and repository files are small; anything bigger is not what we asked for. */
@@ -31,10 +36,14 @@ export interface SessionOptions {
   image: string;
   requestHash: string;
   workerId: string;
+  /** The queue (Redis) whose job this is: lets other workers of it tell a leftover. */
+  queueId?: string;
   /** The container's own lifetime (`sleep n`): it dies even if the worker does. */
   jobTimeoutSeconds: number;
   /** Podman network, `asu-build` by default; `none` for no network at all. */
   network: string;
+  /** Limits of the container: memory, CPUs, tmpfs sizes, processes, output. */
+  sandbox: BuildSandbox;
   /** Aborting it ends every running command at once. */
   signal?: AbortSignal;
   outputLimitBytes?: number;
@@ -50,6 +59,8 @@ export interface ExecResult {
 
 export interface ExecOptions {
   env?: Record<string, string>;
+  /** buildbot unless said otherwise. */
+  user?: string;
 }
 
 /** One build's ImageBuilder container, driven only through the container API. */
@@ -62,8 +73,8 @@ export interface ImagebuilderSession {
   exists(path: string): Promise<boolean>;
   /** A file's text, or undefined when there is no such file. */
   readFile(path: string): Promise<string | undefined>;
-  /** Copies a container directory's content into `hostDir`. */
-  copyOut(dir: string, hostDir: string): Promise<ExtractResult>;
+  /** Copies a container directory's content into `hostDir`; OutputTooLarge past `maxBytes`. */
+  copyOut(dir: string, hostDir: string, maxBytes?: number): Promise<ExtractResult>;
   /** Kills and removes the container; safe to call any number of times. */
   remove(): Promise<void>;
 }
@@ -132,11 +143,7 @@ async function readSingleFile(archive: Readable, limit: number): Promise<string 
   return found ? Buffer.concat(chunks).toString("utf8") : undefined;
 }
 
-/**
- * Creates and starts the build container: every capability dropped, no new
- * privileges, the BIN_DIR on a tmpfs, and `sleep` as its only process so it
- * ends by itself after the job timeout even when nobody removes it.
- */
+/** Creates and starts the build container (see buildContainerOptions for its limits). */
 export async function openImagebuilderSession(
   docker: Docker,
   options: SessionOptions,
@@ -152,19 +159,7 @@ export async function openImagebuilderSession(
     filters: { label: [`${BUILD_LABEL}=${options.requestHash}`] },
   });
   listing.catch(() => {});
-  const container = await docker.createContainer({
-    Image: options.image,
-    Cmd: ["sleep", String(options.jobTimeoutSeconds)],
-    WorkingDir: BUILD_DIR,
-    Labels: { [BUILD_LABEL]: options.requestHash, [WORKER_LABEL]: options.workerId },
-    HostConfig: {
-      CapDrop: ["ALL"],
-      SecurityOpt: ["no-new-privileges"],
-      Privileged: false,
-      Tmpfs: { [`${BUILD_DIR}/${options.requestHash}`]: "" },
-      NetworkMode: options.network,
-    },
-  });
+  const container = await docker.createContainer(buildContainerOptions(options));
 
   let removal: Promise<void> | undefined;
   const remove = (): Promise<void> => {
@@ -234,7 +229,7 @@ export async function openImagebuilderSession(
       container.exec({
         Cmd: [...argv],
         Env: Object.entries(execOptions.env ?? {}).map(([key, value]) => `${key}=${value}`),
-        User: BUILD_USER,
+        User: execOptions.user ?? BUILD_USER,
         WorkingDir: BUILD_DIR,
         AttachStdout: true,
         AttachStderr: true,
@@ -259,6 +254,15 @@ export async function openImagebuilderSession(
       info = await untilAborted(execution.inspect(), signal);
     }
     return { exitCode: info.ExitCode ?? -1, stdout: stdout.text(), stderr: stderr.text() };
+  }
+
+  try {
+    // Not through exec(): opening the work dir changes none of the image's answers.
+    const opened = await execute(OPEN_WORKDIR, { user: "root" });
+    if (opened.exitCode !== 0) throw new Error(`cannot open ${BUILD_DIR}: ${opened.stderr.trim()}`);
+  } catch (error) {
+    await remove().catch(() => {});
+    throw error;
   }
 
   let owner: Promise<FileOwner> | undefined;
@@ -293,9 +297,9 @@ export async function openImagebuilderSession(
       return text ?? undefined;
     },
 
-    async copyOut(dir, hostDir) {
+    async copyOut(dir, hostDir, maxBytes) {
       const archive = (await untilAborted(container.getArchive({ path: dir }), signal)) as Readable;
-      return untilAborted(extractTar(archive, hostDir, { stripComponents: 1 }), signal);
+      return untilAborted(extractTar(archive, hostDir, { stripComponents: 1, maxBytes }), signal);
     },
 
     remove,
@@ -360,13 +364,20 @@ export interface LeftoverOptions {
   workerId?: string;
   /** Any build container older than this is past its job's deadline. */
   olderThanSeconds: number;
+  /** This worker's queue: its containers whose build runs nowhere are removed too. */
+  queueId?: string;
+  /** Which of these builds a worker of the queue runs now (runningBuilds). */
+  running?: (requestHashes: readonly string[]) => Promise<Set<string>>;
   now?: number;
 }
 
 /**
- * Removes build containers nobody will finish: those of this worker id, and
- * any older than the job timeout (their worker died without cleaning up).
- * Returns the removed container ids.
+ * Removes build containers nobody will finish: those of this worker id, any
+ * older than the job timeout (their worker died without cleaning up), and
+ * those of this worker's queue whose build no worker runs (their worker
+ * died, or lost Podman mid-build, and the job went on without them).
+ * Containers of other queues are left to their own workers, which alone can
+ * see those jobs. Returns the removed container ids.
  */
 export async function removeLeftovers(docker: Docker, options: LeftoverOptions): Promise<string[]> {
   const now = options.now ?? Date.now();
@@ -374,10 +385,19 @@ export async function removeLeftovers(docker: Docker, options: LeftoverOptions):
     all: true,
     filters: { label: [BUILD_LABEL] },
   });
+  const sameQueue = (info: Docker.ContainerInfo) =>
+    options.queueId !== undefined && info.Labels?.[QUEUE_LABEL] === options.queueId;
+  const hashes = [
+    ...new Set(containers.filter(sameQueue).map((info) => info.Labels?.[BUILD_LABEL] ?? "")),
+  ];
+  // Read after the listing: a build that starts in between makes a container not listed.
+  const running = options.running ? await options.running(hashes) : undefined;
   const unfinishable = containers.filter((info) => {
     const ours = options.workerId !== undefined && info.Labels?.[WORKER_LABEL] === options.workerId;
     const expired = now / 1000 - info.Created > options.olderThanSeconds;
-    return ours || expired;
+    const orphaned =
+      running !== undefined && sameQueue(info) && !running.has(info.Labels?.[BUILD_LABEL] ?? "");
+    return ours || expired || orphaned;
   });
   return removeContainers(docker, unfinishable);
 }

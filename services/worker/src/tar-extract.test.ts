@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pack } from "tar-stream";
 import { describe, expect, it } from "vitest";
-import { extractTar } from "./tar-extract.ts";
+import { extractTar, OutputTooLarge } from "./tar-extract.ts";
 
 type Entry = Parameters<ReturnType<typeof pack>["entry"]>[0] & { body?: string };
 
@@ -90,5 +90,20 @@ describe("extractTar", () => {
     const dest = await mkdtemp(join(tmpdir(), "asu-extract-"));
     const broken = Readable.from([Buffer.alloc(700, 1)]);
     await expect(extractTar(broken, dest)).rejects.toThrow();
+  });
+
+  it("stops before the file that takes the content past maxBytes", async () => {
+    const dest = await mkdtemp(join(tmpdir(), "asu-extract-"));
+    const entries = [
+      { name: "a.bin", body: "x".repeat(600) },
+      { name: "b.bin", body: "y".repeat(600) },
+    ];
+    await expect(extractTar(await archive(entries), dest, { maxBytes: 1000 })).rejects.toThrow(
+      OutputTooLarge,
+    );
+    expect(await tree(dest)).toEqual(["a.bin"]);
+    const fits = await mkdtemp(join(tmpdir(), "asu-extract-"));
+    const result = await extractTar(await archive(entries), fits, { maxBytes: 1200 });
+    expect(result.files).toEqual(["a.bin", "b.bin"]);
   });
 });

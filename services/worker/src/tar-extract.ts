@@ -8,6 +8,18 @@ import { extract } from "tar-stream";
 export interface ExtractOptions {
   /** Leading path components to drop, as `tar --strip-components`. */
   stripComponents?: number;
+  /** Most bytes of file content written; past it extraction stops with OutputTooLarge. */
+  maxBytes?: number;
+}
+
+/** The archive holds more file content than ExtractOptions.maxBytes; nothing past it was written. */
+export class OutputTooLarge extends Error {
+  readonly maxBytes: number;
+  constructor(maxBytes: number) {
+    super(`archive content exceeds ${maxBytes} bytes`);
+    this.maxBytes = maxBytes;
+    this.name = "OutputTooLarge";
+  }
 }
 
 export interface ExtractResult {
@@ -52,7 +64,7 @@ export async function extractTar(
   const entries = extract();
   const feeding = pipeline(source, entries);
   try {
-    await unpack(entries, root, strip, result);
+    await unpack(entries, root, strip, result, options.maxBytes ?? Number.POSITIVE_INFINITY);
   } catch (error) {
     source.destroy();
     await feeding.catch(() => {});
@@ -67,7 +79,9 @@ async function unpack(
   root: string,
   strip: number,
   result: ExtractResult,
+  maxBytes: number,
 ): Promise<void> {
+  let written = 0;
   for await (const entry of entries) {
     const { name, type } = entry.header;
     const path = entryPath(name, strip);
@@ -77,6 +91,9 @@ async function unpack(
       await mkdir(target, { recursive: true, mode: DIR_MODE });
       entry.resume();
     } else if (writable && type === "file" && path !== "") {
+      // The header says how big the entry is: refuse before writing any of it.
+      written += entry.header.size ?? 0;
+      if (written > maxBytes) throw new OutputTooLarge(maxBytes);
       await mkdir(dirname(target), { recursive: true, mode: DIR_MODE });
       await pipeline(entry, createWriteStream(target, { mode: FILE_MODE }));
       result.files.push(path as string);

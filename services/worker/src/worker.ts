@@ -16,12 +16,15 @@ import {
   createStatsRecorder,
   type Heartbeat,
   KEY_PREFIX,
+  queueInstanceId,
+  runningBuilds,
   startHeartbeat,
 } from "@asu/queue";
 import { createStoreFromConfig } from "@asu/store";
 import { Worker } from "bullmq";
 import Docker from "dockerode";
 import { Redis } from "ioredis";
+import { sandboxFromConfig } from "./build-container.ts";
 import { createBuildProcessor } from "./build-job.ts";
 import { checkContainerNetwork } from "./container-network.ts";
 import { loadBuildKey } from "./image-signing.ts";
@@ -49,6 +52,12 @@ export type WorkerConfig = Pick<
   | "image_pull_interval"
   | "upstream_url"
   | "container_network"
+  | "build_memory"
+  | "build_cpus"
+  | "build_disk_mb"
+  | "build_output_max_mb"
+  | "build_pids_limit"
+  | "build_userns"
   | "worker_shutdown_grace"
   | "build_key"
   | "server_stats"
@@ -65,6 +74,8 @@ export interface StartWorkerOptions {
   heartbeatIntervalMs?: number;
   /** How often an idle worker asks its Podman API whether it is there; default 10 s. */
   podmanCheckIntervalMs?: number;
+  /** How often to look for build containers whose job runs nowhere; default a minute. */
+  leftoverSweepMs?: number;
 }
 
 export interface RunningWorker {
@@ -83,6 +94,7 @@ export interface RunningWorker {
 /** A stuck container API must not keep a stopping worker alive forever. */
 const CANCEL_GRACE_MS = 15_000;
 const REDIS_GOODBYE_MS = 2000;
+const LEFTOVER_SWEEP_MS = 60_000;
 
 /** Waits for a promise at most `ms`, ignoring its outcome. */
 async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
@@ -110,17 +122,33 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const docker =
     options.docker ?? new Docker({ socketPath: containerSocketPath(config.container_socket_path) });
   const buildKey = await loadBuildKey(config.build_key);
-  await checkContainerNetwork(docker, config.container_network);
-
-  const removed = await removeLeftovers(docker, {
-    workerId: id,
-    olderThanSeconds: config.job_timeout + 60,
-  });
-  if (removed.length > 0) logger.warn({ containers: removed }, "removed leftover build containers");
+  const network = await checkContainerNetwork(docker, config.container_network);
+  if (!network.isolated) {
+    logger.warn(
+      { network: config.container_network },
+      "the build network is not isolated: builds can reach containers on other networks (recreate it with podman network create --opt isolate=true)",
+    );
+  }
 
   // BullMQ needs maxRetriesPerRequest: null for its blocking commands.
   const redis = new Redis(config.redis_url, { maxRetriesPerRequest: null });
   redis.on("error", (error) => logger.warn({ err: error.message }, "redis connection error"));
+  const queueId = await queueInstanceId(redis);
+
+  // Containers of this id (at start only: later they are this worker's
+  // running builds), past the job timeout, or of this queue whose job runs on
+  // no worker (a worker killed, or cut off from Podman, mid-build).
+  const sweepLeftovers = async (withOwn: boolean) => {
+    const removed = await removeLeftovers(docker, {
+      workerId: withOwn ? id : undefined,
+      olderThanSeconds: config.job_timeout + 60,
+      queueId,
+      running: (hashes) => runningBuilds(redis, hashes),
+    });
+    if (removed.length > 0)
+      logger.warn({ containers: removed }, "removed leftover build containers");
+  };
+  await sweepLeftovers(true);
 
   const heartbeat: Heartbeat = startHeartbeat(redis, {
     workerId: id,
@@ -161,7 +189,9 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     store,
     storeRoot: store.stagingRoot,
     workerId: id,
+    queueId,
     settings: {
+      sandbox: sandboxFromConfig(config),
       jobTimeoutSeconds: config.job_timeout,
       imagePull: config.image_pull,
       imagePullIntervalSeconds: config.image_pull_interval,
@@ -191,6 +221,17 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   consumer = worker;
   worker.on("error", (error) => logger.error({ err: error.message }, "worker error"));
   await worker.waitUntilReady();
+  let sweeping = false;
+  const sweepTimer = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    sweepLeftovers(false)
+      .catch((error: Error) => logger.warn({ err: error.message }, "leftover sweep failed"))
+      .finally(() => {
+        sweeping = false;
+      });
+  }, options.leftoverSweepMs ?? LEFTOVER_SWEEP_MS);
+  sweepTimer.unref();
   // Metrics must never keep a worker from building: a taken port is a warning.
   let metricsListener: MetricsListener | undefined;
   if (config.metrics_port > 0) {
@@ -213,6 +254,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
 
   let closing: Promise<void> | undefined;
   const close = async () => {
+    clearInterval(sweepTimer);
     heartbeat.stopping();
     podman.stop();
     logger.info({ grace_s: config.worker_shutdown_grace }, "worker stopping");

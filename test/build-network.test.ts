@@ -1,0 +1,163 @@
+import { randomBytes } from "node:crypto";
+import { PassThrough } from "node:stream";
+import Docker from "dockerode";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildContainerOptions } from "../services/worker/src/build-container.ts";
+import { ATH79_24_10_DOUBLE } from "./support/asu-stack.ts";
+import { buildImagebuilderDouble } from "./support/imagebuilder-double.ts";
+import { type PodmanService, runPodman, startPodmanService } from "./support/podman-service.ts";
+import { type RedisServer, startRedisServer } from "./support/redis-server.ts";
+
+/*
+ * What code running inside a build (a package's maintainer script, a
+ * tampered download) can reach. A build container made with the worker's own
+ * create options, on an isolated build network, tries to connect to a Redis
+ * and a tier standing in the stack's isolated network, and to the Redis on
+ * the host; the same probe from a plain network pair shows it can succeed.
+ */
+
+const BASE = "localhost/asu-e2e-network/imagebuilder";
+const run = randomBytes(3).toString("hex");
+const NETWORKS = {
+  build: `asu-test-isolated-build-${run}`,
+  stack: `asu-test-isolated-stack-${run}`,
+  plainBuild: `asu-test-plain-build-${run}`,
+  plainStack: `asu-test-plain-stack-${run}`,
+};
+const SANDBOX = {
+  memoryBytes: 128 * 1024 * 1024,
+  cpus: 1,
+  diskMb: 64,
+  outputMaxMb: 16,
+  pidsLimit: 64,
+};
+
+let podman: PodmanService;
+let docker: Docker;
+let image: string;
+let hostRedis: RedisServer;
+const containers: Docker.Container[] = [];
+
+/** A stand-in of Redis (6379) and a tier (8000): busybox httpd on both ports. */
+async function stackService(network: string): Promise<string> {
+  const container = await docker.createContainer({
+    Image: image,
+    Cmd: [
+      "sh",
+      "-c",
+      "httpd -p 6379 -h /usr/share/imagebuilder-double; exec httpd -f -p 8000 -h /usr/share/imagebuilder-double",
+    ],
+    Labels: { "asu-test": `network-${run}` },
+    HostConfig: { NetworkMode: network },
+  });
+  containers.push(container);
+  await container.start();
+  const info = await container.inspect();
+  const address = info.NetworkSettings.Networks[network]?.IPAddress;
+  if (!address) throw new Error(`no address on ${network}`);
+  return address;
+}
+
+/** A build container exactly as a worker creates it, on `network`. */
+async function buildContainer(network: string): Promise<Docker.Container> {
+  const container = await docker.createContainer(
+    buildContainerOptions({
+      image,
+      requestHash: `network-test-${run}-${network}`,
+      workerId: `network-test-${run}`,
+      jobTimeoutSeconds: 300,
+      network,
+      sandbox: SANDBOX,
+    }),
+  );
+  containers.push(container);
+  await container.start();
+  return container;
+}
+
+/** `open` or `closed` per address, from inside the container, as buildbot. */
+async function probe(
+  container: Docker.Container,
+  targets: [host: string, port: number | string][],
+): Promise<string[]> {
+  const script = targets
+    .map(
+      // busybox's nc: its static wget crashes on this host.
+      ([host, port]) =>
+        `if printf 'GET /config HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${host} ${port} 2>/dev/null | grep -q '200 OK'; then echo open; else echo closed; fi`,
+    )
+    .join("; ");
+  const exec = await container.exec({
+    Cmd: ["sh", "-c", script],
+    User: "buildbot",
+    AttachStdout: true,
+    AttachStderr: true,
+  });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  let text = "";
+  const sink = new PassThrough().on("data", (chunk: Buffer) => {
+    text += chunk.toString("utf8");
+  });
+  docker.modem.demuxStream(stream, sink, sink);
+  await new Promise((resolve) => stream.on("end", resolve));
+  return text.trim().split("\n");
+}
+
+beforeAll(async () => {
+  podman = await startPodmanService();
+  docker = new Docker({ socketPath: podman.socketPath });
+  image = await buildImagebuilderDouble(podman, { ...ATH79_24_10_DOUBLE, baseContainer: BASE });
+  for (const [kind, name] of Object.entries(NETWORKS)) {
+    const isolate = kind.startsWith("plain") ? [] : ["--opt", "isolate=true"];
+    await runPodman(podman.env, ["network", "create", ...isolate, name]);
+  }
+  hostRedis = await startRedisServer();
+}, 300_000);
+
+afterAll(async () => {
+  await Promise.all(containers.map((c) => c.remove({ force: true, v: true }).catch(() => {})));
+  if (podman) {
+    await runPodman(podman.env, ["network", "rm", "-f", ...Object.values(NETWORKS)], {
+      allowFailure: true,
+    });
+    await podman.stop();
+  }
+  await hostRedis?.stop();
+}, 120_000);
+
+describe("the build network", () => {
+  it("keeps a build from reaching Redis and the tiers on the stack's isolated network", async () => {
+    const stack = await stackService(NETWORKS.stack);
+    const build = await buildContainer(NETWORKS.build);
+    expect(
+      await probe(build, [
+        [stack, 6379],
+        [stack, 8000],
+      ]),
+    ).toEqual(["closed", "closed"]);
+
+    // The probe itself works: across a plain pair of networks it connects.
+    const plainStack = await stackService(NETWORKS.plainStack);
+    const plainBuild = await buildContainer(NETWORKS.plainBuild);
+    expect(
+      await probe(plainBuild, [
+        [plainStack, 6379],
+        [plainStack, 8000],
+      ]),
+    ).toEqual(["open", "open"]);
+  }, 180_000);
+
+  it("keeps a build from reaching a Redis on the host, which listens on loopback only", async () => {
+    const build = await buildContainer(NETWORKS.build);
+    const [network] = JSON.parse(
+      (await runPodman(podman.env, ["network", "inspect", NETWORKS.build])).stdout,
+    ) as { subnets: { gateway: string }[] }[];
+    const gateway = network?.subnets[0]?.gateway;
+    expect(gateway).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(await probe(build, [[gateway as string, hostRedis.port]])).toEqual(["closed"]);
+    // The build container has no route to the Podman socket or the store: no mounts at all.
+    const info = await build.inspect();
+    expect(info.Mounts).toEqual([]);
+    expect(info.HostConfig.Binds ?? []).toEqual([]);
+  }, 180_000);
+});
