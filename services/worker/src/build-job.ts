@@ -62,6 +62,11 @@ export interface BuildSettings {
   /** Podman network of build containers. */
   network: string;
   cacheUrl?: string;
+  /**
+   * Whether CACHE_URL answers now; when it does not, the repository file
+   * keeps its direct URLs. Absent: the cache is taken to be there.
+   */
+  cacheReachable?: () => Promise<boolean>;
   buildKey?: BuildKey;
 }
 
@@ -122,6 +127,18 @@ async function run(
 }
 
 /** Steps 3 and 4: setup.sh for snapshots, then keys, repositories and defaults. */
+/** CACHE_URL while the cache answers; a build never fails for a cache that is down. */
+async function usableCacheUrl(context: BuildContext): Promise<string | undefined> {
+  const { cacheUrl, cacheReachable } = context.deps.settings;
+  if (!cacheUrl) return undefined;
+  if (!cacheReachable || (await cacheReachable())) return cacheUrl;
+  context.log.warn(
+    { cache_url: cacheUrl },
+    "package cache unreachable: the ImageBuilder downloads from the direct URLs",
+  );
+  return undefined;
+}
+
 async function prepareImagebuilder(context: BuildContext, session: ImagebuilderSession) {
   const { data, deps } = context;
   const { request } = data;
@@ -148,12 +165,12 @@ async function prepareImagebuilder(context: BuildContext, session: ImagebuilderS
 
   // apk ImageBuilders have /builder/repositories (snapshots only after setup.sh).
   const kind = (await session.exists(`${BUILD_DIR}/${REPOSITORY_FILES.apk}`)) ? "apk" : "opkg";
-  const wantsRewrite =
-    Object.keys(request.repositories).length > 0 || Boolean(deps.settings.cacheUrl);
+  const cacheUrl = await usableCacheUrl(context);
+  const wantsRewrite = Object.keys(request.repositories).length > 0 || Boolean(cacheUrl);
   if (wantsRewrite) {
     const name = REPOSITORY_FILES[kind];
     const existing = (await session.readFile(`${BUILD_DIR}/${name}`)) ?? "";
-    const content = updatedRepositoryFile(kind, existing, request, deps.settings.cacheUrl);
+    const content = updatedRepositoryFile(kind, existing, request, cacheUrl);
     if (content !== null) files.push({ path: name, content });
   }
   await session.putFiles(BUILD_DIR, files);

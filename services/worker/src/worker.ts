@@ -23,6 +23,7 @@ import { Worker } from "bullmq";
 import Docker from "dockerode";
 import { Redis } from "ioredis";
 import { createBuildProcessor } from "./build-job.ts";
+import { createCacheProbe } from "./cache-probe.ts";
 import { checkContainerNetwork } from "./container-network.ts";
 import { loadBuildKey } from "./image-signing.ts";
 import { removeLeftovers } from "./imagebuilder-session.ts";
@@ -142,6 +143,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       imagePull: config.image_pull,
       network: config.container_network,
       cacheUrl: config.cache_url,
+      cacheReachable: config.cache_url ? createCacheProbe(config.cache_url) : undefined,
       buildKey,
     },
     logger,
