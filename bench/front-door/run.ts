@@ -7,7 +7,9 @@
  * neighbour's load on a shared machine falls on both; prints every round,
  * the medians, their ratio and p99.
  *
- * Needs Debian's caddy on the PATH (apt-get install -y caddy), the same
+ * The tier is its own process (services/prepare/src/main.ts) on the fake
+ * upstream, as in bench:prepare but without BUILD_API_URL: the front door is
+ * what differs between the two. Needs Debian's caddy on the PATH (apt-get install -y caddy), the same
  * package the proxy image installs.
  * Usage: pnpm bench:front-door [-- --duration 10 --connections 50 --rounds 3]
  */
@@ -18,11 +20,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
+import { startFakeUpstream } from "../../test/support/fake-upstream.ts";
 import { findCommand } from "../../test/support/run-command.ts";
 
 const { values } = parseArgs({
+  args: process.argv.slice(2).filter((arg) => arg !== "--"),
   options: {
     duration: { type: "string", default: "10" },
     connections: { type: "string", default: "50" },
@@ -47,15 +52,32 @@ const body = JSON.stringify({
   from_version: "23.05.0",
 });
 
-async function startTier(): Promise<ChildProcess> {
-  const tsx = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
-  const script = fileURLToPath(new URL("../prepare/prepare-server.ts", import.meta.url));
-  const child = spawn(tsx, [script], {
-    env: { ...process.env, PORT: String(TIER_PORT), NODE_ENV: "production" },
+/** The prepare tier's own process (services/prepare/src/main.ts) on the fake upstream. */
+async function startTier(upstreamUrl: string): Promise<ChildProcess> {
+  const script = fileURLToPath(new URL("../../services/prepare/src/main.ts", import.meta.url));
+  const child = spawn(process.execPath, [script], {
+    env: {
+      ...process.env,
+      NODE_ENV: "production",
+      PORT: String(TIER_PORT),
+      HOST: "127.0.0.1",
+      UPSTREAM_URL: upstreamUrl,
+      LOG_LEVEL: "info",
+    },
     stdio: ["ignore", "pipe", "inherit"],
   });
-  const [chunk] = (await once(child.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
-  if (!String(chunk).includes("ready")) throw new Error(`prepare tier did not start: ${chunk}`);
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  const exited = once(child, "exit").then(([code]) => {
+    throw new Error(`prepare tier exited (${code}) before it was ready`);
+  });
+  await Promise.race([
+    exited,
+    (async () => {
+      for await (const line of lines) if (line.includes("prepare tier listening")) return;
+    })(),
+  ]);
+  exited.catch(() => undefined);
+  lines.on("line", () => undefined);
   return child;
 }
 
@@ -136,7 +158,8 @@ function median(values: number[]): number {
 const caddy = findCommand("caddy");
 if (!caddy) throw new Error("caddy is not installed (apt-get install -y caddy)");
 const dir = await mkdtemp(join(tmpdir(), "asu-front-door-"));
-const tier = await startTier();
+const upstream = await startFakeUpstream();
+const tier = await startTier(upstream.url);
 let proxy: ChildProcess | undefined;
 try {
   proxy = await startCaddy(caddy, join(dir, "caddy.log"));
@@ -163,5 +186,6 @@ try {
   proxy?.kill("SIGTERM");
   tier.kill("SIGTERM");
   if (proxy) await once(proxy, "exit");
+  await upstream.close();
   await rm(dir, { recursive: true, force: true });
 }
