@@ -5,16 +5,19 @@ import { PassThrough } from "node:stream";
 import { gunzipSync } from "node:zlib";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startFakeUpstream } from "./support/fake-upstream.ts";
 import {
   buildImagebuilderDouble,
   defaultPackagesFor,
   imagebuilderDoubleRef,
   isStaticElf,
+  mirrorFiles,
   PROFILE_PRESETS,
   tarArchive,
   versionPathFor,
 } from "./support/imagebuilder-double.ts";
 import { BUILD_NETWORK, type PodmanService, startPodmanService } from "./support/podman-service.ts";
+import { startTcpRelay } from "./support/tcp-relay.ts";
 
 const DOUBLE_DIR = new URL("./imagebuilder-double/", import.meta.url);
 const REQUEST_HASH = "a".repeat(64);
@@ -597,4 +600,72 @@ describe("ImageBuilder double in Podman", () => {
       expect(tiny.stderr).toContain("is too big");
     });
   });
+
+  it("with downloadPackages, make image fetches indexes and packages through the repository file", async () => {
+    const options = {
+      tag: "v24.10.0",
+      flavour: "opkg",
+      version: "24.10.0",
+      revision: "r28427-6df0e3d02a",
+      target: "ath79/generic",
+      baseContainer: "localhost/asu-test/imagebuilder-downloads",
+      downloadPackages: true,
+    } as const;
+    const image = await buildImagebuilderDouble(service as PodmanService, options);
+    const upstream = await startFakeUpstream();
+    const relay = await startTcpRelay({
+      host: "0.0.0.0",
+      targetPort: Number(new URL(upstream.url).port),
+    });
+    try {
+      for (const [path, content] of await mirrorFiles(options)) upstream.addFile(path, content);
+      await withBuildContainer(image, async (container) => {
+        // As a mirror or cache in the repository file would be: another base URL.
+        const mirror = `http://host.containers.internal:${relay.port}`;
+        const rewrite = await exec(container, [
+          "sed",
+          "-i",
+          `s#https://downloads.openwrt.org#${mirror}#`,
+          "repositories.conf",
+        ]);
+        expect(rewrite.code).toBe(0);
+        const args = [
+          "make",
+          "image",
+          "PROFILE=tplink_archer-c7-v5",
+          "PACKAGES=luci",
+          `BIN_DIR=${BIN_DIR}`,
+          `EXTRA_IMAGE_NAME=${EXTRA}`,
+        ];
+        const built = await exec(container, args);
+        expect(built.stderr).toBe("");
+        expect(built.code).toBe(0);
+        const paths = upstream.requests.map((request) => request.path);
+        const feeds = ["base", "luci", "packages", "routing", "telephony"];
+        expect(paths.filter((path) => path.endsWith("/Packages.gz")).sort()).toEqual(
+          [
+            "/releases/24.10.0/targets/ath79/generic/packages/Packages.gz",
+            ...feeds.map((feed) => `/releases/24.10.0/packages/mips_24kc/${feed}/Packages.gz`),
+          ].sort(),
+        );
+        const luci = feed("opkg").get("luci")?.version;
+        expect(paths).toContain(
+          `/releases/24.10.0/targets/ath79/generic/packages/luci_${luci}_mips_24kc.ipk`,
+        );
+        expect(built.stdout).toContain(`Downloading ${mirror}/releases/24.10.0/targets/ath79/`);
+
+        // A feed nobody answers fails the build as opkg does.
+        await upstream.setDown(true);
+        const failed = await exec(container, args);
+        expect(failed.code).toBe(2);
+        expect(failed.stderr).toContain(
+          ` * opkg_download_backend: Failed to download ${mirror}/releases/24.10.0/targets/ath79/generic/packages/Packages.gz`,
+        );
+        expect(failed.stderr).toContain("make: *** [Makefile:312: image] Error 2");
+      });
+    } finally {
+      await relay.close();
+      await upstream.close();
+    }
+  }, 300_000);
 });

@@ -37,6 +37,7 @@ import {
 } from "./support/imagebuilder-double.ts";
 import { type PodmanService, startPodmanService } from "./support/podman-service.ts";
 import { type RedisServer, startRedisServer } from "./support/redis-server.ts";
+import { serveApp } from "./support/serve-app.ts";
 import { buildSigningDouble } from "./support/worker-signing-double.ts";
 
 const BASE = "localhost/asu-test/worker-imagebuilder";
@@ -610,12 +611,17 @@ describe("worker", () => {
     ]);
   });
 
-  it.concurrent("CACHE_URL rewrites the ImageBuilder's feeds; BUILD_KEY signs images", async () => {
+  it.concurrent("CACHE_URL rewrites the ImageBuilder's feeds; BUILD_KEY signs images", async ({
+    onTestFinished,
+  }) => {
     const keyDir = await mkdtemp(join(tmpdir(), "asu-build-key-"));
     await writeFile(join(keyDir, "key-build"), "untrusted comment: test secret\nSECRETKEY\n");
     await writeFile(join(keyDir, "key-build.ucert"), "CERTIFICATE\n");
+    // A cache that answers: the worker checks before it rewrites.
+    const cache = await serveApp({ fetch: () => new Response(null, { status: 404 }) });
+    onTestFinished(() => cache.close());
     const options = await newWorker({
-      CACHE_URL: "http://cache.example:3128",
+      CACHE_URL: cache.url,
       BUILD_KEY: join(keyDir, "key-build"),
       IMAGE_PULL: "missing",
     });
@@ -643,9 +649,27 @@ describe("worker", () => {
     const sysupgrade = images.find((image) => image.type === "sysupgrade");
     const content = (await storeFile(data, sysupgrade?.name as string)).toString("utf8");
     expect(content).toContain(
-      "src/gz openwrt_core http://cache.example:3128/downloads.openwrt.org/releases/24.10.0/targets/ath79/generic/packages\n",
+      `src/gz openwrt_core ${cache.url}/downloads.openwrt.org/releases/24.10.0/targets/ath79/generic/packages\n`,
     );
     expect(content).not.toContain("https://");
+  });
+
+  it.concurrent("a CACHE_URL that does not answer leaves the direct URLs", async () => {
+    const gone = await serveApp({ fetch: () => new Response(null) });
+    await gone.close();
+    const options = await newWorker({ CACHE_URL: gone.url });
+    // A request of its own: the store is shared with the tests running alongside.
+    const data = jobData(OPKG, { packages: ["luci-app-firewall"] });
+    const body = buildBody(await build(options.queue, data));
+    const sysupgrade = (body.images as Record<string, string>[]).find(
+      (image) => image.type === "sysupgrade",
+    );
+    const content = (await storeFile(data, sysupgrade?.name as string)).toString("utf8");
+    expect(content).toContain(
+      "src/gz openwrt_core https://downloads.openwrt.org/releases/24.10.0/targets/ath79/generic/packages\n",
+    );
+    expect(content).not.toContain(gone.url);
+    expect(options.logs.join("")).toContain("package cache unreachable");
   });
 
   it.concurrent("close() lets a running build finish", async () => {

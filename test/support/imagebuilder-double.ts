@@ -54,6 +54,12 @@ export interface ImagebuilderDoubleOptions {
   archPackages?: string;
   sourceDateEpoch?: number;
   baseContainer?: string;
+  /**
+   * `make image` downloads what opkg/apk would (every feed's index, then the
+   * manifest's packages) through the URLs of the repository file, so a
+   * mirror or cache has to answer: see `mirrorFiles`. Off, it builds offline.
+   */
+  downloadPackages?: boolean;
 }
 
 const SQUASHFS_ROUTER_IMAGES: ImagebuilderDoubleImage[] = [
@@ -419,6 +425,7 @@ async function doubleFiles(options: ImagebuilderDoubleOptions): Promise<DoubleFi
     IB_ARCH_PACKAGES: archPackages,
     IB_SOURCE_DATE_EPOCH: String(options.sourceDateEpoch ?? 1737936000),
     IB_DEFAULT_PACKAGES: defaults.join(" "),
+    IB_DOWNLOAD: options.downloadPackages ? "1" : "0",
   });
   const repositories = repositoryFile(flavour, versionPath, target, archPackages);
   const text = (content: string) => Buffer.from(content, "utf8");
@@ -616,4 +623,45 @@ export async function buildImagebuilderDouble(
   const ref = imagebuilderDoubleRef(options);
   await runPodman(podman.env, ["tag", cacheRef, ref]);
   return ref;
+}
+
+/**
+ * What a download server holds for a double built with `downloadPackages`,
+ * by path below the server's root: every feed's index and, in the first
+ * feed, a file for every package of the double's feed list.
+ */
+export async function mirrorFiles(
+  options: ImagebuilderDoubleOptions,
+): Promise<Map<string, Buffer>> {
+  const versionPath = versionPathFor(options.version);
+  const archPackages = options.archPackages ?? ARCH_PACKAGES[options.target] ?? "testarch";
+  const { content } = repositoryFile(options.flavour, versionPath, options.target, archPackages);
+  const feeds = [...content.matchAll(/https:\/\/\S+/g)].map((match) =>
+    match[0].slice(`${UPSTREAM}/`.length).replace(/\/packages\.adb$/, ""),
+  );
+  const packages = (await sourceFile(`packages-${options.flavour}.txt`))
+    .toString("utf8")
+    .split("\n")
+    .filter((line) => line.trim() !== "" && !line.startsWith("#"))
+    .map((line) => line.trim().split(/\s+/) as [string, string]);
+  const fileName = ([name, version]: [string, string]) =>
+    options.flavour === "opkg"
+      ? `${name}_${version}_${archPackages}.ipk`
+      : `${name}-${version}.apk`;
+  const index = packages
+    .map((entry) => `Package: ${entry[0]}\nVersion: ${entry[1]}\nFilename: ${fileName(entry)}\n`)
+    .join("\n");
+
+  const files = new Map<string, Buffer>();
+  for (const feed of feeds) {
+    files.set(
+      options.flavour === "opkg" ? `${feed}/Packages.gz` : `${feed}/packages.adb`,
+      options.flavour === "opkg" ? gzipSync(index) : Buffer.from(index),
+    );
+  }
+  const [first] = feeds;
+  for (const entry of packages) {
+    files.set(`${first}/${fileName(entry)}`, Buffer.from(`${entry[0]} ${entry[1]}\n`));
+  }
+  return files;
 }

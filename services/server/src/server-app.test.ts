@@ -106,7 +106,7 @@ describe("createServerApp", () => {
     expect(health).toMatchObject({ status: "ok", redis: "ok" });
   });
 
-  it("splits by exact path, as the gateway of the microservices stack does", async () => {
+  it("splits by exact path, as the Caddyfile does for the microservices stack", async () => {
     // Other methods on the prepare path belong to the prepare tier too.
     const get = await fetch(`${served.url}/api/v1/build/prepare`);
     expect(get.status).toBe(404);

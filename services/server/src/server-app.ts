@@ -25,8 +25,8 @@ function pathOf(url: string): string {
 }
 
 /**
- * Both HTTP tiers behind one port, split exactly as the microservices gateway
- * splits them: the prepare path goes to the prepare tier, everything else to
+ * Both HTTP tiers behind one port, split exactly as the front door of the
+ * microservices stack (Caddyfile) splits them: the prepare path goes to the prepare tier, everything else to
  * the build tier. The build tier's OpenAPI document lists the prepare route too.
  */
 export function createServerApp(deps: ServerAppDeps): ServerApp {

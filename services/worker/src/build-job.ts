@@ -78,6 +78,11 @@ export interface BuildSettings {
   /** Podman network of build containers. */
   network: string;
   cacheUrl?: string;
+  /**
+   * Whether CACHE_URL answers now; when it does not, the repository file
+   * keeps its direct URLs. Absent: the cache is taken to be there.
+   */
+  cacheReachable?: () => Promise<boolean>;
   buildKey?: BuildKey;
   /** BUILD_MEMORY, BUILD_CPUS, BUILD_DISK_MB, BUILD_OUTPUT_MAX_MB, BUILD_PIDS_LIMIT, BUILD_USERNS. */
   sandbox: BuildSandbox;
@@ -145,6 +150,18 @@ async function run(
   return result;
 }
 
+/** CACHE_URL while the cache answers; a build never fails for a cache that is down. */
+async function usableCacheUrl(context: BuildContext): Promise<string | undefined> {
+  const { cacheUrl, cacheReachable } = context.deps.settings;
+  if (!cacheUrl) return undefined;
+  if (!cacheReachable || (await cacheReachable())) return cacheUrl;
+  context.log.warn(
+    { cache_url: cacheUrl },
+    "package cache unreachable: the ImageBuilder downloads from the direct URLs",
+  );
+  return undefined;
+}
+
 /**
  * Steps 3 and 4: setup.sh for snapshots and for releases built in a
  * snapshot image (it fetches the release's ImageBuilder), then keys,
@@ -184,12 +201,12 @@ async function prepareImagebuilder(
 
   // apk ImageBuilders have /builder/repositories (snapshots only after setup.sh).
   const kind = (await session.exists(`${BUILD_DIR}/${REPOSITORY_FILES.apk}`)) ? "apk" : "opkg";
-  const wantsRewrite =
-    Object.keys(request.repositories).length > 0 || Boolean(deps.settings.cacheUrl);
+  const cacheUrl = await usableCacheUrl(context);
+  const wantsRewrite = Object.keys(request.repositories).length > 0 || Boolean(cacheUrl);
   if (wantsRewrite) {
     const name = REPOSITORY_FILES[kind];
     const existing = (await session.readFile(`${BUILD_DIR}/${name}`)) ?? "";
-    const content = updatedRepositoryFile(kind, existing, request, deps.settings.cacheUrl);
+    const content = updatedRepositoryFile(kind, existing, request, cacheUrl);
     if (content !== null) files.push({ path: name, content });
   }
   await session.putFiles(BUILD_DIR, files);

@@ -26,6 +26,7 @@ import Docker from "dockerode";
 import { Redis } from "ioredis";
 import { sandboxFromConfig } from "./build-container.ts";
 import { createBuildProcessor } from "./build-job.ts";
+import { createCacheProbe } from "./cache-probe.ts";
 import { checkContainerNetwork } from "./container-network.ts";
 import { loadBuildKey } from "./image-signing.ts";
 import { removeLeftovers } from "./imagebuilder-session.ts";
@@ -198,6 +199,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       upstreamUrl: config.upstream_url,
       network: config.container_network,
       cacheUrl: config.cache_url,
+      cacheReachable: config.cache_url ? createCacheProbe(config.cache_url) : undefined,
       buildKey,
     },
     logger,

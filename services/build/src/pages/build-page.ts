@@ -3,7 +3,7 @@ import { renderPage } from "./layout.ts";
 import type { StaticAssets } from "./static-assets.ts";
 
 export interface BuildPageOptions {
-  /** Base URL of the prepare tier; empty means this origin (one-process server, gateway). */
+  /** Base URL of the prepare tier; empty means this origin (one-process server, or behind the proxy). */
   prepareApiUrl?: string | undefined;
 }
 
