@@ -346,7 +346,7 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
     });
     // The build network of this run: the stand-in's name lives there only.
     network = `asu-test-build-${run}`;
-    await runPodman(podman.env, ["network", "create", network]);
+    await runPodman(podman.env, ["network", "create", "--opt", "isolate=true", network]);
     mirror = await phase("TLS stand-in for downloads.openwrt.org", () =>
       startTlsStandIn({
         podmanEnv: podman.env,
