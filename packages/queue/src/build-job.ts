@@ -1,4 +1,4 @@
-import type { BuildRequest } from "@asu/core";
+import { type BuildRequest, keysInOrder, withKeyOrder } from "@asu/core";
 
 /** The BullMQ queue every tier shares; job id = request hash. */
 export const BUILD_QUEUE = "builds";
@@ -38,6 +38,24 @@ export interface BuildJobData {
   failureTtl: number;
   /** The HTTP request that enqueued the build, so logs follow it into the worker. */
   requestId?: string;
+  /**
+   * The client's order of `request.repositories`: JSON in Redis loses it for
+   * integer-like names, and the repository file and the echoed request follow it.
+   */
+  repositoryOrder?: string[];
+}
+
+/** Job data as stored: the repository order taken along. */
+export function storedJobData(data: BuildJobData): BuildJobData {
+  return { ...data, repositoryOrder: keysInOrder(data.request.repositories) };
+}
+
+/** The request of stored job data with its repositories in the client's order. */
+export function jobRequest(data: BuildJobData): BuildRequest {
+  return {
+    ...data.request,
+    repositories: withKeyOrder(data.request.repositories ?? {}, data.repositoryOrder),
+  };
 }
 
 /** Stored as the job's progress; read by status polls while a build runs or after it failed. */

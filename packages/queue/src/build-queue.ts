@@ -1,7 +1,13 @@
 import { Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { JobSnapshot, JobState } from "./build-answer.ts";
-import { BUILD_QUEUE, type BuildJobData, type BuildResult, KEY_PREFIX } from "./build-job.ts";
+import {
+  BUILD_QUEUE,
+  type BuildJobData,
+  type BuildResult,
+  KEY_PREFIX,
+  storedJobData,
+} from "./build-job.ts";
 
 export interface BuildQueue {
   readonly queue: Queue<BuildJobData, BuildResult>;
@@ -71,7 +77,7 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
     queue,
 
     async enqueue(data) {
-      await queue.add("build", data, {
+      await queue.add("build", storedJobData(data), {
         jobId: data.requestHash,
         attempts: 1,
         removeOnComplete: false,

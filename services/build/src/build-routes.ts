@@ -9,7 +9,9 @@ import {
   packagesForBuild,
   type RequestLimits,
   requestHash,
+  stringifyOrderedJson,
   toFastApiErrors,
+  withClientDicts,
 } from "@asu/core";
 import {
   type ApiApp,
@@ -193,7 +195,7 @@ function skipResolution(c: Context): boolean {
 function send(c: Context, answer: BuildAnswer | SerializedAnswer) {
   setResponseHeader(c, "X-Imagebuilder-Status", answer.headers["X-Imagebuilder-Status"]);
   setResponseHeader(c, "X-Queue-Position", answer.headers["X-Queue-Position"]);
-  const json = "json" in answer ? answer.json : JSON.stringify(answer.body);
+  const json = "json" in answer ? answer.json : stringifyOrderedJson(answer.body);
   return c.body(json, answer.status, { "content-type": "application/json" });
 }
 
@@ -301,9 +303,10 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     if (!json.ok) throw json.error;
     const parsed = schema.safeParse(json.value);
     if (!parsed.success) return c.json(toFastApiErrors(parsed.error, json.value), 422);
+    const asked = withClientDicts(parsed.data, json.value);
 
-    const { client } = parsed.data;
-    const askedHash = requestHash(parsed.data, { skipPackageResolution });
+    const { client } = asked;
+    const askedHash = requestHash(asked, { skipPackageResolution });
     const known = await answerFor(askedHash);
     if (known) {
       if (body.text.length <= 64 * 1024) bodyHashes.set(bodyKey, { hash: askedHash, client });
@@ -313,7 +316,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
 
     let validated: ValidatedRequest;
     try {
-      validated = await validateBuildRequest(parsed.data, settings, catalog);
+      validated = await validateBuildRequest(asked, settings, catalog);
     } catch (error) {
       counters.count(c, "refused");
       throw error;

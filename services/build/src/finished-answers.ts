@@ -1,3 +1,4 @@
+import { stringifyOrderedJson } from "@asu/core";
 import type { BuildAnswer } from "@asu/queue";
 import { LRUCache } from "lru-cache";
 
@@ -26,7 +27,7 @@ export function createFinishedAnswers(options: { max?: number; ttlMs?: number } 
       if (left <= 0) return;
       cache.set(
         requestHash,
-        { status: answer.status, headers: answer.headers, json: JSON.stringify(answer.body) },
+        { status: answer.status, headers: answer.headers, json: stringifyOrderedJson(answer.body) },
         { ttl: Math.min(left, options.ttlMs ?? 60_000) },
       );
     },

@@ -22,6 +22,7 @@ import {
   type BuildResult,
   type BuildStage,
   errorLogEntry,
+  jobRequest,
   recordExpiry,
 } from "@asu/queue";
 import type { BuildStore } from "@asu/store";
@@ -385,7 +386,7 @@ export function createBuildProcessor(deps: BuildDependencies) {
     token: string | undefined,
     cancel: AbortSignal | undefined,
   ): Promise<BuildResult> {
-    const { data } = job;
+    const data = { ...job.data, request: jobRequest(job.data) };
     const log = deps.logger.child({
       request_hash: data.requestHash,
       request_id: data.requestId ?? null,
