@@ -247,6 +247,9 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
   // client they name, for the statistics) is remembered.
   const bodyHashes = new LRUCache<string, { hash: string; client: string | null | undefined }>({
     max: 5000,
+    // Keyed by bodies of up to 64 KiB: bounded by bytes too.
+    maxSize: 32 * 1024 * 1024,
+    sizeCalculation: (entry, key) => 2 * (key.length + (entry.client?.length ?? 0)) + 160,
   });
   const counters = buildTierCounters(app, deps);
 

@@ -8,18 +8,38 @@ export interface SerializedAnswer {
   json: string;
 }
 
+/** What the finished answers may hold in all; a failed build's answer alone can be ~1 MB. */
+export const FINISHED_ANSWERS_MAX_BYTES = 64 * 1024 * 1024;
+
 /**
  * Finished builds do not change until they expire, and every device of a
  * model polls or re-posts the same one, so their answers are kept
  * serialized in memory for a minute at most — never past the result's expiry.
+ * Bounded by bytes, not only by count: one answer carries a build's stdout
+ * and stderr.
  */
-export function createFinishedAnswers(options: { max?: number; ttlMs?: number } = {}) {
+export function createFinishedAnswers(
+  options: { max?: number; ttlMs?: number; maxBytes?: number } = {},
+) {
+  const maxBytes = options.maxBytes ?? FINISHED_ANSWERS_MAX_BYTES;
   const cache = new LRUCache<string, SerializedAnswer>({
     max: options.max ?? 5000,
     ttl: options.ttlMs ?? 60_000,
+    maxSize: maxBytes,
+    // UTF-16 strings: two bytes a unit, plus the key and the headers.
+    sizeCalculation: (answer, key) => 2 * (answer.json.length + key.length) + 256,
+    // One answer may not push out more than an eighth of the rest.
+    maxEntrySize: Math.max(1, Math.floor(maxBytes / 8)),
   });
   return {
     get: (requestHash: string) => cache.get(requestHash),
+    /** Bytes held, as the bound counts them. */
+    get bytes() {
+      return cache.calculatedSize;
+    },
+    forget: (requestHash: string) => {
+      cache.delete(requestHash);
+    },
     /** `expiresAt` is when the result stops being served, unix ms. */
     remember(requestHash: string, answer: BuildAnswer, expiresAt: number | undefined) {
       if (answer.status === 202 || expiresAt === undefined) return;

@@ -62,7 +62,10 @@ export function createPrepareApp(deps: PrepareAppDeps): ApiApp {
     description: "Validates build requests and shows the package changes a build would make.",
     logger: deps.logger,
   });
-  const answers = createPreparedAnswers<RememberedAnswer>({ ttlMs: deps.answerTtlMs });
+  const answers = createPreparedAnswers<RememberedAnswer>({
+    ttlMs: deps.answerTtlMs,
+    sizeOf: (answer) => answer.head.length,
+  });
   const schema = prepareRequestSchema({
     maxCustomRootfsSizeMb: deps.settings.maxCustomRootfsSizeMb,
     maxDefaultsLength: deps.settings.maxDefaultsLength,
