@@ -26,6 +26,8 @@ let upstream: FakeUpstream;
 let build: ServedApp;
 let prepare: ServedApp;
 
+const MAX_PENDING_JOBS = 50;
+
 const settings = {
   allow_defaults: false,
   repository_allow_list: ["https://feed.example.org/"],
@@ -53,7 +55,7 @@ beforeAll(async () => {
         build_defaults_ttl: 60,
         build_failure_ttl: 60,
         base_container: "ghcr.io/openwrt/imagebuilder",
-        max_pending_jobs: 100,
+        max_pending_jobs: MAX_PENDING_JOBS,
         upstream_url: upstream.url,
       },
       logger: silent,
@@ -158,6 +160,23 @@ describe.each(tiers)("$tier tier", ({ path, url }) => {
       status: 400,
       body: { detail: "Repository not allowed: https://evil.example.com/" },
     });
+  });
+});
+
+describe("MAX_PENDING_JOBS", () => {
+  it(`admits at most ${MAX_PENDING_JOBS} of 300 quick concurrent distinct requests`, async () => {
+    await redis.flushdb();
+    const answers = await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        post(build.url, "/api/v1/build", { ...archer, rootfs_size_mb: i + 1 }),
+      ),
+    );
+    const statuses = answers.map((answer) => answer.status);
+    expect(statuses.filter((status) => status === 202)).toHaveLength(MAX_PENDING_JOBS);
+    expect(statuses.filter((status) => status === 529)).toHaveLength(300 - MAX_PENDING_JOBS);
+    const counts = await fetch(`${build.url}/api/v1/stats`).then((res) => res.json());
+    expect(counts).toEqual({ queue_length: MAX_PENDING_JOBS });
+    await redis.flushdb();
   });
 });
 

@@ -1,5 +1,6 @@
 import { Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
+import { createAdmission } from "./admission.ts";
 import type { JobSnapshot, JobState } from "./build-answer.ts";
 import {
   BUILD_QUEUE,
@@ -16,6 +17,15 @@ export interface BuildQueue {
    * in one script, so any number of identical requests make one job.
    */
   enqueue(data: BuildJobData): Promise<void>;
+  /**
+   * Enqueues as `enqueue` does unless `maxPending` builds already wait:
+   * checked and taken atomically, so concurrent requests cannot overshoot.
+   * Returns the number waiting when refused.
+   */
+  enqueueWithin(
+    data: BuildJobData,
+    maxPending: number,
+  ): Promise<{ enqueued: true } | { enqueued: false; waiting: number }>;
   /** The job of a hash, or undefined when there is none or its result has expired. */
   snapshot(requestHash: string): Promise<JobSnapshot | undefined>;
   /** Drops a finished job whose result expired, so the hash can be built again. */
@@ -47,6 +57,7 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
     prefix: KEY_PREFIX,
   });
   const redis = options.connection;
+  const admission = createAdmission(redis, now);
   const waitKey = `${KEY_PREFIX}:${BUILD_QUEUE}:wait`;
 
   /** BullMQ pushes new jobs left and takes the next from the right. */
@@ -73,16 +84,29 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
     return { job, state };
   }
 
+  async function add(data: BuildJobData) {
+    await queue.add("build", storedJobData(data), {
+      jobId: data.requestHash,
+      attempts: 1,
+      removeOnComplete: false,
+      removeOnFail: false,
+    });
+  }
+
   return {
     queue,
 
-    async enqueue(data) {
-      await queue.add("build", storedJobData(data), {
-        jobId: data.requestHash,
-        attempts: 1,
-        removeOnComplete: false,
-        removeOnFail: false,
-      });
+    enqueue: add,
+
+    async enqueueWithin(data, maxPending) {
+      const place = await admission.admit(data.requestHash, maxPending);
+      if (!place.admitted) return { enqueued: false, waiting: place.waiting };
+      try {
+        await add(data);
+      } finally {
+        await place.release();
+      }
+      return { enqueued: true };
     },
 
     async snapshot(requestHash) {

@@ -1,3 +1,4 @@
+export * from "./admission.ts";
 export * from "./build-answer.ts";
 export * from "./build-job.ts";
 export * from "./build-queue.ts";

@@ -356,27 +356,28 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
       throw badRequest(`Unsupported version: ${request.version}`);
     }
 
-    const waiting = await queue.waitingCount();
-    if (waiting > settings.max_pending_jobs) {
+    await queue.dropExpired(hash);
+    const admitted = await queue.enqueueWithin(
+      {
+        request,
+        requestHash: hash,
+        skipPackageResolution,
+        image,
+        versionPath,
+        snapshot: isSnapshot(request.version),
+        resultTtl: resultTtl(request, settings),
+        failureTtl: settings.build_failure_ttl,
+        requestId: c.get("requestId"),
+      },
+      settings.max_pending_jobs,
+    );
+    if (!admitted.enqueued) {
       throw new ApiError(529, {
         status: 529,
         title: "Server overloaded",
-        detail: `server overload, queue contains too many build requests: ${waiting}`,
+        detail: `server overload, queue contains too many build requests: ${admitted.waiting}`,
       });
     }
-
-    await queue.dropExpired(hash);
-    await queue.enqueue({
-      request,
-      requestHash: hash,
-      skipPackageResolution,
-      image,
-      versionPath,
-      snapshot: isSnapshot(request.version),
-      resultTtl: resultTtl(request, settings),
-      failureTtl: settings.build_failure_ttl,
-      requestId: c.get("requestId"),
-    });
     c.get("logger").info(
       { request_hash: hash, version: request.version, target: request.target, image },
       "build enqueued",
