@@ -2,7 +2,7 @@ import type { Redis } from "ioredis";
 import { BUILD_QUEUE, KEY_PREFIX } from "./build-job.ts";
 
 /** Hashes admitted but not yet added to the queue, scored by when (unix ms). */
-export const RESERVATIONS_KEY = `${KEY_PREFIX}:${BUILD_QUEUE}:admitting`;
+export const RESERVATIONS_KEY = `${KEY_PREFIX}:admitting`;
 
 /**
  * A tier that dies between admitting and enqueueing leaves a reservation

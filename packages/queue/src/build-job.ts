@@ -5,6 +5,20 @@ export const BUILD_QUEUE = "builds";
 /** Redis key prefix of everything ASU stores. */
 export const KEY_PREFIX = "asu";
 
+/**
+ * How workers hold their jobs. A worker renews its lock every
+ * lockDuration / 2; once a dead worker's lock has expired, the stall check
+ * (every stalledInterval, on every worker) marks the job and moves it back on
+ * its next run. So a SIGKILLed worker's job is taken over within
+ * lockDuration + 2 × stalledInterval (25 s), not the ~96 s of 30 s / 30 s.
+ * A second stall of the same job fails it rather than looping.
+ */
+export const WORKER_LOCK_SETTINGS = {
+  lockDuration: 15_000,
+  stalledInterval: 5_000,
+  maxStalledCount: 1,
+} as const;
+
 /** The contract's stages, in order. */
 export const BUILD_STAGES = [
   "init",

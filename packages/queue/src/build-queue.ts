@@ -59,6 +59,7 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
   const redis = options.connection;
   const admission = createAdmission(redis, now);
   const waitKey = `${KEY_PREFIX}:${BUILD_QUEUE}:wait`;
+  const jobKeyPrefix = `${KEY_PREFIX}:${BUILD_QUEUE}:`;
 
   /** BullMQ pushes new jobs left and takes the next from the right. */
   async function positionOf(requestHash: string): Promise<number | undefined> {
@@ -77,10 +78,15 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
    * The other order could answer "completed" without the result.
    */
   async function load(requestHash: string) {
-    const state = (await queue.getJobState(requestHash)) as JobState;
+    let state = (await queue.getJobState(requestHash)) as JobState;
     if (state === "unknown") return undefined;
     const job = await Job.fromId<BuildJobData, BuildResult>(queue, requestHash);
     if (!job) return undefined;
+    // An active job without a lock has lost its worker: the stall check puts
+    // it back in the queue shortly, and until then it is not building.
+    if (state === "active" && (await redis.exists(`${jobKeyPrefix}${requestHash}:lock`)) === 0) {
+      state = "waiting";
+    }
     return { job, state };
   }
 

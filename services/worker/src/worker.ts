@@ -17,6 +17,7 @@ import {
   type Heartbeat,
   KEY_PREFIX,
   startHeartbeat,
+  WORKER_LOCK_SETTINGS,
 } from "@asu/queue";
 import { createStoreFromConfig } from "@asu/store";
 import { Worker } from "bullmq";
@@ -157,9 +158,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     connection: redis,
     prefix: KEY_PREFIX,
     concurrency: config.worker_concurrency,
-    lockDuration: 30_000,
-    stalledInterval: 30_000,
-    maxStalledCount: 1,
+    ...WORKER_LOCK_SETTINGS,
   });
   worker.on("error", (error) => logger.error({ err: error.message }, "worker error"));
   await worker.waitUntilReady();
