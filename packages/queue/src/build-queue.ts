@@ -28,6 +28,12 @@ export interface BuildQueue {
   ): Promise<{ enqueued: true } | { enqueued: false; waiting: number }>;
   /** The job of a hash, or undefined when there is none or its result has expired. */
   snapshot(requestHash: string): Promise<JobSnapshot | undefined>;
+  /**
+   * Builds a finished job again from its stored request (its files were lost
+   * from the store); a job not finished is left alone. False when refused
+   * because `maxPending` builds already wait.
+   */
+  requeue(requestHash: string, maxPending: number): Promise<boolean>;
   /** Drops a finished job whose result expired, so the hash can be built again. */
   dropExpired(requestHash: string): Promise<void>;
   waitingCount(): Promise<number>;
@@ -133,6 +139,16 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
         position: waiting ? ((await positionOf(requestHash)) ?? 0) : undefined,
         expiresAt: expiry,
       };
+    },
+
+    async requeue(requestHash, maxPending) {
+      const found = await load(requestHash);
+      // Another request may have requeued it already.
+      if (found?.state !== "completed") return true;
+      const { data } = found.job;
+      await found.job.remove();
+      const admitted = await this.enqueueWithin(data, maxPending);
+      return admitted.enqueued;
     },
 
     async dropExpired(requestHash) {

@@ -22,6 +22,12 @@ export interface BuildStore {
   save(requestHash: string, sourceDir: string): Promise<void>;
   /** Removes a build's files; removing what is not there is no error. */
   remove(requestHash: string): Promise<void>;
+  /**
+   * Whether every one of `files` of a build is still stored (a wiped disk,
+   * a lost volume or an S3 lifecycle rule can take them behind our back).
+   * With no files named, whether anything of the build is stored.
+   */
+  has(requestHash: string, files: readonly string[]): Promise<boolean>;
   /** Where to read one file of a build, or undefined when the name cannot be in the store. */
   locate(requestHash: string, file: string): Promise<StoredFileLocation | undefined>;
 }

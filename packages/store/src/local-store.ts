@@ -1,4 +1,4 @@
-import { cp, mkdir, rename, rm } from "node:fs/promises";
+import { cp, mkdir, rename, rm, stat } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { assertRequestHash, type BuildStore, REQUEST_HASH_PATTERN } from "./build-store.ts";
 
@@ -48,6 +48,26 @@ export function createLocalStore(publicPath: string): LocalStore {
 
     async remove(requestHash) {
       await rm(folder(requestHash), { recursive: true, force: true });
+    },
+
+    async has(requestHash, files) {
+      if (!REQUEST_HASH_PATTERN.test(requestHash)) return false;
+      const paths =
+        files.length > 0
+          ? files.map((file) => localPath(requestHash, file))
+          : [join(root, requestHash)];
+      // A stat each: cheap enough for every answer of a finished build.
+      const found = await Promise.all(
+        paths.map((path) =>
+          path === undefined
+            ? false
+            : stat(path).then(
+                () => true,
+                () => false,
+              ),
+        ),
+      );
+      return found.every(Boolean);
     },
 
     async locate(requestHash, file) {

@@ -37,6 +37,7 @@ import {
   type StatsEntry,
   type TtlSettings,
 } from "@asu/queue";
+import type { BuildStore } from "@asu/store";
 import {
   type OpenwrtCatalog,
   type ValidatedRequest,
@@ -47,7 +48,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
-import { createFinishedAnswers, type SerializedAnswer } from "./finished-answers.ts";
+import { createFinishedAnswers, type SerializedAnswer, storedFilesOf } from "./finished-answers.ts";
 
 export interface BuildRouteDeps {
   catalog: OpenwrtCatalog;
@@ -63,6 +64,8 @@ export interface BuildRouteDeps {
     };
   /** Statistics are written here when SERVER_STATS is on; workers are counted from it. */
   redis?: Redis;
+  /** Finished builds are answered only while their files are in it; lost ones are rebuilt. */
+  store?: BuildStore;
   /** The upstream metadata client, whose fetch counts /metrics shows. */
   client?: MetadataStatsSource;
   logger?: Logger;
@@ -254,6 +257,24 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
   const counters = buildTierCounters(app, deps);
 
   async function answerFor(requestHash: string) {
+    const answer = await recordedAnswer(requestHash);
+    if (answer?.status !== 200 || !deps.store) return answer;
+    if (await deps.store.has(requestHash, storedFilesOf(answer))) return answer;
+    // Done, but its files are gone: build it again from the stored request.
+    finished.forget(requestHash);
+    deps.logger?.warn({ request_hash: requestHash }, "stored files lost: building again");
+    if (!(await queue.requeue(requestHash, settings.max_pending_jobs))) {
+      throw new ApiError(529, {
+        status: 529,
+        title: "Server overloaded",
+        detail: `server overload, queue contains too many build requests: ${await queue.waitingCount()}`,
+      });
+    }
+    const requeued = await queue.snapshot(requestHash);
+    return requeued ? buildAnswer(requeued) : undefined;
+  }
+
+  async function recordedAnswer(requestHash: string) {
     const remembered = finished.get(requestHash);
     if (remembered) return remembered;
     const snapshot = await queue.snapshot(requestHash);

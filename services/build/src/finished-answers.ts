@@ -6,6 +6,20 @@ export interface SerializedAnswer {
   status: BuildAnswer["status"];
   headers: BuildAnswer["headers"];
   json: string;
+  /** A finished build's image files, which must still be in the store. */
+  files: string[];
+}
+
+/** The image files a finished build's answer offers for download. */
+export function storedFilesOf(answer: BuildAnswer | SerializedAnswer): string[] {
+  if ("files" in answer) return answer.files;
+  const images = answer.body.images;
+  if (!Array.isArray(images)) return [];
+  return images.flatMap((image) =>
+    typeof image === "object" && image !== null && typeof image.name === "string"
+      ? [image.name as string]
+      : [],
+  );
 }
 
 /** What the finished answers may hold in all; a failed build's answer alone can be ~1 MB. */
@@ -47,7 +61,12 @@ export function createFinishedAnswers(
       if (left <= 0) return;
       cache.set(
         requestHash,
-        { status: answer.status, headers: answer.headers, json: stringifyOrderedJson(answer.body) },
+        {
+          status: answer.status,
+          headers: answer.headers,
+          json: stringifyOrderedJson(answer.body),
+          files: storedFilesOf(answer),
+        },
         { ttl: Math.min(left, options.ttlMs ?? 60_000) },
       );
     },
