@@ -193,3 +193,28 @@ describe.each([
     expect(await download(stack.url, hash)).toEqual({ status: 200, text: "image of build 2" });
   }, 60_000);
 });
+
+describe("a store that cannot take new builds", () => {
+  it("is reported by /health with its reason", async () => {
+    const full = createLocalStore(await mkdtemp(join(scratch, "full-")), {
+      minFreeBytes: Number.MAX_SAFE_INTEGER,
+    });
+    const stack = await stackWith(full, redisServer.client());
+    const res = await fetch(`${stack.url}/health`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      status: "degraded",
+      redis: "ok",
+      store: "full",
+      store_detail: expect.stringMatching(/^the build store is full/),
+    });
+    const fine = await stackWith(
+      createLocalStore(await mkdtemp(join(scratch, "fine-"))),
+      redisServer.client(),
+    );
+    expect(await (await fetch(`${fine.url}/health`)).json()).toMatchObject({
+      status: "ok",
+      store: "ok",
+    });
+  });
+});

@@ -1,6 +1,11 @@
-import { cp, mkdir, rename, rm, stat } from "node:fs/promises";
+import { cp, mkdir, rename, rm, stat, statfs, writeFile } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
-import { assertRequestHash, type BuildStore, REQUEST_HASH_PATTERN } from "./build-store.ts";
+import {
+  assertRequestHash,
+  type BuildStore,
+  REQUEST_HASH_PATTERN,
+  storeProblemOf,
+} from "./build-store.ts";
 
 export interface LocalStore extends BuildStore {
   /** `{PUBLIC_PATH}/store`, absolute. */
@@ -10,8 +15,15 @@ export interface LocalStore extends BuildStore {
 }
 
 /** `{PUBLIC_PATH}/store/{request_hash}/`, as the Python server lays it out. */
-export function createLocalStore(publicPath: string): LocalStore {
+export function createLocalStore(
+  publicPath: string,
+  options: {
+    /** Free space below which the store counts as full (default 256 MiB: one build's images). */
+    minFreeBytes?: number;
+  } = {},
+): LocalStore {
   const root = resolve(publicPath, "store");
+  const minFreeBytes = options.minFreeBytes ?? 256 * 1024 * 1024;
 
   function folder(requestHash: string): string {
     assertRequestHash(requestHash);
@@ -68,6 +80,31 @@ export function createLocalStore(publicPath: string): LocalStore {
         ),
       );
       return found.every(Boolean);
+    },
+
+    async writeProblem() {
+      try {
+        await mkdir(root, { recursive: true });
+        const probe = join(root, `.write-probe-${process.pid}`);
+        await writeFile(probe, "");
+        await rm(probe, { force: true });
+        const space = await statfs(root);
+        const free = space.bavail * space.bsize;
+        if (free < minFreeBytes) {
+          return {
+            state: "full" as const,
+            detail: `the build store is full (${Math.floor(free / 1048576)} MiB free)`,
+          };
+        }
+        return undefined;
+      } catch (error) {
+        return (
+          storeProblemOf(error) ?? {
+            state: "unwritable" as const,
+            detail: `the build store cannot be written (${(error as Error).message})`,
+          }
+        );
+      }
     },
 
     async locate(requestHash, file) {

@@ -226,6 +226,11 @@ export function createS3Store(options: S3StoreOptions): BuildStore {
       for await (const keys of keysUnder(`${KEY_PREFIX}${requestHash}/`)) await deleteKeys(keys);
     },
 
+    // S3 has no cheap free-space question; failed uploads say why instead.
+    async writeProblem() {
+      return undefined;
+    },
+
     async has(requestHash, files) {
       if (!REQUEST_HASH_PATTERN.test(requestHash)) return false;
       const prefix = `${KEY_PREFIX}${requestHash}/`;

@@ -1,12 +1,18 @@
 import type { ApiApp } from "@asu/http";
 import { type BuildQueue, readWorkers } from "@asu/queue";
+import type { BuildStore } from "@asu/store";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Redis } from "ioredis";
 
 const healthSchema = z
   .object({
-    status: z.enum(["ok", "error"]),
+    status: z.enum(["ok", "degraded", "error"]),
     redis: z.enum(["ok", "unreachable"]),
+    store: z
+      .enum(["ok", "full", "unwritable"])
+      .optional()
+      .describe("Whether new builds can be stored; `degraded` while they cannot"),
+    store_detail: z.string().optional(),
     queue: z.record(z.string(), z.number().int()).optional(),
     workers: z
       .object({ online: z.number().int(), busy: z.number().int() })
@@ -16,7 +22,10 @@ const healthSchema = z
   .openapi("Health");
 
 /** Readiness for load balancers and compose healthchecks: Redis reachable, queue counts. */
-export function registerHealthRoute(app: ApiApp, deps: { redis: Redis; queue: BuildQueue }) {
+export function registerHealthRoute(
+  app: ApiApp,
+  deps: { redis: Redis; queue: BuildQueue; store?: BuildStore },
+) {
   app.openAPIRegistry.registerPath(
     createRoute({
       method: "get",
@@ -44,10 +53,13 @@ export function registerHealthRoute(app: ApiApp, deps: { redis: Redis; queue: Bu
         "failed",
       );
       const workers = await readWorkers(deps.redis);
+      const problem = await deps.store?.writeProblem();
       return c.json(
         {
-          status: "ok" as const,
+          status: problem ? ("degraded" as const) : ("ok" as const),
           redis: "ok" as const,
+          ...(deps.store ? { store: problem?.state ?? ("ok" as const) } : {}),
+          ...(problem ? { store_detail: problem.detail } : {}),
           queue: counts,
           workers: {
             online: workers.length,

@@ -28,6 +28,8 @@ export const FAILURE_DETAILS = {
   signing: "Error: Could not sign the images. See stdout/stderr",
   timeout: (seconds: number) => `Error: Build exceeded the time limit of ${seconds} seconds`,
   internal: "Error: Internal error while building the image. Please try again later.",
+  store: (problem: string) =>
+    `Error: The server could not store the images: ${problem}. This is not a problem of your request; please try again later.`,
 } as const;
 
 /** What the ImageBuilder prints when the image does not fit the flash. */

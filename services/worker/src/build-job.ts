@@ -25,7 +25,7 @@ import {
   jobRequest,
   recordExpiry,
 } from "@asu/queue";
-import type { BuildStore } from "@asu/store";
+import { type BuildStore, storeProblemOf } from "@asu/store";
 import { type Job, WaitingError } from "bullmq";
 import type Docker from "dockerode";
 import type { Redis } from "ioredis";
@@ -358,6 +358,9 @@ function failureOf(error: unknown, signal: AbortSignal, timeoutSeconds: number):
     return new BuildFailure(FAILURE_DETAILS.timeout(timeoutSeconds));
   }
   if (error instanceof BuildFailure) return error;
+  // A full or read-only store (staging sits beside it) is ours to fix, and says so.
+  const problem = storeProblemOf(error);
+  if (problem) return new BuildFailure(FAILURE_DETAILS.store(problem.detail));
   return new BuildFailure(FAILURE_DETAILS.internal);
 }
 
