@@ -41,7 +41,7 @@ const body = JSON.stringify({
 });
 
 async function startTier(main: string, env: Record<string, string>) {
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(main)], {
+  const child = spawn(process.execPath, [fileURLToPath(main)], {
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

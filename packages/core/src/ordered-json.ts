@@ -17,11 +17,10 @@ export type OrderedRecord<T = unknown> = Record<string, T> & { [KEY_ORDER]?: rea
 export const MAX_JSON_DEPTH = 32;
 
 export class JsonSyntaxError extends Error {
-  constructor(
-    message: string,
-    readonly position: number,
-  ) {
+  readonly position: number;
+  constructor(message: string, position: number) {
     super(`${message} at position ${position}`);
+    this.position = position;
   }
 }
 

@@ -46,7 +46,7 @@ const data: BuildJobData = {
 function startHolder(): Promise<ChildProcess> {
   const script = new URL("./fixtures/hold-job.ts", import.meta.url).pathname;
   // node itself, not a wrapper: SIGKILL must hit the worker.
-  const child = spawn(process.execPath, ["--import", "tsx", script], {
+  const child = spawn(process.execPath, [script], {
     env: { ...process.env, REDIS_URL: redisServer.url },
     stdio: ["ignore", "pipe", "inherit"],
   });
