@@ -1,5 +1,5 @@
 import { cp, mkdir, rename, rm, stat, statfs, writeFile } from "node:fs/promises";
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import {
   assertRequestHash,
   type BuildStore,
@@ -84,11 +84,29 @@ export function createLocalStore(
 
     async writeProblem() {
       try {
-        await mkdir(root, { recursive: true });
-        const probe = join(root, `.write-probe-${process.pid}`);
-        await writeFile(probe, "");
-        await rm(probe, { force: true });
-        const space = await statfs(root);
+        // A store not created yet is made by the first save; asking must not create it.
+        let existing = root;
+        while (
+          !(await stat(existing).then(
+            () => true,
+            () => false,
+          ))
+        ) {
+          if (dirname(existing) === existing) break;
+          existing = dirname(existing);
+        }
+        if (!(await stat(existing)).isDirectory()) {
+          return {
+            state: "unwritable" as const,
+            detail: `the build store cannot be written (${existing} is not a folder)`,
+          };
+        }
+        if (existing === root) {
+          const probe = join(root, `.write-probe-${process.pid}`);
+          await writeFile(probe, "");
+          await rm(probe, { force: true });
+        }
+        const space = await statfs(existing);
         const free = space.bavail * space.bsize;
         if (free < minFreeBytes) {
           return {
