@@ -23,7 +23,7 @@ import { type ServedApp, serveApp } from "./support/serve-app.ts";
  */
 
 const BASE = "localhost/asu-e2e-metrics/imagebuilder";
-const REVISION = FIXTURE_REVISION_24_10;
+const _REVISION = FIXTURE_REVISION_24_10;
 const REQUEST_ID = "trace-metrics-e2e-1";
 const archer = {
   version: "24.10.0",

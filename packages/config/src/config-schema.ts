@@ -220,7 +220,7 @@ export const configSchema = z.object({
   ),
   max_pending_jobs: setting(
     integerSetting.pipe(z.number().min(0)).default(200),
-    "Queue length above which POST answers 529",
+    "Most builds waiting; a new one beyond answers 529",
     { tiers: ["build"] },
     "max_pending_jobs",
   ),

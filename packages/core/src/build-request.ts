@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { withKeyOrder } from "./ordered-json.ts";
 import {
   DICT_KEY_LOC,
   type PydanticError,
@@ -16,6 +17,56 @@ export const DEFAULT_LIMITS: RequestLimits = {
   maxCustomRootfsSizeMb: 1024,
   maxDefaultsLength: 20480,
 };
+
+/**
+ * Bounds on what one request may list. A build passes every package name in
+ * one `PACKAGES=` argument, and Linux refuses a single argument over 128 KiB
+ * ("argument list too long"): the two package lists stay well below that
+ * together, leaving room for the `-x` removals of diff_packages.
+ */
+export const REQUEST_BOUNDS = {
+  /** Entries of `packages`, and of `packages_versions`. */
+  maxPackages: 1000,
+  /** UTF-8 bytes of the names of one package list, a separator each. */
+  maxPackageBytes: 32 * 1024,
+  /** Entries of `repositories`, and of `repository_keys`. */
+  maxRepositories: 64,
+} as const;
+
+function byteLength(text: string): number {
+  return Buffer.byteLength(text, "utf8");
+}
+
+// pydantic's wording for a container over max_length.
+function tooLong(fieldType: "List" | "Dictionary", max: number, actual: number): PydanticError {
+  return {
+    type: "too_long",
+    msg: `${fieldType} should have at most ${max} items after validation, not ${actual}`,
+    ctx: { field_type: fieldType, max_length: max, actual_length: actual },
+  };
+}
+
+function boundedCount(max: number, fieldType: "List" | "Dictionary") {
+  return (value: unknown, ctx: z.RefinementCtx) => {
+    if (typeof value !== "object" || value === null) return;
+    const count = Array.isArray(value) ? value.length : Object.keys(value).length;
+    if (count > max) ctx.addIssue(pydanticIssue(tooLong(fieldType, max, count)));
+  };
+}
+
+function boundedNames(names: readonly unknown[], ctx: z.RefinementCtx) {
+  let bytes = 0;
+  for (const name of names) if (typeof name === "string") bytes += byteLength(name) + 1;
+  if (bytes > REQUEST_BOUNDS.maxPackageBytes) {
+    ctx.addIssue(
+      pydanticIssue({
+        type: "value_error",
+        msg: `Value error, package names add up to ${bytes} bytes, more than the ${REQUEST_BOUNDS.maxPackageBytes} a build can pass to the ImageBuilder`,
+        ctx: { max_bytes: REQUEST_BOUNDS.maxPackageBytes, actual_bytes: bytes },
+      }),
+    );
+  }
+}
 
 /** A field pattern: the text the Python server shows, and a regex that accepts what it accepts. */
 export interface WirePattern {
@@ -156,9 +207,16 @@ function boundedText(maxLength: number) {
 
 // Checked ahead of zod's record so that, like pydantic, a bad key and a bad
 // value of the same entry are both reported, key first.
-function dictOf(key: WirePattern, value: WirePattern) {
+function dictOf(key: WirePattern, value: WirePattern, maxEntries: number) {
   const checkEntries = (input: unknown, ctx: z.RefinementCtx) => {
     if (typeof input !== "object" || input === null || Array.isArray(input)) return input;
+    const count = Object.keys(input).length;
+    if (count > maxEntries) {
+      // Too many entries: one error, not one per entry.
+      ctx.addIssue(pydanticIssue(tooLong("Dictionary", maxEntries, count)));
+      return {};
+    }
+    if (maxEntries === REQUEST_BOUNDS.maxPackages) boundedNames(Object.keys(input), ctx);
     for (const [name, item] of Object.entries(input)) {
       if (!key.regex.test(name)) {
         ctx.addIssue(pydanticIssue(patternError(key, name), [name, DICT_KEY_LOC]));
@@ -198,17 +256,31 @@ export function buildRequestSchema(limits: RequestLimits) {
       .transform((profile) => profile.replaceAll(",", "_"))
       .describe("ImageBuilder profile or board name (`tplink,archer-a7-v5`); `,` is read as `_`."),
     packages: z
-      .array(
+      .preprocess(
+        (input, ctx) => {
+          if (!Array.isArray(input)) return input;
+          if (input.length > REQUEST_BOUNDS.maxPackages) {
+            boundedCount(REQUEST_BOUNDS.maxPackages, "List")(input, ctx);
+            // One error for the list, not one per name.
+            return [];
+          }
+          boundedNames(input, ctx);
+          return input;
+        },
         z
-          .string()
-          .superRefine(matches(PATTERNS.name, withoutPlus))
-          .meta({ pattern: String.raw`^\+?[\w.,-]*$` }),
+          .array(
+            z
+              .string()
+              .superRefine(matches(PATTERNS.name, withoutPlus))
+              .meta({ pattern: String.raw`^\+?[\w.,-]*$` }),
+          )
+          .meta({ maxItems: REQUEST_BOUNDS.maxPackages }),
       )
       .default([])
       .describe(
         "Packages to install, in order; additional to the defaults unless `diff_packages`. A leading `+` is ignored.",
       ),
-    packages_versions: dictOf(PATTERNS.name, PATTERNS.packageVersion)
+    packages_versions: dictOf(PATTERNS.name, PATTERNS.packageVersion, REQUEST_BOUNDS.maxPackages)
       .default({})
       .describe(
         "Package name → version; when not empty its names replace `packages` and the build must install exactly these versions.",
@@ -240,7 +312,11 @@ export function buildRequestSchema(limits: RequestLimits) {
       .nullable()
       .default(null)
       .describe("Build only this root filesystem type."),
-    repositories: dictOf(PATTERNS.repositoryName, PATTERNS.repositoryUrl)
+    repositories: dictOf(
+      PATTERNS.repositoryName,
+      PATTERNS.repositoryUrl,
+      REQUEST_BOUNDS.maxRepositories,
+    )
       .default({})
       .describe("Extra package feeds: name → URL; every URL must pass the server's allow list."),
     repositories_mode: z
@@ -249,6 +325,8 @@ export function buildRequestSchema(limits: RequestLimits) {
       .describe("`append` keeps the ImageBuilder's feeds, `replace` uses only `repositories`."),
     repository_keys: z
       .array(z.string())
+      .superRefine(boundedCount(REQUEST_BOUNDS.maxRepositories, "List"))
+      .meta({ maxItems: REQUEST_BOUNDS.maxRepositories })
       .default([])
       .describe("Signing keys of the extra feeds: usign public keys or PEM keys."),
     client: z
@@ -267,6 +345,28 @@ export function prepareRequestSchema(limits: RequestLimits) {
       .default(null)
       .describe("Version installed on the device; enables the package migrations since then."),
   });
+}
+
+type ClientDicts = Pick<BuildRequest, "repositories" | "packages_versions">;
+
+/**
+ * The schema's output with `repositories` and `packages_versions` exactly as
+ * the client sent them: every key (zod's records drop `__proto__`), in the
+ * client's order (the hash and the repository file follow it). The schema
+ * has validated every entry; `body` is the parsed JSON it checked.
+ */
+export function withClientDicts<T extends ClientDicts>(parsed: T, body: unknown): T {
+  const raw = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
+  const restore = (field: keyof ClientDicts): Record<string, string> => {
+    const sent = Object.hasOwn(raw, field) ? raw[field] : undefined;
+    if (typeof sent !== "object" || sent === null || Array.isArray(sent)) return parsed[field];
+    return withKeyOrder(sent as Record<string, string>);
+  };
+  return {
+    ...parsed,
+    repositories: restore("repositories"),
+    packages_versions: restore("packages_versions"),
+  };
 }
 
 export type BuildRequest = z.output<ReturnType<typeof buildRequestSchema>>;

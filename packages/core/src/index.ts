@@ -10,6 +10,7 @@ export * from "./imagebuilder-image.ts";
 export * from "./make-info.ts";
 export * from "./manifest.ts";
 export * from "./opkg-packages.ts";
+export * from "./ordered-json.ts";
 export * from "./package-changes.ts";
 export * from "./package-errors.ts";
 export * from "./package-resolution.ts";

@@ -5,6 +5,8 @@
  * changes the hash and breaks cache compatibility with the Python server.
  */
 
+import { entriesInOrder } from "./ordered-json.ts";
+
 export type PythonValue =
   | string
   | number
@@ -83,7 +85,7 @@ export function pythonRepr(value: PythonValue): string {
   if (typeof value === "number") return pythonInt(value);
   if (typeof value === "string") return reprString(value);
   if (Array.isArray(value)) return `[${value.map(pythonRepr).join(", ")}]`;
-  const entries = Object.entries(value as Record<string, PythonValue>);
+  const entries = entriesInOrder(value as Record<string, PythonValue>);
   return `{${entries.map(([k, v]) => `${reprString(k)}: ${pythonRepr(v)}`).join(", ")}}`;
 }
 
@@ -114,7 +116,7 @@ export function pythonJsonDumps(value: PythonValue, options: JsonDumpsOptions = 
   if (Array.isArray(value)) {
     return `[${value.map((item) => pythonJsonDumps(item, options)).join(", ")}]`;
   }
-  const entries = Object.entries(value as Record<string, PythonValue>);
+  const entries = entriesInOrder(value as Record<string, PythonValue>);
   if (options.sortKeys) entries.sort(([a], [b]) => compareCodePoints(a, b));
   const body = entries.map(([k, v]) => `${jsonString(k)}: ${pythonJsonDumps(v, options)}`);
   return `{${body.join(", ")}}`;

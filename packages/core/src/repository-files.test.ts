@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { parseOrderedJson } from "./ordered-json.ts";
 import { mergeRepositories, rewriteForCache } from "./repository-files.ts";
 
 const opkgConf = `src/gz openwrt_core https://downloads.openwrt.org/releases/23.05.4/targets/ath79/generic/packages
@@ -26,7 +27,7 @@ const extra = {
 };
 
 describe("mergeRepositories for opkg", () => {
-  it("appends requested feeds in name order and keeps the existing file", () => {
+  it("appends requested feeds in the client's order and keeps the existing file", () => {
     expect(mergeRepositories("opkg", opkgConf, extra, "append")).toBe(
       [
         "src/gz openwrt_core https://downloads.openwrt.org/releases/23.05.4/targets/ath79/generic/packages",
@@ -39,8 +40,8 @@ describe("mergeRepositories for opkg", () => {
         "# src custom file:///usr/src/openwrt/bin/%T/packages",
         "## Remove -- this line to disable signature checking.",
         "option check_signature",
-        "src/gz alpha https://feed.example.org/alpha",
         "src/gz libremesh https://feed.libremesh.org/master",
+        "src/gz alpha https://feed.example.org/alpha",
         "",
       ].join("\n"),
     );
@@ -48,8 +49,21 @@ describe("mergeRepositories for opkg", () => {
 
   it("replaces the remote feeds but keeps the ImageBuilder's own lines", () => {
     expect(mergeRepositories("opkg", opkgConf, extra, "replace")).toBe(
-      "src/gz alpha https://feed.example.org/alpha\n" +
-        "src/gz libremesh https://feed.libremesh.org/master\n" +
+      "src/gz libremesh https://feed.libremesh.org/master\n" +
+        "src/gz alpha https://feed.example.org/alpha\n" +
+        "src imagebuilder file:packages\n" +
+        "option check_signature\n",
+    );
+  });
+
+  it("keeps integer-like names where the client put them", () => {
+    const sent = parseOrderedJson(
+      '{"b": "https://feed.example.org/b", "10": "https://feed.example.org/10", "1": "https://feed.example.org/1"}',
+    ) as Record<string, string>;
+    expect(mergeRepositories("opkg", "", sent, "replace")).toBe(
+      "src/gz b https://feed.example.org/b\n" +
+        "src/gz 10 https://feed.example.org/10\n" +
+        "src/gz 1 https://feed.example.org/1\n" +
         "src imagebuilder file:packages\n" +
         "option check_signature\n",
     );
@@ -91,19 +105,19 @@ describe("mergeRepositories for opkg", () => {
 });
 
 describe("mergeRepositories for apk", () => {
-  it("appends requested URLs in name order", () => {
+  it("appends requested URLs in the client's order", () => {
     expect(mergeRepositories("apk", apkRepositories, extra, "append")).toBe(
       "https://downloads.openwrt.org/releases/25.12.0/targets/x86/64/packages/packages.adb\n" +
         "https://downloads.openwrt.org/releases/25.12.0/packages/x86_64/base/packages.adb\n" +
         "https://downloads.openwrt.org/releases/25.12.0/packages/x86_64/luci/packages.adb\n" +
-        "https://feed.example.org/alpha\n" +
-        "https://feed.libremesh.org/master\n",
+        "https://feed.libremesh.org/master\n" +
+        "https://feed.example.org/alpha\n",
     );
   });
 
   it("replaces with only the requested URLs and no opkg lines", () => {
     expect(mergeRepositories("apk", apkRepositories, extra, "replace")).toBe(
-      "https://feed.example.org/alpha\nhttps://feed.libremesh.org/master\n",
+      "https://feed.libremesh.org/master\nhttps://feed.example.org/alpha\n",
     );
   });
 

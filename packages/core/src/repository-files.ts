@@ -1,4 +1,5 @@
-import { compareCodePoints } from "./python-format.ts";
+import { keysInOrder } from "./ordered-json.ts";
+
 export type RepositoryFileKind = "apk" | "opkg";
 
 import type { RepositoriesMode } from "./build-request.ts";
@@ -31,7 +32,8 @@ function isSuperseded(
  * The ImageBuilder's repository file with the requested repositories in it:
  * `repositories` (apk, one URL a line) or `repositories.conf` (opkg,
  * `src/gz {name} {url}`). `append` keeps the existing feeds, `replace`
- * starts from nothing. Requested repositories follow in name order.
+ * starts from nothing. Requested repositories follow in the client's order,
+ * as the Python server writes them.
  */
 export function mergeRepositories(
   kind: RepositoryFileKind,
@@ -42,9 +44,9 @@ export function mergeRepositories(
   const kept = (mode === "append" ? existing.split(/\r?\n/) : []).filter(
     (line) => line.trim() !== "" && !isSuperseded(kind, line, repositories),
   );
-  const requested = Object.keys(repositories)
-    .sort(compareCodePoints)
-    .map((name) => requestedLine(kind, name, repositories[name] ?? ""));
+  const requested = keysInOrder(repositories).map((name) =>
+    requestedLine(kind, name, repositories[name] ?? ""),
+  );
   const lines = [...kept, ...requested];
   if (kind === "opkg") {
     for (const required of REQUIRED_OPKG_LINES) {

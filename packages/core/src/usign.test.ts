@@ -1,5 +1,6 @@
+import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { isPemKey, keyFiles, usignFingerprint } from "./usign.ts";
+import { isPemKey, keyFiles, repositoryKeyProblem, usignFingerprint } from "./usign.ts";
 
 // The Python server's test key.
 const testKey = "RWSrHfFmlHslUcLbXFIRp+eEikWF9z1N77IJiX5Bt/nJd1a/x+L+SU89";
@@ -86,5 +87,32 @@ describe("keyFiles", () => {
 
   it("throws for a key that is neither PEM nor usign", () => {
     expect(() => keyFiles(["not a key"])).toThrow("Not a usign public key");
+  });
+});
+
+describe("repositoryKeyProblem", () => {
+  const { publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  const pem = publicKey.export({ format: "pem", type: "spki" }).toString();
+
+  it("accepts usign public keys, bare or with their comment line, and PEM public keys", () => {
+    expect(repositoryKeyProblem(testKey)).toBeUndefined();
+    expect(repositoryKeyProblem(`untrusted comment: x\n${testKey}\n`)).toBeUndefined();
+    expect(repositoryKeyProblem(pem)).toBeUndefined();
+  });
+
+  it.each([
+    "x",
+    "",
+    testKey.slice(0, -4),
+    // A base64 line of the right length that is not an Ed key.
+    Buffer.alloc(42, 1).toString("base64"),
+  ])("refuses %j as a usign key", (key) => {
+    expect(repositoryKeyProblem(key)).toBe("neither a usign public key nor a PEM public key");
+  });
+
+  it("refuses a PEM block that is not a public key", () => {
+    expect(repositoryKeyProblem("-----BEGIN PUBLIC KEY-----\nxyz\n-----END PUBLIC KEY-----")).toBe(
+      "a PEM key that is not a readable public key",
+    );
   });
 });

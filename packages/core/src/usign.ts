@@ -1,4 +1,5 @@
 import { Buffer } from "node:buffer";
+import { createPublicKey } from "node:crypto";
 
 /** A file to place in the ImageBuilder's working directory. */
 export interface KeyFile {
@@ -55,4 +56,30 @@ export function keyFiles(keys: readonly string[]): KeyFile[] {
     if (!files.has(path)) files.set(path, `untrusted comment: ${fingerprint}\n${body}`);
   });
   return [...files].map(([path, content]) => ({ path, content }));
+}
+
+const ED = Buffer.from("Ed");
+// "Ed", the key number and the Ed25519 key: 42 bytes, 56 base64 characters.
+const USIGN_PUBLIC_KEY = /^[A-Za-z0-9+/]{56}$/;
+
+/**
+ * Why a repository key cannot be used, or undefined when it can: a usign
+ * public key (bare or with its comment line) or a PEM public key. Checked
+ * when the request arrives, so a bad key is the client's 400 and not a
+ * failed build.
+ */
+export function repositoryKeyProblem(key: string): string | undefined {
+  if (isPemKey(key)) {
+    try {
+      createPublicKey({ key, format: "pem" });
+      return undefined;
+    } catch {
+      return "a PEM key that is not a readable public key";
+    }
+  }
+  const line = usignKeyLine(key);
+  if (!USIGN_PUBLIC_KEY.test(line) || !Buffer.from(line, "base64").subarray(0, 2).equals(ED)) {
+    return "neither a usign public key nor a PEM public key";
+  }
+  return undefined;
 }

@@ -26,4 +26,4 @@ export {
 } from "./metrics.ts";
 export { type RequestVariables, requestContext } from "./request-context.ts";
 export { setResponseHeader } from "./response-headers.ts";
-export { type ClosableServer, stopOnSignals } from "./stop-on-signals.ts";
+export { type ClosableServer, gracefulStop, stopOnSignals } from "./stop-on-signals.ts";

@@ -1,4 +1,4 @@
-import { ApiError, problem } from "@asu/core";
+import { ApiError, JsonSyntaxError, parseOrderedJson, problem } from "@asu/core";
 import type { Context } from "hono";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -105,15 +105,18 @@ export async function readBodyText(c: Context, limit = MAX_BODY_BYTES): Promise<
   return { ok: true, text: new TextDecoder().decode(bytes) };
 }
 
-/** Parses a body read by readBodyText, answering bad JSON as FastAPI does. */
+/**
+ * Parses a body read by readBodyText, answering bad JSON as FastAPI does.
+ * Objects keep the client's key order and have no prototype, and nesting
+ * past MAX_JSON_DEPTH is bad JSON: see ordered-json.ts.
+ */
 export function parseJsonBody(text: string): JsonBody {
   if (text.trim() === "") return { ok: false, error: bodyMissing() };
   try {
-    return { ok: true, value: JSON.parse(text), text };
+    return { ok: true, value: parseOrderedJson(text), text };
   } catch (error) {
-    const message = (error as Error).message;
-    const position = Number(/position (\d+)/.exec(message)?.[1] ?? 0);
-    return { ok: false, error: jsonInvalid(position, message) };
+    if (!(error instanceof JsonSyntaxError)) throw error;
+    return { ok: false, error: jsonInvalid(error.position, error.message) };
   }
 }
 

@@ -1,5 +1,11 @@
 import type { FailureKind } from "@asu/core";
-import type { BuildJobData, BuildProgress, BuildResult, BuildStage } from "./build-job.ts";
+import {
+  type BuildJobData,
+  type BuildProgress,
+  type BuildResult,
+  type BuildStage,
+  jobRequest,
+} from "./build-job.ts";
 
 export type JobState =
   | "waiting"
@@ -77,7 +83,7 @@ export function buildAnswer(snapshot: JobSnapshot): BuildAnswer {
   const common = {
     request_hash: snapshot.requestHash,
     enqueued_at: new Date(snapshot.timestamp).toISOString(),
-    request: snapshot.data.request,
+    request: jobRequest(snapshot.data),
   };
   const progress = progressOf(snapshot);
 

@@ -1,9 +1,23 @@
-import type { BuildRequest, FailureKind } from "@asu/core";
+import { type BuildRequest, type FailureKind, keysInOrder, withKeyOrder } from "@asu/core";
 
 /** The BullMQ queue every tier shares; job id = request hash. */
 export const BUILD_QUEUE = "builds";
 /** Redis key prefix of everything ASU stores. */
 export const KEY_PREFIX = "asu";
+
+/**
+ * How workers hold their jobs. A worker renews its lock every
+ * lockDuration / 2; once a dead worker's lock has expired, the stall check
+ * (every stalledInterval, on every worker) marks the job and moves it back on
+ * its next run. So a SIGKILLed worker's job is taken over within
+ * lockDuration + 2 × stalledInterval (25 s), not the ~96 s of 30 s / 30 s.
+ * A second stall of the same job fails it rather than looping.
+ */
+export const WORKER_LOCK_SETTINGS = {
+  lockDuration: 15_000,
+  stalledInterval: 5_000,
+  maxStalledCount: 1,
+} as const;
 
 /** The contract's stages, in order. */
 export const BUILD_STAGES = [
@@ -45,6 +59,24 @@ export interface BuildJobData {
   failureTtl: number;
   /** The HTTP request that enqueued the build, so logs follow it into the worker. */
   requestId?: string;
+  /**
+   * The client's order of `request.repositories`: JSON in Redis loses it for
+   * integer-like names, and the repository file and the echoed request follow it.
+   */
+  repositoryOrder?: string[];
+}
+
+/** Job data as stored: the repository order taken along. */
+export function storedJobData(data: BuildJobData): BuildJobData {
+  return { ...data, repositoryOrder: keysInOrder(data.request.repositories) };
+}
+
+/** The request of stored job data with its repositories in the client's order. */
+export function jobRequest(data: BuildJobData): BuildRequest {
+  return {
+    ...data.request,
+    repositories: withKeyOrder(data.request.repositories ?? {}, data.repositoryOrder),
+  };
 }
 
 /** Stored as the job's progress; read by status polls while a build runs or after it failed. */

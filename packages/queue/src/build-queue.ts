@@ -1,7 +1,14 @@
 import { Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
+import { createAdmission } from "./admission.ts";
 import { isReplaceableFailure, type JobSnapshot, type JobState } from "./build-answer.ts";
-import { BUILD_QUEUE, type BuildJobData, type BuildResult, KEY_PREFIX } from "./build-job.ts";
+import {
+  BUILD_QUEUE,
+  type BuildJobData,
+  type BuildResult,
+  KEY_PREFIX,
+  storedJobData,
+} from "./build-job.ts";
 
 export interface BuildQueue {
   readonly queue: Queue<BuildJobData, BuildResult>;
@@ -11,6 +18,16 @@ export interface BuildQueue {
    */
   enqueue(data: BuildJobData, retry?: InfraRetry): Promise<void>;
   /**
+   * Enqueues as `enqueue` does unless `maxPending` builds already wait:
+   * checked and taken atomically, so concurrent requests cannot overshoot.
+   * Returns the number waiting when refused.
+   */
+  enqueueWithin(
+    data: BuildJobData,
+    maxPending: number,
+    retry?: InfraRetry,
+  ): Promise<{ enqueued: true } | { enqueued: false; waiting: number }>;
+  /**
    * Puts a build whose last attempt failed for a fault of ours back in the
    * queue, as a fresh build; true when this call did. Atomic: of many
    * identical requests at once, one moves it and the others find it queued.
@@ -18,6 +35,12 @@ export interface BuildQueue {
   rebuildInfrastructureFailure(requestHash: string): Promise<boolean>;
   /** The job of a hash, or undefined when there is none or its result has expired. */
   snapshot(requestHash: string): Promise<JobSnapshot | undefined>;
+  /**
+   * Builds a finished job again from its stored request (its files were lost
+   * from the store); a job not finished is left alone. False when refused
+   * because `maxPending` builds already wait.
+   */
+  requeue(requestHash: string, maxPending: number): Promise<boolean>;
   /** Drops a finished job whose result expired, so the hash can be built again. */
   dropExpired(requestHash: string): Promise<void>;
   waitingCount(): Promise<number>;
@@ -66,7 +89,9 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
     prefix: KEY_PREFIX,
   });
   const redis = options.connection;
+  const admission = createAdmission(redis, now);
   const waitKey = `${KEY_PREFIX}:${BUILD_QUEUE}:wait`;
+  const jobKeyPrefix = `${KEY_PREFIX}:${BUILD_QUEUE}:`;
 
   /** BullMQ pushes new jobs left and takes the next from the right. */
   async function positionOf(requestHash: string): Promise<number | undefined> {
@@ -85,23 +110,41 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
    * The other order could answer "completed" without the result.
    */
   async function load(requestHash: string) {
-    const state = (await queue.getJobState(requestHash)) as JobState;
+    let state = (await queue.getJobState(requestHash)) as JobState;
     if (state === "unknown") return undefined;
     const job = await Job.fromId<BuildJobData, BuildResult>(queue, requestHash);
     if (!job) return undefined;
+    // An active job without a lock has lost its worker: the stall check puts
+    // it back in the queue shortly, and until then it is not building.
+    if (state === "active" && (await redis.exists(`${jobKeyPrefix}${requestHash}:lock`)) === 0) {
+      state = "waiting";
+    }
     return { job, state };
+  }
+
+  async function add(data: BuildJobData, retry?: InfraRetry) {
+    await queue.add("build", storedJobData(data), {
+      jobId: data.requestHash,
+      ...retryOptions(retry),
+      removeOnComplete: false,
+      removeOnFail: false,
+    });
   }
 
   return {
     queue,
 
-    async enqueue(data, retry) {
-      await queue.add("build", data, {
-        jobId: data.requestHash,
-        ...retryOptions(retry),
-        removeOnComplete: false,
-        removeOnFail: false,
-      });
+    enqueue: add,
+
+    async enqueueWithin(data, maxPending, retry) {
+      const place = await admission.admit(data.requestHash, maxPending);
+      if (!place.admitted) return { enqueued: false, waiting: place.waiting };
+      try {
+        await add(data, retry);
+      } finally {
+        await place.release();
+      }
+      return { enqueued: true };
     },
 
     async rebuildInfrastructureFailure(requestHash) {
@@ -139,6 +182,16 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
         position: waiting ? ((await positionOf(requestHash)) ?? 0) : undefined,
         expiresAt: expiry,
       };
+    },
+
+    async requeue(requestHash, maxPending) {
+      const found = await load(requestHash);
+      // Another request may have requeued it already.
+      if (found?.state !== "completed") return true;
+      const { data } = found.job;
+      await found.job.remove();
+      const admitted = await this.enqueueWithin(data, maxPending);
+      return admitted.enqueued;
     },
 
     async dropExpired(requestHash) {

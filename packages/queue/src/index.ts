@@ -1,3 +1,4 @@
+export * from "./admission.ts";
 export * from "./build-answer.ts";
 export * from "./build-durations.ts";
 export * from "./build-eta.ts";

@@ -22,8 +22,36 @@ export interface BuildStore {
   save(requestHash: string, sourceDir: string): Promise<void>;
   /** Removes a build's files; removing what is not there is no error. */
   remove(requestHash: string): Promise<void>;
+  /**
+   * Whether every one of `files` of a build is still stored (a wiped disk,
+   * a lost volume or an S3 lifecycle rule can take them behind our back).
+   * With no files named, whether anything of the build is stored.
+   */
+  has(requestHash: string, files: readonly string[]): Promise<boolean>;
+  /**
+   * Why new builds cannot be stored (`full`, `unwritable`, with a detail),
+   * or undefined when they can, as far as the store can tell cheaply.
+   */
+  writeProblem(): Promise<StoreProblem | undefined>;
   /** Where to read one file of a build, or undefined when the name cannot be in the store. */
   locate(requestHash: string, file: string): Promise<StoredFileLocation | undefined>;
+}
+
+export interface StoreProblem {
+  state: "full" | "unwritable";
+  detail: string;
+}
+
+/** Error codes of a write that failed because the store has no room or refuses writes. */
+export function storeProblemOf(error: unknown): StoreProblem | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    return { state: "full", detail: "the build store is full (no space left on the device)" };
+  }
+  if (code === "EROFS" || code === "EACCES" || code === "EPERM") {
+    return { state: "unwritable", detail: `the build store cannot be written (${code})` };
+  }
+  return undefined;
 }
 
 /** Request hashes are hex sha256; anything else never names a store folder. */

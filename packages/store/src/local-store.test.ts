@@ -1,7 +1,8 @@
-import { mkdir, mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { storeProblemOf } from "./build-store.ts";
 import { createLocalStore } from "./local-store.ts";
 
 const hash = "a".repeat(64);
@@ -64,5 +65,42 @@ describe("createLocalStore", () => {
     });
     expect(await store.locate(hash, "../other/x")).toBeUndefined();
     expect(await store.locate("../store", "x")).toBeUndefined();
+  });
+});
+
+describe("writeProblem", () => {
+  it("finds nothing wrong with a writable store with room", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "asu-store-ok-"));
+    expect(await createLocalStore(dir).writeProblem()).toBeUndefined();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("calls a store without the room for a build full", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "asu-store-full-"));
+    const problem = await createLocalStore(dir, {
+      minFreeBytes: Number.MAX_SAFE_INTEGER,
+    }).writeProblem();
+    expect(problem).toMatchObject({ state: "full" });
+    expect(problem?.detail).toMatch(/^the build store is full \(\d+ MiB free\)$/);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("calls a store it cannot create unwritable", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "asu-store-file-"));
+    // PUBLIC_PATH is a file: the store folder cannot exist under it.
+    await writeFile(join(dir, "public"), "");
+    const problem = await createLocalStore(join(dir, "public")).writeProblem();
+    expect(problem).toMatchObject({ state: "unwritable" });
+    await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe("storeProblemOf", () => {
+  it("reads no space, quota and read-only errors", () => {
+    const error = (code: string) => Object.assign(new Error(code), { code });
+    expect(storeProblemOf(error("ENOSPC"))?.state).toBe("full");
+    expect(storeProblemOf(error("EDQUOT"))?.state).toBe("full");
+    expect(storeProblemOf(error("EROFS"))?.state).toBe("unwritable");
+    expect(storeProblemOf(error("ECONNRESET"))).toBeUndefined();
   });
 });

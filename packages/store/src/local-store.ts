@@ -1,6 +1,11 @@
-import { cp, mkdir, rename, rm } from "node:fs/promises";
-import { isAbsolute, join, relative, resolve } from "node:path";
-import { assertRequestHash, type BuildStore, REQUEST_HASH_PATTERN } from "./build-store.ts";
+import { cp, mkdir, rename, rm, stat, statfs, writeFile } from "node:fs/promises";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import {
+  assertRequestHash,
+  type BuildStore,
+  REQUEST_HASH_PATTERN,
+  storeProblemOf,
+} from "./build-store.ts";
 
 export interface LocalStore extends BuildStore {
   /** `{PUBLIC_PATH}/store`, absolute. */
@@ -10,8 +15,15 @@ export interface LocalStore extends BuildStore {
 }
 
 /** `{PUBLIC_PATH}/store/{request_hash}/`, as the Python server lays it out. */
-export function createLocalStore(publicPath: string): LocalStore {
+export function createLocalStore(
+  publicPath: string,
+  options: {
+    /** Free space below which the store counts as full (default 256 MiB: one build's images). */
+    minFreeBytes?: number;
+  } = {},
+): LocalStore {
   const root = resolve(publicPath, "store");
+  const minFreeBytes = options.minFreeBytes ?? 256 * 1024 * 1024;
 
   function folder(requestHash: string): string {
     assertRequestHash(requestHash);
@@ -48,6 +60,69 @@ export function createLocalStore(publicPath: string): LocalStore {
 
     async remove(requestHash) {
       await rm(folder(requestHash), { recursive: true, force: true });
+    },
+
+    async has(requestHash, files) {
+      if (!REQUEST_HASH_PATTERN.test(requestHash)) return false;
+      const paths =
+        files.length > 0
+          ? files.map((file) => localPath(requestHash, file))
+          : [join(root, requestHash)];
+      // A stat each: cheap enough for every answer of a finished build.
+      const found = await Promise.all(
+        paths.map((path) =>
+          path === undefined
+            ? false
+            : stat(path).then(
+                () => true,
+                () => false,
+              ),
+        ),
+      );
+      return found.every(Boolean);
+    },
+
+    async writeProblem() {
+      try {
+        // A store not created yet is made by the first save; asking must not create it.
+        let existing = root;
+        while (
+          !(await stat(existing).then(
+            () => true,
+            () => false,
+          ))
+        ) {
+          if (dirname(existing) === existing) break;
+          existing = dirname(existing);
+        }
+        if (!(await stat(existing)).isDirectory()) {
+          return {
+            state: "unwritable" as const,
+            detail: `the build store cannot be written (${existing} is not a folder)`,
+          };
+        }
+        if (existing === root) {
+          const probe = join(root, `.write-probe-${process.pid}`);
+          await writeFile(probe, "");
+          await rm(probe, { force: true });
+        }
+        const space = await statfs(existing);
+        const free = space.bavail * space.bsize;
+        if (free < minFreeBytes) {
+          return {
+            state: "full" as const,
+            detail: `the build store is full (${Math.floor(free / 1048576)} MiB free)`,
+          };
+        }
+        return undefined;
+      } catch (error) {
+        return (
+          storeProblemOf(error) ?? {
+            state: "unwritable" as const,
+            detail: `the build store cannot be written (${(error as Error).message})`,
+          }
+        );
+      }
     },
 
     async locate(requestHash, file) {

@@ -4,11 +4,13 @@ import { join } from "node:path";
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { LRUCache } from "lru-cache";
 import { assertRequestHash, type BuildStore, REQUEST_HASH_PATTERN } from "./build-store.ts";
 import { contentTypeOf } from "./content-type.ts";
 
@@ -25,6 +27,8 @@ export interface S3StoreOptions {
   /** Local scratch folder workers assemble builds in before uploading them. */
   stagingRoot: string;
   presignSeconds?: number;
+  /** How long whether a file is stored is remembered (default 30 s). */
+  presenceTtlMs?: number;
   /** Keys per ListObjectsV2 page; S3's own limit is 1000. */
   listPageSize?: number;
   uploadConcurrency?: number;
@@ -116,6 +120,31 @@ export function createS3Store(options: S3StoreOptions): BuildStore {
     responseChecksumValidation: "WHEN_REQUIRED",
   });
 
+  // Every poll of a finished build asks whether its files are still there:
+  // a HEAD per file, remembered briefly, keeps that off S3's bill and path.
+  const presence = new LRUCache<string, boolean>({
+    max: 10_000,
+    ttl: options.presenceTtlMs ?? 30_000,
+  });
+
+  async function isStored(key: string): Promise<boolean> {
+    const known = presence.get(key);
+    if (known !== undefined) return known;
+    const found = await withAttempts(attempts, async () => {
+      try {
+        await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return true;
+      } catch (error) {
+        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata
+          ?.httpStatusCode;
+        if (status === 404) return false;
+        throw error;
+      }
+    });
+    presence.set(key, found);
+    return found;
+  }
+
   async function* keysUnder(prefix: string): AsyncGenerator<string[]> {
     let token: string | undefined;
     do {
@@ -189,11 +218,30 @@ export function createS3Store(options: S3StoreOptions): BuildStore {
         await deleteKeys(keys.filter((key) => !fresh.has(key)));
       }
       await rm(sourceDir, { recursive: true, force: true });
+      presence.clear();
     },
 
     async remove(requestHash) {
       assertRequestHash(requestHash);
       for await (const keys of keysUnder(`${KEY_PREFIX}${requestHash}/`)) await deleteKeys(keys);
+    },
+
+    // S3 has no cheap free-space question; failed uploads say why instead.
+    async writeProblem() {
+      return undefined;
+    },
+
+    async has(requestHash, files) {
+      if (!REQUEST_HASH_PATTERN.test(requestHash)) return false;
+      const prefix = `${KEY_PREFIX}${requestHash}/`;
+      if (files.length === 0) {
+        for await (const _keys of keysUnder(prefix)) return true;
+        return false;
+      }
+      const keys = files.map((file) => keySuffix(file));
+      if (keys.some((key) => key === undefined)) return false;
+      const found = await Promise.all(keys.map((key) => isStored(`${prefix}${key}`)));
+      return found.every(Boolean);
     },
 
     async locate(requestHash, file) {

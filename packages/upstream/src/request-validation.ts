@@ -5,6 +5,7 @@ import {
   branchOf,
   isRepositoryAllowed,
   type ProfilesJson,
+  repositoryKeyProblem,
 } from "@asu/core";
 import type { OpenwrtCatalog } from "./openwrt-catalog.ts";
 
@@ -47,6 +48,10 @@ export async function validateBuildRequest<T extends BuildRequest>(
       throw badRequest(`Repository not allowed: ${url}`);
     }
   }
+  request.repository_keys.forEach((key, index) => {
+    const problem = repositoryKeyProblem(key);
+    if (problem) throw badRequest(`Invalid repository key ${index + 1}: ${problem}`);
+  });
   if (!SUPPORTED_DISTROS.includes(request.distro)) {
     throw badRequest(`Unsupported distro: ${request.distro}`);
   }

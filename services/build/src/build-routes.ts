@@ -10,7 +10,9 @@ import {
   type RequestLimits,
   releaseFallbackImages,
   requestHash,
+  stringifyOrderedJson,
   toFastApiErrors,
+  withClientDicts,
 } from "@asu/core";
 import {
   type ApiApp,
@@ -38,6 +40,7 @@ import {
   type TtlSettings,
   WORKER_STATES,
 } from "@asu/queue";
+import type { BuildStore } from "@asu/store";
 import {
   type OpenwrtCatalog,
   type ValidatedRequest,
@@ -52,7 +55,7 @@ import { LRUCache } from "lru-cache";
 import { createEtaSource, type EtaSource } from "./build-eta.ts";
 import { clientAddress, trustedProxies } from "./client-address.ts";
 import { createFairShare } from "./fair-share.ts";
-import { createFinishedAnswers, type SerializedAnswer } from "./finished-answers.ts";
+import { createFinishedAnswers, type SerializedAnswer, storedFilesOf } from "./finished-answers.ts";
 
 export interface BuildRouteDeps {
   catalog: OpenwrtCatalog;
@@ -77,6 +80,8 @@ export interface BuildRouteDeps {
   redis?: Redis;
   /** Wait estimates; made from `redis` when not given (the home page shares one). */
   eta?: EtaSource;
+  /** Finished builds are answered only while their files are in it; lost ones are rebuilt. */
+  store?: BuildStore;
   /** The upstream metadata client, whose fetch counts /metrics shows. */
   client?: MetadataStatsSource;
   logger?: Logger;
@@ -215,7 +220,7 @@ function skipResolution(c: Context): boolean {
 function send(c: Context, answer: BuildAnswer | SerializedAnswer) {
   setResponseHeader(c, "X-Imagebuilder-Status", answer.headers["X-Imagebuilder-Status"]);
   setResponseHeader(c, "X-Queue-Position", answer.headers["X-Queue-Position"]);
-  const json = "json" in answer ? answer.json : JSON.stringify(answer.body);
+  const json = "json" in answer ? answer.json : stringifyOrderedJson(answer.body);
   return c.body(json, answer.status, { "content-type": "application/json" });
 }
 
@@ -327,11 +332,32 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
   // client they name, for the statistics) is remembered.
   const bodyHashes = new LRUCache<string, { hash: string; client: string | null | undefined }>({
     max: 5000,
+    // Keyed by bodies of up to 64 KiB: bounded by bytes too.
+    maxSize: 32 * 1024 * 1024,
+    sizeCalculation: (entry, key) => 2 * (key.length + (entry.client?.length ?? 0)) + 160,
   });
   const counters = buildTierCounters(app, deps);
   const waits = waitsAndShares(deps);
 
   async function answerFor(requestHash: string) {
+    const answer = await recordedAnswer(requestHash);
+    if (answer?.status !== 200 || !deps.store) return answer;
+    if (await deps.store.has(requestHash, storedFilesOf(answer))) return answer;
+    // Done, but its files are gone: build it again from the stored request.
+    finished.forget(requestHash);
+    deps.logger?.warn({ request_hash: requestHash }, "stored files lost: building again");
+    if (!(await queue.requeue(requestHash, settings.max_pending_jobs))) {
+      throw new ApiError(529, {
+        status: 529,
+        title: "Server overloaded",
+        detail: `server overload, queue contains too many build requests: ${await queue.waitingCount()}`,
+      });
+    }
+    const requeued = await queue.snapshot(requestHash);
+    return requeued ? buildAnswer(requeued) : undefined;
+  }
+
+  async function recordedAnswer(requestHash: string) {
     const remembered = finished.get(requestHash);
     if (remembered) return remembered;
     const snapshot = await queue.snapshot(requestHash);
@@ -391,9 +417,10 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     if (!json.ok) throw json.error;
     const parsed = schema.safeParse(json.value);
     if (!parsed.success) return c.json(toFastApiErrors(parsed.error, json.value), 422);
+    const asked = withClientDicts(parsed.data, json.value);
 
-    const { client } = parsed.data;
-    const askedHash = requestHash(parsed.data, { skipPackageResolution });
+    const { client } = asked;
+    const askedHash = requestHash(asked, { skipPackageResolution });
     const known = await answerFor(askedHash);
     if (known && !servesPost(known)) replaceable = true;
     if (known && servesPost(known)) {
@@ -404,7 +431,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
 
     let validated: ValidatedRequest;
     try {
-      validated = await validateBuildRequest(parsed.data, settings, catalog);
+      validated = await validateBuildRequest(asked, settings, catalog);
     } catch (error) {
       counters.count(c, "refused");
       throw error;
@@ -442,16 +469,8 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
       throw badRequest(`Unsupported version: ${request.version}`);
     }
 
-    const waiting = await queue.waitingCount();
-    if (waiting > settings.max_pending_jobs) {
-      throw new ApiError(529, {
-        status: 529,
-        title: "Server overloaded",
-        detail: `server overload, queue contains too many build requests: ${waiting}`,
-      });
-    }
-
     const release = await waits.admit(c, hash);
+    let admitted: Awaited<ReturnType<typeof queue.enqueueWithin>>;
     try {
       await queue.dropExpired(hash);
       if (replaceable && (await queue.rebuildInfrastructureFailure(hash))) {
@@ -463,7 +482,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
         request.version,
       );
       const upstreamVersionCode = validated.metadata.version_code;
-      await queue.enqueue(
+      admitted = await queue.enqueueWithin(
         {
           request,
           requestHash: hash,
@@ -477,6 +496,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
           failureTtl: settings.build_failure_ttl,
           requestId: c.get("requestId"),
         },
+        settings.max_pending_jobs,
         {
           retries: settings.infra_retries ?? 0,
           delaySeconds: settings.infra_retry_delay ?? 30,
@@ -485,6 +505,14 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     } catch (error) {
       await release().catch(() => {});
       throw error;
+    }
+    if (!admitted.enqueued) {
+      await release().catch(() => {});
+      throw new ApiError(529, {
+        status: 529,
+        title: "Server overloaded",
+        detail: `server overload, queue contains too many build requests: ${admitted.waiting}`,
+      });
     }
     c.get("logger").info(
       { request_hash: hash, version: request.version, target: request.target, image },

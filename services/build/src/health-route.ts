@@ -1,5 +1,6 @@
 import type { ApiApp } from "@asu/http";
 import { type BuildQueue, readWorkers } from "@asu/queue";
+import type { BuildStore } from "@asu/store";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Redis } from "ioredis";
 
@@ -7,12 +8,19 @@ const healthSchema = z
   .object({
     status: z
       .enum(["ok", "degraded", "error"])
-      .describe("`degraded`: workers are online but none can reach its Podman API"),
+      .describe(
+        "`degraded`: workers are online but none can reach its Podman API, or new builds cannot be stored",
+      ),
     redis: z.enum(["ok", "unreachable"]),
     builders: z
       .enum(["available", "unavailable"])
       .optional()
       .describe("`available` while at least one online worker reaches its Podman API"),
+    store: z
+      .enum(["ok", "full", "unwritable"])
+      .optional()
+      .describe("Whether new builds can be stored; `degraded` while they cannot"),
+    store_detail: z.string().optional(),
     queue: z.record(z.string(), z.number().int()).optional(),
     workers: z
       .object({
@@ -26,7 +34,10 @@ const healthSchema = z
   .openapi("Health");
 
 /** Readiness for load balancers and compose healthchecks: Redis reachable, queue counts. */
-export function registerHealthRoute(app: ApiApp, deps: { redis: Redis; queue: BuildQueue }) {
+export function registerHealthRoute(
+  app: ApiApp,
+  deps: { redis: Redis; queue: BuildQueue; store?: BuildStore },
+) {
   app.openAPIRegistry.registerPath(
     createRoute({
       method: "get",
@@ -58,11 +69,15 @@ export function registerHealthRoute(app: ApiApp, deps: { redis: Redis; queue: Bu
       const builders = workers.some(
         (worker) => worker.state !== "unavailable" && worker.state !== "stopping",
       );
+      const problem = await deps.store?.writeProblem();
+      const noBuilders = workers.length > 0 && unavailable === workers.length;
       return c.json(
         {
-          status: workers.length > 0 && unavailable === workers.length ? "degraded" : "ok",
+          status: noBuilders || problem ? ("degraded" as const) : ("ok" as const),
           redis: "ok" as const,
           builders: builders ? ("available" as const) : ("unavailable" as const),
+          ...(deps.store ? { store: problem?.state ?? ("ok" as const) } : {}),
+          ...(problem ? { store_detail: problem.detail } : {}),
           queue: counts,
           workers: {
             online: workers.length,

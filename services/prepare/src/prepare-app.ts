@@ -1,4 +1,10 @@
-import { DEFAULT_LIMITS, prepareRequestSchema, toFastApiErrors } from "@asu/core";
+import {
+  DEFAULT_LIMITS,
+  prepareRequestSchema,
+  stringifyOrderedJson,
+  toFastApiErrors,
+  withClientDicts,
+} from "@asu/core";
 import { type ApiApp, createApiApp, type Logger, parseJsonBody, readBodyText } from "@asu/http";
 import { createRoute } from "@hono/zod-openapi";
 import type { BuildCacheProbe } from "./build-cache-probe.ts";
@@ -56,7 +62,10 @@ export function createPrepareApp(deps: PrepareAppDeps): ApiApp {
     description: "Validates build requests and shows the package changes a build would make.",
     logger: deps.logger,
   });
-  const answers = createPreparedAnswers<RememberedAnswer>({ ttlMs: deps.answerTtlMs });
+  const answers = createPreparedAnswers<RememberedAnswer>({
+    ttlMs: deps.answerTtlMs,
+    sizeOf: (answer) => answer.head.length,
+  });
   const schema = prepareRequestSchema({
     maxCustomRootfsSizeMb: deps.settings.maxCustomRootfsSizeMb,
     maxDefaultsLength: deps.settings.maxDefaultsLength,
@@ -73,9 +82,10 @@ export function createPrepareApp(deps: PrepareAppDeps): ApiApp {
       if (!json.ok) throw json.error;
       const parsed = schema.safeParse(json.value);
       if (!parsed.success) return c.json(toFastApiErrors(parsed.error, json.value), 422);
-      const { branch, ...wire } = await prepareRequest(parsed.data, deps);
+      const request = withClientDicts(parsed.data, json.value);
+      const { branch, ...wire } = await prepareRequest(request, deps);
       // Serialized once: identical bodies get these bytes back, plus cache_available.
-      answer = { branch, wire, head: JSON.stringify(wire).slice(0, -1) };
+      answer = { branch, wire, head: stringifyOrderedJson(wire).slice(0, -1) };
       answers.set(body.text, answer);
     }
     const { request_hash: requestHash, changes } = answer.wire;

@@ -3,11 +3,13 @@ import {
   badRequest,
   type ChangeRecord,
   findBranch,
+  keysInOrder,
   type PrepareRequest,
   type RequestLimits,
   requestedPackages,
   requestHash,
   resolvePackages,
+  withKeyOrder,
 } from "@asu/core";
 import { type OpenwrtCatalog, type ValidationSettings, validateBuildRequest } from "@asu/upstream";
 
@@ -55,12 +57,14 @@ export async function prepareRequest(
     branches: deps.catalog.branches,
   });
   const resolved = new Set(resolution.packages);
+  const pinned = keysInOrder(request.packages_versions).filter((name) => resolved.has(name));
   const preparedRequest = {
     ...request,
     packages: resolution.packages,
     // Pins follow the packages that survive; renamed or added ones are unpinned.
-    packages_versions: Object.fromEntries(
-      Object.entries(request.packages_versions).filter(([name]) => resolved.has(name)),
+    packages_versions: withKeyOrder(
+      Object.fromEntries(pinned.map((name) => [name, request.packages_versions[name] ?? ""])),
+      pinned,
     ),
   };
   return {

@@ -16,6 +16,9 @@ export function createPreparedAnswers<T extends {}>(options: {
   max?: number;
   ttlMs?: number | undefined;
   now?: () => number;
+  /** Bytes of one answer besides its body (the key); bounds the cache by bytes. */
+  sizeOf?: (answer: T) => number;
+  maxBytes?: number;
 }): PreparedAnswers<T> {
   if (options.ttlMs === 0) return { get: () => undefined, set: () => undefined };
   const cache = new LRUCache<string, T>({
@@ -23,9 +26,10 @@ export function createPreparedAnswers<T extends {}>(options: {
     ttl: options.ttlMs ?? 60_000,
     ...(options.now ? { perf: { now: options.now }, ttlResolution: 0 } : {}),
     // Bodies up to 1 MiB are accepted; only ordinary ones are worth keeping.
-    maxEntrySize: 64 * 1024,
-    sizeCalculation: (_value, key) => key.length || 1,
-    maxSize: 32 * 1024 * 1024,
+    maxEntrySize: 4 * 64 * 1024,
+    // UTF-16 strings: two bytes a unit, body and answer both counted.
+    sizeCalculation: (value, key) => 2 * (key.length + (options.sizeOf?.(value) ?? 0)) || 1,
+    maxSize: options.maxBytes ?? 32 * 1024 * 1024,
   });
   return {
     get: (body) => cache.get(body),

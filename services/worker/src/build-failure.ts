@@ -43,6 +43,8 @@ export const FAILURE_DETAILS = {
   disk: (mb: number) => `Error: The build ran out of its ${mb} MB of disk space`,
   processes: (limit: number) =>
     `Error: The build tried to run more than this server's limit of ${limit} processes`,
+  store: (problem: string) =>
+    `Error: The server could not store the images: ${problem}. This is not a problem of your request; please try again later.`,
 } as const;
 
 /** The limits a failing command may have hit, as the client reads them. */

@@ -22,6 +22,7 @@ import {
   type BuildResult,
   type BuildStage,
   errorLogEntry,
+  jobRequest,
   recordDurations,
   recordExpiry,
 } from "@asu/queue";
@@ -528,7 +529,7 @@ export function createBuildProcessor(deps: BuildDependencies) {
     token: string | undefined,
     cancel: AbortSignal | undefined,
   ): Promise<BuildResult> {
-    const { data } = job;
+    const data = { ...job.data, request: jobRequest(job.data) };
     const log = deps.logger.child({
       request_hash: data.requestHash,
       request_id: data.requestId ?? null,

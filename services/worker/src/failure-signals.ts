@@ -1,4 +1,5 @@
 import { classifyFailure, type FailureClass, type FailureSignals } from "@asu/core";
+import { storeProblemOf } from "@asu/store";
 import { BuildFailure, FAILURE_DETAILS } from "./build-failure.ts";
 
 /**
@@ -40,6 +41,12 @@ export function classifyBuildError(
     });
   } else if (error instanceof BuildFailure) {
     failure = error;
+  } else if (storeProblemOf(error)) {
+    // A full or read-only store (staging sits beside it) is ours to fix, and says so.
+    const problem = storeProblemOf(error);
+    failure = new BuildFailure(FAILURE_DETAILS.store(problem?.detail ?? ""), "", "", {
+      ...errorSignals(error),
+    });
   } else {
     failure = new BuildFailure(FAILURE_DETAILS.internal, "", "", {
       ...errorSignals(error),

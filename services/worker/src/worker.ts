@@ -19,6 +19,7 @@ import {
   queueInstanceId,
   runningBuilds,
   startHeartbeat,
+  WORKER_LOCK_SETTINGS,
 } from "@asu/queue";
 import { createStoreFromConfig } from "@asu/store";
 import { Worker } from "bullmq";
@@ -216,9 +217,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     connection: redis,
     prefix: KEY_PREFIX,
     concurrency: config.worker_concurrency,
-    lockDuration: 30_000,
-    stalledInterval: 30_000,
-    maxStalledCount: 1,
+    ...WORKER_LOCK_SETTINGS,
   });
   consumer = worker;
   worker.on("error", (error) => logger.error({ err: error.message }, "worker error"));

@@ -1,0 +1,91 @@
+import { describe, expect, it } from "vitest";
+import {
+  JsonSyntaxError,
+  KEY_ORDER,
+  keysInOrder,
+  MAX_JSON_DEPTH,
+  parseOrderedJson,
+  stringifyOrderedJson,
+  withKeyOrder,
+} from "./ordered-json.ts";
+
+const SAMPLES = [
+  "0",
+  "-1.5e3",
+  '"text with \\"escapes\\" \\u00fc \\ud83d\\ude00 \\n"',
+  "true",
+  "null",
+  "[]",
+  "{}",
+  '{"a": [1, 2, {"b": null}], "c": "d", "e": false}',
+  ' \n\t{ "x" : [ ] , "y" : { } } ',
+  '{"a": 1, "a": 2}',
+];
+
+describe("parseOrderedJson", () => {
+  it.each(SAMPLES)("reads %s as JSON.parse does", (text) => {
+    expect(JSON.parse(JSON.stringify(parseOrderedJson(text)))).toEqual(JSON.parse(text));
+  });
+
+  it.each([
+    "",
+    "{",
+    '{"a" 1}',
+    "[1,]",
+    "{'a': 1}",
+    '"unterminated',
+    "01",
+    "1 2",
+    '"\\x"',
+    "tru",
+    '"a\u0001"',
+  ])("refuses %j with a position", (text) => {
+    expect(() => JSON.parse(text)).toThrow();
+    expect(() => parseOrderedJson(text)).toThrow(JsonSyntaxError);
+  });
+
+  it("keeps integer-like keys where they were sent, and __proto__ as a key", () => {
+    const value = parseOrderedJson('{"b": 1, "10": 2, "1": 3, "__proto__": 4}') as Record<
+      string,
+      number
+    >;
+    expect(keysInOrder(value)).toEqual(["b", "10", "1", "__proto__"]);
+    expect(Object.getPrototypeOf(value)).toBeNull();
+    expect(Object.hasOwn(value, "__proto__")).toBe(true);
+    expect(Object.getOwnPropertyDescriptor(value, "__proto__")?.value).toBe(4);
+    expect(stringifyOrderedJson(value)).toBe('{"b":1,"10":2,"1":3,"__proto__":4}');
+  });
+
+  it("gives a repeated key its first place and its last value, as a Python dict", () => {
+    const value = parseOrderedJson('{"2": "x", "1": "y", "2": "z"}') as Record<string, string>;
+    expect(keysInOrder(value)).toEqual(["2", "1"]);
+    expect(value["2"]).toBe("z");
+  });
+
+  it(`refuses nesting deeper than ${MAX_JSON_DEPTH} levels without using the stack`, () => {
+    const deep = (levels: number) => `${"[".repeat(levels)}${"]".repeat(levels)}`;
+    expect(() => parseOrderedJson(deep(MAX_JSON_DEPTH))).not.toThrow();
+    expect(() => parseOrderedJson(deep(MAX_JSON_DEPTH + 1))).toThrow(/nested deeper/);
+    expect(() => parseOrderedJson(`{"a": ${deep(1_000_000)}}`)).toThrow(/nested deeper/);
+  });
+});
+
+describe("order helpers", () => {
+  it("falls back to JavaScript's order for objects without one", () => {
+    expect(keysInOrder({ b: 1, 1: 2 })).toEqual(["1", "b"]);
+  });
+
+  it("withKeyOrder copies into the given order and lets other keys follow", () => {
+    const copy = withKeyOrder({ a: "1", 5: "2", b: "3" }, ["b", "5"]);
+    expect(keysInOrder(copy)).toEqual(["b", "5", "a"]);
+    expect(copy[KEY_ORDER]).toEqual(["b", "5", "a"]);
+    expect(JSON.parse(stringifyOrderedJson({ nested: [copy] }))).toEqual({
+      nested: [{ a: "1", 5: "2", b: "3" }],
+    });
+  });
+
+  it("stringifies like JSON.stringify where order is not in question", () => {
+    const value = { a: [1, "x", null, undefined], b: undefined, c: { d: true }, e: new Date(0) };
+    expect(stringifyOrderedJson(value)).toBe(JSON.stringify(value));
+  });
+});

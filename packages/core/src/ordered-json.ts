@@ -1,0 +1,204 @@
+/**
+ * JSON as a Python client's dict keeps it. `JSON.parse` builds objects whose
+ * integer-like keys ("1", "10") move to the front and whose `__proto__` key
+ * is a trap for later copies; Python keeps every key in the order sent, and
+ * the request hash (and the ImageBuilder's repository file) follow that
+ * order. This parser builds prototype-free objects that carry the order they
+ * were sent in, and refuses nesting deeper than a limit instead of
+ * overflowing the stack somewhere later.
+ */
+
+/** The keys of a parsed object in the order they were sent. */
+export const KEY_ORDER: unique symbol = Symbol("asu.keyOrder");
+
+export type OrderedRecord<T = unknown> = Record<string, T> & { [KEY_ORDER]?: readonly string[] };
+
+/** Deep enough for any request; deeper is refused rather than walked. */
+export const MAX_JSON_DEPTH = 32;
+
+export class JsonSyntaxError extends Error {
+  readonly position: number;
+  constructor(message: string, position: number) {
+    super(`${message} at position ${position}`);
+    this.position = position;
+  }
+}
+
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+const WHITESPACE = /[ \t\n\r]*/y;
+
+/** Parses `text` as JSON.parse does, with ordered prototype-free objects and a depth limit. */
+export function parseOrderedJson(text: string, maxDepth = MAX_JSON_DEPTH): unknown {
+  let at = 0;
+
+  const skipSpace = () => {
+    WHITESPACE.lastIndex = at;
+    WHITESPACE.exec(text);
+    at = WHITESPACE.lastIndex;
+  };
+  const fail = (message: string): never => {
+    throw new JsonSyntaxError(message, at);
+  };
+  const expect = (char: string) => {
+    if (text[at] !== char)
+      fail(at >= text.length ? "Unexpected end of JSON input" : `Expected '${char}'`);
+    at++;
+  };
+
+  const parseString = (): string => {
+    const start = at;
+    at++;
+    let escaped = false;
+    for (;;) {
+      const code = text.charCodeAt(at);
+      if (Number.isNaN(code)) fail("Unterminated string in JSON");
+      if (code === 0x22) break;
+      if (code < 0x20) fail("Bad control character in string literal");
+      if (code === 0x5c) {
+        escaped = true;
+        at++;
+      }
+      at++;
+    }
+    at++;
+    const raw = text.slice(start, at);
+    if (!escaped) return raw.slice(1, -1);
+    try {
+      return JSON.parse(raw) as string;
+    } catch {
+      at = start;
+      return fail("Bad escaped character in JSON");
+    }
+  };
+
+  const parseValue = (depth: number): unknown => {
+    skipSpace();
+    const char = text[at];
+    if (char === "{" || char === "[") {
+      if (depth >= maxDepth) fail(`JSON nested deeper than ${maxDepth} levels`);
+      return char === "{" ? parseObject(depth + 1) : parseArray(depth + 1);
+    }
+    if (char === '"') return parseString();
+    for (const [word, value] of LITERALS) {
+      if (text.startsWith(word, at)) {
+        at += word.length;
+        return value;
+      }
+    }
+    NUMBER.lastIndex = at;
+    const number = NUMBER.exec(text);
+    if (number) {
+      at = NUMBER.lastIndex;
+      return Number(number[0]);
+    }
+    return fail(at >= text.length ? "Unexpected end of JSON input" : "Unexpected token in JSON");
+  };
+
+  const parseArray = (depth: number): unknown[] => {
+    at++;
+    const items: unknown[] = [];
+    skipSpace();
+    if (text[at] === "]") {
+      at++;
+      return items;
+    }
+    for (;;) {
+      items.push(parseValue(depth));
+      skipSpace();
+      if (text[at] === ",") {
+        at++;
+        continue;
+      }
+      expect("]");
+      return items;
+    }
+  };
+
+  const parseObject = (depth: number): OrderedRecord => {
+    at++;
+    const object: OrderedRecord = Object.create(null);
+    const order: string[] = [];
+    skipSpace();
+    if (text[at] === "}") at++;
+    else {
+      for (;;) {
+        skipSpace();
+        if (text[at] !== '"') fail("Expected double-quoted property name in JSON");
+        const key = parseString();
+        skipSpace();
+        expect(":");
+        const value = parseValue(depth);
+        // A repeated key keeps its first place and its last value, as in a Python dict.
+        if (!Object.hasOwn(object, key)) order.push(key);
+        object[key] = value;
+        skipSpace();
+        if (text[at] === ",") {
+          at++;
+          continue;
+        }
+        expect("}");
+        break;
+      }
+    }
+    Object.defineProperty(object, KEY_ORDER, { value: order, enumerable: false });
+    return object;
+  };
+
+  const value = parseValue(0);
+  skipSpace();
+  if (at < text.length) fail("Unexpected non-whitespace character after JSON");
+  return value;
+}
+
+const LITERALS: ReadonlyArray<readonly [string, unknown]> = [
+  ["true", true],
+  ["false", false],
+  ["null", null],
+];
+
+/** An object's keys in the order its sender gave them (JavaScript's order when unknown). */
+export function keysInOrder(record: object): string[] {
+  const own = Object.keys(record);
+  const order = (record as OrderedRecord)[KEY_ORDER];
+  if (!order || order.length !== own.length) return own;
+  return order.every((key) => Object.hasOwn(record, key)) ? [...order] : own;
+}
+
+/** The entries of an object in its sender's order. */
+export function entriesInOrder<T>(record: Readonly<Record<string, T>>): [string, T][] {
+  return keysInOrder(record).map((key) => [key, record[key] as T]);
+}
+
+/** A prototype-free copy of `record` whose keys follow `order` (names not in it follow). */
+export function withKeyOrder<T>(
+  record: Readonly<Record<string, T>>,
+  order: readonly string[] = keysInOrder(record),
+): OrderedRecord<T> {
+  const copy: OrderedRecord<T> = Object.create(null);
+  const keys = [...order.filter((key) => Object.hasOwn(record, key))];
+  for (const key of Object.keys(record)) if (!keys.includes(key)) keys.push(key);
+  for (const key of keys) copy[key] = record[key] as T;
+  Object.defineProperty(copy, KEY_ORDER, { value: keys, enumerable: false });
+  return copy;
+}
+
+/**
+ * JSON.stringify that writes ordered objects in their sender's order.
+ * Values without an order are written as JSON.stringify writes them.
+ */
+export function stringifyOrderedJson(value: unknown): string {
+  return write(value) ?? "null";
+}
+
+function write(value: unknown): string | undefined {
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  const withJson = value as { toJSON?: () => unknown };
+  if (typeof withJson.toJSON === "function") return write(withJson.toJSON());
+  if (Array.isArray(value)) return `[${value.map((item) => write(item) ?? "null").join(",")}]`;
+  const parts: string[] = [];
+  for (const key of keysInOrder(value)) {
+    const text = write((value as Record<string, unknown>)[key]);
+    if (text !== undefined) parts.push(`${JSON.stringify(key)}:${text}`);
+  }
+  return `{${parts.join(",")}}`;
+}
