@@ -10,7 +10,6 @@ import { type RunningWorker, startWorker } from "../services/worker/src/worker.t
 import {
   type AsuStack,
   ATH79_24_10_DOUBLE,
-  FIXTURE_REVISION_24_10,
   startAsuStack,
   waitForBuild,
 } from "./support/asu-stack.ts";
@@ -23,7 +22,6 @@ import { type ServedApp, serveApp } from "./support/serve-app.ts";
  */
 
 const BASE = "localhost/asu-e2e-metrics/imagebuilder";
-const _REVISION = FIXTURE_REVISION_24_10;
 const REQUEST_ID = "trace-metrics-e2e-1";
 const archer = {
   version: "24.10.0",
