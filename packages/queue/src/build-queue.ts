@@ -2,6 +2,7 @@ import { Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { JobSnapshot, JobState } from "./build-answer.ts";
 import { BUILD_QUEUE, type BuildJobData, type BuildResult, KEY_PREFIX } from "./build-job.ts";
+import { readRefusedBuild } from "./refused-builds.ts";
 
 export interface BuildQueue {
   readonly queue: Queue<BuildJobData, BuildResult>;
@@ -10,7 +11,10 @@ export interface BuildQueue {
    * in one script, so any number of identical requests make one job.
    */
   enqueue(data: BuildJobData): Promise<void>;
-  /** The job of a hash, or undefined when there is none or its result has expired. */
+  /**
+   * The job of a hash (or its failure before the queue), undefined when there
+   * is none or its result has expired.
+   */
   snapshot(requestHash: string): Promise<JobSnapshot | undefined>;
   /** Drops a finished job whose result expired, so the hash can be built again. */
   dropExpired(requestHash: string): Promise<void>;
@@ -81,7 +85,7 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
 
     async snapshot(requestHash) {
       const found = await load(requestHash);
-      if (!found) return undefined;
+      if (!found) return readRefusedBuild(redis, requestHash);
       const { job, state } = found;
       const expiry = expiresAt(job, state);
       if (expiry !== undefined && expiry <= now()) return undefined;

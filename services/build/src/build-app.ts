@@ -1,7 +1,12 @@
 import { type ApiApp, createApiApp, type Logger } from "@asu/http";
 import type { BuildQueue } from "@asu/queue";
 import type { BuildStore } from "@asu/store";
-import type { MetadataClient, OpenwrtCatalog } from "@asu/upstream";
+import {
+  createPackageIndexes,
+  type MetadataClient,
+  type OpenwrtCatalog,
+  type PackageIndexes,
+} from "@asu/upstream";
 import type { Redis } from "ioredis";
 import { type BuildRouteDeps, registerBuildRoutes } from "./build-routes.ts";
 import { registerHealthRoute } from "./health-route.ts";
@@ -22,11 +27,15 @@ export interface BuildAppDeps {
   settings: BuildRouteDeps["settings"] & {
     upstream_url: string;
     server_contact?: string | undefined;
+    /** PACKAGE_CHECK: check packages against the indexes before queueing (default on). */
+    package_check?: boolean;
     /** Where the build page asks prepare; empty = the same origin. */
     prepare_api_url?: string | undefined;
   };
   logger: Logger;
   version?: string;
+  /** The package indexes both tiers check requests against; default: read through `client`. */
+  indexes?: PackageIndexes;
 }
 
 const METHODS_OF: Record<string, string> = {
@@ -45,7 +54,12 @@ export function createBuildApp(deps: BuildAppDeps): ApiApp {
   });
   // First: `//path` is redirected before any route could match it.
   registerRedirects(app);
-  registerBuildRoutes(app, deps);
+  const indexes =
+    deps.settings.package_check === false
+      ? undefined
+      : (deps.indexes ??
+        createPackageIndexes({ client: deps.client, branches: deps.catalog.branches }));
+  registerBuildRoutes(app, { ...deps, indexes });
   registerStatsRoutes(app, deps);
   registerHealthRoute(app, deps);
   registerRevisionRoute(app, deps);

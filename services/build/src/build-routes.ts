@@ -19,6 +19,7 @@ import {
   metricsRegistry,
   parseJsonBody,
   readBodyText,
+  refusedBuildMetrics,
   registerCollectedGauge,
   registerUpstreamMetrics,
   setResponseHeader,
@@ -37,6 +38,7 @@ import {
 } from "@asu/queue";
 import {
   type OpenwrtCatalog,
+  type PackageIndexes,
   type ValidatedRequest,
   type ValidationSettings,
   validateBuildRequest,
@@ -46,6 +48,7 @@ import type { Context } from "hono";
 import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
 import { createFinishedAnswers, type SerializedAnswer } from "./finished-answers.ts";
+import { createPackageCheck } from "./package-check.ts";
 
 export interface BuildRouteDeps {
   catalog: OpenwrtCatalog;
@@ -63,6 +66,8 @@ export interface BuildRouteDeps {
   redis?: Redis;
   /** The upstream metadata client, whose fetch counts /metrics shows. */
   client?: MetadataStatsSource;
+  /** Package indexes: with them (and Redis) a build no index can satisfy fails before the queue. */
+  indexes?: PackageIndexes;
   logger?: Logger;
 }
 
@@ -247,6 +252,16 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     max: 5000,
   });
   const counters = buildTierCounters(app, deps);
+  const packageCheck =
+    deps.indexes && deps.redis
+      ? createPackageCheck({
+          indexes: deps.indexes,
+          redis: deps.redis,
+          settings,
+          onRefused: refusedBuildMetrics(metricsRegistry(app)).refused.inc,
+          ...(deps.logger ? { logger: deps.logger } : {}),
+        })
+      : undefined;
 
   async function answerFor(requestHash: string) {
     const remembered = finished.get(requestHash);
@@ -349,6 +364,17 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     if (!image || versionPath === undefined) {
       throw badRequest(`Unsupported version: ${request.version}`);
     }
+
+    const refused = await packageCheck?.refuse({
+      validated,
+      requestHash: hash,
+      skipPackageResolution,
+      image,
+      versionPath,
+      requestId: c.get("requestId"),
+      log: c.get("logger"),
+    });
+    if (refused) return send(c, refused);
 
     const waiting = await queue.waitingCount();
     if (waiting > settings.max_pending_jobs) {
