@@ -1,11 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  type IndexSource,
-  parseIndexSource,
-  readFeeds,
-  readIndexSource,
-  sourceIdentity,
-} from "./index-sources.ts";
+import { parseIndexSource, readFeeds, readIndexSource, sourceIdentity } from "./index-sources.ts";
 
 /** A metadata client over a fixed set of files, recording what was read. */
 function files(entries: Record<string, unknown>) {

@@ -131,7 +131,9 @@ export function createPackageCheck(deps: PackageCheckDeps): PackageCheck {
       };
       await storeRefusedBuild(redis, refused);
       await appendErrorLog(redis, errorLogEntry(request, detail));
+      // Written now, as the worker does for its failures: rare, and seen at once.
       stats.record({ kind: "event", event: "failures" });
+      await stats.flush();
       deps.onRefused?.();
       input.log.info(
         { request_hash: input.requestHash, detail, missing: report.missing },
