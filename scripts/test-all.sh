@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The one command that runs every test on a machine that has only Node and npm:
-# it installs pnpm and the system packages the tests need, installs the
-# workspace, checks lint and types, and runs the whole vitest suite.
+# The one command that runs every test on a machine that has only Node and
+# npm (an older Node too: the tests run on the project's Node 24): it installs
+# pnpm and the system packages the tests need, installs the workspace, checks
+# lint and types, and runs the whole vitest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +32,10 @@ if ((${#missing[@]})); then
 fi
 
 log "installing workspace"
+# Also installs the `node` devDependency: pnpm scripts below run on its
+# Node 24, whatever node this machine has.
 pnpm install --frozen-lockfile
+log "scripts run on Node $(pnpm exec node --version)"
 
 log "lint and format"
 pnpm lint

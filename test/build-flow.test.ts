@@ -151,11 +151,19 @@ describe("prepare → build → poll → download", () => {
       expect(createHash("sha256").update(bytes).digest("hex")).toBe(image.sha256);
     }
 
-    const again = await postJson(`${stack.prepareUrl}/api/v1/build/prepare`, {
-      ...archer,
-      from_version: "23.05.0",
-    });
-    expect(again.body.cache_available).toBe(true);
+    // The prepare tier believes "not built" for a moment, then asks again.
+    await expect
+      .poll(
+        async () =>
+          (
+            await postJson(`${stack.prepareUrl}/api/v1/build/prepare`, {
+              ...archer,
+              from_version: "23.05.0",
+            })
+          ).body.cache_available,
+        { timeout: 15_000 },
+      )
+      .toBe(true);
     expect(await containersGone(stack.docker, `asu.build=${prepared.body.request_hash}`)).toEqual(
       [],
     );
@@ -353,8 +361,8 @@ describe("concurrency and failures", () => {
       request,
     );
     const hash: string = queued.body.request_hash;
-    // node itself, not the tsx wrapper: SIGKILL must hit the worker process.
-    const doomed = spawn(process.execPath, ["--import", "tsx", main], { env, stdio: "ignore" });
+    // node itself, not a wrapper script: SIGKILL must hit the worker process.
+    const doomed = spawn(process.execPath, [main], { env, stdio: "ignore" });
     try {
       for (let i = 0; i < 300 && (await containersOf(hash)).length === 0; i++) {
         await new Promise((resolve) => setTimeout(resolve, 100));

@@ -57,7 +57,7 @@ beforeAll(async () => {
 
   workerPublicPath = await mkdtemp(join(tmpdir(), "asu-e2e-s3-worker-"));
   const main = fileURLToPath(new URL("../services/worker/src/main.ts", import.meta.url));
-  worker = spawn(process.execPath, ["--import", "tsx", main], {
+  worker = spawn(process.execPath, [main], {
     env: {
       PATH: process.env.PATH ?? "",
       REDIS_URL: stack.redis.url,

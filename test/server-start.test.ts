@@ -16,7 +16,6 @@ import { type PodmanService, runPodman, startPodmanService } from "./support/pod
  * and Podman service, one port for both tiers, one worker; then SIGTERM.
  */
 
-const TSX_LOADER = new URL("../node_modules/tsx/dist/loader.mjs", import.meta.url).pathname;
 const SERVER_MAIN = new URL("../services/server/src/main.ts", import.meta.url).pathname;
 const BASE = "localhost/asu-server-start/imagebuilder";
 const REVISION = "r28427-6df0e3d02a";
@@ -72,9 +71,9 @@ function serverEnv(overrides: Record<string, string> = {}): Record<string, strin
   };
 }
 
-/** Runs main.ts with node itself (no tsx wrapper in between), so signals reach it. */
+/** Runs main.ts with node itself (no wrapper script in between), so signals reach it. */
 function spawnServer(env: Record<string, string>, cwd = workDir): ServerProcess {
-  const child = spawn(process.execPath, ["--import", TSX_LOADER, SERVER_MAIN], {
+  const child = spawn(process.execPath, [SERVER_MAIN], {
     cwd,
     env,
     stdio: ["ignore", "pipe", "pipe"],
@@ -224,11 +223,19 @@ describe("pnpm start: the whole server in one process", () => {
       expect(createHash("sha256").update(bytes).digest("hex")).toBe(image.sha256);
 
       // The prepare tier asks the build tier in the same process.
-      const again = await postJson(`${url}/api/v1/build/prepare`, {
-        ...archer,
-        from_version: "23.05.0",
-      });
-      expect(again.body.cache_available).toBe(true);
+      // The prepare tier believes "not built" for a moment, then asks again.
+      await expect
+        .poll(
+          async () =>
+            (
+              await postJson(`${url}/api/v1/build/prepare`, {
+                ...archer,
+                from_version: "23.05.0",
+              })
+            ).body.cache_available,
+          { timeout: 15_000 },
+        )
+        .toBe(true);
 
       // A build still running at SIGTERM goes back to the queue, its container removed.
       const slow = await postJson(`${url}/api/v1/build`, {

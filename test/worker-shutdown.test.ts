@@ -24,7 +24,7 @@ afterAll(async () => {
 describe("worker shutdown", () => {
   it("exits on SIGTERM even when Redis has gone away", async () => {
     const main = fileURLToPath(new URL("../services/worker/src/main.ts", import.meta.url));
-    const child = spawn(process.execPath, ["--import", "tsx", main], {
+    const child = spawn(process.execPath, [main], {
       env: {
         ...process.env,
         REDIS_URL: redis.url,

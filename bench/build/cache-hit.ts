@@ -21,8 +21,7 @@ const connections = Number(values.connections);
 const body = JSON.stringify(request);
 
 async function start(script: string, port: number): Promise<[ChildProcess, string]> {
-  const tsx = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
-  const child = spawn(tsx, [fileURLToPath(new URL(script, import.meta.url))], {
+  const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url))], {
     env: { ...process.env, PORT: String(port) },
     stdio: ["ignore", "pipe", "inherit"],
   });

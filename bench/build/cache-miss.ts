@@ -31,11 +31,14 @@ const connections = Number(values.connections);
 const rounds = Number(values.rounds);
 
 async function start(port: number, check: boolean): Promise<ChildProcess> {
-  const tsx = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
-  const child = spawn(tsx, [fileURLToPath(new URL("./miss-server.ts", import.meta.url))], {
-    env: { ...process.env, PORT: String(port), PACKAGE_CHECK: String(check) },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(new URL("./miss-server.ts", import.meta.url))],
+    {
+      env: { ...process.env, PORT: String(port), PACKAGE_CHECK: String(check) },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   const [chunk] = (await once(child.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
   if (!String(chunk).startsWith("ready")) throw new Error(`miss-server did not start: ${chunk}`);
   return child;

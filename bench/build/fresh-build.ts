@@ -6,7 +6,7 @@
  * image with the build container's settings. Each build has its own package
  * list, so nothing is cached; one warm-up round is not counted. Prints both
  * figures, their ratio, and where the server build's time goes.
- * Usage: npx tsx bench/build/fresh-build.ts [--runs 5] [--poll-ms 20]
+ * Usage: pnpm bench:build-fresh -- [--runs 5] [--poll-ms 20]
  */
 import { parseArgs } from "node:util";
 import { INFO_COMMAND, manifestCommand } from "../../services/worker/src/imagebuilder-commands.ts";

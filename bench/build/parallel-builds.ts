@@ -7,7 +7,7 @@
  * `--trace` gives the workers a container API client that times every call
  * and prints each kind of call's median alone and in the parallel batch, to
  * see what slows down when builds overlap.
- * Usage: npx tsx bench/build/parallel-builds.ts [--builds 8] [--workers 2] [--singles 3] [--poll-ms 50] [--trace]
+ * Usage: pnpm bench:build-parallel -- [--builds 8] [--workers 2] [--singles 3] [--poll-ms 50] [--trace]
  */
 import { parseArgs } from "node:util";
 import { createLogger } from "@asu/http";

@@ -1,5 +1,6 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { copyFile, cp, mkdir, mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { podmanImageExists, runPodman } from "./podman-service.ts";
@@ -7,7 +8,7 @@ import { findCommand, runCommand } from "./run-command.ts";
 
 /*
  * Images the deployment test builds without any registry: a Debian root made
- * by debootstrap with this host's Node copied in stands for the public Node
+ * by debootstrap with the project's Node copied in stands for the public Node
  * image the Containerfiles default to, and Redis comes from Debian's package.
  * Both are cached by tag, so only the first run pays for them (about a minute
  * for debootstrap).
@@ -19,20 +20,36 @@ const SUITE = "bookworm";
 const MIRROR = process.env.DEBIAN_MIRROR || "http://deb.debian.org/debian";
 const CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 
-/** `bookworm-node20.20.2`: another Node on the host makes another base. */
+/**
+ * The Node the project runs on: the `node` devDependency's binary (the
+ * Node 24 of .node-version), not whichever node runs this test, which on a
+ * machine with an older system Node may be that one.
+ */
+function projectNode(): { path: string; version: string } {
+  const manifest = createRequire(import.meta.url).resolve("node/package.json");
+  const { version } = JSON.parse(readFileSync(manifest, "utf8")) as { version: string };
+  return { path: join(dirname(manifest), "bin", "node"), version };
+}
+
+/** `bookworm-node24.21.0`: another Node makes another base. */
 function baseTag(): string {
-  return `${SUITE}-node${process.versions.node}`;
+  return `${SUITE}-node${projectNode().version}`;
 }
 
 export function nodeBaseRef(): string {
   return `${NODE_BASE_REPOSITORY}:${baseTag()}`;
 }
 
-/** npm as the Node distribution lays it out: `{prefix}/bin/node`, `{prefix}/lib/node_modules/npm`. */
-async function hostNpm(nodePath: string): Promise<string> {
-  const npm = join(dirname(dirname(nodePath)), "lib", "node_modules", "npm");
+/**
+ * The host's npm package (the `node` package brings no npm): the directory
+ * holding `bin/npm-cli.js`, found through the `npm` on PATH.
+ */
+async function hostNpm(): Promise<string> {
+  const command = findCommand("npm");
+  if (!command) throw new Error("npm is not on PATH");
+  const npm = dirname(dirname(await realpath(command)));
   if (!existsSync(join(npm, "bin", "npm-cli.js"))) {
-    throw new Error(`npm not found next to ${nodePath} (looked in ${npm})`);
+    throw new Error(`npm not found from ${command} (looked in ${npm})`);
   }
   return npm;
 }
@@ -57,7 +74,7 @@ export interface BuiltImage {
 /**
  * A Node base image laid out like the official `node:*-slim` ones: Debian
  * (debootstrap, minbase) with node in /usr/local/bin and npm in
- * /usr/local/lib/node_modules, both copied from this host.
+ * /usr/local/lib/node_modules: the project's Node, the host's npm.
  */
 export async function ensureNodeBaseImage(env: Record<string, string>): Promise<BuiltImage> {
   const ref = nodeBaseRef();
@@ -78,8 +95,8 @@ export async function ensureNodeBaseImage(env: Record<string, string>): Promise<
       root,
     ]);
 
-    const node = await realpath(process.execPath);
-    const npm = await hostNpm(node);
+    const node = await realpath(projectNode().path);
+    const npm = await hostNpm();
     await mkdir(join(root, "usr/local/bin"), { recursive: true });
     await mkdir(join(root, "usr/local/lib/node_modules"), { recursive: true });
     await copyFile(node, join(root, "usr/local/bin/node"));

@@ -9,9 +9,12 @@ import {
 } from "./config-schema.ts";
 
 export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
+  readonly problems: string[];
+
+  constructor(problems: string[]) {
     super(`Invalid configuration:\n  ${problems.join("\n  ")}`);
     this.name = "ConfigError";
+    this.problems = problems;
   }
 }
 

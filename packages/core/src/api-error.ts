@@ -4,12 +4,14 @@
  * `{status, title, detail}` for 404/503/529.
  */
 export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: Record<string, unknown>,
-  ) {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+
+  constructor(status: number, body: Record<string, unknown>) {
     super(typeof body.detail === "string" ? body.detail : `HTTP ${status}`);
     this.name = "ApiError";
+    this.status = status;
+    this.body = body;
   }
 }
 

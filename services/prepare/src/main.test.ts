@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 describe("pnpm start:prepare", () => {
   it("starts without Redis or Podman and stops cleanly on SIGTERM", async () => {
     const main = fileURLToPath(new URL("./main.ts", import.meta.url));
-    const child = spawn(process.execPath, ["--import", "tsx", main], {
+    const child = spawn(process.execPath, [main], {
       env: { ...process.env, PORT: "0", HOST: "127.0.0.1", UPSTREAM_URL: "http://127.0.0.1:9" },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -15,6 +15,7 @@ function start() {
   });
   const branches = loadBranches(config.branches_file);
   const catalog = createOpenwrtCatalog({ client, branches });
+  const isBuilt = createBuildCacheProbe({ buildApiUrl: config.build_api_url });
   const app = createPrepareApp({
     catalog,
     ...(config.package_check ? { indexes: createPackageIndexes({ client, branches }) } : {}),
@@ -24,7 +25,7 @@ function start() {
       maxCustomRootfsSizeMb: config.max_custom_rootfs_size_mb,
       maxDefaultsLength: config.max_defaults_length,
     },
-    isBuilt: createBuildCacheProbe({ buildApiUrl: config.build_api_url }),
+    isBuilt,
     logger,
   });
 
@@ -40,7 +41,7 @@ function start() {
     },
   );
 
-  stopOnSignals(server, logger);
+  stopOnSignals(server, logger, async () => isBuilt.close?.());
 }
 
 try {

@@ -23,7 +23,9 @@ export const PODMAN_PROGRAM: ManagedProgram = {
 };
 
 export class MissingProgramError extends Error {
-  constructor(readonly missing: readonly ManagedProgram[]) {
+  readonly missing: readonly ManagedProgram[];
+
+  constructor(missing: readonly ManagedProgram[]) {
     super(
       missing
         .map(
@@ -33,6 +35,7 @@ export class MissingProgramError extends Error {
         .join("\n"),
     );
     this.name = "MissingProgramError";
+    this.missing = missing;
   }
 }
 

@@ -3,13 +3,16 @@
  * contract's `Error: …` text, stdout/stderr those of the failing step.
  */
 export class BuildFailure extends Error {
-  constructor(
-    readonly detail: string,
-    readonly stdout = "",
-    readonly stderr = "",
-  ) {
+  readonly detail: string;
+  readonly stdout: string;
+  readonly stderr: string;
+
+  constructor(detail: string, stdout = "", stderr = "") {
     super(detail);
     this.name = "BuildFailure";
+    this.detail = detail;
+    this.stdout = stdout;
+    this.stderr = stderr;
   }
 }
 

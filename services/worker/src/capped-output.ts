@@ -14,7 +14,10 @@ export class CappedOutput {
   private tailBytes = 0;
   private totalBytes = 0;
 
-  constructor(readonly limitBytes: number = DEFAULT_OUTPUT_LIMIT) {
+  readonly limitBytes: number;
+
+  constructor(limitBytes: number = DEFAULT_OUTPUT_LIMIT) {
+    this.limitBytes = limitBytes;
     this.half = Math.floor(limitBytes / 2);
   }
 
