@@ -127,9 +127,11 @@ describe("the package check in POST /api/v1/build", () => {
     const ttl = await redis.pttl(`asu:refused:${hash}`);
     expect(ttl).toBeGreaterThan(3_500_000);
     expect(ttl).toBeLessThanOrEqual(3_600_000);
-    expect(await redis.lrange(ERROR_LOG_KEY, 0, -1)).toEqual([
-      "24.10.0:ath79/generic:tplink_archer-c7-v5 Error: Impossible package selection: missing (also-nope, nope)",
-    ]);
+    const log = await redis.lrange(ERROR_LOG_KEY, 0, -1);
+    expect(log).toHaveLength(1);
+    expect(log[0]).toMatch(
+      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d 24\.10\.0:ath79\/generic:tplink_archer-c7-v5 Error: Impossible package selection: missing \(also-nope, nope\)$/,
+    );
     const day = new Date().toISOString().slice(0, 10);
     expect(await redis.hget(`asu:stats:event:${day}`, "failures")).toBe("1");
     const metrics = await (await fetch(`${served.url}/metrics`)).text();
