@@ -227,6 +227,7 @@ describe("metrics, statistics and request ids over a real build", () => {
     expect(sample(tier, 'asu_queue_jobs{state="failed"}')).toBe(0);
     const text = await scrape(worker?.metricsUrl as string);
     expect(sample(text, 'asu_build_jobs_finished_total{outcome="failure"}')).toBe(0);
+    expect(failed.body.failure_kind).toBe("request");
   });
 
   it("fills the statistics endpoints (SERVER_STATS on)", async () => {
@@ -244,6 +245,8 @@ describe("metrics, statistics and request ids over a real build", () => {
       "cache-misses": 2,
       successes: 1,
       failures: 1,
+      "failures-request": 1,
+      "failures-infrastructure": 0,
     });
     expect(summary.builds_24h).toBe(1);
     expect(summary.queue_length).toBe(0);
@@ -279,7 +282,7 @@ describe("metrics, statistics and request ids over a real build", () => {
     expect(errors).toContain("Build Errors: 1 entries");
     expect(errors).toMatch(/^Time range: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) to \1$/m);
     expect(errors).toMatch(
-      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d 24\.10\.0:ath79\/generic:tplink_archer-c7-v5 Error: Impossible package selection: missing \(no-such-package\)$/m,
+      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d 24\.10\.0:ath79\/generic:tplink_archer-c7-v5 \[request\] Error: Impossible package selection: missing \(no-such-package\)$/m,
     );
   });
 

@@ -46,6 +46,8 @@ const LUCI_VERSION = "25.033.27781~eaa84a1-r1";
 const ARCHER = "tplink_archer-c7-v5";
 const SIGNING_IMAGE = `${BASE}-signing:ath79-generic-v24.10.0`;
 const MISSING_IMAGE = `${BASE}:nowhere-v0.0.1`;
+/** setup.sh's downloads fail at once: nothing listens there inside a container. */
+const UNREACHABLE_UPSTREAM = "http://127.0.0.1:9";
 const TSX = new URL("../node_modules/.bin/tsx", import.meta.url).pathname;
 const WORKER_MAIN = new URL("../services/worker/src/main.ts", import.meta.url).pathname;
 
@@ -163,6 +165,7 @@ function workerConfig(redisUrl: string, publicPath: string, socketPath: string, 
       PUBLIC_PATH: publicPath,
       CONTAINER_SOCKET_PATH: socketPath,
       IMAGE_PULL: "never",
+      UPSTREAM_URL: UNREACHABLE_UPSTREAM,
       WORKER_CONCURRENCY: "4",
       LOG_LEVEL: "info",
       ...env,
@@ -391,6 +394,7 @@ describe("worker", () => {
       detail: "Error: Impossible package selection: missing (no-such-package)",
       stdout: "Unknown package 'no-such-package'.\n",
       imagebuilder_status: "failed",
+      failure_kind: "request",
     });
     expect(outcome.answer.body.stderr).toContain(
       " * opkg_install_cmd: Cannot install package no-such-package.",
@@ -399,7 +403,7 @@ describe("worker", () => {
     expect(await readErrorLog(main.redis)).toContainEqual(
       expect.stringMatching(
         new RegExp(
-          `^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d 24\\.10\\.0:ath79/generic:${ARCHER} Error: Impossible package selection: missing \\(no-such-package\\)$`,
+          `^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d 24\\.10\\.0:ath79/generic:${ARCHER} \\[request\\] Error: Impossible package selection: missing \\(no-such-package\\)$`,
         ),
       ),
     );
@@ -530,14 +534,16 @@ describe("worker", () => {
     // The apk build names packages as apk does; the opkg feed has no apk-mbedtls.
     expect((body.manifest as Record<string, string>)["apk-mbedtls"]).toBeDefined();
 
-    // setup.sh fetches by TARGET and VERSION_PATH; a path it cannot find fails the build.
+    // setup.sh fetches by TARGET and VERSION_PATH from UPSTREAM_URL; a download
+    // that fails is a failure of ours, not of the request.
     const wrongPath = { ...jobData(APK, { packages: ["htop"] }), versionPath: "releases/1.0.0" };
     const failed = await build0(wrongPath);
     expect(failed.answer.body).toMatchObject({
       detail: "Error: Could not set up ImageBuilder (returncode=1)",
-      stdout: "Connecting to downloads.openwrt.org\n",
+      stdout: `Downloading ${UNREACHABLE_UPSTREAM}/releases/1.0.0/targets/x86/64/sha256sums\n`,
+      failure_kind: "infrastructure",
     });
-    expect(failed.answer.body.stderr).toContain("404 Not Found (releases/1.0.0/targets/x86/64/");
+    expect(failed.answer.body.stderr).toContain("wget: can't connect to remote host");
   });
 
   it.concurrent("server-side rules apply unless the request was prepared", async () => {
@@ -582,6 +588,7 @@ describe("worker", () => {
       jobData(OPKG, { packages: ["htop", "curl"] }, { image: MISSING_IMAGE }),
     );
     expect(outcome.answer.body.detail).toBe(message);
+    expect(outcome.answer.body.failure_kind).toBe("infrastructure");
     expect(outcome.stages.at(-1)).toBe("failed");
     expect(outcome.stages).not.toContain("validate_revision");
   });
@@ -593,11 +600,12 @@ describe("worker", () => {
     const outcome = await build(slow.queue, data);
     expect(Date.now() - started).toBeLessThan(4_900);
     expect(outcome.answer.body.detail).toBe("Error: Build exceeded the time limit of 2 seconds");
+    expect(outcome.answer.body.failure_kind).toBe("infrastructure");
     expect(await containersGone(docker, `${WORKER_LABEL}=${slow.worker.id}`)).toEqual([]);
     expect(await readErrorLog(slow.redis)).toEqual([
       expect.stringMatching(
         new RegExp(
-          `^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d 24\\.10\\.0:ath79/generic:${ARCHER} Error: Build exceeded the time limit of 2 seconds$`,
+          `^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d 24\\.10\\.0:ath79/generic:${ARCHER} \\[infrastructure\\] Error: Build exceeded the time limit of 2 seconds$`,
         ),
       ),
     ]);

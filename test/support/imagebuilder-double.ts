@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { gzipSync } from "node:zlib";
 import { podmanImageExists, runPodman } from "./podman-service.ts";
 
 /** Where tests publish double images; the worker finds `{base}:{target-dash}-{tag}`. */
@@ -391,14 +392,17 @@ async function sourceFile(name: string): Promise<Buffer> {
   return readFile(join(SOURCE_DIR, name));
 }
 
-/** Every file of the double's root filesystem, in archive order. */
-export async function imagebuilderDoubleEntries(
-  options: ImagebuilderDoubleOptions,
-  busybox: { binary: Buffer; applets: string[] },
-): Promise<TarEntry[]> {
+interface DoubleFiles {
+  /** What `make` reads (config, profiles, packages, conflicts). */
+  data: { name: string; content: Buffer }[];
+  /** What a release container has in /builder from the start, and a snapshot one after setup.sh. */
+  unpacked: { name: string; content: Buffer }[];
+  flavour: ImagebuilderFlavour;
+}
+
+async function doubleFiles(options: ImagebuilderDoubleOptions): Promise<DoubleFiles> {
   const { flavour, version, revision, target } = options;
   assertSafe(target, "target", /^[\w-]+\/[\w-]+$/);
-  const snapshot = isSnapshotVersion(version);
   const versionPath = versionPathFor(version);
   const archPackages = options.archPackages ?? ARCH_PACKAGES[target] ?? "testarch";
   const profiles = options.profiles ?? PROFILE_PRESETS[target] ?? FALLBACK_PROFILES;
@@ -417,16 +421,82 @@ export async function imagebuilderDoubleEntries(
     IB_DEFAULT_PACKAGES: defaults.join(" "),
   });
   const repositories = repositoryFile(flavour, versionPath, target, archPackages);
+  const text = (content: string) => Buffer.from(content, "utf8");
+  return {
+    flavour,
+    data: [
+      { name: "config", content: text(config) },
+      { name: "conflicts", content: await sourceFile("conflicts.txt") },
+      { name: "packages", content: await sourceFile(`packages-${flavour}.txt`) },
+      { name: "profiles", content: text(`${profiles.map(profileLine).join("\n")}\n`) },
+    ],
+    unpacked: [
+      { name: "Makefile", content: await sourceFile("Makefile") },
+      { name: repositories.name, content: text(repositories.content) },
+    ],
+  };
+}
+
+/** Where `make` finds an unpacked release's data in /builder, over the image's own. */
+const UNPACKED_DATA_DIR = ".imagebuilder-double";
+
+export interface ImagebuilderDoubleRelease {
+  /** Upstream directory: `releases/24.10.0/targets/ath79/generic`. */
+  dir: string;
+  /** File name → content, to serve below `dir` (the archive and its sha256sums). */
+  files: Record<string, Buffer>;
+}
+
+/**
+ * A release's ImageBuilder archive as upstream publishes it, for the
+ * snapshot double's setup.sh to download, verify and unpack: one top
+ * directory with the Makefile, the repository file and the release's data.
+ */
+export async function imagebuilderDoubleRelease(
+  options: Omit<ImagebuilderDoubleOptions, "tag" | "baseContainer">,
+): Promise<ImagebuilderDoubleRelease> {
+  const files = await doubleFiles({ ...options, tag: "" });
+  const top = `openwrt-imagebuilder-${options.version}-${options.target.replace("/", "-")}.Linux-x86_64`;
+  const entries: TarEntry[] = [
+    { path: top, kind: "dir", mode: 0o755 },
+    ...files.unpacked.map(
+      ({ name, content }): TarEntry => ({
+        path: `${top}/${name}`,
+        kind: "file",
+        mode: 0o644,
+        content,
+      }),
+    ),
+    { path: `${top}/${UNPACKED_DATA_DIR}`, kind: "dir", mode: 0o755 },
+    ...files.data.map(
+      ({ name, content }): TarEntry => ({
+        path: `${top}/${UNPACKED_DATA_DIR}/${name}`,
+        kind: "file",
+        mode: 0o644,
+        content,
+      }),
+    ),
+  ];
+  const archive = gzipSync(tarArchive(entries));
+  const name = `${top}.tar.gz`;
+  const sum = createHash("sha256").update(archive).digest("hex");
+  return {
+    dir: `${versionPathFor(options.version)}/targets/${options.target}`,
+    files: { [name]: archive, sha256sums: Buffer.from(`${sum} *${name}\n`) },
+  };
+}
+
+/** Every file of the double's root filesystem, in archive order. */
+export async function imagebuilderDoubleEntries(
+  options: ImagebuilderDoubleOptions,
+  busybox: { binary: Buffer; applets: string[] },
+): Promise<TarEntry[]> {
+  const { flavour, version } = options;
+  const snapshot = isSnapshotVersion(version);
+  const { data, unpacked } = await doubleFiles(options);
   const key = SHIPPED_KEYS[flavour];
   const text = (content: string) => Buffer.from(content, "utf8");
   const buildbot = { uid: BUILDBOT_UID, gid: BUILDBOT_UID };
-
-  // What a release container has in /builder from the start, and a snapshot
-  // container only after setup.sh unpacked it.
-  const unpacked: { name: string; content: Buffer }[] = [
-    { name: "Makefile", content: await sourceFile("Makefile") },
-    { name: repositories.name, content: text(repositories.content) },
-  ];
 
   const entries: TarEntry[] = [
     { path: "bin", kind: "dir", mode: 0o755 },
@@ -464,25 +534,14 @@ export async function imagebuilderDoubleEntries(
     { path: "usr/bin/make", kind: "file", mode: 0o755, content: await sourceFile("make") },
     { path: "usr/share", kind: "dir", mode: 0o755 },
     { path: DOUBLE_DIR, kind: "dir", mode: 0o755 },
-    { path: `${DOUBLE_DIR}/config`, kind: "file", mode: 0o644, content: text(config) },
-    {
-      path: `${DOUBLE_DIR}/conflicts`,
-      kind: "file",
-      mode: 0o644,
-      content: await sourceFile("conflicts.txt"),
-    },
-    {
-      path: `${DOUBLE_DIR}/packages`,
-      kind: "file",
-      mode: 0o644,
-      content: await sourceFile(`packages-${flavour}.txt`),
-    },
-    {
-      path: `${DOUBLE_DIR}/profiles`,
-      kind: "file",
-      mode: 0o644,
-      content: text(`${profiles.map(profileLine).join("\n")}\n`),
-    },
+    ...data.map(
+      ({ name, content }): TarEntry => ({
+        path: `${DOUBLE_DIR}/${name}`,
+        kind: "file",
+        mode: 0o644,
+        content,
+      }),
+    ),
     { path: `${DOUBLE_DIR}/unpacked`, kind: "dir", mode: 0o755 },
     ...unpacked.map(
       ({ name, content }): TarEntry => ({

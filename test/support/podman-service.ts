@@ -26,6 +26,11 @@ export interface PodmanService {
   /** The full environment (process env + CONTAINERS_CONF) for `podman` CLI calls. */
   env: Record<string, string>;
   stop(): Promise<void>;
+  /**
+   * Stops the API service and starts it again on the same socket after
+   * `downMs`: an outage of the API. Containers keep running meanwhile (conmon).
+   */
+  restart(downMs?: number): Promise<void>;
 }
 
 export interface PodmanResult {
@@ -140,42 +145,58 @@ export async function startPodmanService(
   }
   env.CONTAINERS_CONF = confPath;
 
-  const child = spawn("podman", ["system", "service", "--time=0", `unix://${socketPath}`], {
-    env,
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    // Only the tail matters for error messages; the service can log for hours.
-    stderr = (stderr + chunk.toString("utf8")).slice(-8_000);
-  });
-  const spawnFailed = new Promise<never>((_, reject) =>
-    child.once("error", (error) =>
-      reject(new Error(`cannot start podman (apt-get install -y podman runc): ${error.message}`)),
-    ),
-  );
-  // A spawn error after startup has nobody waiting; the race below reports it otherwise.
-  spawnFailed.catch(() => {});
+  const launch = () => {
+    const child = spawn("podman", ["system", "service", "--time=0", `unix://${socketPath}`], {
+      env,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr?.on("data", (chunk: Buffer) => {
+      // Only the tail matters for error messages; the service can log for hours.
+      stderr = (stderr + chunk.toString("utf8")).slice(-8_000);
+    });
+    const spawnFailed = new Promise<never>((_, reject) =>
+      child.once("error", (error) =>
+        reject(new Error(`cannot start podman (apt-get install -y podman runc): ${error.message}`)),
+      ),
+    );
+    // A spawn error after startup has nobody waiting; the race below reports it otherwise.
+    spawnFailed.catch(() => {});
+    const ready = Promise.race([
+      waitForSocket(child, socketPath, () => stderr, options.timeoutMs ?? 30_000),
+      spawnFailed,
+    ]);
+    return { child, ready };
+  };
+  let service = launch();
 
-  const stop = async (): Promise<void> => {
+  const stopService = async (): Promise<void> => {
+    const { child } = service;
     if (child.exitCode === null && child.signalCode === null) {
       child.kill("SIGTERM");
       const killer = setTimeout(() => child.kill("SIGKILL"), 10_000);
       await exited(child);
       clearTimeout(killer);
     }
+  };
+  const stop = async (): Promise<void> => {
+    await stopService();
     if (ownDir) await rm(dir, { recursive: true, force: true });
+  };
+  const restart = async (downMs = 0): Promise<void> => {
+    await stopService();
+    await rm(socketPath, { force: true });
+    if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
+    service = launch();
+    await service.ready;
   };
 
   try {
-    await Promise.race([
-      waitForSocket(child, socketPath, () => stderr, options.timeoutMs ?? 30_000),
-      spawnFailed,
-    ]);
+    await service.ready;
     await ensurePodmanNetwork(env, BUILD_NETWORK);
   } catch (error) {
     await stop();
     throw error;
   }
-  return { socketPath, env, stop };
+  return { socketPath, env, stop, restart };
 }

@@ -215,6 +215,18 @@ export const configSchema = z.object({
     { tiers: ["build"] },
     "max_pending_jobs",
   ),
+  max_pending_per_client: setting(
+    integerSetting.pipe(z.number().min(1)).default(20),
+    "Waiting builds one client may have; its further new builds answer 429",
+    { tiers: ["build"] },
+    "max_pending_per_client",
+  ),
+  trusted_proxies: setting(
+    listSetting.default([]),
+    "Proxies (IPs or CIDRs) whose `X-Forwarded-For` names the client (JSON list or comma-separated)",
+    { tiers: ["build"], shownDefault: "empty" },
+    "trusted_proxies",
+  ),
   job_timeout: setting(
     durationSetting.default(600),
     "One build's limit",
@@ -251,11 +263,29 @@ export const configSchema = z.object({
     { tiers: ["worker"] },
     "worker_concurrency",
   ),
+  infra_retries: setting(
+    integerSetting.pipe(z.number().min(0).max(10)).default(2),
+    "How often a build that failed for a fault of ours (registry, Podman, disk, downloads, time limit) is tried again",
+    { tiers: ["build"] },
+    "infra_retries",
+  ),
+  infra_retry_delay: setting(
+    durationSetting.default(30),
+    "Wait before the first retry of such a build; it doubles with every further one",
+    { tiers: ["build"], shownDefault: "30s" },
+    "infra_retry_delay",
+  ),
   image_pull: setting(
-    z.enum(["always", "missing", "never"]).default("always"),
-    "When a worker pulls the ImageBuilder image: `always` (falls back to a local copy when the pull fails), `missing`, `never`",
+    z.enum(["interval", "always", "missing", "never"]).default("interval"),
+    "When a worker asks the registry for the ImageBuilder image: `interval` (at most once per image per `IMAGE_PULL_INTERVAL` across all workers, and when a snapshot's upstream version_code changed), `always` (every build), `missing`, `never`; `interval` and `always` fall back to a local copy when the registry cannot be reached",
     { tiers: ["worker"] },
     "image_pull",
+  ),
+  image_pull_interval: setting(
+    durationSetting.pipe(z.number().min(1)).default(600),
+    "With `IMAGE_PULL=interval`: the least time between two registry checks of one image",
+    { tiers: ["worker"], shownDefault: "10m" },
+    "image_pull_interval",
   ),
   container_network: setting(
     z.string().min(1).default("asu-build"),

@@ -6,12 +6,19 @@
 export class ApiError extends Error {
   readonly status: number;
   readonly body: Record<string, unknown>;
+  /** Headers the answer carries besides the body (`Retry-After`). */
+  readonly headers: Readonly<Record<string, string>>;
 
-  constructor(status: number, body: Record<string, unknown>) {
+  constructor(
+    status: number,
+    body: Record<string, unknown>,
+    headers: Readonly<Record<string, string>> = {},
+  ) {
     super(typeof body.detail === "string" ? body.detail : `HTTP ${status}`);
     this.name = "ApiError";
     this.status = status;
     this.body = body;
+    this.headers = headers;
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { containerTag, imagebuilderImage } from "./imagebuilder-image.ts";
+import { containerTag, imagebuilderImage, releaseFallbackImages } from "./imagebuilder-image.ts";
 
 describe("containerTag", () => {
   it.each([
@@ -56,5 +56,25 @@ describe("imagebuilderImage", () => {
 
   it("is null when the version has no tag", () => {
     expect(imagebuilderImage(base, "ath79/generic", "23.05")).toBeNull();
+  });
+});
+
+describe("releaseFallbackImages", () => {
+  it("names the branch's snapshot image, then master", () => {
+    expect(
+      releaseFallbackImages("ghcr.io/openwrt/imagebuilder", "ath79/generic", "24.10.2"),
+    ).toEqual([
+      "ghcr.io/openwrt/imagebuilder:ath79-generic-openwrt-24.10",
+      "ghcr.io/openwrt/imagebuilder:ath79-generic-master",
+    ]);
+    expect(releaseFallbackImages("b", "x86/64", "25.12.0-rc1")).toEqual([
+      "b:x86-64-openwrt-25.12",
+      "b:x86-64-master",
+    ]);
+  });
+
+  it("has none for snapshots", () => {
+    expect(releaseFallbackImages("b", "x86/64", "SNAPSHOT")).toEqual([]);
+    expect(releaseFallbackImages("b", "x86/64", "24.10-SNAPSHOT")).toEqual([]);
   });
 });

@@ -26,3 +26,20 @@ export function imagebuilderImage(
   const tag = containerTag(version);
   return tag === null ? null : `${baseContainer}:${target.replaceAll("/", "-")}-${tag}`;
 }
+
+/**
+ * Where a release builds when its own image is not published yet: the
+ * snapshot image of its branch (`openwrt-24.10`), else `master`. Every image
+ * of the family carries setup.sh, which fetches the release's ImageBuilder.
+ * Empty for snapshots: their image is already a snapshot image.
+ */
+export function releaseFallbackImages(
+  baseContainer: string,
+  target: string,
+  version: string,
+): string[] {
+  if (!RELEASE_TAG_PATTERN.test(version)) return [];
+  const branch = version.split(".").slice(0, 2).join(".");
+  const prefix = `${baseContainer}:${target.replaceAll("/", "-")}`;
+  return [`${prefix}-openwrt-${branch}`, `${prefix}-master`];
+}

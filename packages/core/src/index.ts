@@ -4,6 +4,7 @@ export * from "./apk-index.ts";
 export * from "./branches.ts";
 export * from "./build-request.ts";
 export * from "./diff-packages.ts";
+export * from "./failure-kind.ts";
 export * from "./feeds-conf.ts";
 export * from "./imagebuilder-image.ts";
 export * from "./index-names.ts";

@@ -42,7 +42,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
           mapped.message,
         );
       }
-      return c.json(mapped.body, mapped.status as 400);
+      return c.json(mapped.body, mapped.status as 400, { ...mapped.headers });
     }
     if (error instanceof HTTPException) {
       return c.json({ detail: error.message || "Bad Request" }, error.status);

@@ -295,7 +295,7 @@ const STAGE_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600]
 
 /** A worker's builds: outcomes, durations, busy or idle. */
 export interface WorkerMetrics {
-  /** Builds finished: `success`, `failure`, or `requeued` when the worker stopped. */
+  /** Builds finished: `success`, `failure`, `retried` (a failure of ours, tried again), or `requeued` (handed back). */
   jobsFinished: Counter<"outcome">;
   buildDuration: Histogram<"outcome">;
   stageDuration: Histogram<"stage">;
@@ -303,6 +303,14 @@ export interface WorkerMetrics {
   buildsRunning: Gauge;
   /** 1 while this worker runs at least one build, else 0. */
   workerBusy: Gauge;
+  /** Failed build attempts by kind (`request`, `infrastructure`) and the classifier's reason. */
+  buildFailures: Counter<"kind" | "reason">;
+  /** Releases built from a snapshot image because their own image did not exist. */
+  fallbackBuilds: Counter;
+  /** Registry checks of ImageBuilder images (pulls), by outcome (`pulled`, `failed`). */
+  registryChecks: Counter<"outcome">;
+  /** 1 while this worker reaches its Podman API, else 0 (it takes no jobs then). */
+  podmanAvailable: Gauge;
 }
 
 export const workerMetrics = oncePerRegistry<WorkerMetrics>((registry) => {
@@ -310,7 +318,7 @@ export const workerMetrics = oncePerRegistry<WorkerMetrics>((registry) => {
   const metrics: WorkerMetrics = {
     jobsFinished: new Counter({
       name: "asu_build_jobs_finished_total",
-      help: "Builds a worker finished, by outcome (success, failure, requeued)",
+      help: "Builds a worker finished, by outcome (success, failure, retried, requeued)",
       labelNames: ["outcome"],
       registers,
     }),
@@ -338,9 +346,32 @@ export const workerMetrics = oncePerRegistry<WorkerMetrics>((registry) => {
       help: "1 while this worker runs a build, 0 while it is idle",
       registers,
     }),
+    buildFailures: new Counter({
+      name: "asu_build_failures_total",
+      help: "Failed build attempts by kind (request, infrastructure) and reason; infrastructure failures are retried",
+      labelNames: ["kind", "reason"],
+      registers,
+    }),
+    fallbackBuilds: new Counter({
+      name: "asu_build_fallback_total",
+      help: "Release builds that ran in the target's snapshot image because the release image did not exist",
+      registers,
+    }),
+    registryChecks: new Counter({
+      name: "asu_image_registry_checks_total",
+      help: "ImageBuilder image pulls asked of the registry, by outcome (pulled, failed)",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    podmanAvailable: new Gauge({
+      name: "asu_worker_podman_available",
+      help: "1 while this worker reaches its Podman API; 0 while it cannot and takes no jobs",
+      registers,
+    }),
   };
   metrics.workerBusy.set(0);
   metrics.buildsRunning.set(0);
+  metrics.podmanAvailable.set(1);
   return metrics;
 });
 

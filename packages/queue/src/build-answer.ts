@@ -1,3 +1,4 @@
+import type { FailureKind } from "@asu/core";
 import type { BuildJobData, BuildProgress, BuildResult, BuildStage } from "./build-job.ts";
 
 export type JobState =
@@ -21,6 +22,8 @@ export interface JobSnapshot {
   failedReason?: string;
   /** When the job was enqueued, unix ms. */
   timestamp: number;
+  /** When a worker took the job, unix ms; only once one did. */
+  processedOn?: number;
   /** 0 = next; only for queued jobs. */
   position?: number;
   /** When a finished build stops being served, unix ms. */
@@ -36,7 +39,7 @@ export interface BuildAnswer {
 const STALLED_DETAIL =
   "Error: The worker building this request stopped before finishing. Please request the build again.";
 
-function progressOf(snapshot: JobSnapshot): Partial<BuildProgress> {
+function progressOf(snapshot: Pick<JobSnapshot, "progress">): Partial<BuildProgress> {
   const { progress } = snapshot;
   return progress && typeof progress === "object" ? (progress as Partial<BuildProgress>) : {};
 }
@@ -53,6 +56,20 @@ function failureDetail(snapshot: JobSnapshot): string {
   if (/stalled/i.test(reason)) return STALLED_DETAIL;
   if (reason.startsWith("Error:")) return reason;
   return reason ? `Error: ${reason}` : "Error: Build failed";
+}
+
+/**
+ * Whose fault a failed job is. A failure the worker did not classify (its
+ * worker died, BullMQ gave up on it) is never the user's verdict.
+ */
+export function failureKindOf(snapshot: Pick<JobSnapshot, "progress">): FailureKind {
+  const reported = progressOf(snapshot).failure_kind;
+  return reported === "request" ? "request" : "infrastructure";
+}
+
+/** A failure a new POST must not be served: it is built afresh instead. */
+export function isReplaceableFailure(snapshot: Pick<JobSnapshot, "state" | "progress">): boolean {
+  return snapshot.state === "failed" && failureKindOf(snapshot) === "infrastructure";
 }
 
 /** The contract's answer for a job, identical for POST, GET and HEAD. */
@@ -87,6 +104,7 @@ export function buildAnswer(snapshot: JobSnapshot): BuildAnswer {
           stdout: progress.stdout ?? "",
           stderr: progress.stderr ?? "",
           imagebuilder_status: "failed",
+          failure_kind: failureKindOf(snapshot),
         },
         headers: { "X-Imagebuilder-Status": "failed", "X-Queue-Position": "0" },
       };

@@ -1,4 +1,4 @@
-import type { BuildRequest } from "@asu/core";
+import type { BuildRequest, FailureKind } from "@asu/core";
 
 /** The BullMQ queue every tier shares; job id = request hash. */
 export const BUILD_QUEUE = "builds";
@@ -28,6 +28,13 @@ export interface BuildJobData {
   skipPackageResolution: boolean;
   /** `{BASE_CONTAINER}:{target}-{tag}`. */
   image: string;
+  /**
+   * Snapshot images a release builds from (through setup.sh) when `image`
+   * does not exist, best first; absent for snapshots.
+   */
+  fallbackImages?: string[];
+  /** The target's upstream version_code when enqueued: a snapshot image older than it is re-checked. */
+  upstreamVersionCode?: string;
   /** Upstream path of the version (`snapshots`, `releases/24.10.0`), setup.sh's VERSION_PATH. */
   versionPath: string;
   /** The ImageBuilder must run setup.sh first. */
@@ -46,6 +53,10 @@ export interface BuildProgress {
   detail?: string;
   stdout?: string;
   stderr?: string;
+  /** Whose fault a failure is; see classifyFailure. */
+  failure_kind?: FailureKind;
+  /** The classifier rule that decided, for logs and metrics. */
+  failure_reason?: string;
 }
 
 /** The 200 answer's result fields, as the worker stores them (the job's return value). */

@@ -1,6 +1,6 @@
 import { Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import type { JobSnapshot, JobState } from "./build-answer.ts";
+import { isReplaceableFailure, type JobSnapshot, type JobState } from "./build-answer.ts";
 import { BUILD_QUEUE, type BuildJobData, type BuildResult, KEY_PREFIX } from "./build-job.ts";
 import { readRefusedBuild } from "./refused-builds.ts";
 
@@ -10,7 +10,13 @@ export interface BuildQueue {
    * Adds the build unless a job with its hash exists: BullMQ checks and adds
    * in one script, so any number of identical requests make one job.
    */
-  enqueue(data: BuildJobData): Promise<void>;
+  enqueue(data: BuildJobData, retry?: InfraRetry): Promise<void>;
+  /**
+   * Puts a build whose last attempt failed for a fault of ours back in the
+   * queue, as a fresh build; true when this call did. Atomic: of many
+   * identical requests at once, one moves it and the others find it queued.
+   */
+  rebuildInfrastructureFailure(requestHash: string): Promise<boolean>;
   /**
    * The job of a hash (or its failure before the queue), undefined when there
    * is none or its result has expired.
@@ -20,6 +26,25 @@ export interface BuildQueue {
   dropExpired(requestHash: string): Promise<void>;
   waitingCount(): Promise<number>;
   close(): Promise<void>;
+}
+
+/** INFRA_RETRIES and INFRA_RETRY_DELAY: how a build failing for a fault of ours is retried. */
+export interface InfraRetry {
+  retries: number;
+  delaySeconds: number;
+}
+
+/**
+ * BullMQ's job options for the retries: attempts and an exponential backoff
+ * (delay, 2×delay, 4×delay, …). Failures of the request itself are not
+ * retried: the worker fails them as unrecoverable.
+ */
+export function retryOptions(retry: InfraRetry | undefined) {
+  if (!retry || retry.retries <= 0) return { attempts: 1 };
+  return {
+    attempts: retry.retries + 1,
+    backoff: { type: "exponential" as const, delay: retry.delaySeconds * 1000 },
+  };
 }
 
 export interface BuildQueueOptions {
@@ -74,13 +99,29 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
   return {
     queue,
 
-    async enqueue(data) {
+    async enqueue(data, retry) {
       await queue.add("build", data, {
         jobId: data.requestHash,
-        attempts: 1,
+        ...retryOptions(retry),
         removeOnComplete: false,
         removeOnFail: false,
       });
+    },
+
+    async rebuildInfrastructureFailure(requestHash) {
+      const found = await load(requestHash);
+      if (!found || !isReplaceableFailure({ state: found.state, progress: found.job.progress })) {
+        return false;
+      }
+      try {
+        await found.job.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
+      } catch {
+        // Another request moved it first (BullMQ's script found it no longer failed).
+        return false;
+      }
+      // The failed attempt's progress would show as the new build's stage.
+      await found.job.updateProgress({ imagebuilder_status: "init" }).catch(() => {});
+      return true;
     },
 
     async snapshot(requestHash) {
@@ -98,6 +139,7 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
         returnvalue: job.returnvalue,
         failedReason: job.failedReason,
         timestamp: job.timestamp,
+        processedOn: job.processedOn,
         position: waiting ? ((await positionOf(requestHash)) ?? 0) : undefined,
         expiresAt: expiry,
       };

@@ -232,7 +232,15 @@ describe("reading", () => {
     expect(summary).toEqual({
       builds_24h: 0,
       period: { days: 30, from: dayLabel(29), to: dayLabel(0) },
-      events: { requests: 2, "cache-hits": 0, "cache-misses": 1, successes: 1, failures: 0 },
+      events: {
+        requests: 2,
+        "cache-hits": 0,
+        "cache-misses": 1,
+        successes: 1,
+        failures: 0,
+        "failures-request": 0,
+        "failures-infrastructure": 0,
+      },
       clients: [
         { name: "luci/1", count: 2 },
         { name: "auc/0.3.2", count: 1 },

@@ -16,6 +16,9 @@ export const BUILD_EVENTS = [
   "cache-misses",
   "successes",
   "failures",
+  // This server's own: failures by kind (see classifyFailure).
+  "failures-request",
+  "failures-infrastructure",
 ] as const;
 export type BuildEvent = (typeof BUILD_EVENTS)[number];
 

@@ -15,6 +15,12 @@ describe("errorLogEntry", () => {
     expect(errorLogTimestamp(Date.parse("1999-12-31T23:59:59Z"))).toBe("1999-12-31 23:59:59");
   });
 
+  it("leads the message with the failure kind when it is known", () => {
+    expect(errorLogEntry(ARCHER, "Error: Image not found", AT, "infrastructure")).toBe(
+      "2025-03-04 05:06:07 24.10.0:ath79/generic:tplink_archer-c7-v5 [infrastructure] Error: Image not found",
+    );
+  });
+
   it("hides job ids: every run of 64 lower-case hex digits", () => {
     const hash = "0123456789abcdef".repeat(4);
     expect(errorLogEntry(ARCHER, `ID ${hash} found, /store/${hash}/x`, AT)).toMatch(

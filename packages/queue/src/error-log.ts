@@ -1,4 +1,4 @@
-import type { BuildRequest } from "@asu/core";
+import type { BuildRequest, FailureKind } from "@asu/core";
 import type { Redis } from "ioredis";
 import { ERROR_LOG_KEY, ERROR_LOG_LENGTH } from "./build-job.ts";
 
@@ -21,11 +21,14 @@ export function errorLogEntry(
   request: Pick<BuildRequest, "version" | "target" | "profile">,
   message: string,
   now = Date.now(),
+  kind?: FailureKind,
 ): string {
   const words = message.replace(JOB_ID, "[job-id]").split(/\s+/).filter(Boolean);
   // Cut by code points, as Python slices strings, so no surrogate is split.
   const clean = Array.from(words.join(" ")).slice(0, MAX_MESSAGE).join("");
-  return `${errorLogTimestamp(now)} ${request.version}:${request.target}:${request.profile} ${clean}`;
+  // The failure kind leads the message, so the line keeps the Python shape.
+  const tag = kind ? `[${kind}] ` : "";
+  return `${errorLogTimestamp(now)} ${request.version}:${request.target}:${request.profile} ${tag}${clean}`;
 }
 
 /** Newest first, capped, so it can never grow without bound. */

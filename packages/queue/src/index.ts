@@ -1,4 +1,6 @@
 export * from "./build-answer.ts";
+export * from "./build-durations.ts";
+export * from "./build-eta.ts";
 export * from "./build-job.ts";
 export * from "./build-queue.ts";
 export * from "./build-stats.ts";

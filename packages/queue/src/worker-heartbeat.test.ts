@@ -57,6 +57,17 @@ describe("worker heartbeat", () => {
     expect(busy.active).toEqual(["a".repeat(64)]);
 
     beat.buildFinished("a".repeat(64));
+    beat.builders(false);
+    const unavailable = await until(
+      async () => JSON.parse((await redis.get("asu:workers:w1")) ?? "{}"),
+      (status) => status.state === "unavailable",
+    );
+    expect(unavailable.active).toEqual([]);
+    beat.builders(true);
+    await until(
+      async () => JSON.parse((await redis.get("asu:workers:w1")) ?? "{}"),
+      (status) => status.state === "idle",
+    );
     beat.stopping();
     const stopping = await until(
       async () => JSON.parse((await redis.get("asu:workers:w1")) ?? "{}"),

@@ -11,6 +11,9 @@ export function workerKey(workerId: string): string {
   return `${WORKER_KEY_PREFIX}${workerId}`;
 }
 
+export const WORKER_STATES = ["idle", "busy", "stopping", "unavailable"] as const;
+export type WorkerState = (typeof WORKER_STATES)[number];
+
 /** What a worker says about itself; the build tier counts these to tell workers online. */
 export interface WorkerStatus {
   id: string;
@@ -18,7 +21,8 @@ export interface WorkerStatus {
   pid: number;
   started_at: string;
   concurrency: number;
-  state: "idle" | "busy" | "stopping";
+  /** `unavailable`: it cannot reach its Podman API and takes no jobs. */
+  state: WorkerState;
   /** Request hashes being built now. */
   active: string[];
   updated_at: string;
@@ -28,6 +32,8 @@ export interface Heartbeat {
   buildStarted(requestHash: string): void;
   buildFinished(requestHash: string): void;
   stopping(): void;
+  /** Whether the worker reaches its Podman API; told at once. */
+  builders(available: boolean): void;
   /** Stops beating and removes the key: the worker is gone. */
   stop(): Promise<void>;
 }
@@ -46,6 +52,7 @@ export function startHeartbeat(redis: Redis, options: HeartbeatOptions): Heartbe
   const startedAt = new Date().toISOString();
   let stopping = false;
   let stopped = false;
+  let unavailable = false;
 
   const status = (): WorkerStatus => ({
     id: options.workerId,
@@ -53,7 +60,7 @@ export function startHeartbeat(redis: Redis, options: HeartbeatOptions): Heartbe
     pid: process.pid,
     started_at: startedAt,
     concurrency: options.concurrency,
-    state: stopping ? "stopping" : active.size > 0 ? "busy" : "idle",
+    state: stopping ? "stopping" : unavailable ? "unavailable" : active.size > 0 ? "busy" : "idle",
     active: [...active],
     updated_at: new Date().toISOString(),
   });
@@ -81,6 +88,11 @@ export function startHeartbeat(redis: Redis, options: HeartbeatOptions): Heartbe
     },
     stopping() {
       stopping = true;
+      beat();
+    },
+    builders(available) {
+      if (unavailable === !available) return;
+      unavailable = !available;
       beat();
     },
     async stop() {

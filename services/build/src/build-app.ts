@@ -8,6 +8,7 @@ import {
   type PackageIndexes,
 } from "@asu/upstream";
 import type { Redis } from "ioredis";
+import { createEtaSource } from "./build-eta.ts";
 import { type BuildRouteDeps, registerBuildRoutes } from "./build-routes.ts";
 import { registerHealthRoute } from "./health-route.ts";
 import { registerJsonApi } from "./json-api.ts";
@@ -59,7 +60,13 @@ export function createBuildApp(deps: BuildAppDeps): ApiApp {
       ? undefined
       : (deps.indexes ??
         createPackageIndexes({ client: deps.client, branches: deps.catalog.branches }));
-  registerBuildRoutes(app, { ...deps, indexes });
+  // One reading of workers and build durations serves the API's answers and the home page.
+  const eta = createEtaSource({
+    queue: deps.queue,
+    redis: deps.redis,
+    onError: (error) => deps.logger.warn({ err: error.message }, "reading wait estimates failed"),
+  });
+  registerBuildRoutes(app, { ...deps, eta, indexes });
   registerStatsRoutes(app, deps);
   registerHealthRoute(app, deps);
   registerRevisionRoute(app, deps);
@@ -77,7 +84,7 @@ export function createBuildApp(deps: BuildAppDeps): ApiApp {
     },
   });
   registerStoreRoute(app, deps);
-  registerPages(app, deps);
+  registerPages(app, { ...deps, eta });
 
   // FastAPI answers a known path with the wrong method 405, and clients show that text.
   for (const [path, allow] of Object.entries(METHODS_OF)) {

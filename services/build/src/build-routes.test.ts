@@ -15,7 +15,7 @@ import {
 } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
-import { Worker } from "bullmq";
+import { UnrecoverableError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
@@ -411,5 +411,111 @@ describe("GET /api/v1/stats", () => {
     await call("POST", "/api/v1/build", archer);
     await call("POST", "/api/v1/build", { ...archer, packages: ["x"] });
     expect((await call("GET", "/api/v1/stats")).body).toEqual({ queue_length: 2 });
+  });
+});
+
+describe("failures of ours", () => {
+  /** A second build-tier replica on the same queue, with its own in-memory answers. */
+  async function replica(extra: Partial<typeof settings> & Record<string, unknown> = {}) {
+    const catalog = createOpenwrtCatalog({
+      client: createMetadataClient({ upstreamUrl: upstream.url }),
+      branches: DEFAULT_BRANCHES,
+    });
+    const other = createApiApp({ title: "build", version: "0", logger: silent });
+    registerBuildRoutes(other, { catalog, queue, settings: { ...settings, ...extra } });
+    return serveApp(other);
+  }
+  async function get(url: string, hash: string) {
+    const res = await fetch(`${url}/api/v1/build/${hash}`);
+    return { status: res.status, body: (await res.json()) as any };
+  }
+  async function post(url: string, body: unknown) {
+    const res = await fetch(`${url}/api/v1/build`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  }
+
+  it("are retried, then seen by polls, and replaced by a new POST on every replica", async () => {
+    const a = await replica({ infra_retries: 1, infra_retry_delay: 0 });
+    const b = await replica({ infra_retries: 1, infra_retry_delay: 0 });
+    try {
+      let healthy = false;
+      const attempts: number[] = [];
+      const consumer = worker(async (job) => {
+        attempts.push(job.attemptsMade);
+        if (healthy) return { bin_dir: job.data.requestHash, manifest: {}, images: [] };
+        if (job.attemptsMade + 1 < job.opts.attempts) throw new Error("Error: registry hiccup");
+        await job.updateProgress({
+          imagebuilder_status: "failed",
+          detail: "Error: registry hiccup",
+          failure_kind: "infrastructure",
+        });
+        throw new Error("Error: registry hiccup");
+      });
+      const queued = await post(a.url, archer);
+      expect(queued.status).toBe(202);
+      const hash = queued.body.request_hash;
+      const failed = await until(async () => {
+        const answer = await get(b.url, hash);
+        return answer.status === 500 ? answer : undefined;
+      });
+      expect(attempts).toEqual([0, 1]);
+      expect(failed.body).toMatchObject({
+        detail: "Error: registry hiccup",
+        failure_kind: "infrastructure",
+      });
+      // Both replicas answered the failure to polls.
+      expect((await get(a.url, hash)).status).toBe(500);
+
+      healthy = true;
+      await consumer.pause();
+      const again = await post(a.url, archer);
+      expect(again.status).toBe(202);
+      expect(again.body).toMatchObject({ request_hash: hash, detail: "queued" });
+      consumer.resume();
+      // Replica b never kept the failure: it sees the new build's result.
+      const built = await until(async () => {
+        const answer = await get(b.url, hash);
+        return answer.status === 200 ? answer : undefined;
+      });
+      expect(built.body.bin_dir).toBe(hash);
+      expect((await post(b.url, archer)).status).toBe(200);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it("a request's own failure is not retried and is the answer to a new POST", async () => {
+    const a = await replica({ infra_retries: 2, infra_retry_delay: 0 });
+    try {
+      const attempts: number[] = [];
+      worker(async (job) => {
+        attempts.push(job.attemptsMade);
+        const detail = "Error: Impossible package selection: missing (nosuch)";
+        await job.updateProgress({
+          imagebuilder_status: "failed",
+          detail,
+          failure_kind: "request",
+        });
+        throw new UnrecoverableError(detail);
+      });
+      const queued = await post(a.url, archer);
+      const hash = queued.body.request_hash;
+      const failed = await until(async () => {
+        const answer = await get(a.url, hash);
+        return answer.status === 500 ? answer : undefined;
+      });
+      expect(failed.body.failure_kind).toBe("request");
+      const again = await post(a.url, archer);
+      expect(again.status).toBe(500);
+      expect(again.body.failure_kind).toBe("request");
+      expect(attempts).toEqual([0]);
+    } finally {
+      await a.close();
+    }
   });
 });

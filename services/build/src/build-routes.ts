@@ -8,6 +8,7 @@ import {
   type ProfilesJson,
   packagesForBuild,
   type RequestLimits,
+  releaseFallbackImages,
   requestHash,
   toFastApiErrors,
 } from "@asu/core";
@@ -31,10 +32,12 @@ import {
   clientOf,
   createStatsRecorder,
   extraPackages,
+  type JobSnapshot,
   readWorkers,
   resultTtl,
   type StatsEntry,
   type TtlSettings,
+  WORKER_STATES,
 } from "@asu/queue";
 import {
   type OpenwrtCatalog,
@@ -43,10 +46,14 @@ import {
   type ValidationSettings,
   validateBuildRequest,
 } from "@asu/upstream";
+import { getConnInfo } from "@hono/node-server/conninfo";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
+import { createEtaSource, type EtaSource } from "./build-eta.ts";
+import { clientAddress, trustedProxies } from "./client-address.ts";
+import { createFairShare } from "./fair-share.ts";
 import { createFinishedAnswers, type SerializedAnswer } from "./finished-answers.ts";
 import { createPackageCheck } from "./package-check.ts";
 
@@ -58,12 +65,21 @@ export interface BuildRouteDeps {
     TtlSettings & {
       base_container: string;
       max_pending_jobs: number;
+      /** MAX_PENDING_PER_CLIENT; no limit when unset. */
+      max_pending_per_client?: number;
+      /** TRUSTED_PROXIES: IPs or CIDRs whose X-Forwarded-For names the client. */
+      trusted_proxies?: readonly string[];
       build_failure_ttl: number;
+      /** INFRA_RETRIES and INFRA_RETRY_DELAY; no retries when absent. */
+      infra_retries?: number;
+      infra_retry_delay?: number;
       /** SERVER_STATS. */
       server_stats?: boolean;
     };
   /** Statistics are written here when SERVER_STATS is on; workers are counted from it. */
   redis?: Redis;
+  /** Wait estimates; made from `redis` when not given (the home page shares one). */
+  eta?: EtaSource;
   /** The upstream metadata client, whose fetch counts /metrics shows. */
   client?: MetadataStatsSource;
   /** Package indexes: with them (and Redis) a build no index can satisfy fails before the queue. */
@@ -80,7 +96,6 @@ const QUEUE_STATES = [
   "completed",
   "failed",
 ] as const;
-const WORKER_STATES = ["idle", "busy", "stopping"] as const;
 
 /** How a build request was answered, for the cache counters and statistics. */
 type RequestOutcome = "hit" | "miss" | "answered" | "refused";
@@ -163,6 +178,13 @@ function extraPackagesOf(
   };
 }
 
+/**
+ * A failure of ours is never a POST's answer: the same request builds
+ * afresh instead. Polls (GET) still see it.
+ */
+const servesPost = (answer: BuildAnswer | SerializedAnswer): boolean =>
+  "json" in answer || answer.body.failure_kind !== "infrastructure";
+
 /** A finished build answers 200: only that is a cache hit. */
 const outcomeOf = (answer: BuildAnswer | SerializedAnswer): RequestOutcome =>
   answer.status === 200 ? "hit" : "answered";
@@ -211,6 +233,11 @@ const answerSchema = z
     detail: z.string(),
     imagebuilder_status: z.string().optional(),
     queue_position: z.number().int().optional(),
+    eta_seconds: z
+      .number()
+      .int()
+      .optional()
+      .openapi({ description: "Expected seconds until the build is done (202 answers)" }),
     stdout: z.string().optional(),
     stderr: z.string().optional(),
     images: z.array(z.record(z.string(), z.unknown())).optional(),
@@ -239,6 +266,61 @@ const answerResponses = {
   },
 };
 
+/** The peer's address as the Node server saw it; undefined for in-process requests. */
+function peerAddress(c: Context): string | undefined {
+  try {
+    return getConnInfo(c).remote.address;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Wait estimates on every 202 and each client's share of the queue, both
+ * kept in Redis so every build-tier replica answers alike. Without Redis
+ * (tests of the routes alone) there is neither.
+ */
+function waitsAndShares(deps: BuildRouteDeps) {
+  const { redis, settings } = deps;
+  const onError = (error: Error) =>
+    deps.logger?.warn({ err: error.message }, "reading wait estimates failed");
+  const eta =
+    deps.eta ?? (redis ? createEtaSource({ queue: deps.queue, redis, onError }) : undefined);
+  const max = settings.max_pending_per_client;
+  const shares = redis && max ? createFairShare(redis, { max }) : undefined;
+  const trusted = trustedProxies(settings.trusted_proxies ?? []);
+  return {
+    async annotate(answer: BuildAnswer, snapshot: JobSnapshot): Promise<BuildAnswer> {
+      return eta ? eta.annotate(answer, snapshot) : answer;
+    },
+    /**
+     * Counts a new build against its client, or refuses it with 429 when the
+     * client has its share waiting. Returns the release for a build that is
+     * then not queued after all.
+     */
+    async admit(c: Context, requestHash: string): Promise<() => Promise<void>> {
+      const client =
+        shares && clientAddress(peerAddress(c), c.req.header("x-forwarded-for"), trusted);
+      if (!shares || !client) return async () => {};
+      const { admitted, waiting } = await shares.admit(client, requestHash);
+      if (!admitted) {
+        const retryAfter = (await eta?.newBuild(0)) ?? 60;
+        c.get("logger").info({ client, waiting }, "build refused: client over its share");
+        throw new ApiError(
+          429,
+          {
+            status: 429,
+            title: "Too Many Requests",
+            detail: `too many builds of this client waiting: ${waiting} (at most ${max}); retry when some have started`,
+          },
+          { "Retry-After": String(retryAfter) },
+        );
+      }
+      return () => shares.release(client, requestHash);
+    },
+  };
+}
+
 export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
   const { queue, catalog, settings } = deps;
   const schema = buildRequestSchema({
@@ -252,6 +334,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     max: 5000,
   });
   const counters = buildTierCounters(app, deps);
+  const waits = waitsAndShares(deps);
   const packageCheck =
     deps.indexes && deps.redis
       ? createPackageCheck({
@@ -270,7 +353,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     if (!snapshot) return undefined;
     const answer = buildAnswer(snapshot);
     finished.remember(requestHash, answer, snapshot.expiresAt);
-    return answer;
+    return waits.annotate(answer, snapshot);
   }
 
   app.openAPIRegistry.registerPath(
@@ -291,6 +374,10 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
         ...answerResponses,
         400: { description: "Refused by validation: `{detail, status}`" },
         422: { description: "Schema failure, FastAPI's shape" },
+        429: {
+          description:
+            "This client already has `MAX_PENDING_PER_CLIENT` builds waiting (`Retry-After` says when to try again)",
+        },
         529: { description: "Too many builds waiting" },
       },
     }),
@@ -304,9 +391,12 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     // for the many devices that ask for a build that already exists.
     const bodyKey = `${skipPackageResolution}:${body.text}`;
     const seen = bodyHashes.get(bodyKey);
+    // Set when an answer was a failure of ours: the build is to be replaced.
+    let replaceable = false;
     if (seen) {
       const known = await answerFor(seen.hash);
-      if (known) {
+      if (known && !servesPost(known)) replaceable = true;
+      if (known && servesPost(known)) {
         counters.count(c, outcomeOf(known), seen.client);
         return send(c, known);
       }
@@ -320,7 +410,8 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     const { client } = parsed.data;
     const askedHash = requestHash(parsed.data, { skipPackageResolution });
     const known = await answerFor(askedHash);
-    if (known) {
+    if (known && !servesPost(known)) replaceable = true;
+    if (known && servesPost(known)) {
       if (body.text.length <= 64 * 1024) bodyHashes.set(bodyKey, { hash: askedHash, client });
       counters.count(c, outcomeOf(known), client);
       return send(c, known);
@@ -338,7 +429,8 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     if (body.text.length <= 64 * 1024) bodyHashes.set(bodyKey, { hash, client });
     if (hash !== askedHash) {
       const resolved = await answerFor(hash);
-      if (resolved) {
+      if (resolved && !servesPost(resolved)) replaceable = true;
+      if (resolved && servesPost(resolved)) {
         counters.count(c, outcomeOf(resolved), client);
         return send(c, resolved);
       }
@@ -385,25 +477,48 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
       });
     }
 
-    await queue.dropExpired(hash);
-    await queue.enqueue({
-      request,
-      requestHash: hash,
-      skipPackageResolution,
-      image,
-      versionPath,
-      snapshot: isSnapshot(request.version),
-      resultTtl: resultTtl(request, settings),
-      failureTtl: settings.build_failure_ttl,
-      requestId: c.get("requestId"),
-    });
+    const release = await waits.admit(c, hash);
+    try {
+      await queue.dropExpired(hash);
+      if (replaceable && (await queue.rebuildInfrastructureFailure(hash))) {
+        c.get("logger").info({ request_hash: hash }, "rebuilding after an infrastructure failure");
+      }
+      const fallbackImages = releaseFallbackImages(
+        settings.base_container,
+        request.target,
+        request.version,
+      );
+      const upstreamVersionCode = validated.metadata.version_code;
+      await queue.enqueue(
+        {
+          request,
+          requestHash: hash,
+          skipPackageResolution,
+          image,
+          ...(fallbackImages.length > 0 ? { fallbackImages } : {}),
+          ...(upstreamVersionCode ? { upstreamVersionCode } : {}),
+          versionPath,
+          snapshot: isSnapshot(request.version),
+          resultTtl: resultTtl(request, settings),
+          failureTtl: settings.build_failure_ttl,
+          requestId: c.get("requestId"),
+        },
+        {
+          retries: settings.infra_retries ?? 0,
+          delaySeconds: settings.infra_retry_delay ?? 30,
+        },
+      );
+    } catch (error) {
+      await release().catch(() => {});
+      throw error;
+    }
     c.get("logger").info(
       { request_hash: hash, version: request.version, target: request.target, image },
       "build enqueued",
     );
     const queued = await queue.snapshot(hash);
     if (!queued) throw new Error(`job ${hash} vanished right after enqueueing`);
-    return send(c, buildAnswer(queued));
+    return send(c, await waits.annotate(buildAnswer(queued), queued));
   });
 
   const statusRoute = createRoute({

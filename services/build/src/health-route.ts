@@ -5,11 +5,21 @@ import type { Redis } from "ioredis";
 
 const healthSchema = z
   .object({
-    status: z.enum(["ok", "error"]),
+    status: z
+      .enum(["ok", "degraded", "error"])
+      .describe("`degraded`: workers are online but none can reach its Podman API"),
     redis: z.enum(["ok", "unreachable"]),
+    builders: z
+      .enum(["available", "unavailable"])
+      .optional()
+      .describe("`available` while at least one online worker reaches its Podman API"),
     queue: z.record(z.string(), z.number().int()).optional(),
     workers: z
-      .object({ online: z.number().int(), busy: z.number().int() })
+      .object({
+        online: z.number().int(),
+        busy: z.number().int(),
+        unavailable: z.number().int(),
+      })
       .optional()
       .describe("Workers that reported within the last 30 s"),
   })
@@ -44,14 +54,20 @@ export function registerHealthRoute(app: ApiApp, deps: { redis: Redis; queue: Bu
         "failed",
       );
       const workers = await readWorkers(deps.redis);
+      const unavailable = workers.filter((worker) => worker.state === "unavailable").length;
+      const builders = workers.some(
+        (worker) => worker.state !== "unavailable" && worker.state !== "stopping",
+      );
       return c.json(
         {
-          status: "ok" as const,
+          status: workers.length > 0 && unavailable === workers.length ? "degraded" : "ok",
           redis: "ok" as const,
+          builders: builders ? ("available" as const) : ("unavailable" as const),
           queue: counts,
           workers: {
             online: workers.length,
             busy: workers.filter((worker) => worker.state === "busy").length,
+            unavailable,
           },
         },
         200,

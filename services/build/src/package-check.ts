@@ -126,7 +126,12 @@ export function createPackageCheck(deps: PackageCheckDeps): PackageCheck {
       };
       const refused: RefusedBuild = {
         data,
-        progress: { imagebuilder_status: "failed", detail, ...explanation(report, found) },
+        progress: {
+          imagebuilder_status: "failed",
+          detail,
+          failure_kind: "request",
+          ...explanation(report, found),
+        },
         timestamp: Date.now(),
       };
       await storeRefusedBuild(redis, refused);

@@ -157,6 +157,8 @@ describe("statistics endpoints", () => {
       "cache-misses": 1,
       successes: 2,
       failures: 0,
+      "failures-request": 0,
+      "failures-infrastructure": 0,
     });
     expect(body.clients).toEqual([{ name: "auc/0.3.2", count: 1 }]);
     expect(body.stages).toEqual({ building_image: { count: 1, mean_seconds: 3 } });

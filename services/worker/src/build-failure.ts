@@ -1,18 +1,23 @@
+import type { FailureSignals } from "@asu/core";
+
 /**
  * A build that failed for a reason the client should read: `detail` is the
- * contract's `Error: …` text, stdout/stderr those of the failing step.
+ * contract's `Error: …` text, stdout/stderr those of the failing step,
+ * `signals` what the failure classifier reads (the step and its exit code).
  */
 export class BuildFailure extends Error {
   readonly detail: string;
   readonly stdout: string;
   readonly stderr: string;
+  readonly signals: FailureSignals;
 
-  constructor(detail: string, stdout = "", stderr = "") {
+  constructor(detail: string, stdout = "", stderr = "", signals: FailureSignals = {}) {
     super(detail);
     this.name = "BuildFailure";
     this.detail = detail;
     this.stdout = stdout;
     this.stderr = stderr;
+    this.signals = signals;
   }
 }
 

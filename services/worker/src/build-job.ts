@@ -22,15 +22,18 @@ import {
   type BuildResult,
   type BuildStage,
   errorLogEntry,
+  recordDurations,
   recordExpiry,
 } from "@asu/queue";
 import type { BuildStore } from "@asu/store";
-import { type Job, WaitingError } from "bullmq";
+import { type Job, UnrecoverableError, WaitingError } from "bullmq";
 import type Docker from "dockerode";
 import type { Redis } from "ioredis";
 import { BuildFailure, FAILURE_DETAILS, imageBuildFailure } from "./build-failure.ts";
 import { builtProfile, composeBuildResult } from "./build-result.ts";
+import { classifyBuildError, errorSignals } from "./failure-signals.ts";
 import { ensureImage, type ImagePullPolicy } from "./image-pull.ts";
+import { selectImage } from "./image-selection.ts";
 import {
   type BuildKey,
   buildKeyFiles,
@@ -53,12 +56,18 @@ import {
   type ImagebuilderSession,
   openImagebuilderSession,
 } from "./imagebuilder-session.ts";
+import type { PodmanWatch } from "./podman-availability.ts";
+import { claimRegistryCheck } from "./registry-check.ts";
 import { REPOSITORY_FILES, updatedRepositoryFile } from "./repository-file.ts";
 
 export interface BuildSettings {
   /** JOB_TIMEOUT: the whole build's limit, and the container's lifetime. */
   jobTimeoutSeconds: number;
   imagePull: ImagePullPolicy;
+  /** IMAGE_PULL_INTERVAL: with `interval`, the least time between two registry checks of an image. */
+  imagePullIntervalSeconds?: number;
+  /** UPSTREAM_URL, handed to setup.sh: where it downloads an ImageBuilder. */
+  upstreamUrl?: string;
   /** Podman network of build containers. */
   network: string;
   cacheUrl?: string;
@@ -75,6 +84,8 @@ export interface BuildDependencies {
   settings: BuildSettings;
   logger: Logger;
   heartbeat?: Heartbeat;
+  /** Tells a failure of ours from an unreachable Podman API, whose builds are handed back. */
+  podman?: Pick<PodmanWatch, "confirm">;
   /** Job outcomes, build and stage durations, busy/idle (Prometheus). */
   metrics?: WorkerMetrics;
   /** SERVER_STATS: successes, failures, builds per version, stage durations. */
@@ -121,19 +132,31 @@ async function run(
   return result;
 }
 
-/** Steps 3 and 4: setup.sh for snapshots, then keys, repositories and defaults. */
-async function prepareImagebuilder(context: BuildContext, session: ImagebuilderSession) {
+/**
+ * Steps 3 and 4: setup.sh for snapshots and for releases built in a
+ * snapshot image (it fetches the release's ImageBuilder), then keys,
+ * repositories and defaults.
+ */
+async function prepareImagebuilder(
+  context: BuildContext,
+  session: ImagebuilderSession,
+  runSetup: boolean,
+) {
   const { data, deps } = context;
   const { request } = data;
-  if (data.snapshot) {
+  if (runSetup) {
     const setup = await run(
       context,
       session,
       SETUP_COMMAND,
-      setupEnvironment(request.target, data.versionPath),
+      setupEnvironment(request.target, data.versionPath, deps.settings.upstreamUrl),
     );
     if (setup.exitCode !== 0) {
-      throw new BuildFailure(FAILURE_DETAILS.setup(setup.exitCode), setup.stdout, setup.stderr);
+      throw new BuildFailure(FAILURE_DETAILS.setup(setup.exitCode), setup.stdout, setup.stderr, {
+        step: "setup",
+        exitCode: setup.exitCode,
+        stderr: setup.stderr,
+      });
     }
   }
 
@@ -177,7 +200,10 @@ async function signImages(
     signingEnvironment(),
   );
   if (signing.exitCode !== 0) {
-    throw new BuildFailure(FAILURE_DETAILS.signing, signing.stdout, signing.stderr);
+    throw new BuildFailure(FAILURE_DETAILS.signing, signing.stdout, signing.stderr, {
+      step: "signing",
+      exitCode: signing.exitCode,
+    });
   }
   return names;
 }
@@ -186,16 +212,21 @@ async function signImages(
 async function buildInContainer(
   context: BuildContext,
   session: ImagebuilderSession,
+  runSetup: boolean,
 ): Promise<BuildResult> {
   const { data, deps } = context;
   const { request, requestHash } = data;
 
-  await prepareImagebuilder(context, session);
+  await prepareImagebuilder(context, session, runSetup);
 
   await context.stage("validate_revision");
   const infoRun = await run(context, session, INFO_COMMAND);
   if (infoRun.exitCode !== 0) {
-    throw new BuildFailure(FAILURE_DETAILS.info(infoRun.exitCode), infoRun.stdout, infoRun.stderr);
+    throw new BuildFailure(FAILURE_DETAILS.info(infoRun.exitCode), infoRun.stdout, infoRun.stderr, {
+      step: "info",
+      exitCode: infoRun.exitCode,
+      stderr: infoRun.stderr,
+    });
   }
   const info = parseMakeInfo(infoRun.stdout);
   const revisionError = checkRevision(info, request.version_code);
@@ -217,6 +248,7 @@ async function buildInContainer(
       packageSelectionError(manifestRun.stderr),
       manifestRun.stdout,
       manifestRun.stderr,
+      { step: "manifest", exitCode: manifestRun.exitCode, stderr: manifestRun.stderr },
     );
   }
   const manifest = parseManifest(manifestRun.stdout);
@@ -227,7 +259,13 @@ async function buildInContainer(
   const buildCmd = imageCommand({ request, packages: buildPackages, manifest, requestHash });
   const imageRun = await run(context, session, buildCmd);
   const imageFailure = imageBuildFailure(imageRun.exitCode, imageRun.stderr);
-  if (imageFailure) throw new BuildFailure(imageFailure, imageRun.stdout, imageRun.stderr);
+  if (imageFailure) {
+    throw new BuildFailure(imageFailure, imageRun.stdout, imageRun.stderr, {
+      step: "image",
+      exitCode: imageRun.exitCode,
+      stderr: imageRun.stderr,
+    });
+  }
 
   const key = deps.settings.buildKey;
   const staging = join(deps.storeRoot, `.tmp-${requestHash}-${randomBytes(4).toString("hex")}`);
@@ -286,18 +324,76 @@ async function buildInContainer(
   }
 }
 
+/** How long a failed build waits for the container's state before it is classified without it. */
+const FATE_TIMEOUT_MS = 5_000;
+
+/**
+ * The failure with what the container's state says about it: OOM-killed,
+ * or no longer running (killed under the command). Either is ours, whatever
+ * the command printed. Unexpected errors become the contract's internal one.
+ */
+async function withContainerFate(
+  docker: Docker,
+  containerId: string,
+  error: unknown,
+): Promise<unknown> {
+  let fate: { oomKilled?: boolean; containerDied?: boolean } = {};
+  try {
+    let timer: NodeJS.Timeout | undefined;
+    const info = await Promise.race([
+      docker.getContainer(containerId).inspect(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("no answer")), FATE_TIMEOUT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (info.State?.OOMKilled) fate = { oomKilled: true };
+    else if (info.State && !info.State.Running) fate = { containerDied: true };
+  } catch {
+    // Gone or unreachable: the error itself says so.
+  }
+  if (!fate.oomKilled && !fate.containerDied) return error;
+  if (error instanceof BuildFailure) {
+    return new BuildFailure(error.detail, error.stdout, error.stderr, {
+      ...error.signals,
+      ...fate,
+    });
+  }
+  return new BuildFailure(FAILURE_DETAILS.internal, "", "", {
+    ...errorSignals(error),
+    unexpected: true,
+    ...fate,
+  });
+}
+
 /** Steps 1 to 9: the image, a container for this build alone, and the build in it. */
 export async function runBuild(context: BuildContext): Promise<BuildResult> {
   const { data, deps, signal } = context;
   await context.stage("container_setup");
-  await ensureImage(deps.docker, data.image, {
-    policy: deps.settings.imagePull,
-    signal,
-    onPullError: (error) =>
-      context.log.warn({ image: data.image, err: error.message }, "pull failed, using local image"),
-  });
+  const { redis, settings } = deps;
+  const selected = await selectImage(data, (image) =>
+    ensureImage(deps.docker, image, {
+      policy: settings.imagePull,
+      signal,
+      mayCheckRegistry: () =>
+        claimRegistryCheck(redis, image, {
+          intervalSeconds: settings.imagePullIntervalSeconds ?? 600,
+          // Only the snapshot's own image is as new as upstream's snapshot.
+          versionCode: image === data.image && data.snapshot ? data.upstreamVersionCode : undefined,
+        }),
+      onRegistryCheck: (outcome) => deps.metrics?.registryChecks.inc({ outcome }),
+      onPullError: (error) =>
+        context.log.warn({ image, err: error.message }, "pull failed, using local image"),
+    }),
+  );
+  if (selected.fallback) {
+    deps.metrics?.fallbackBuilds.inc();
+    context.log.warn(
+      { image: data.image, fallback_image: selected.image },
+      "release image missing: building from the snapshot image",
+    );
+  }
   const session = await openImagebuilderSession(deps.docker, {
-    image: data.image,
+    image: selected.image,
     requestHash: data.requestHash,
     workerId: deps.workerId,
     jobTimeoutSeconds: deps.settings.jobTimeoutSeconds,
@@ -310,7 +406,10 @@ export async function runBuild(context: BuildContext): Promise<BuildResult> {
   };
   signal.addEventListener("abort", removeNow, { once: true });
   try {
-    return await buildInContainer(context, session);
+    return await buildInContainer(context, session, data.snapshot || selected.fallback);
+  } catch (error) {
+    if (signal.aborted) throw error;
+    throw await withContainerFate(deps.docker, session.containerId, error);
   } finally {
     signal.removeEventListener("abort", removeNow);
     const removal = session.remove().catch((error: Error) => {
@@ -351,14 +450,18 @@ function stageClock(metrics: WorkerMetrics | undefined) {
   };
 }
 
-/** The failure a client reads: the step's own, the time limit, or a generic one. */
-function failureOf(error: unknown, signal: AbortSignal, timeoutSeconds: number): BuildFailure {
-  if (signal.aborted && signal.reason instanceof BuildTimedOut) {
-    return new BuildFailure(FAILURE_DETAILS.timeout(timeoutSeconds));
-  }
-  if (error instanceof BuildFailure) return error;
-  return new BuildFailure(FAILURE_DETAILS.internal);
-}
+/** The stage entries of a build's statistics as durations for the wait estimates. */
+const stageTimes = (entries: StatsEntry[]) =>
+  entries.flatMap((entry) => (entry.kind === "stage" ? [entry] : []));
+
+/** Classifier reasons that can mean the Podman API itself is gone: only these ask it. */
+const PODMAN_REASONS = new Set([
+  "podman_unreachable",
+  "podman_timeout",
+  "podman_error",
+  "container_gone",
+  "internal",
+]);
 
 /**
  * The BullMQ processor. Success stores the result as the job's return
@@ -375,7 +478,7 @@ export function createBuildProcessor(deps: BuildDependencies) {
     metrics?.buildsRunning.set(running);
     metrics?.workerBusy.set(running > 0 ? 1 : 0);
   };
-  const finished = (outcome: "success" | "failure", seconds: number) => {
+  const finished = (outcome: "success" | "failure" | "retried", seconds: number) => {
     metrics?.jobsFinished.inc({ outcome });
     metrics?.buildDuration.observe({ outcome }, seconds);
   };
@@ -435,6 +538,9 @@ export function createBuildProcessor(deps: BuildDependencies) {
         { kind: "stage", stage: "total", seconds },
       );
       await deps.stats?.flush();
+      await recordDurations(deps.redis, [...stageTimes(stages), { stage: "total", seconds }]).catch(
+        (error: Error) => log.warn({ err: error.message }, "recording build durations failed"),
+      );
       return result;
     } catch (error) {
       if (controller.signal.reason instanceof WorkerStopping) {
@@ -443,24 +549,69 @@ export function createBuildProcessor(deps: BuildDependencies) {
         await job.moveToWait(token);
         throw new WaitingError();
       }
-      const failure = failureOf(error, controller.signal, timeoutSeconds);
-      if (failure.detail === FAILURE_DETAILS.internal) {
-        log.error({ err: error }, "build failed unexpectedly");
-      } else {
-        log.info({ detail: failure.detail, ms: Date.now() - started }, "build failed");
-      }
+      const timedOut = controller.signal.reason instanceof BuildTimedOut;
+      const { failure, verdict } = classifyBuildError(error, {
+        timedOutAfter: timedOut ? timeoutSeconds : undefined,
+      });
+      const ms = Date.now() - started;
       clock.finish();
-      finished("failure", (Date.now() - started) / 1000);
-      deps.stats?.record({ kind: "event", event: "failures" });
+      // A Podman API that does not answer is no verdict on anything: the
+      // build goes back to the queue while this worker waits for it.
+      if (PODMAN_REASONS.has(verdict.reason) && deps.podman && !(await deps.podman.confirm())) {
+        log.warn(
+          { reason: verdict.reason, ms },
+          "podman unreachable: build handed back to the queue",
+        );
+        metrics?.jobsFinished.inc({ outcome: "requeued" });
+        await job.updateProgress({ imagebuilder_status: "init" });
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      metrics?.buildFailures.inc({ kind: verdict.kind, reason: verdict.reason });
+      const attempts = job.opts.attempts ?? 1;
+      const retried = verdict.kind === "infrastructure" && job.attemptsMade + 1 < attempts;
+      const logged = {
+        detail: failure.detail,
+        failure_kind: verdict.kind,
+        failure_reason: verdict.reason,
+        attempt: job.attemptsMade + 1,
+        attempts,
+        ms,
+      };
+      if (verdict.reason === "internal") {
+        log.error({ err: error, ...logged }, "build failed unexpectedly");
+      } else if (failure.detail === FAILURE_DETAILS.internal) {
+        // Ours, and known (Podman, disk): the message is enough.
+        log.warn({ err: (error as Error)?.message, ...logged }, "build failed");
+      } else {
+        log.info(logged, retried ? "build failed, will be retried" : "build failed");
+      }
+      finished(retried ? "retried" : "failure", ms / 1000);
+      if (retried) {
+        // BullMQ delays the job by the backoff; polls meanwhile answer "queued".
+        await job.updateProgress({ imagebuilder_status: "init" });
+        throw new Error(failure.detail);
+      }
+      deps.stats?.record(
+        { kind: "event", event: "failures" },
+        { kind: "event", event: `failures-${verdict.kind}` },
+      );
       await deps.stats?.flush();
       await progress({
         imagebuilder_status: "failed",
         detail: failure.detail,
         stdout: failure.stdout,
         stderr: failure.stderr,
+        failure_kind: verdict.kind,
+        failure_reason: verdict.reason,
       });
-      await appendErrorLog(deps.redis, errorLogEntry(data.request, failure.detail));
+      await appendErrorLog(
+        deps.redis,
+        errorLogEntry(data.request, failure.detail, Date.now(), verdict.kind),
+      );
       await recordExpiry(deps.redis, data.requestHash, Date.now(), data.failureTtl);
+      // The request's own failure is its answer: no attempt can change it.
+      if (verdict.kind === "request") throw new UnrecoverableError(failure.detail);
       throw new Error(failure.detail);
     } finally {
       clearTimeout(timer);

@@ -93,9 +93,48 @@ describe("ensureImage", () => {
     expect(calls).toEqual([`inspect ${IMAGE}`]);
   });
 
+  it("interval: asks the registry only when this build may, else takes the local copy", async () => {
+    const checks: string[] = [];
+    const allowed = fakeDocker(new Set([IMAGE]), {
+      pull: () => ({ lines: [{ status: "Done" }], adds: true }),
+    });
+    await ensureImage(allowed.docker, IMAGE, {
+      policy: "interval",
+      mayCheckRegistry: async () => true,
+      onRegistryCheck: (outcome) => checks.push(outcome),
+    });
+    expect(allowed.calls).toEqual([`pull ${IMAGE}`, `inspect ${IMAGE}`]);
+
+    const later = fakeDocker(new Set([IMAGE]), offline);
+    await ensureImage(later.docker, IMAGE, {
+      policy: "interval",
+      mayCheckRegistry: async () => false,
+      onRegistryCheck: (outcome) => checks.push(outcome),
+    });
+    expect(later.calls).toEqual([`inspect ${IMAGE}`]);
+
+    // Not local and not this build's turn: missing until the next check.
+    const absent = fakeDocker(new Set(), { pull: () => ({ adds: true }) });
+    const failure = await ensureImage(absent.docker, IMAGE, {
+      policy: "interval",
+      mayCheckRegistry: async () => false,
+    }).catch((error) => error);
+    expect(failure).toBeInstanceOf(BuildFailure);
+    expect(failure.signals).toEqual({ imageMissing: true });
+    expect(absent.calls).toEqual([`inspect ${IMAGE}`]);
+
+    const unreachable = fakeDocker(new Set([IMAGE]), offline);
+    await ensureImage(unreachable.docker, IMAGE, {
+      policy: "interval",
+      mayCheckRegistry: async () => true,
+      onRegistryCheck: (outcome) => checks.push(outcome),
+    });
+    expect(checks).toEqual(["pulled", "failed"]);
+  });
+
   it("fails with the contract's message when the image is nowhere", async () => {
     const message = `Error: Image not found: ${IMAGE}. If this version was just released, please try again in a few hours as it may take some time to become fully available.`;
-    for (const policy of ["always", "missing", "never"] as const) {
+    for (const policy of ["interval", "always", "missing", "never"] as const) {
       const { docker } = fakeDocker(new Set(), offline);
       const failure = await ensureImage(docker, IMAGE, { policy }).catch((error) => error);
       expect(failure).toBeInstanceOf(BuildFailure);

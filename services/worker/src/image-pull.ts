@@ -1,11 +1,18 @@
 import type Docker from "dockerode";
 import { BuildFailure, FAILURE_DETAILS } from "./build-failure.ts";
 
-export const IMAGE_PULL_POLICIES = ["always", "missing", "never"] as const;
+export const IMAGE_PULL_POLICIES = ["interval", "always", "missing", "never"] as const;
 export type ImagePullPolicy = (typeof IMAGE_PULL_POLICIES)[number];
 
 export interface EnsureImageOptions {
   policy: ImagePullPolicy;
+  /**
+   * `interval`: whether this build may ask the registry now (see
+   * claimRegistryCheck); without it every build may, as with `always`.
+   */
+  mayCheckRegistry?: () => Promise<boolean>;
+  /** Told about every registry check: whether the pull succeeded. */
+  onRegistryCheck?: (outcome: "pulled" | "failed") => void;
   /** Told about pulls that failed while a local copy could still be used. */
   onPullError?: (error: Error) => void;
   signal?: AbortSignal;
@@ -60,8 +67,10 @@ function sharedPull(docker: Docker, image: string, signal?: AbortSignal): Promis
 /**
  * Makes sure the ImageBuilder image is present, by IMAGE_PULL: `always`
  * pulls and, when the registry cannot be reached, uses a local copy;
- * `missing` pulls only what is not there; `never` takes what is local.
- * Throws the contract's `Image not found` failure otherwise.
+ * `interval` does the same when this build may check the registry, and
+ * otherwise takes what is local (an image missing then stays missing until
+ * the next check); `missing` pulls only what is not there; `never` takes
+ * what is local. Throws the contract's `Image not found` failure otherwise.
  */
 export async function ensureImage(
   docker: Docker,
@@ -69,16 +78,22 @@ export async function ensureImage(
   options: EnsureImageOptions,
 ): Promise<void> {
   const { policy, signal } = options;
-  const notFound = () => new BuildFailure(FAILURE_DETAILS.imageNotFound(image));
-  if (policy === "never") {
+  const notFound = () =>
+    new BuildFailure(FAILURE_DETAILS.imageNotFound(image), "", "", { imageMissing: true });
+  const skipRegistry =
+    policy === "never" ||
+    (policy === "interval" && options.mayCheckRegistry && !(await options.mayCheckRegistry()));
+  if (skipRegistry) {
     if (await hasImage(docker, image)) return;
     throw notFound();
   }
   if (policy === "missing" && (await hasImage(docker, image))) return;
   try {
     await sharedPull(docker, image, signal);
+    options.onRegistryCheck?.("pulled");
   } catch (error) {
     if (signal?.aborted) throw error;
+    options.onRegistryCheck?.("failed");
     options.onPullError?.(error as Error);
   }
   if (!(await hasImage(docker, image))) throw notFound();

@@ -10,8 +10,14 @@ export const SETUP_COMMAND = ["sh", "setup.sh"] as const;
 export const INFO_COMMAND = ["make", "info"] as const;
 
 /** Environment of setup.sh: which ImageBuilder to fetch and from where. */
-export function setupEnvironment(target: string, versionPath: string): Record<string, string> {
-  return { TARGET: target, VERSION_PATH: versionPath };
+export function setupEnvironment(
+  target: string,
+  versionPath: string,
+  upstreamUrl?: string,
+): Record<string, string> {
+  const env: Record<string, string> = { TARGET: target, VERSION_PATH: versionPath };
+  if (upstreamUrl) env.UPSTREAM_URL = upstreamUrl;
+  return env;
 }
 
 export function manifestCommand(profile: string, packages: readonly string[]): string[] {

@@ -2,6 +2,8 @@ import { PassThrough, type Readable } from "node:stream";
 import type Docker from "dockerode";
 import { extract } from "tar-stream";
 import { CappedOutput, DEFAULT_OUTPUT_LIMIT } from "./capped-output.ts";
+import { type ImageFacts, workerImageFacts } from "./image-facts.ts";
+import { INFO_COMMAND } from "./imagebuilder-commands.ts";
 import { type ExtractResult, extractTar } from "./tar-extract.ts";
 import { type ContainerFile, type FileOwner, packFiles } from "./tar-pack.ts";
 
@@ -16,6 +18,14 @@ export const BUILD_DIR = "/builder";
 const FALLBACK_OWNER: FileOwner = { uid: 1000, gid: 1000 };
 /** profiles.json and repository files are small; anything bigger is not what we asked for. */
 const READ_FILE_LIMIT = 16 * 1024 * 1024;
+const OWNER_COMMAND = ["sh", "-c", "id -u; id -g"] as const;
+/**
+ * Commands that only read the image: in a container no other command has
+ * changed, they answer the same for every build of the image. Files the
+ * session writes (keys, repositories, first-boot script) do not change
+ * what they print.
+ */
+const READ_ONLY_COMMANDS = new Set([INFO_COMMAND, OWNER_COMMAND].map((argv) => argv.join("\0")));
 
 export interface SessionOptions {
   image: string;
@@ -28,6 +38,8 @@ export interface SessionOptions {
   /** Aborting it ends every running command at once. */
   signal?: AbortSignal;
   outputLimitBytes?: number;
+  /** What images answered before; the worker's shared cache by default. */
+  facts?: ImageFacts;
 }
 
 export interface ExecResult {
@@ -131,9 +143,15 @@ export async function openImagebuilderSession(
 ): Promise<ImagebuilderSession> {
   const { signal } = options;
   const outputLimit = options.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT;
+  const facts = options.facts ?? workerImageFacts;
   // The job id is the hash and a job runs once at a time, so a container
   // already labelled with it is a dead attempt's (its worker was killed).
-  await removeBuildContainers(docker, options.requestHash);
+  // Looked for while the new one is created, which is then told apart by id.
+  const listing = docker.listContainers({
+    all: true,
+    filters: { label: [`${BUILD_LABEL}=${options.requestHash}`] },
+  });
+  listing.catch(() => {});
   const container = await docker.createContainer({
     Image: options.image,
     Cmd: ["sleep", String(options.jobTimeoutSeconds)],
@@ -159,14 +177,59 @@ export async function openImagebuilderSession(
     return removal;
   };
 
+  // Exactly the image this container runs, whatever its tag points at by now.
+  const imageId: Promise<string | undefined> = container.inspect().then(
+    (info) => info.Image || undefined,
+    () => undefined,
+  );
   try {
-    await untilAborted(container.start(), signal);
+    const stale = (await listing).filter((info) => info.Id !== container.id);
+    await untilAborted(
+      Promise.all([container.start(), removeContainers(docker, stale), imageId]),
+      signal,
+    );
   } catch (error) {
     await remove().catch(() => {});
     throw error;
   }
 
-  async function exec(argv: readonly string[], execOptions: ExecOptions = {}): Promise<ExecResult> {
+  /*
+   * Answers of the untouched image are kept by image id: read-only commands
+   * until another command ran, files and their presence until anything was
+   * written or run.
+   */
+  let commandRan = false;
+  let filesWritten = false;
+  async function remembered<T>(
+    question: string,
+    usable: boolean,
+    ask: () => Promise<T>,
+    keep: (value: T) => boolean = () => true,
+  ): Promise<T> {
+    const id = usable ? await imageId : undefined;
+    if (!id) return ask();
+    const known = facts.get<T>(id, question);
+    if (known) return known.value;
+    const value = await ask();
+    if (keep(value)) facts.set(id, question, value);
+    return value;
+  }
+
+  function exec(argv: readonly string[], execOptions: ExecOptions = {}): Promise<ExecResult> {
+    const readOnly = READ_ONLY_COMMANDS.has(argv.join("\0")) && !execOptions.env;
+    if (!readOnly) {
+      commandRan = true;
+      return execute(argv, execOptions);
+    }
+    return remembered(
+      `exec:${argv.join(" ")}`,
+      !commandRan,
+      () => execute(argv, execOptions),
+      (result) => result.exitCode === 0,
+    );
+  }
+
+  async function execute(argv: readonly string[], execOptions: ExecOptions): Promise<ExecResult> {
     const execution = await untilAborted(
       container.exec({
         Cmd: [...argv],
@@ -200,7 +263,7 @@ export async function openImagebuilderSession(
 
   let owner: Promise<FileOwner> | undefined;
   async function buildbotOwner(): Promise<FileOwner> {
-    const { exitCode, stdout } = await exec(["sh", "-c", "id -u; id -g"]);
+    const { exitCode, stdout } = await exec(OWNER_COMMAND);
     const [uid, gid] = stdout.trim().split(/\s+/).map(Number);
     if (exitCode !== 0 || !Number.isInteger(uid) || !Number.isInteger(gid)) return FALLBACK_OWNER;
     return { uid: uid as number, gid: gid as number };
@@ -214,31 +277,20 @@ export async function openImagebuilderSession(
       if (files.length === 0) return;
       owner ??= buildbotOwner();
       const archive = await packFiles(files, await owner);
+      filesWritten = true;
       await untilAborted(container.putArchive(archive, { path: dir }), signal);
     },
 
-    async exists(path) {
-      try {
-        const answer = (await untilAborted(container.infoArchive({ path }), signal)) as {
-          resume?: () => void;
-        };
-        answer.resume?.();
-        return true;
-      } catch (error) {
-        if (statusCode(error) === 404) return false;
-        throw error;
-      }
-    },
+    exists: (path) =>
+      remembered(`exists:${path}`, !commandRan && !filesWritten, () => exists(path)),
 
     async readFile(path) {
-      let archive: Readable;
-      try {
-        archive = (await untilAborted(container.getArchive({ path }), signal)) as Readable;
-      } catch (error) {
-        if (statusCode(error) === 404) return undefined;
-        throw error;
-      }
-      return untilAborted(readSingleFile(archive, READ_FILE_LIMIT), signal);
+      const text = await remembered(
+        `file:${path}`,
+        !commandRan && !filesWritten,
+        async () => (await readFile(path)) ?? null,
+      );
+      return text ?? undefined;
     },
 
     async copyOut(dir, hostDir) {
@@ -248,6 +300,30 @@ export async function openImagebuilderSession(
 
     remove,
   };
+
+  async function exists(path: string): Promise<boolean> {
+    try {
+      const answer = (await untilAborted(container.infoArchive({ path }), signal)) as {
+        resume?: () => void;
+      };
+      answer.resume?.();
+      return true;
+    } catch (error) {
+      if (statusCode(error) === 404) return false;
+      throw error;
+    }
+  }
+
+  async function readFile(path: string): Promise<string | undefined> {
+    let archive: Readable;
+    try {
+      archive = (await untilAborted(container.getArchive({ path }), signal)) as Readable;
+    } catch (error) {
+      if (statusCode(error) === 404) return undefined;
+      throw error;
+    }
+    return untilAborted(readSingleFile(archive, READ_FILE_LIMIT), signal);
+  }
 }
 
 /** Removes every container of one build, whichever worker made it. */

@@ -26,6 +26,7 @@ import { createBuildProcessor } from "./build-job.ts";
 import { checkContainerNetwork } from "./container-network.ts";
 import { loadBuildKey } from "./image-signing.ts";
 import { removeLeftovers } from "./imagebuilder-session.ts";
+import { watchPodman } from "./podman-availability.ts";
 import { containerSocketPath } from "./socket-path.ts";
 
 /** The settings a worker reads. */
@@ -45,6 +46,8 @@ export type WorkerConfig = Pick<
   | "log_level"
   | "worker_concurrency"
   | "image_pull"
+  | "image_pull_interval"
+  | "upstream_url"
   | "container_network"
   | "worker_shutdown_grace"
   | "build_key"
@@ -60,6 +63,8 @@ export interface StartWorkerOptions {
   workerId?: string;
   docker?: Docker;
   heartbeatIntervalMs?: number;
+  /** How often an idle worker asks its Podman API whether it is there; default 10 s. */
+  podmanCheckIntervalMs?: number;
 }
 
 export interface RunningWorker {
@@ -126,7 +131,26 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const store = createStoreFromConfig(config);
 
   const registry = metricsRegistry({ worker: id });
+  const metrics = workerMetrics(registry);
   const cleanups = new Set<Promise<void>>();
+  // Set once the BullMQ worker exists; an outage before that has no jobs to hand back.
+  let consumer: Worker<BuildJobData, BuildResult> | undefined;
+  const podman = watchPodman({
+    ping: () => docker.ping(),
+    checkIntervalMs: options.podmanCheckIntervalMs,
+    onDown() {
+      logger.error("podman API unreachable: taking no jobs until it answers");
+      metrics.podmanAvailable.set(0);
+      heartbeat.builders(false);
+      void consumer?.pause(true).catch(() => {});
+    },
+    onUp() {
+      logger.info("podman API answers again: taking jobs");
+      metrics.podmanAvailable.set(1);
+      heartbeat.builders(true);
+      consumer?.resume();
+    },
+  });
   const processor = createBuildProcessor({
     afterBuild: (cleanup) => {
       cleanups.add(cleanup);
@@ -140,13 +164,16 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     settings: {
       jobTimeoutSeconds: config.job_timeout,
       imagePull: config.image_pull,
+      imagePullIntervalSeconds: config.image_pull_interval,
+      upstreamUrl: config.upstream_url,
       network: config.container_network,
       cacheUrl: config.cache_url,
       buildKey,
     },
     logger,
     heartbeat,
-    metrics: workerMetrics(registry),
+    podman,
+    metrics,
     stats: createStatsRecorder(redis, {
       enabled: config.server_stats,
       onError: (error) => logger.warn({ err: error.message }, "recording statistics failed"),
@@ -161,6 +188,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     stalledInterval: 30_000,
     maxStalledCount: 1,
   });
+  consumer = worker;
   worker.on("error", (error) => logger.error({ err: error.message }, "worker error"));
   await worker.waitUntilReady();
   // Metrics must never keep a worker from building: a taken port is a warning.
@@ -186,6 +214,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   let closing: Promise<void> | undefined;
   const close = async () => {
     heartbeat.stopping();
+    podman.stop();
     logger.info({ grace_s: config.worker_shutdown_grace }, "worker stopping");
     const timers: NodeJS.Timeout[] = [];
     const later = (ms: number, action: () => void) => timers.push(setTimeout(action, ms));

@@ -40,6 +40,7 @@ const MAIN = `<h1>Build a firmware image</h1>
 <section id="progress" aria-labelledby="progress-heading" hidden>
 <h2 id="progress-heading">Build</h2>
 <p id="progress-text" role="status" aria-live="polite"></p>
+<p id="progress-eta" class="muted" hidden></p>
 <ol class="stages" id="stages"></ol>
 </section>
 <section id="result" aria-labelledby="result-heading" hidden>

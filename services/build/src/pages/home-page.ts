@@ -164,8 +164,20 @@ export function renderLiveStatus(status: LiveStatus | undefined): string {
   const busy = status.workersBusy > 0 ? ` (${status.workersBusy} building)` : "";
   return `<dl class="status" id="live-status">
 <div><dt>Builds waiting</dt><dd data-live="queue">${status.queueLength}</dd></div>
-<div><dt>Workers online</dt><dd data-live="workers">${status.workersOnline}${busy}</dd></div>
+<div><dt>Workers online</dt><dd data-live="workers">${status.workersOnline}${busy}</dd></div>${
+    status.newBuildEtaSeconds === undefined
+      ? ""
+      : `
+<div><dt>A new build takes</dt><dd data-live="eta">${aboutSeconds(status.newBuildEtaSeconds)}</dd></div>`
+  }
 </dl>`;
+}
+
+/** `about 40 s`, `about 3 min`, `about 2 h`: an estimate, so no false precision. */
+export function aboutSeconds(seconds: number): string {
+  if (seconds < 90) return `about ${Math.max(1, Math.round(seconds))} s`;
+  if (seconds < 90 * 60) return `about ${Math.round(seconds / 60)} min`;
+  return `about ${Math.round(seconds / 3600)} h`;
 }
 
 function unavailableMain(error: UpstreamUnavailableError): string {

@@ -1,15 +1,19 @@
 import { type BuildQueue, readWorkers } from "@asu/queue";
 import type { Redis } from "ioredis";
+import type { EtaSource } from "../build-eta.ts";
 
 export interface LiveStatus {
   queueLength: number;
   workersOnline: number;
   workersBusy: number;
+  /** Seconds a build posted now is expected to take, queue included. */
+  newBuildEtaSeconds?: number | undefined;
 }
 
 export interface LiveStatusDeps {
   queue: Pick<BuildQueue, "waitingCount">;
   redis: Redis;
+  eta?: Pick<EtaSource, "newBuild">;
 }
 
 /**
@@ -31,6 +35,7 @@ export function createLiveStatus(
       ]);
       return {
         queueLength,
+        newBuildEtaSeconds: await deps.eta?.newBuild(queueLength),
         workersOnline: workers.length,
         workersBusy: workers.filter((worker) => worker.state === "busy").length,
       };

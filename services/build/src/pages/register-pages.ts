@@ -3,6 +3,7 @@ import type { BuildQueue } from "@asu/queue";
 import type { OpenwrtCatalog } from "@asu/upstream";
 import type { Context } from "hono";
 import type { Redis } from "ioredis";
+import type { EtaSource } from "../build-eta.ts";
 import { renderBuildPage } from "./build-page.ts";
 import { registerDeviceApi } from "./device-api.ts";
 import { createHomePage, type HomePageSettings } from "./home-page.ts";
@@ -14,6 +15,8 @@ export interface PagesDeps {
   catalog: Pick<OpenwrtCatalog, "branches" | "versions" | "hasVersion" | "targets" | "profiles">;
   queue: Pick<BuildQueue, "waitingCount">;
   redis: Redis;
+  /** Wait estimates: the home page shows a new build's. */
+  eta?: Pick<EtaSource, "newBuild">;
   settings: HomePageSettings & { prepare_api_url?: string | undefined };
   version?: string;
 }

@@ -29,6 +29,9 @@ const state = {
   /** `{ key, answer }`: the last prepare answer and the request it was for. */
   prepared: undefined,
   pollTimer: undefined,
+  /** When the server expects the build to be done (ms), and the timer counting down to it. */
+  etaDeadline: undefined,
+  etaTimer: undefined,
   /** Bumped on every new build request, so a late poll of an old one is ignored. */
   buildRun: 0,
 };
@@ -418,6 +421,28 @@ function renderStages(current, failed) {
   );
 }
 
+function renderCountdown() {
+  const line = byId("progress-eta");
+  if (state.etaDeadline === undefined) {
+    line.hidden = true;
+    return;
+  }
+  const left = Math.round((state.etaDeadline - Date.now()) / 1000);
+  line.hidden = false;
+  if (left <= 0) line.textContent = "Should be done any moment now.";
+  else if (left < 90) line.textContent = `About ${left} s left.`;
+  else line.textContent = `About ${Math.round(left / 60)} min left.`;
+}
+
+/** Counts down between polls from the server's estimate; every answer sets it anew. */
+function setCountdown(etaSeconds) {
+  clearInterval(state.etaTimer);
+  state.etaTimer = undefined;
+  state.etaDeadline = typeof etaSeconds === "number" ? Date.now() + etaSeconds * 1000 : undefined;
+  renderCountdown();
+  if (state.etaDeadline !== undefined) state.etaTimer = setInterval(renderCountdown, 1000);
+}
+
 function showProgress(text, stage) {
   byId("progress").hidden = false;
   byId("progress-text").textContent = text;
@@ -510,6 +535,7 @@ function showImages(body) {
 /** One build answer: 200 done, 202 still going (poll again), anything else failed. */
 function handleAnswer(run, status, body) {
   if (run !== state.buildRun) return;
+  setCountdown(status === 202 ? body?.eta_seconds : undefined);
   if (status === 200) {
     setBusy(false);
     showImages(body);
@@ -546,6 +572,7 @@ async function requestBuild(event) {
   event.preventDefault();
   if (buildButton.disabled) return;
   clearTimeout(state.pollTimer);
+  setCountdown(undefined);
   const run = ++state.buildRun;
   setBusy(true);
   byId("result").hidden = true;

@@ -1,0 +1,285 @@
+/**
+ * Benchmark (d): builds AS DEPLOYED. The three tiers run as their own
+ * processes, started by their own scripts (`pnpm start:prepare`,
+ * `start:build`, `start:worker`) with their usual settings, against a
+ * private Redis, a Podman API service and the fake upstream; a client asks
+ * prepare, posts the prepared request and polls over HTTP, as the Firmware
+ * Selector does (faster: --poll-ms).
+ *
+ * single: --runs fresh builds one after the other on one worker, each against
+ * a raw `podman run` of the same commands in the same image (the floor).
+ * parallel: --builds fresh builds posted at once to --workers workers of
+ * concurrency 1, against the same raw `podman run`s --workers at a time.
+ *
+ * IMAGE_PULL is `missing` here: no registry is reachable, and `always` would
+ * time each build's failing registry check instead of the build.
+ * Usage: pnpm bench:build-deployed -- [--runs 5] [--builds 8] [--workers 2] [--poll-ms 50] [--only single|parallel]
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { readWorkers } from "@asu/queue";
+import { freeLoopbackPort } from "../../services/server/src/private-redis.ts";
+import { INFO_COMMAND, manifestCommand } from "../../services/worker/src/imagebuilder-commands.ts";
+import { removeBuildContainers } from "../../services/worker/src/imagebuilder-session.ts";
+import { startFakeUpstream } from "../../test/support/fake-upstream.ts";
+import { buildImagebuilderDouble } from "../../test/support/imagebuilder-double.ts";
+import {
+  BUILD_NETWORK,
+  ensurePodmanNetwork,
+  runPodman,
+  startPodmanService,
+} from "../../test/support/podman-service.ts";
+import { startRedisServer } from "../../test/support/redis-server.ts";
+import { BENCH_BASE_CONTAINER, BENCH_IMAGE, BENCH_IMAGE_REF } from "./bench-stack.ts";
+import { distinctRequests } from "./distinct-requests.ts";
+import { machineLoad, median, minimum, ms } from "./figures.ts";
+import { openJobTimes } from "./job-times.ts";
+import { type BaselineOptions, baselineBuild } from "./podman-baseline.ts";
+import { type TimedBuild, timedBuild } from "./timed-build.ts";
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: "string", default: "5" },
+    builds: { type: "string", default: "8" },
+    workers: { type: "string", default: "2" },
+    "poll-ms": { type: "string", default: "50" },
+    only: { type: "string" },
+  },
+});
+const runs = Number(values.runs);
+const builds = Number(values.builds);
+const workerCount = Number(values.workers);
+const pollMs = Number(values["poll-ms"]);
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+interface Tier {
+  name: string;
+  child: ChildProcess;
+}
+
+const tiers: Tier[] = [];
+const cleanups: (() => Promise<unknown>)[] = [];
+
+/** `pnpm start:…` in its own process group, so stopping it stops tsx and node under it. */
+function startTier(name: string, script: string, env: Record<string, string>): Tier {
+  const child = spawn("pnpm", ["--silent", script], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+    detached: true,
+  });
+  let errors = "";
+  child.stderr?.on("data", (chunk) => {
+    errors = (errors + String(chunk)).slice(-4000);
+  });
+  child.once("exit", (code) => {
+    if (code && !stopping) console.error(`${name} exited ${code}: ${errors}`);
+  });
+  const tier = { name, child };
+  tiers.push(tier);
+  return tier;
+}
+
+let stopping = false;
+async function stopAll() {
+  stopping = true;
+  await Promise.all(
+    tiers.map(
+      ({ child }) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.pid === undefined) return resolve();
+          child.once("exit", () => resolve());
+          process.kill(-child.pid, "SIGTERM");
+          setTimeout(() => {
+            if (child.exitCode === null && child.pid) process.kill(-child.pid, "SIGKILL");
+          }, 30_000).unref();
+        }),
+    ),
+  );
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+}
+
+async function until(what: string, ready: () => Promise<boolean>, timeoutMs = 180_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ready().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`${what} not ready`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function main() {
+  const upstream = await startFakeUpstream();
+  cleanups.push(() => upstream.close());
+  const redis = await startRedisServer();
+  cleanups.push(() => redis.stop());
+  const podman = await startPodmanService();
+  cleanups.push(() => podman.stop());
+  await ensurePodmanNetwork(podman.env, BUILD_NETWORK);
+  await buildImagebuilderDouble(podman, { ...BENCH_IMAGE, baseContainer: BENCH_BASE_CONTAINER });
+  const publicPath = await mkdtemp(join(tmpdir(), "asu-bench-deployed-"));
+  cleanups.push(() => rm(publicPath, { recursive: true, force: true }));
+  const hashes = new Set<string>();
+  const baselineNames = new Set<string>();
+  cleanups.push(async () => {
+    const { default: Docker } = await import("dockerode");
+    const docker = new Docker({ socketPath: podman.socketPath });
+    for (const hash of hashes) await removeBuildContainers(docker, hash).catch(() => {});
+    for (const name of baselineNames) {
+      await runPodman(podman.env, ["rm", "--force", "--ignore", name]).catch(() => {});
+    }
+  });
+
+  const [buildPort, preparePort] = [await freeLoopbackPort(), await freeLoopbackPort()];
+  const common = {
+    REDIS_URL: redis.url,
+    UPSTREAM_URL: upstream.url,
+    PUBLIC_PATH: publicPath,
+    CONTAINER_SOCKET_PATH: podman.socketPath,
+    BASE_CONTAINER: BENCH_BASE_CONTAINER,
+    IMAGE_PULL: "missing",
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "warn",
+  };
+  const buildUrl = `http://127.0.0.1:${buildPort}`;
+  const prepareUrl = `http://127.0.0.1:${preparePort}`;
+  startTier("build", "start:build", { ...common, PORT: String(buildPort) });
+  startTier("prepare", "start:prepare", {
+    ...common,
+    PORT: String(preparePort),
+    BUILD_API_URL: buildUrl,
+  });
+  const client = redis.client();
+  const startWorkers = async (count: number) => {
+    const before = (await readWorkers(client)).length;
+    for (let i = 0; i < count; i++) {
+      startTier(`worker ${i + 1}`, "start:worker", {
+        ...common,
+        WORKER_CONCURRENCY: "1",
+        METRICS_PORT: "0",
+      });
+    }
+    await until("workers", async () => (await readWorkers(client)).length >= before + count);
+  };
+  await until("build tier", async () => (await fetch(`${buildUrl}/health`)).ok);
+  await until("prepare tier", async () => (await fetch(`${prepareUrl}/health`)).ok);
+  const jobs = openJobTimes(redis.url);
+  cleanups.push(() => jobs.close());
+
+  let named = 0;
+  const baselineOptions = (requestHash: string): BaselineOptions => {
+    const name = `asu-bench-deployed-${process.pid}-${named++}`;
+    baselineNames.add(name);
+    return {
+      podmanEnv: podman.env,
+      image: BENCH_IMAGE_REF,
+      binDir: `/builder/${requestHash}`,
+      network: BUILD_NETWORK,
+      name,
+    };
+  };
+  const commandsOf = (timed: TimedBuild) => [
+    INFO_COMMAND,
+    manifestCommand(timed.body.id, timed.body.build_cmd_packages),
+    timed.body.build_cmd as string[],
+  ];
+
+  /** What a client does: prepare, then build the prepared request and poll. */
+  async function clientBuild(request: unknown) {
+    const prepared = await fetch(`${prepareUrl}/api/v1/build/prepare`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(request),
+    });
+    const answer = (await prepared.json()) as { prepared_request: unknown };
+    if (!prepared.ok) throw new Error(`prepare answered ${prepared.status}`);
+    return timedBuild(buildUrl, answer.prepared_request, {
+      pollMs,
+      query: "skip_package_resolution=true",
+      onHash: (hash) => hashes.add(hash),
+      timeoutMs: 600_000,
+    });
+  }
+
+  const requests = distinctRequests(3 + runs + builds);
+  console.log(
+    `deployed builds: tiers by their start scripts, client polls every ${pollMs} ms, ${BENCH_IMAGE_REF}`,
+  );
+  console.log(machineLoad());
+
+  if (values.only !== "parallel") {
+    await startWorkers(1);
+    // The first build pulls nothing but warms every cache: not counted.
+    await clientBuild(requests[0]);
+    const rows: { client: number; worker: number; pickup: number; floor: number }[] = [];
+    for (const [i, request] of requests.slice(3, 3 + runs).entries()) {
+      const timed = await clientBuild(request);
+      const job = await jobs.read(timed.requestHash);
+      const floor = await baselineBuild(baselineOptions(timed.requestHash), commandsOf(timed));
+      rows.push({
+        client: timed.ms,
+        worker: job.finishedAt - job.startedAt,
+        pickup: job.startedAt - timed.postedAt,
+        floor,
+      });
+      console.log(
+        `run ${i + 1}: client waited ${ms(timed.ms)} (worker ${ms(job.finishedAt - job.startedAt)}, taken ${ms(job.startedAt - timed.postedAt)} after the POST was sent, 200 seen ${ms(timed.doneAt - job.finishedAt)} after it finished)  podman run ${ms(floor)}`,
+      );
+    }
+    const col = (key: keyof (typeof rows)[number]) => rows.map((row) => row[key]);
+    console.log("");
+    console.log(
+      `single build: client median ${ms(median(col("client")))} min ${ms(minimum(col("client")))}; worker median ${ms(median(col("worker")))}; podman run median ${ms(median(col("floor")))} min ${ms(minimum(col("floor")))}`,
+    );
+    console.log(
+      `ratio client/podman run: median ${(median(col("client")) / median(col("floor"))).toFixed(2)}×  min ${(minimum(col("client")) / minimum(col("floor"))).toFixed(2)}× (goal ≤ 1.2×)`,
+    );
+    console.log(machineLoad());
+  }
+
+  if (values.only !== "single") {
+    const running = (await readWorkers(client)).length;
+    if (running < workerCount) await startWorkers(workerCount - running);
+    // Every worker's first build of the image asks it what later builds reuse: not counted.
+    await Promise.all([clientBuild(requests[1]), clientBuild(requests[2])]);
+    const batch = requests.slice(3 + runs, 3 + runs + builds);
+    const started = performance.now();
+    const results = await Promise.all(batch.map((request) => clientBuild(request)));
+    const wall = Math.max(...results.map((result) => result.doneAt)) - started;
+
+    // The same builds as raw `podman run`s, `workerCount` at a time.
+    const queue = [...results];
+    const floorStarted = performance.now();
+    await Promise.all(
+      Array.from({ length: workerCount }, async () => {
+        for (let next = queue.shift(); next; next = queue.shift()) {
+          await baselineBuild(baselineOptions(next.requestHash), commandsOf(next));
+        }
+      }),
+    );
+    const floorWall = performance.now() - floorStarted;
+    const waits = await Promise.all(results.map((result) => jobs.read(result.requestHash)));
+    console.log("");
+    console.log(
+      `parallel: ${builds} builds on ${workerCount} workers: wall ${ms(wall)}; the same podman runs ${workerCount} at a time ${ms(floorWall)}; ratio ${(wall / floorWall).toFixed(2)}× (goal ≤ 1.25×)`,
+    );
+    console.log(
+      `  in worker: median ${ms(median(waits.map((job) => job.finishedAt - job.startedAt)))} per build`,
+    );
+    console.log(machineLoad());
+  }
+}
+
+const onSignal = () => {
+  void stopAll().finally(() => process.exit(130));
+};
+process.once("SIGINT", onSignal);
+process.once("SIGTERM", onSignal);
+try {
+  await main();
+} finally {
+  await stopAll();
+}
