@@ -135,9 +135,12 @@ export function createPackageCheck(deps: PackageCheckDeps): PackageCheck {
         timestamp: Date.now(),
       };
       await storeRefusedBuild(redis, refused);
-      await appendErrorLog(redis, errorLogEntry(request, detail));
+      await appendErrorLog(redis, errorLogEntry(request, detail, Date.now(), "request"));
       // Written now, as the worker does for its failures: rare, and seen at once.
-      stats.record({ kind: "event", event: "failures" });
+      stats.record(
+        { kind: "event", event: "failures" },
+        { kind: "event", event: "failures-request" },
+      );
       await stats.flush();
       deps.onRefused?.();
       input.log.info(
