@@ -130,7 +130,7 @@ describe("the package check in POST /api/v1/build", () => {
     const log = await redis.lrange(ERROR_LOG_KEY, 0, -1);
     expect(log).toHaveLength(1);
     expect(log[0]).toMatch(
-      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d 24\.10\.0:ath79\/generic:tplink_archer-c7-v5 Error: Impossible package selection: missing \(also-nope, nope\)$/,
+      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d 24\.10\.0:ath79\/generic:tplink_archer-c7-v5 \[request\] Error: Impossible package selection: missing \(also-nope, nope\)$/,
     );
     const day = new Date().toISOString().slice(0, 10);
     expect(await redis.hget(`asu:stats:event:${day}`, "failures")).toBe("1");
