@@ -12,6 +12,7 @@ import {
   waitForBuild,
 } from "./support/asu-stack.ts";
 import { containersGone } from "./support/containers.ts";
+import { publishDoubleIndexes } from "./support/double-indexes.ts";
 
 /*
  * The whole build path over real HTTP: prepare tier → build tier → Redis
@@ -55,9 +56,28 @@ beforeAll(async () => {
   const x86 = await (
     await fetch(`${stack.upstream.url}/releases/24.10.0/targets/x86/64/profiles.json`)
   ).text();
+  // With a kernel, as snapshots publish theirs: kernel modules live in kmods/.
+  const snapshotProfiles = JSON.parse(
+    x86.replaceAll("24.10.0", "SNAPSHOT").replaceAll(REVISION, "r29000-aaaaaaaaaa"),
+  );
+  snapshotProfiles.linux_kernel = {
+    version: "6.6.74",
+    release: "1",
+    vermagic: "0123456789abcdef0123456789abcdef",
+  };
   stack.upstream.addFile(
     "snapshots/targets/x86/64/profiles.json",
-    x86.replaceAll("24.10.0", "SNAPSHOT").replaceAll(REVISION, "r29000-aaaaaaaaaa"),
+    JSON.stringify(snapshotProfiles),
+  );
+  await publishDoubleIndexes(stack.upstream, {
+    version: "SNAPSHOT",
+    target: "x86/64",
+    flavour: "apk",
+  });
+  // A custom opkg feed with the one package no upstream index has.
+  stack.upstream.addFile(
+    "custom/feed/Packages",
+    "Package: custom-tool\nVersion: 1.0-r1\nDepends: libc\nArchitecture: mips_24kc\n",
   );
   worker = await stack.startWorker({ worker_concurrency: 2 });
 }, 300_000);
@@ -191,18 +211,103 @@ describe("legacy POST /api/v1/build", () => {
     expect(done.body.manifest).toHaveProperty("htop");
   });
 
-  it("reports an unknown package with the contract's message", async () => {
-    const queued = await postJson(`${stack.buildUrl}/api/v1/build`, {
-      ...archer,
-      packages: ["luci", "no-such-package"],
+  it("reports an unknown package at once, with no job and no container", async () => {
+    const request = { ...archer, packages: ["luci", "zz-no-such", "no-such-package"] };
+    const failed = await postJson(`${stack.buildUrl}/api/v1/build`, request);
+    expect(failed.status).toBe(500);
+    const hash: string = failed.body.request_hash;
+    expect(failed.body).toMatchObject({
+      status: 500,
+      detail: "Error: Impossible package selection: missing (no-such-package, zz-no-such)",
+      imagebuilder_status: "failed",
+      request_hash: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
-    const failed = await waitForBuild(stack.buildUrl, queued.body.request_hash);
+    // stderr says which indexes were searched.
+    expect(failed.body.stderr).toContain("no-such-package");
+    expect(failed.body.stderr).toContain(
+      `${stack.upstream.url}/releases/24.10.0/targets/ath79/generic/packages/Packages`,
+    );
+    expect(failed.body.stderr).toContain(
+      `${stack.upstream.url}/releases/24.10.0/packages/mips_24kc/luci/Packages`,
+    );
+    expect(await stack.queue.queue.getJob(hash)).toBeUndefined();
+    expect(await containersOf(hash)).toEqual([]);
+
+    // Polls and repeats read the same stored failure.
+    const polled = await fetch(`${stack.buildUrl}/api/v1/build/${hash}`);
+    expect(polled.status).toBe(500);
+    expect(polled.headers.get("x-imagebuilder-status")).toBe("failed");
+    expect(await polled.json()).toEqual(failed.body);
+    const repeat = await postJson(`${stack.buildUrl}/api/v1/build`, request);
+    expect(repeat).toEqual(failed);
+  });
+
+  it("fails a release pin the index contradicts before the queue", async () => {
+    const failed = await postJson(`${stack.buildUrl}/api/v1/build`, {
+      ...archer,
+      packages_versions: { luci: "25.0.0-r1" },
+    });
+    expect(failed.status).toBe(500);
+    expect(failed.body.detail).toBe(
+      "Error: Impossible package selection: luci version not as requested: 25.0.0-r1 vs. 25.033.27781~eaa84a1-r1",
+    );
+  });
+
+  it("fails a missing package of an apk snapshot before the queue", async () => {
+    const failed = await postJson(`${stack.buildUrl}/api/v1/build`, {
+      version: "SNAPSHOT",
+      target: "x86/64",
+      profile: "generic",
+      packages: ["htop", "no-such-package"],
+    });
     expect(failed.status).toBe(500);
     expect(failed.body.detail).toBe(
       "Error: Impossible package selection: missing (no-such-package)",
     );
-    expect(failed.body.stderr).toContain("no-such-package");
-    expect(failed.body.imagebuilder_status).toBe("failed");
+    expect(await containersOf(failed.body.request_hash)).toEqual([]);
+  });
+
+  it("still builds kernel modules, ABI-suffixed libraries and removals", async () => {
+    const queued = await postJson(`${stack.buildUrl}/api/v1/build`, {
+      ...archer,
+      packages: ["luci", "kmod-usb-storage", "libubox20240329", "libuci", "-urngd"],
+    });
+    expect(queued.status).toBe(202);
+    const done = await waitForBuild(stack.buildUrl, queued.body.request_hash);
+    expect(done.status).toBe(200);
+    expect(done.body.manifest).toHaveProperty("kmod-usb-storage");
+    expect(done.body.manifest).not.toHaveProperty("urngd");
+  });
+
+  it("builds a package only a custom repository has", async () => {
+    const alone = await postJson(`${stack.buildUrl}/api/v1/build`, {
+      ...archer,
+      packages: ["custom-tool"],
+    });
+    expect(alone.status).toBe(500);
+
+    const queued = await postJson(`${stack.buildUrl}/api/v1/build`, {
+      ...archer,
+      packages: ["custom-tool"],
+      repositories: { custom: `${stack.upstream.url}/custom/feed` },
+      repositories_mode: "append",
+    });
+    expect(queued.status).toBe(202);
+    const done = await waitForBuild(stack.buildUrl, queued.body.request_hash);
+    expect(done.status).toBe(200);
+    expect(done.body.manifest).toHaveProperty("custom-tool");
+  });
+
+  it("never refuses what a custom repository that cannot be read might have", async () => {
+    const queued = await postJson(`${stack.buildUrl}/api/v1/build`, {
+      ...archer,
+      packages: ["custom-tool", "htop"],
+      repositories: { gone: `${stack.upstream.url}/custom/no-such-feed` },
+      repositories_mode: "append",
+    });
+    expect(queued.status).toBe(202);
+    const done = await waitForBuild(stack.buildUrl, queued.body.request_hash);
+    expect(done.status).toBe(200);
   });
 
   it("refuses a revision other than the requested version_code", async () => {

@@ -215,13 +215,16 @@ describe("metrics, statistics and request ids over a real build", () => {
     expect(refused.status).toBe(400);
   });
 
-  it("counts a failed build and logs it", async () => {
-    const queued = await post({ ...archer, packages: ["luci", "no-such-package"] });
-    const failed = await waitForBuild(stack.buildUrl, queued.body.request_hash);
+  it("counts a build failed before the queue and logs it", async () => {
+    // A package no index has fails at once, on the build tier: no job for a worker.
+    const failed = await post({ ...archer, packages: ["luci", "no-such-package"] });
     expect(failed.status).toBe(500);
+    expect(failed.body.imagebuilder_status).toBe("failed");
+    const tier = await scrape(`${stack.buildUrl}/metrics`);
+    expect(sample(tier, "asu_build_failed_before_queue_total")).toBe(1);
+    expect(sample(tier, 'asu_queue_jobs{state="failed"}')).toBe(0);
     const text = await scrape(worker?.metricsUrl as string);
-    expect(sample(text, 'asu_build_jobs_finished_total{outcome="failure"}')).toBe(1);
-    expect(sample(text, 'asu_build_failures_total{kind="request",reason="request"}')).toBe(1);
+    expect(sample(text, 'asu_build_jobs_finished_total{outcome="failure"}')).toBe(0);
     expect(failed.body.failure_kind).toBe("request");
   });
 

@@ -194,6 +194,41 @@ describe("build page", () => {
     await page.close();
   }, 180_000);
 
+  it("shows a package no index has with its fixes before any build is requested", async () => {
+    const builds: string[] = [];
+    const page = await open("/build?version=24.10.0&target=ath79/generic", async (tab) => {
+      tab.on("request", (request) => {
+        if (request.method() === "POST" && request.url().endsWith("/api/v1/build")) {
+          builds.push(request.url());
+        }
+      });
+    });
+    const device = page.getByLabel("Device", { exact: true });
+    await expect.poll(() => device.locator("option").count()).toBeGreaterThan(1);
+    await device.selectOption("tplink_archer-c7-v5");
+    const packages = page.getByLabel("Packages in the image");
+    await expect.poll(() => packages.inputValue()).toContain("base-files");
+    await packages.fill(`${await packages.inputValue()} lcui`);
+
+    await page.getByRole("button", { name: "Request build" }).click();
+    const problem = page.locator('#changes-body li[data-package="lcui"]');
+    await expect.poll(() => problem.getAttribute("data-problem")).toBe("not_found");
+    expect(await problem.textContent()).toContain("lcui");
+    expect(await page.locator("#progress").isHidden()).toBe(true);
+    expect(builds).toEqual([]);
+    await screenshot(page, "build-problems");
+
+    await page.getByRole("button", { name: "Use luci instead of lcui" }).click();
+    await expect.poll(() => packages.inputValue()).toMatch(/ luci$/);
+    expect((await packages.inputValue()).split(" ")).not.toContain("lcui");
+    await expect
+      .poll(() => page.locator("#changes-body").textContent())
+      .toContain("Nothing: the packages are built as listed.");
+    await expect(page.locator("#changes-body li[data-problem]").count()).resolves.toBe(0);
+    expect(builds).toEqual([]);
+    await page.close();
+  }, 120_000);
+
   it("builds without the preview when the prepare tier cannot be reached", async () => {
     const page = await open("/build?version=24.10.0&target=ath79/generic", async (tab) => {
       await tab.route(`${stack.prepareUrl}/**`, (route) => route.abort("connectionrefused"));

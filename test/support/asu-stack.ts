@@ -5,15 +5,16 @@ import { Writable } from "node:stream";
 import { type Config, loadConfig } from "@asu/config";
 import { DEFAULT_BRANCHES } from "@asu/core";
 import { type ApiApp, createLogger, type Logger } from "@asu/http";
-import { createBuildQueue } from "@asu/queue";
+import { type BuildQueue, createBuildQueue } from "@asu/queue";
 import { createStoreFromConfig } from "@asu/store";
-import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
+import { createMetadataClient, createOpenwrtCatalog, createPackageIndexes } from "@asu/upstream";
 import Docker from "dockerode";
 import { Redis } from "ioredis";
 import { type BuildAppDeps, createBuildApp } from "../../services/build/src/build-app.ts";
 import { createBuildCacheProbe } from "../../services/prepare/src/build-cache-probe.ts";
 import { createPrepareApp } from "../../services/prepare/src/prepare-app.ts";
 import { type RunningWorker, startWorker } from "../../services/worker/src/worker.ts";
+import { publishDoubleIndexes } from "./double-indexes.ts";
 import { type FakeUpstream, startFakeUpstream } from "./fake-upstream.ts";
 import { buildImagebuilderDouble, type ImagebuilderDoubleOptions } from "./imagebuilder-double.ts";
 import { type PodmanService, startPodmanService } from "./podman-service.ts";
@@ -39,6 +40,8 @@ export interface AsuStack {
   docker: Docker;
   buildUrl: string;
   prepareUrl: string;
+  /** The build tier's queue, to see which jobs exist. */
+  queue: BuildQueue;
   publicPath: string;
   /** Environment a worker process needs to join this stack (REDIS_URL, …). */
   workerEnv: Record<string, string>;
@@ -78,6 +81,7 @@ export async function startAsuStack(options: StackOptions): Promise<AsuStack> {
   const podman = await startPodmanService();
   for (const image of options.images) {
     await buildImagebuilderDouble(podman, { ...image, baseContainer: options.baseContainer });
+    await publishDoubleIndexes(upstream, image);
   }
   const publicPath = await mkdtemp(join(tmpdir(), "asu-e2e-public-"));
   const workerEnv = {
@@ -90,6 +94,8 @@ export async function startAsuStack(options: StackOptions): Promise<AsuStack> {
     JOB_TIMEOUT: "120",
     // Several workers run side by side in tests: no metrics listener each.
     METRICS_PORT: "0",
+    // Custom repositories served by the fake upstream may be requested.
+    REPOSITORY_ALLOW_LIST: `${upstream.url}/custom/`,
     ...options.env,
   };
   const config = loadConfig({ env: workerEnv, tomlPath: "" });
@@ -107,12 +113,15 @@ export async function startAsuStack(options: StackOptions): Promise<AsuStack> {
     missRefreshIntervalMs: 0,
   });
   const queue = createBuildQueue({ connection: buildRedis });
+  // One reader for both tiers, as `pnpm start` shares it.
+  const indexes = createPackageIndexes({ client, branches: DEFAULT_BRANCHES });
   // Prepare first, so the build tier's pages can be told where it is: the
   // tiers run on two origins here, as when they are deployed apart.
   let isBuilt = createBuildCacheProbe({ buildApiUrl: undefined });
   const prepare: ServedApp = await serveApp(
     createPrepareApp({
       catalog,
+      indexes,
       settings: {
         ...config,
         maxCustomRootfsSizeMb: config.max_custom_rootfs_size_mb,
@@ -125,6 +134,7 @@ export async function startAsuStack(options: StackOptions): Promise<AsuStack> {
   const buildDeps = {
     catalog,
     client,
+    indexes,
     queue,
     redis: buildRedis,
     store: createStoreFromConfig(config),
@@ -149,6 +159,7 @@ export async function startAsuStack(options: StackOptions): Promise<AsuStack> {
     docker: new Docker({ socketPath: podman.socketPath }),
     buildUrl: build.url,
     prepareUrl: prepare.url,
+    queue,
     publicPath,
     workerEnv,
     config,

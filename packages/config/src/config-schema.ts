@@ -367,6 +367,12 @@ export const configSchema = z.object({
     { tiers: ["build", "worker"] },
     "server_stats",
   ),
+  package_check: setting(
+    booleanSetting.default(true),
+    "Check requested packages against the package indexes: the build tier fails a build that names a package no index has before queueing it, prepare reports `problems`",
+    { tiers: ["build", "prepare"] },
+    "package_check",
+  ),
   metrics_port: setting(
     integerSetting.pipe(z.number().min(0).max(65_535)).default(9101),
     "Port of a worker's Prometheus `/metrics` (on HOST); 0 turns it off. The HTTP tiers answer `/metrics` on their own port",

@@ -18,6 +18,7 @@ export {
   type MetricsListener,
   metricsRegistry,
   metricsText,
+  refusedBuildMetrics,
   registerCollectedGauge,
   registerUpstreamMetrics,
   serveMetrics,

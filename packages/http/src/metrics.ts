@@ -277,6 +277,18 @@ export const cacheMetrics = oncePerRegistry<CacheMetrics>((registry) => ({
   ),
 }));
 
+/**
+ * Build requests the build tier answered as failed before the queue (a
+ * package no index has): failed builds that took no job and no container.
+ */
+export const refusedBuildMetrics = oncePerRegistry<{ refused: { inc(): void } }>((registry) => ({
+  refused: plainCounter(
+    registry,
+    "asu_build_failed_before_queue_total",
+    "Build requests failed before the queue because a package is in no index (no job, no container)",
+  ),
+}));
+
 /** Build durations run from seconds to the job timeout. */
 const BUILD_BUCKETS = [5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 450, 600, 900, 1800];
 const STAGE_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600];

@@ -9,6 +9,7 @@ import {
   KEY_PREFIX,
   storedJobData,
 } from "./build-job.ts";
+import { readRefusedBuild } from "./refused-builds.ts";
 
 export interface BuildQueue {
   readonly queue: Queue<BuildJobData, BuildResult>;
@@ -33,7 +34,10 @@ export interface BuildQueue {
    * identical requests at once, one moves it and the others find it queued.
    */
   rebuildInfrastructureFailure(requestHash: string): Promise<boolean>;
-  /** The job of a hash, or undefined when there is none or its result has expired. */
+  /**
+   * The job of a hash (or its failure before the queue), undefined when there
+   * is none or its result has expired.
+   */
   snapshot(requestHash: string): Promise<JobSnapshot | undefined>;
   /**
    * Builds a finished job again from its stored request (its files were lost
@@ -165,7 +169,7 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
 
     async snapshot(requestHash) {
       const found = await load(requestHash);
-      if (!found) return undefined;
+      if (!found) return readRefusedBuild(redis, requestHash);
       const { job, state } = found;
       const expiry = expiresAt(job, state);
       if (expiry !== undefined && expiry <= now()) return undefined;

@@ -7,6 +7,7 @@ export * from "./build-queue.ts";
 export * from "./build-stats.ts";
 export * from "./error-log.ts";
 export * from "./expiry.ts";
+export * from "./refused-builds.ts";
 export * from "./result-ttl.ts";
 export * from "./running-builds.ts";
 export * from "./worker-heartbeat.ts";

@@ -1,4 +1,13 @@
 export {
+  type IndexSource,
+  indexSourceNames,
+  parseIndexSource,
+  readFeedNames,
+  readFeeds,
+  readIndexSource,
+  sourceIdentity,
+} from "./index-sources.ts";
+export {
   createMetadataClient,
   type GetOptions,
   type MetadataClient,
@@ -12,6 +21,18 @@ export {
   type ProfileMatch,
   type ServerVersions,
 } from "./openwrt-catalog.ts";
+export {
+  createPackageIndexes,
+  type IndexSearchInput,
+  type PackageIndexes,
+  type PackageIndexesOptions,
+} from "./package-indexes.ts";
+export {
+  createRepositoryIndexes,
+  type RepositoryIndex,
+  type RepositoryIndexes,
+  type RepositoryIndexOptions,
+} from "./repository-indexes.ts";
 export {
   type ValidatedRequest,
   type ValidationSettings,

@@ -1,7 +1,12 @@
 import { type ApiApp, createApiApp, type Logger } from "@asu/http";
 import type { BuildQueue } from "@asu/queue";
 import type { BuildStore } from "@asu/store";
-import type { MetadataClient, OpenwrtCatalog } from "@asu/upstream";
+import {
+  createPackageIndexes,
+  type MetadataClient,
+  type OpenwrtCatalog,
+  type PackageIndexes,
+} from "@asu/upstream";
 import type { Redis } from "ioredis";
 import { createEtaSource } from "./build-eta.ts";
 import { type BuildRouteDeps, registerBuildRoutes } from "./build-routes.ts";
@@ -23,11 +28,15 @@ export interface BuildAppDeps {
   settings: BuildRouteDeps["settings"] & {
     upstream_url: string;
     server_contact?: string | undefined;
+    /** PACKAGE_CHECK: check packages against the indexes before queueing (default on). */
+    package_check?: boolean;
     /** Where the build page asks prepare; empty = the same origin. */
     prepare_api_url?: string | undefined;
   };
   logger: Logger;
   version?: string;
+  /** The package indexes both tiers check requests against; default: read through `client`. */
+  indexes?: PackageIndexes;
 }
 
 const METHODS_OF: Record<string, string> = {
@@ -46,13 +55,18 @@ export function createBuildApp(deps: BuildAppDeps): ApiApp {
   });
   // First: `//path` is redirected before any route could match it.
   registerRedirects(app);
+  const indexes =
+    deps.settings.package_check === false
+      ? undefined
+      : (deps.indexes ??
+        createPackageIndexes({ client: deps.client, branches: deps.catalog.branches }));
   // One reading of workers and build durations serves the API's answers and the home page.
   const eta = createEtaSource({
     queue: deps.queue,
     redis: deps.redis,
     onError: (error) => deps.logger.warn({ err: error.message }, "reading wait estimates failed"),
   });
-  registerBuildRoutes(app, { ...deps, eta });
+  registerBuildRoutes(app, { ...deps, eta, indexes });
   registerStatsRoutes(app, deps);
   registerHealthRoute(app, deps);
   registerRevisionRoute(app, deps);

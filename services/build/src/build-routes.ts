@@ -22,6 +22,7 @@ import {
   metricsRegistry,
   parseJsonBody,
   readBodyText,
+  refusedBuildMetrics,
   registerCollectedGauge,
   registerUpstreamMetrics,
   setResponseHeader,
@@ -43,6 +44,7 @@ import {
 import type { BuildStore } from "@asu/store";
 import {
   type OpenwrtCatalog,
+  type PackageIndexes,
   type ValidatedRequest,
   type ValidationSettings,
   validateBuildRequest,
@@ -56,6 +58,7 @@ import { createEtaSource, type EtaSource } from "./build-eta.ts";
 import { clientAddress, trustedProxies } from "./client-address.ts";
 import { createFairShare } from "./fair-share.ts";
 import { createFinishedAnswers, type SerializedAnswer, storedFilesOf } from "./finished-answers.ts";
+import { createPackageCheck } from "./package-check.ts";
 
 export interface BuildRouteDeps {
   catalog: OpenwrtCatalog;
@@ -84,6 +87,8 @@ export interface BuildRouteDeps {
   store?: BuildStore;
   /** The upstream metadata client, whose fetch counts /metrics shows. */
   client?: MetadataStatsSource;
+  /** Package indexes: with them (and Redis) a build no index can satisfy fails before the queue. */
+  indexes?: PackageIndexes;
   logger?: Logger;
 }
 
@@ -338,6 +343,16 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
   });
   const counters = buildTierCounters(app, deps);
   const waits = waitsAndShares(deps);
+  const packageCheck =
+    deps.indexes && deps.redis
+      ? createPackageCheck({
+          indexes: deps.indexes,
+          redis: deps.redis,
+          settings,
+          onRefused: refusedBuildMetrics(metricsRegistry(app)).refused.inc,
+          ...(deps.logger ? { logger: deps.logger } : {}),
+        })
+      : undefined;
 
   async function answerFor(requestHash: string) {
     const answer = await recordedAnswer(requestHash);
@@ -468,6 +483,17 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     if (!image || versionPath === undefined) {
       throw badRequest(`Unsupported version: ${request.version}`);
     }
+
+    const refused = await packageCheck?.refuse({
+      validated,
+      requestHash: hash,
+      skipPackageResolution,
+      image,
+      versionPath,
+      requestId: c.get("requestId"),
+      log: c.get("logger"),
+    });
+    if (refused) return send(c, refused);
 
     const release = await waits.admit(c, hash);
     let admitted: Awaited<ReturnType<typeof queue.enqueueWithin>>;

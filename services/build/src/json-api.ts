@@ -1,20 +1,25 @@
-import { type ProfilesJson, type TargetsJson, versionsByBranch } from "@asu/core";
+import {
+  hasSplitKmods,
+  kmodsDirectory,
+  type ProfilesJson,
+  type TargetsJson,
+  versionsByBranch,
+} from "@asu/core";
 import type { ApiApp } from "@asu/http";
-import type { MetadataClient, OpenwrtCatalog } from "@asu/upstream";
+import {
+  type IndexSource,
+  type MetadataClient,
+  type OpenwrtCatalog,
+  readFeeds,
+  readIndexSource,
+  sourceIdentity,
+} from "@asu/upstream";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { createDerivedCache } from "./derived-cache.ts";
 import { type JsonFileRequest, parseJsonFilePath } from "./json-paths.ts";
-import { hasSplitKmods, kmodsDirectory } from "./kmods.ts";
 import { branchSummaries, overviewJson, type ServerSummary } from "./overview.ts";
-import {
-  feedIndexAnswer,
-  type IndexSource,
-  readFeeds,
-  readIndexSource,
-  sourceIdentity,
-  targetIndexAnswer,
-} from "./package-index.ts";
+import { feedIndexAnswer, targetIndexAnswer } from "./package-index.ts";
 import { profileAnswer } from "./profile-answer.ts";
 
 export interface JsonApiSettings {

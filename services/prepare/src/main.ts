@@ -1,6 +1,6 @@
 import { ConfigError, describeConfig, loadBranches, loadConfig } from "@asu/config";
 import { createLogger, metricsRegistry, registerUpstreamMetrics, stopOnSignals } from "@asu/http";
-import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
+import { createMetadataClient, createOpenwrtCatalog, createPackageIndexes } from "@asu/upstream";
 import { serve } from "@hono/node-server";
 import { createBuildCacheProbe } from "./build-cache-probe.ts";
 import { createPrepareApp } from "./prepare-app.ts";
@@ -13,10 +13,12 @@ function start() {
     timeoutMs: config.upstream_timeout * 1000,
     logger,
   });
-  const catalog = createOpenwrtCatalog({ client, branches: loadBranches(config.branches_file) });
+  const branches = loadBranches(config.branches_file);
+  const catalog = createOpenwrtCatalog({ client, branches });
   const isBuilt = createBuildCacheProbe({ buildApiUrl: config.build_api_url });
   const app = createPrepareApp({
     catalog,
+    ...(config.package_check ? { indexes: createPackageIndexes({ client, branches }) } : {}),
     settings: {
       allow_defaults: config.allow_defaults,
       repository_allow_list: config.repository_allow_list,

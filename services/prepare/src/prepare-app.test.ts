@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES, requestHash } from "@asu/core";
 import { createLogger } from "@asu/http";
-import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
+import { createMetadataClient, createOpenwrtCatalog, createPackageIndexes } from "@asu/upstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
@@ -21,7 +21,9 @@ let prepare: ServedApp;
 let buildTier: Server;
 let builtHashes: Set<string>;
 
-async function startPrepare(options: { allowDefaults?: boolean; timeoutMs?: number } = {}) {
+async function startPrepare(
+  options: { allowDefaults?: boolean; timeoutMs?: number; checkPackages?: boolean } = {},
+) {
   const client = createMetadataClient({
     upstreamUrl: upstream.url,
     timeoutMs: options.timeoutMs ?? 2000,
@@ -42,6 +44,9 @@ async function startPrepare(options: { allowDefaults?: boolean; timeoutMs?: numb
       },
       isBuilt: createBuildCacheProbe({ buildApiUrl, timeoutMs: 500 }),
       logger: silent,
+      ...(options.checkPackages
+        ? { indexes: createPackageIndexes({ client, branches: DEFAULT_BRANCHES }) }
+        : {}),
     }),
   );
 }
@@ -385,6 +390,99 @@ describe("upstream", () => {
       await upstream.setDown(false);
       await cold.close();
     }
+  });
+});
+
+describe("problems", () => {
+  let checking: ServedApp;
+  beforeAll(async () => {
+    // Every feed of feeds.conf published, and an index for the device's old version.
+    upstream.addFile(
+      "releases/24.10.0/packages/mips_24kc/telephony/Packages",
+      "Package: asterisk\nVersion: 20.11.0-r1\nArchitecture: mips_24kc\n",
+    );
+    upstream.addFile(
+      "releases/23.05.5/targets/ath79/generic/packages/Packages",
+      "Package: luci\nVersion: 23.051.66410~a505bb1\nArchitecture: all\n\n" +
+        "Package: wireguard-legacy\nVersion: 1.0-r1\nArchitecture: mips_24kc\n",
+    );
+    checking = await startPrepare({ checkPackages: true });
+  });
+  afterAll(async () => {
+    await checking?.close();
+  });
+
+  it("is empty when all is well", async () => {
+    const { status, body } = await post(seed, {}, checking.url);
+    expect(status).toBe(200);
+    expect(body.problems).toEqual([]);
+  });
+
+  it("suggests luci for lcui", async () => {
+    const { body } = await post({ ...seed, packages: ["lcui"] }, {}, checking.url);
+    expect(body.problems).toEqual([
+      {
+        package: "lcui",
+        reason: "not_found",
+        detail: "No package index of 24.10.0 for this target has lcui",
+        suggestions: ["luci"],
+      },
+    ]);
+  });
+
+  it("tells what the old version had from what never existed", async () => {
+    const { body } = await post(
+      { ...seed, packages: ["luci", "wireguard-legacy", "tcpdumb"], from_version: "23.05.5" },
+      {},
+      checking.url,
+    );
+    expect(body.problems.map((problem: any) => [problem.package, problem.reason])).toEqual([
+      ["wireguard-legacy", "removed_in_version"],
+      ["tcpdumb", "not_found"],
+    ]);
+    expect(body.problems[1].suggestions).toEqual(["tcpdump"]);
+  });
+
+  it("reports a pin the index contradicts", async () => {
+    const { body } = await post(
+      { ...seed, packages: [], packages_versions: { tcpdump: "1.0-r1" } },
+      {},
+      checking.url,
+    );
+    expect(body.problems).toEqual([
+      {
+        package: "tcpdump",
+        reason: "version_unavailable",
+        detail: "tcpdump 1.0-r1 is not available; the index has 4.99.5-r1",
+        suggestions: [],
+      },
+    ]);
+  });
+
+  it("reports what a custom repository that cannot be read might have as unknown", async () => {
+    const { body } = await post(
+      {
+        ...seed,
+        packages: ["luci", "my-tool"],
+        repositories: { mine: "https://feed.example.org/openwrt/nowhere" },
+      },
+      {},
+      checking.url,
+    );
+    expect(body.problems).toHaveLength(1);
+    expect(body.problems[0]).toMatchObject({ package: "my-tool", reason: "unknown" });
+  });
+
+  it("documents problems in the OpenAPI schema", async () => {
+    const doc = (await (await fetch(`${checking.url}/openapi.json`)).json()) as any;
+    const problem = doc.components.schemas.PackageProblem;
+    expect(problem.properties.reason.enum).toEqual([
+      "not_found",
+      "version_unavailable",
+      "removed_in_version",
+      "unknown",
+    ]);
+    expect(doc.components.schemas.PrepareResponse.properties).toHaveProperty("problems");
   });
 });
 

@@ -1,6 +1,7 @@
 import { type BuildAppDeps, createBuildApp } from "@asu/build";
 import type { ApiApp, Logger } from "@asu/http";
 import { createBuildCacheProbe, createPrepareApp } from "@asu/prepare";
+import { createPackageIndexes } from "@asu/upstream";
 
 /** The prepare tier's one route; everything else is the build tier's. */
 export const PREPARE_PATH = "/api/v1/build/prepare";
@@ -31,9 +32,16 @@ function pathOf(url: string): string {
  */
 export function createServerApp(deps: ServerAppDeps): ServerApp {
   const { loggers, ...buildDeps } = deps;
-  const build = createBuildApp({ ...buildDeps, logger: loggers.build });
+  // One reader for both tiers: each index is fetched and parsed once.
+  const indexes =
+    deps.settings.package_check === false
+      ? undefined
+      : (deps.indexes ??
+        createPackageIndexes({ client: deps.client, branches: deps.catalog.branches }));
+  const build = createBuildApp({ ...buildDeps, indexes, logger: loggers.build });
   const prepare = createPrepareApp({
     catalog: deps.catalog,
+    indexes,
     settings: deps.settings,
     // Same process: ask the build tier directly instead of over the network.
     isBuilt: createBuildCacheProbe({

@@ -295,11 +295,78 @@ function renderChanges(answer) {
       ),
     );
   }
+  const problems = answer.problems ?? [];
+  if (problems.length > 0) parts.push(renderProblems(problems));
   if (answer.cache_available) {
     parts.push(el("p", {}, "These images are already built: they are ready at once."));
   }
   body.replaceChildren(...parts);
   byId("changes").hidden = false;
+}
+
+// --- problems: packages the indexes cannot supply, with one-click replacements
+
+const PROBLEM_TITLES = {
+  not_found: "not found",
+  version_unavailable: "version not available",
+  removed_in_version: "removed in this version",
+  unknown: "could not be checked",
+};
+
+/** Problems that make the build fail for certain; `unknown` ones may still build. */
+function blockingProblems(answer) {
+  return (answer?.problems ?? []).filter((problem) => problem.reason !== "unknown");
+}
+
+/** The packages field with one name swapped for another (or added when it is not listed). */
+function replacePackage(from, to) {
+  const names = packagesInput.value.split(/[\s,]+/).filter(Boolean);
+  const at = names.indexOf(from);
+  if (at === -1) names.push(to);
+  else names.splice(at, 1, ...(names.includes(to) ? [] : [to]));
+  packagesInput.value = names.join(" ");
+  packagesChanged();
+  previewChanges();
+}
+
+function renderProblems(problems) {
+  const blocking = problems.some((problem) => problem.reason !== "unknown");
+  return el(
+    "div",
+    { className: blocking ? "problems error" : "problems notice" },
+    el(
+      "p",
+      {},
+      blocking
+        ? "These packages would make the build fail. Choose a replacement or remove them before requesting the build:"
+        : "These packages could not be checked; the build may still succeed:",
+    ),
+    el(
+      "ul",
+      {},
+      problems.map((problem) =>
+        el(
+          "li",
+          { "data-problem": problem.reason, "data-package": problem.package },
+          el("strong", {}, problem.package),
+          ` — ${PROBLEM_TITLES[problem.reason] ?? problem.reason}: ${problem.detail}`,
+          problem.suggestions.length > 0 ? " Use " : "",
+          problem.suggestions.map((name) =>
+            el(
+              "button",
+              {
+                type: "button",
+                className: "suggestion",
+                "aria-label": `Use ${name} instead of ${problem.package}`,
+                onclick: () => replacePackage(problem.package, name),
+              },
+              name,
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 /**
@@ -512,6 +579,13 @@ async function requestBuild(event) {
   showProgress("Sending the request…", "");
   try {
     const prepared = await prepare();
+    // A selection the indexes cannot supply is shown with its fixes, not sent to fail.
+    if (blockingProblems(prepared).length > 0) {
+      setBusy(false);
+      byId("progress").hidden = true;
+      byId("changes").scrollIntoView?.({ block: "nearest" });
+      return;
+    }
     const answer = prepared
       ? await postJson("/api/v1/build?skip_package_resolution=true", prepared.prepared_request)
       : await postJson("/api/v1/build", currentRequest());

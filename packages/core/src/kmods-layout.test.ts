@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { hasSplitKmods, kmodsDirectory } from "./kmods.ts";
+import { hasSplitKmods, kmodsDirectory } from "./kmods-layout.ts";
 
 const release = { snapshot: false };
 const snapshot = { snapshot: true };

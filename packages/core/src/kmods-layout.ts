@@ -1,4 +1,5 @@
-import type { Branch, LinuxKernel } from "@asu/core";
+import type { Branch } from "./branches.ts";
+import type { LinuxKernel } from "./upstream-metadata.ts";
 
 /** The first 23.05 point release whose kernel modules moved out of the target's index. */
 const FIRST_SPLIT_23_05_POINT = 6;

@@ -1,0 +1,148 @@
+import {
+  type Branch,
+  branchPath,
+  findBranch,
+  hasSplitKmods,
+  type IndexNames,
+  type IndexSearch,
+  kmodsDirectory,
+  type ProfilesJson,
+  type SearchedIndex,
+  type UnreadableIndex,
+} from "@asu/core";
+import {
+  type IndexSource,
+  indexSourceNames,
+  readFeedNames,
+  readIndexSource,
+  sourceIdentity,
+} from "./index-sources.ts";
+import type { MetadataClient } from "./metadata-client.ts";
+import { createRepositoryIndexes, type RepositoryIndexes } from "./repository-indexes.ts";
+
+export interface IndexSearchInput {
+  version: string;
+  target: string;
+  /** The target's package architecture (`.targets.json`). */
+  architecture: string;
+  /** The target's profiles.json: its `linux_kernel` names the kmods folder. */
+  metadata: Pick<ProfilesJson, "linux_kernel">;
+  /** The request's own repositories, name → URL. */
+  repositories?: Readonly<Record<string, string>>;
+}
+
+export interface PackageIndexesOptions {
+  client: Pick<MetadataClient, "getJson" | "getText" | "url">;
+  branches: readonly Branch[];
+  /** Reads custom repositories; default: a reader with a 3 s timeout. */
+  repositories?: RepositoryIndexes;
+  /** Parsed indexes kept (each one upstream file), least recently used dropped. Default 128. */
+  maxParsed?: number;
+}
+
+/**
+ * The package indexes an ImageBuilder installs from, as one search: both
+ * tiers check requests against it. Files come through the cached metadata
+ * client (revalidated like all metadata); each is parsed once per upstream
+ * version of the file.
+ */
+export interface PackageIndexes {
+  search(input: IndexSearchInput): Promise<IndexSearch>;
+}
+
+const DEFAULT_MAX_PARSED = 128;
+
+/** UpstreamUnavailableError already says which file and why. */
+const failureReason = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+export function createPackageIndexes(options: PackageIndexesOptions): PackageIndexes {
+  const { client, branches } = options;
+  const repositories = options.repositories ?? createRepositoryIndexes();
+  const maxParsed = options.maxParsed ?? DEFAULT_MAX_PARSED;
+  const parsed = new Map<string, { identity: unknown; names: IndexNames }>();
+
+  function namesOf(dir: string, source: IndexSource): IndexNames {
+    const identity = sourceIdentity(source);
+    const entry = parsed.get(dir);
+    parsed.delete(dir);
+    if (entry && entry.identity === identity) {
+      parsed.set(dir, entry);
+      return entry.names;
+    }
+    const names = indexSourceNames(source);
+    parsed.set(dir, { identity, names });
+    while (parsed.size > maxParsed) {
+      const oldest = parsed.keys().next();
+      if (oldest.done) break;
+      parsed.delete(oldest.value);
+    }
+    return names;
+  }
+
+  type Outcome = { index: SearchedIndex } | { unreadable: UnreadableIndex };
+
+  async function readDir(dir: string): Promise<Outcome> {
+    try {
+      const source = await readIndexSource(client, dir);
+      if (source === undefined) {
+        return { unreadable: { url: client.url(`${dir}/`), reason: "no index published" } };
+      }
+      const file = source.format === "apk" ? "index.json" : "Packages";
+      return { index: { url: client.url(`${dir}/${file}`), names: namesOf(dir, source) } };
+    } catch (error) {
+      return { unreadable: { url: client.url(`${dir}/`), reason: failureReason(error) } };
+    }
+  }
+
+  async function feedDirs(dir: string): Promise<string[] | UnreadableIndex> {
+    try {
+      const feeds = await readFeedNames(client, dir);
+      if (feeds === undefined) {
+        return { url: client.url(`${dir}/feeds.conf`), reason: "no feeds.conf published" };
+      }
+      return feeds.map((feed) => `${dir}/${feed}`);
+    } catch (error) {
+      return { url: client.url(`${dir}/feeds.conf`), reason: failureReason(error) };
+    }
+  }
+
+  return {
+    async search(input) {
+      const branch = findBranch(input.version, branches);
+      const unreadable: UnreadableIndex[] = [];
+      if (!branch) {
+        return { indexes: [], unreadable: [{ url: input.version, reason: "unknown branch" }] };
+      }
+      const base = branchPath(input.version, branches) ?? "";
+      const targetDir = `${base}/targets/${input.target}`;
+      const dirs = [`${targetDir}/packages`];
+      if (hasSplitKmods(input.version, branch)) {
+        const kernel = kmodsDirectory(input.metadata.linux_kernel);
+        if (kernel === undefined) {
+          unreadable.push({
+            url: client.url(`${targetDir}/kmods/`),
+            reason: "profiles.json names no kernel",
+          });
+        } else dirs.push(`${targetDir}/kmods/${kernel}`);
+      }
+      const feeds = await feedDirs(`${base}/packages/${input.architecture}`);
+      if (Array.isArray(feeds)) dirs.push(...feeds);
+      else unreadable.push(feeds);
+
+      const [outcomes, custom] = await Promise.all([
+        Promise.all(dirs.map(readDir)),
+        Promise.all(Object.values(input.repositories ?? {}).map((url) => repositories.read(url))),
+      ]);
+      const indexes: SearchedIndex[] = [];
+      for (const outcome of outcomes) {
+        if ("index" in outcome) indexes.push(outcome.index);
+        else unreadable.push(outcome.unreadable);
+      }
+      for (const repository of custom) {
+        if (repository.ok) indexes.push({ url: repository.url, names: repository.names });
+        else unreadable.push({ url: repository.url, reason: repository.reason });
+      }
+      return { indexes, unreadable };
+    },
+  };
+}
