@@ -20,6 +20,7 @@ export {
   metricsText,
   registerCollectedGauge,
   registerUpstreamMetrics,
+  type ServeMetricsOptions,
   serveMetrics,
   type WorkerMetrics,
   workerMetrics,

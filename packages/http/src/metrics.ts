@@ -337,17 +337,37 @@ export interface MetricsListener {
   close(): Promise<void>;
 }
 
+export interface ServeMetricsOptions {
+  port: number;
+  host: string;
+  /**
+   * Answers `GET /health`: 200 `{"status":"ok"}` while true, else 503
+   * `{"status":"error"}`, so a container healthcheck is one fetch.
+   */
+  healthy?: () => boolean;
+}
+
 /**
- * `GET /metrics` on its own port, for processes without an HTTP API (the
- * worker). Anything else is 404.
+ * `GET /metrics` (and `/health` when given) on its own port, for processes
+ * without an HTTP API (the worker). Anything else is 404.
  */
 export async function serveMetrics(
   registry: Registry,
-  options: { port: number; host: string },
+  options: ServeMetricsOptions,
 ): Promise<MetricsListener> {
+  const { healthy } = options;
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? "/").split("?")[0];
-    if (path !== "/metrics" || (request.method !== "GET" && request.method !== "HEAD")) {
+    const readable = request.method === "GET" || request.method === "HEAD";
+    if (path === "/health" && healthy && readable) {
+      const ok = healthy();
+      response.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
+      response.end(
+        request.method === "HEAD" ? undefined : JSON.stringify({ status: ok ? "ok" : "error" }),
+      );
+      return;
+    }
+    if (path !== "/metrics" || !readable) {
       response.writeHead(404, { "content-type": "text/plain" }).end("Not Found\n");
       return;
     }

@@ -28,6 +28,11 @@ export interface Heartbeat {
   buildStarted(requestHash: string): void;
   buildFinished(requestHash: string): void;
   stopping(): void;
+  /**
+   * Whether the last write of the heartbeat landed within the TTL: what the
+   * build tier sees as this worker being online.
+   */
+  fresh(): boolean;
   /** Stops beating and removes the key: the worker is gone. */
   stop(): Promise<void>;
 }
@@ -46,6 +51,7 @@ export function startHeartbeat(redis: Redis, options: HeartbeatOptions): Heartbe
   const startedAt = new Date().toISOString();
   let stopping = false;
   let stopped = false;
+  let lastWrittenAt: number | undefined;
 
   const status = (): WorkerStatus => ({
     id: options.workerId,
@@ -63,7 +69,11 @@ export function startHeartbeat(redis: Redis, options: HeartbeatOptions): Heartbe
     if (stopped) return;
     // One write at a time, so an older status never lands after a newer one.
     writing = writing
-      .then(() => redis.set(key, JSON.stringify(status()), "EX", HEARTBEAT_TTL_SECONDS))
+      .then(async () => {
+        const sentAt = Date.now();
+        await redis.set(key, JSON.stringify(status()), "EX", HEARTBEAT_TTL_SECONDS);
+        lastWrittenAt = sentAt;
+      })
       .catch((error: Error) => options.onError?.(error));
   };
   beat();
@@ -82,6 +92,13 @@ export function startHeartbeat(redis: Redis, options: HeartbeatOptions): Heartbe
     stopping() {
       stopping = true;
       beat();
+    },
+    fresh() {
+      return (
+        !stopped &&
+        lastWrittenAt !== undefined &&
+        Date.now() - lastWrittenAt < HEARTBEAT_TTL_SECONDS * 1000
+      );
     },
     async stop() {
       clearInterval(timer);
