@@ -1,4 +1,10 @@
-export { type ApiApp, type ApiAppOptions, type ApiEnv, createApiApp } from "./api-app.ts";
+export {
+  type ApiApp,
+  type ApiAppOptions,
+  type ApiEnv,
+  createApiApp,
+  fastApiHook,
+} from "./api-app.ts";
 export { apiCors } from "./cors.ts";
 export {
   type BodyText,
@@ -27,4 +33,5 @@ export {
 } from "./metrics.ts";
 export { type RequestVariables, requestContext } from "./request-context.ts";
 export { setResponseHeader } from "./response-headers.ts";
+export { type CoverageOptions, undocumentedRoutes } from "./route-coverage.ts";
 export { type ClosableServer, stopOnSignals } from "./stop-on-signals.ts";

@@ -17,7 +17,7 @@ const healthSchema = z
 
 /** Readiness for load balancers and compose healthchecks: Redis reachable, queue counts. */
 export function registerHealthRoute(app: ApiApp, deps: { redis: Redis; queue: BuildQueue }) {
-  app.openAPIRegistry.registerPath(
+  app.openapi(
     createRoute({
       method: "get",
       path: "/health",
@@ -30,34 +30,34 @@ export function registerHealthRoute(app: ApiApp, deps: { redis: Redis; queue: Bu
         },
       },
     }),
-  );
-  app.get("/health", async (c) => {
-    try {
-      await Promise.race([
-        deps.redis.ping(),
-        new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), 2000).unref()),
-      ]);
-      const counts = await deps.queue.queue.getJobCounts(
-        "waiting",
-        "active",
-        "completed",
-        "failed",
-      );
-      const workers = await readWorkers(deps.redis);
-      return c.json(
-        {
-          status: "ok" as const,
-          redis: "ok" as const,
-          queue: counts,
-          workers: {
-            online: workers.length,
-            busy: workers.filter((worker) => worker.state === "busy").length,
+    async (c) => {
+      try {
+        await Promise.race([
+          deps.redis.ping(),
+          new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), 2000).unref()),
+        ]);
+        const counts = await deps.queue.queue.getJobCounts(
+          "waiting",
+          "active",
+          "completed",
+          "failed",
+        );
+        const workers = await readWorkers(deps.redis);
+        return c.json(
+          {
+            status: "ok" as const,
+            redis: "ok" as const,
+            queue: counts,
+            workers: {
+              online: workers.length,
+              busy: workers.filter((worker) => worker.state === "busy").length,
+            },
           },
-        },
-        200,
-      );
-    } catch {
-      return c.json({ status: "error" as const, redis: "unreachable" as const }, 503);
-    }
-  });
+          200,
+        );
+      } catch {
+        return c.json({ status: "error" as const, redis: "unreachable" as const }, 503);
+      }
+    },
+  );
 }
