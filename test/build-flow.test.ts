@@ -131,11 +131,19 @@ describe("prepare → build → poll → download", () => {
       expect(createHash("sha256").update(bytes).digest("hex")).toBe(image.sha256);
     }
 
-    const again = await postJson(`${stack.prepareUrl}/api/v1/build/prepare`, {
-      ...archer,
-      from_version: "23.05.0",
-    });
-    expect(again.body.cache_available).toBe(true);
+    // The prepare tier believes "not built" for a moment, then asks again.
+    await expect
+      .poll(
+        async () =>
+          (
+            await postJson(`${stack.prepareUrl}/api/v1/build/prepare`, {
+              ...archer,
+              from_version: "23.05.0",
+            })
+          ).body.cache_available,
+        { timeout: 15_000 },
+      )
+      .toBe(true);
     expect(await containersGone(stack.docker, `asu.build=${prepared.body.request_hash}`)).toEqual(
       [],
     );

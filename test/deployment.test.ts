@@ -173,11 +173,19 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
     expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(sysupgrade.sha256);
 
     // Asked again, prepare learns from the build tier that the result exists.
-    const again = await postJson(`${url}/api/v1/build/prepare`, {
-      ...ARCHER,
-      packages: ["luci", "owut"],
-    });
-    expect(again.body.cache_available).toBe(true);
+    // It believes "not built" for a moment, then asks again.
+    await expect
+      .poll(
+        async () =>
+          (
+            await postJson(`${url}/api/v1/build/prepare`, {
+              ...ARCHER,
+              packages: ["luci", "owut"],
+            })
+          ).body.cache_available,
+        { timeout: 15_000 },
+      )
+      .toBe(true);
   }
 
   /** Both the compose file's check (which replaces the image's) and the image's own HEALTHCHECK. */

@@ -2,6 +2,7 @@ import { createServer } from "node:net";
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
 import { createApiApp, createLogger } from "@asu/http";
+import { type BuildQueue, createBuildQueue } from "@asu/queue";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerStatsRoutes } from "../services/build/src/stats-routes.ts";
@@ -36,6 +37,7 @@ let stack: AsuStack;
 let worker: RunningWorker | undefined;
 let stats: ServedApp;
 let statsRedis: Redis;
+let statsQueue: BuildQueue;
 const workerLines: Record<string, any>[] = [];
 
 async function freePort(): Promise<number> {
@@ -96,8 +98,10 @@ beforeAll(async () => {
       destination: new Writable({ write: (_c, _e, done) => done() }),
     }),
   });
+  statsQueue = createBuildQueue({ connection: statsRedis });
   registerStatsRoutes(app, {
     redis: statsRedis,
+    queue: statsQueue,
     catalog: { branches: DEFAULT_BRANCHES },
     statsCacheMs: 0,
   });
@@ -107,6 +111,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await worker?.close();
   await stats?.close();
+  await statsQueue?.close();
   statsRedis?.disconnect();
   await stack?.stop();
 }, 120_000);
@@ -236,6 +241,8 @@ describe("metrics, statistics and request ids over a real build", () => {
       successes: 1,
       failures: 1,
     });
+    expect(summary.builds_24h).toBe(1);
+    expect(summary.queue_length).toBe(0);
     expect(summary.clients).toEqual([
       { name: "luci/test-1", count: 2 },
       { name: "auc/0.3.2", count: 1 },
@@ -266,8 +273,9 @@ describe("metrics, statistics and request ids over a real build", () => {
 
     const errors = await (await fetch(`${stats.url}/api/v1/build-errors`)).text();
     expect(errors).toContain("Build Errors: 1 entries");
-    expect(errors).toContain(
-      "24.10.0:ath79/generic:tplink_archer-c7-v5 Error: Impossible package selection: missing (no-such-package)",
+    expect(errors).toMatch(/^Time range: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) to \1$/m);
+    expect(errors).toMatch(
+      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d 24\.10\.0:ath79\/generic:tplink_archer-c7-v5 Error: Impossible package selection: missing \(no-such-package\)$/m,
     );
   });
 

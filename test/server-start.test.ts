@@ -223,11 +223,19 @@ describe("pnpm start: the whole server in one process", () => {
       expect(createHash("sha256").update(bytes).digest("hex")).toBe(image.sha256);
 
       // The prepare tier asks the build tier in the same process.
-      const again = await postJson(`${url}/api/v1/build/prepare`, {
-        ...archer,
-        from_version: "23.05.0",
-      });
-      expect(again.body.cache_available).toBe(true);
+      // The prepare tier believes "not built" for a moment, then asks again.
+      await expect
+        .poll(
+          async () =>
+            (
+              await postJson(`${url}/api/v1/build/prepare`, {
+                ...archer,
+                from_version: "23.05.0",
+              })
+            ).body.cache_available,
+          { timeout: 15_000 },
+        )
+        .toBe(true);
 
       // A build still running at SIGTERM goes back to the queue, its container removed.
       const slow = await postJson(`${url}/api/v1/build`, {

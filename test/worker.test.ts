@@ -396,8 +396,12 @@ describe("worker", () => {
       " * opkg_install_cmd: Cannot install package no-such-package.",
     );
     expect(outcome.stages.at(-1)).toBe("failed");
-    expect(await readErrorLog(main.redis)).toContain(
-      `24.10.0:ath79/generic:${ARCHER} Error: Impossible package selection: missing (no-such-package)`,
+    expect(await readErrorLog(main.redis)).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d 24\\.10\\.0:ath79/generic:${ARCHER} Error: Impossible package selection: missing \\(no-such-package\\)$`,
+        ),
+      ),
     );
     const expiry = Number(await main.redis.zscore(EXPIRY_KEY, data.requestHash));
     expect(expiry).toBeGreaterThan(Date.now() + 3_000_000);
@@ -591,7 +595,11 @@ describe("worker", () => {
     expect(outcome.answer.body.detail).toBe("Error: Build exceeded the time limit of 2 seconds");
     expect(await containersGone(docker, `${WORKER_LABEL}=${slow.worker.id}`)).toEqual([]);
     expect(await readErrorLog(slow.redis)).toEqual([
-      `24.10.0:ath79/generic:${ARCHER} Error: Build exceeded the time limit of 2 seconds`,
+      expect.stringMatching(
+        new RegExp(
+          `^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d 24\\.10\\.0:ath79/generic:${ARCHER} Error: Build exceeded the time limit of 2 seconds$`,
+        ),
+      ),
     ]);
   });
 

@@ -1,31 +1,55 @@
 /**
- * Loads POST /api/v1/build/prepare and, in the same run, a bare Hono app that
- * parses the same body and answers JSON; prints both, their ratio and p99.
- * Each server runs in its own process so the load generator does not share
- * its event loop. Usage: pnpm bench:prepare [-- --duration 10 --connections 50 --distinct]
+ * Loads POST /api/v1/build/prepare as deployed and, in the same run, a bare
+ * Hono app that parses the same body and answers JSON; prints both, their
+ * ratio and p99, for a repeated body and for a new body on every request.
  *
- * By default every request carries the same body, as the many routers of one
- * model do, so the prepare tier answers from its short-lived answer cache.
- * `--distinct` gives every request a body of its own (an extra package name
- * with a counter): the full validate → resolve → hash path each time.
+ * As deployed: the prepare tier is its own process started by
+ * services/prepare/src/main.ts, with BUILD_API_URL pointing at a real build
+ * tier (bench/build/build-server.ts: its own process and Redis), so every
+ * prepare asks it whether the prepared request is built (`cache_available`).
+ * Each server runs in its own process, so the load generator does not share
+ * their event loops. Usage:
+ *   pnpm bench:prepare [-- --duration 5 --rounds 3 --connections 50 --only repeated|distinct]
+ *
+ * Each mode runs `rounds` rounds of bare then prepare, and reports the median
+ * of the rounds' ratios: on a machine shared with other work the load drifts,
+ * and alternating short runs keeps both sides under the same drift.
+ *
+ * `repeated`: every request carries the same body, as the many routers of one
+ * model do. `distinct`: every request a body of its own (an extra package
+ * with a counter), so each is validated, resolved and hashed, and each hash
+ * is new to the build tier. `--also-unprobed` adds a prepare tier without
+ * BUILD_API_URL (not how it is deployed), to show what the probe costs.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
+import { startFakeUpstream } from "../../test/support/fake-upstream.ts";
 
 const { values } = parseArgs({
+  // pnpm passes its `--` on.
+  args: process.argv.slice(2).filter((arg) => arg !== "--"),
   options: {
-    duration: { type: "string", default: "10" },
+    duration: { type: "string", default: "5" },
+    rounds: { type: "string", default: "3" },
     connections: { type: "string", default: "50" },
-    warmup: { type: "string", default: "3" },
-    distinct: { type: "boolean", default: false },
+    warmup: { type: "string", default: "2" },
+    only: { type: "string" },
+    // Also the prepare tier without BUILD_API_URL: what the probe costs.
+    "also-unprobed": { type: "boolean", default: false },
   },
 });
 const duration = Number(values.duration);
 const connections = Number(values.connections);
 const warmup = Number(values.warmup);
+const rounds = Number(values.rounds);
+const modes = (["repeated", "distinct"] as const).filter(
+  (mode) => values.only === undefined || values.only === mode,
+);
+const GOALS = { repeated: 0.6, distinct: 0.4 };
 
 const request = {
   version: "24.10.0",
@@ -36,34 +60,59 @@ const request = {
 };
 const body = JSON.stringify(request);
 // Made up front so the load generator spends its time sending, not building
-// bodies; far more of them than the answer cache keeps, so none repeat in time.
-const distinctBodies = values.distinct
-  ? Array.from({ length: 50_000 }, (_, i) =>
-      JSON.stringify({ ...request, packages: [...request.packages, `extra-${i}`] }),
-    )
-  : [];
+// bodies; each run of the distinct mode takes bodies no earlier run sent, so
+// neither the answer cache nor the cache_available probe has seen them.
+const distinctBodies = Array.from({ length: 400_000 }, (_, i) =>
+  JSON.stringify({ ...request, packages: [...request.packages, `extra-${i}`] }),
+);
 let counter = 0;
 const distinctBody = () => distinctBodies[counter++ % distinctBodies.length];
 
-async function startServer(script: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url))], {
-    env: { ...process.env, PORT: String(port), NODE_ENV: "production" },
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
+/** Starts a server script and waits until a line of its output passes `ready`. */
+async function startServer(
+  script: string,
+  env: Record<string, string>,
+  ready: (line: string) => boolean,
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [here(script)], {
+    env: { ...process.env, NODE_ENV: "production", ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
-  const [chunk] = (await once(child.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
-  if (!String(chunk).includes("ready")) throw new Error(`${script} did not start: ${chunk}`);
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  const exited = once(child, "exit").then(([code]) => {
+    throw new Error(`${script} exited (${code}) before it was ready`);
+  });
+  await Promise.race([
+    exited,
+    (async () => {
+      for await (const line of lines) if (ready(line)) return;
+    })(),
+  ]);
+  exited.catch(() => undefined);
+  // Later output (logs) is read and dropped, so a full pipe never stalls the server.
+  lines.on("line", () => undefined);
   return child;
 }
 
-async function load(url: string, seconds: number) {
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill("SIGTERM");
+  await exited;
+}
+
+async function load(url: string, mode: (typeof modes)[number], seconds: number) {
   const result = await autocannon({
     url,
     method: "POST",
     headers: { "content-type": "application/json" },
     body,
-    requests: values.distinct
-      ? [{ setupRequest: (req) => ({ ...req, body: distinctBody() }) }]
-      : undefined,
+    requests:
+      mode === "distinct"
+        ? [{ setupRequest: (req) => ({ ...req, body: distinctBody() }) }]
+        : undefined,
     connections,
     duration: seconds,
   });
@@ -72,25 +121,88 @@ async function load(url: string, seconds: number) {
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
-async function measure(name: string, script: string, port: number) {
-  const server = await startServer(script, port);
-  try {
-    const url = `http://127.0.0.1:${port}/api/v1/build/prepare`;
-    await load(url, warmup);
-    const figures = await load(url, duration);
-    console.log(
-      `${name.padEnd(10)} ${figures.rps.toFixed(0).padStart(7)} req/s  p50 ${figures.p50} ms  p99 ${figures.p99} ms`,
-    );
-    return figures;
-  } finally {
-    server.kill("SIGTERM");
-  }
+async function measure(name: string, port: number, mode: (typeof modes)[number]) {
+  const url = `http://127.0.0.1:${port}/api/v1/build/prepare`;
+  await load(url, mode, warmup);
+  const figures = await load(url, mode, duration);
+  console.log(
+    `  ${name.padEnd(10)} ${figures.rps.toFixed(0).padStart(7)} req/s  p50 ${figures.p50} ms  p99 ${figures.p99} ms`,
+  );
+  return figures;
 }
 
-console.log(
-  `${connections} connections, ${duration} s each after ${warmup} s warm-up, ${values.distinct ? "a distinct body per request" : "one body repeated"}`,
-);
-const bare = await measure("bare hono", "./bare-server.ts", 18_081);
-const prepare = await measure("prepare", "./prepare-server.ts", 18_082);
-console.log(`ratio prepare/bare: ${(prepare.rps / bare.rps).toFixed(2)} (goal ≥ 0.6)`);
-console.log(`prepare p99: ${prepare.p99} ms (goal < 25 ms)`);
+const BUILD_PORT = 18_080;
+const BARE_PORT = 18_081;
+const PREPARE_PORT = 18_082;
+const UNPROBED_PORT = 18_083;
+
+const upstream = await startFakeUpstream();
+const children: ChildProcess[] = [];
+try {
+  children.push(
+    await startServer("../build/build-server.ts", { PORT: String(BUILD_PORT) }, (line) =>
+      line.startsWith("ready"),
+    ),
+  );
+  const bare = await startServer("./bare-server.ts", { PORT: String(BARE_PORT) }, (line) =>
+    line.startsWith("ready"),
+  );
+  children.push(bare);
+  const prepare = await startServer(
+    "../../services/prepare/src/main.ts",
+    {
+      PORT: String(PREPARE_PORT),
+      HOST: "127.0.0.1",
+      UPSTREAM_URL: upstream.url,
+      BUILD_API_URL: `http://127.0.0.1:${BUILD_PORT}`,
+      LOG_LEVEL: "info",
+    },
+    (line) => line.includes("prepare tier listening"),
+  );
+  children.push(prepare);
+  if (values["also-unprobed"]) {
+    children.push(
+      await startServer(
+        "../../services/prepare/src/main.ts",
+        { PORT: String(UNPROBED_PORT), HOST: "127.0.0.1", UPSTREAM_URL: upstream.url },
+        (line) => line.includes("prepare tier listening"),
+      ),
+    );
+  }
+
+  console.log(
+    `${connections} connections, ${duration} s each after ${warmup} s warm-up, ${rounds} rounds; prepare with BUILD_API_URL set to a running build tier`,
+  );
+  const median = (list: number[]) => {
+    const sorted = [...list].sort((a, b) => a - b);
+    const middle = Math.floor(sorted.length / 2);
+    return sorted.length % 2
+      ? (sorted[middle] as number)
+      : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+  };
+  const listed = (list: number[]) =>
+    `median ${median(list).toFixed(2)} of ${list.map((r) => r.toFixed(2)).join(", ")}`;
+  for (const mode of modes) {
+    console.log(mode === "repeated" ? "one body repeated:" : "a new body on every request:");
+    const ratios: number[] = [];
+    const unprobedRatios: number[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      console.log(` round ${round}`);
+      const bareFigures = await measure("bare hono", BARE_PORT, mode);
+      const prepareFigures = await measure("prepare", PREPARE_PORT, mode);
+      ratios.push(prepareFigures.rps / bareFigures.rps);
+      if (values["also-unprobed"]) {
+        const unprobed = await measure("unprobed", UNPROBED_PORT, mode);
+        unprobedRatios.push(unprobed.rps / bareFigures.rps);
+      }
+    }
+    console.log(`  ratio prepare/bare: ${listed(ratios)} (goal ≥ ${GOALS[mode]})`);
+    if (unprobedRatios.length > 0) {
+      console.log(`  ratio unprobed/bare: ${listed(unprobedRatios)} (no BUILD_API_URL)`);
+    }
+  }
+  console.log(`upstream requests: ${upstream.requests.length}`);
+} finally {
+  for (const child of children.reverse()) await stop(child);
+  await upstream.close();
+}

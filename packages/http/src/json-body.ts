@@ -3,6 +3,15 @@ import type { Context } from "hono";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
+/**
+ * A body over the limit is still read and thrown away, up to these bounds,
+ * before the 413 goes out: clients that send the whole body before reading
+ * (Python's urllib and requests, many others) otherwise meet a closed
+ * connection on a slow link and report a broken pipe instead of the 413.
+ */
+export const DISCARD_MAX_BYTES = 16 * 1024 * 1024;
+export const DISCARD_MAX_MS = 10_000;
+
 export type JsonBody = { ok: true; value: unknown; text: string } | { ok: false; error: ApiError };
 
 /** FastAPI's answer to a body that is not JSON, so clients see one error shape for all bad input. */
@@ -31,6 +40,27 @@ function tooLarge(limit: number): ApiError {
   return problem(413, "Payload Too Large", `Request body is larger than ${limit} bytes`);
 }
 
+/** Reads and drops the rest of a body within the discard bounds; past them the connection may close. */
+async function discardRest(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  alreadyRead: number,
+): Promise<void> {
+  let size = alreadyRead;
+  const timer = setTimeout(() => reader.cancel().catch(() => undefined), DISCARD_MAX_MS);
+  try {
+    while (size <= DISCARD_MAX_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      size += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // The client went away: there is no one left to answer.
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function readLimited(request: Request, limit: number): Promise<Uint8Array | null> {
   if (!request.body) return new Uint8Array();
   const reader = request.body.getReader();
@@ -41,7 +71,7 @@ async function readLimited(request: Request, limit: number): Promise<Uint8Array 
     if (done) break;
     size += value.byteLength;
     if (size > limit) {
-      await reader.cancel();
+      await discardRest(reader, size);
       return null;
     }
     chunks.push(value);
@@ -54,13 +84,17 @@ export type BodyText = { ok: true; text: string } | { ok: false; error: ApiError
 /**
  * Reads the request body as text whatever its content type (legacy clients
  * do not all send one), refusing more than `limit` bytes before buffering
- * them.
+ * them (the refused rest is read and dropped, see DISCARD_MAX_BYTES).
  */
 export async function readBodyText(c: Context, limit = MAX_BODY_BYTES): Promise<BodyText> {
   const lengthHeader = c.req.header("content-length");
   if (lengthHeader !== undefined) {
     const declared = Number(lengthHeader);
     if (!Number.isFinite(declared) || declared > limit) {
+      // A body larger than the discard bound is refused at once: reading part of it helps no one.
+      if (declared <= DISCARD_MAX_BYTES && c.req.raw.body) {
+        await discardRest(c.req.raw.body.getReader(), 0);
+      }
       return { ok: false, error: tooLarge(limit) };
     }
     // With a declared length the server reads the body directly, without a web stream.

@@ -230,6 +230,7 @@ describe("reading", () => {
     );
     const summary = await readStatsSummary(redis, NOW);
     expect(summary).toEqual({
+      builds_24h: 0,
       period: { days: 30, from: dayLabel(29), to: dayLabel(0) },
       events: { requests: 2, "cache-hits": 0, "cache-misses": 1, successes: 1, failures: 0 },
       clients: [
@@ -241,5 +242,32 @@ describe("reading", () => {
         total: { count: 1, mean_seconds: 5 },
       },
     });
+  });
+});
+
+describe("builds_24h", () => {
+  it("counts the successes of the 24 hours before now, to the minute", async () => {
+    // Half past the current hour: every key written below is still alive.
+    const now = Date.now() - (Date.now() % 3_600_000) + 30 * 60_000;
+    const at = (ms: number) => recordStats(redis, [{ kind: "event", event: "successes" }], ms);
+    await at(now); // counts
+    await at(now - 2 * 60_000); // counts
+    await at(now - 23 * 3_600_000); // counts
+    await at(now - DAY + 30_000); // the minute 24 hours ago: counts
+    await at(now - DAY - 90_000); // the minute before: too old
+    await at(now + 2 * 60_000); // after now
+    await recordStats(redis, [{ kind: "event", event: "failures" }], now);
+    expect((await readStatsSummary(redis, now)).builds_24h).toBe(4);
+    expect((await readStatsSummary(redis, now + 3 * 60_000)).builds_24h).toBe(4);
+  });
+
+  it("keeps each hour's counts only as long as they can be read", async () => {
+    const now = Date.now();
+    await recordStats(redis, [{ kind: "event", event: "successes" }], now);
+    const keys = (await redis.keys("*:successes:*")).filter((key) => !key.includes(":event:"));
+    expect(keys).toHaveLength(1);
+    const ttl = await redis.ttl(keys[0] as string);
+    expect(ttl).toBeGreaterThan(24 * 3600);
+    expect(ttl).toBeLessThanOrEqual(25 * 3600 + 60);
   });
 });

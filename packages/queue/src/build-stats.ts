@@ -58,6 +58,27 @@ function dayKey(kind: StatsEntry["kind"], day: string): string {
   return `${STATS_PREFIX}:${kind}:${day}`;
 }
 
+const HOUR_MS = 3_600_000;
+const MINUTE_MS = 60_000;
+
+/**
+ * Successes per minute, one hash per UTC hour, so `builds_24h` sums a true
+ * sliding 24 hours (to the minute) rather than calendar days.
+ */
+function successHourKey(hourStart: number): string {
+  return `${STATS_PREFIX}:successes:${new Date(hourStart).toISOString().slice(0, 13)}`;
+}
+
+function successMinute(now: number) {
+  const hourStart = now - (now % HOUR_MS);
+  return {
+    key: successHourKey(hourStart),
+    minute: String(Math.floor((now - hourStart) / MINUTE_MS)),
+    // Read for 24 hours after its last minute, then gone.
+    expireAt: Math.floor((hourStart + HOUR_MS + DAY_MS + MINUTE_MS) / 1000),
+  };
+}
+
 /** Extra packages of one branch; `branch` undefined = every branch. */
 function packagesKey(day: string, branch: string | undefined): string {
   const base = dayKey("packages", day);
@@ -109,8 +130,10 @@ class PendingCounts {
   add(entries: readonly StatsEntry[], now: number): void {
     const day = dayOf(now);
     const dayStart = Date.parse(`${day}T00:00:00Z`);
+    const dayExpiry = (kind: StatsEntry["kind"]) =>
+      Math.floor((dayStart + (KEEP_DAYS[kind] + 1) * DAY_MS) / 1000);
     const bump = (
-      kind: StatsEntry["kind"],
+      kind: StatsEntry["kind"] | number,
       key: string,
       type: "hash" | "zset",
       field: string,
@@ -119,7 +142,7 @@ class PendingCounts {
     ) => {
       let pending = this.keys.get(key);
       if (!pending) {
-        const expireAt = Math.floor((dayStart + (KEEP_DAYS[kind] + 1) * DAY_MS) / 1000);
+        const expireAt = typeof kind === "number" ? kind : dayExpiry(kind);
         pending = { type, fields: new Map(), expireAt };
         this.keys.set(key, pending);
       }
@@ -133,6 +156,10 @@ class PendingCounts {
       switch (entry.kind) {
         case "event":
           bump("event", dayKey("event", day), "hash", entry.event, 1);
+          if (entry.event === "successes") {
+            const { key, minute, expireAt } = successMinute(now);
+            bump(expireAt, key, "hash", minute, 1);
+          }
           break;
         case "client":
           bump("client", dayKey("client", day), "hash", entry.client.slice(0, MAX_NAME), 1);
@@ -389,6 +416,8 @@ export async function readTopPackages(
 }
 
 export interface StatsSummary {
+  /** Successful builds in the last 24 hours (the Python server's summary). */
+  builds_24h: number;
   /** The window summed: the last 30 UTC days, today included. */
   period: { days: number; from: string; to: string };
   /** Totals of the Python server's summary events. */
@@ -401,14 +430,30 @@ export interface StatsSummary {
 
 const SUMMARY_CLIENTS = 20;
 
-/** `/api/v1/stats/summary`: the 30-day totals behind the statistics page. */
+/**
+ * `/api/v1/stats/summary` without the live queue length: successes of the
+ * last 24 hours, and the 30-day totals behind the statistics page.
+ */
 export async function readStatsSummary(redis: Redis, now = Date.now()): Promise<StatsSummary> {
   const days = buckets(STATS_DAYS, 1, now).map((bucket) => bucket.days[0] as string);
+  // The minute that holds `now - 24 h` counts, so the window is 24 h to the minute.
+  const since = now - DAY_MS - ((now - DAY_MS) % MINUTE_MS);
+  const firstHour = since - (since % HOUR_MS);
+  const hours = Array.from({ length: 25 }, (_, index) => firstHour + index * HOUR_MS);
   const hashes = await readHashes(redis, [
     ...days.map((day) => dayKey("event", day)),
     ...days.map((day) => dayKey("client", day)),
     ...days.map((day) => dayKey("stage", day)),
+    ...hours.map(successHourKey),
   ]);
+  let builds24h = 0;
+  hashes.slice(3 * days.length).forEach((hash, index) => {
+    const hourStart = hours[index] as number;
+    for (const [minute, count] of Object.entries(hash)) {
+      const start = hourStart + Number(minute) * MINUTE_MS;
+      if (start >= since && start <= now) builds24h += Number(count);
+    }
+  });
   const sum = (list: Record<string, string>[]) => {
     const totals = new Map<string, number>();
     for (const hash of list) {
@@ -420,7 +465,7 @@ export async function readStatsSummary(redis: Redis, now = Date.now()): Promise<
   };
   const events = sum(hashes.slice(0, days.length));
   const clients = sum(hashes.slice(days.length, 2 * days.length));
-  const stageFields = sum(hashes.slice(2 * days.length));
+  const stageFields = sum(hashes.slice(2 * days.length, 3 * days.length));
 
   const stages: StatsSummary["stages"] = {};
   for (const [field, count] of stageFields) {
@@ -430,6 +475,7 @@ export async function readStatsSummary(redis: Redis, now = Date.now()): Promise<
     stages[stage] = { count, mean_seconds: count > 0 ? round(seconds / count) : 0 };
   }
   return {
+    builds_24h: builds24h,
     period: { days: days.length, from: `${days[0]}Z`, to: `${days[days.length - 1]}Z` },
     events: Object.fromEntries(
       BUILD_EVENTS.map((event) => [event, events.get(event) ?? 0]),

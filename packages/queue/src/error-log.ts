@@ -2,18 +2,30 @@ import type { BuildRequest } from "@asu/core";
 import type { Redis } from "ioredis";
 import { ERROR_LOG_KEY, ERROR_LOG_LENGTH } from "./build-job.ts";
 
-const MAX_MESSAGE = 500;
+/** Characters of a message kept per entry, as the Python server cuts them. */
+const MAX_MESSAGE = 200;
+/** Job ids (request hashes) say which build failed, and so who asked. */
+const JOB_ID = /[0-9a-f]{64}/g;
+
+/** `2025-01-31 12:00:00`: the UTC time an entry starts with. */
+export function errorLogTimestamp(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 19).replace("T", " ");
+}
 
 /**
- * One line of the public error log: what failed where, never who asked or
- * which packages (those can identify a device).
+ * One line of the public error log, in the Python server's format
+ * `YYYY-MM-DD HH:MM:SS version:target:profile message` (UTC): what failed
+ * where, never who asked or which packages (those can identify a device).
  */
 export function errorLogEntry(
   request: Pick<BuildRequest, "version" | "target" | "profile">,
   message: string,
+  now = Date.now(),
 ): string {
-  const oneLine = message.replace(/\s+/g, " ").trim().slice(0, MAX_MESSAGE);
-  return `${request.version}:${request.target}:${request.profile} ${oneLine}`;
+  const words = message.replace(JOB_ID, "[job-id]").split(/\s+/).filter(Boolean);
+  // Cut by code points, as Python slices strings, so no surrogate is split.
+  const clean = Array.from(words.join(" ")).slice(0, MAX_MESSAGE).join("");
+  return `${errorLogTimestamp(now)} ${request.version}:${request.target}:${request.profile} ${clean}`;
 }
 
 /** Newest first, capped, so it can never grow without bound. */
@@ -25,6 +37,7 @@ export async function appendErrorLog(redis: Redis, entry: string): Promise<void>
     .exec();
 }
 
-export async function readErrorLog(redis: Redis): Promise<string[]> {
-  return redis.lrange(ERROR_LOG_KEY, 0, ERROR_LOG_LENGTH - 1);
+/** The newest `n` entries (all that are kept when `n` is not given), newest first. */
+export async function readErrorLog(redis: Redis, n = ERROR_LOG_LENGTH): Promise<string[]> {
+  return redis.lrange(ERROR_LOG_KEY, 0, Math.min(n, ERROR_LOG_LENGTH) - 1);
 }

@@ -21,6 +21,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { uploadThenRead } from "../../../test/support/upload-then-read.ts";
 import { registerBuildRoutes } from "./build-routes.ts";
 import { startJanitor } from "./janitor.ts";
 
@@ -242,6 +243,27 @@ describe("POST /api/v1/build", () => {
     expect(broken.status).toBe(422);
     expect(await queue.queue.getJobCounts("waiting")).toMatchObject({ waiting: 0 });
   });
+
+  it.each([
+    ["with a Content-Length", false],
+    ["chunked", true],
+  ])(
+    "a client that sends a whole 2.6 MB body before reading sees the 413 (%s)",
+    async (_, chunked) => {
+      const body = Buffer.from(
+        JSON.stringify({ ...archer, packages: Array(120_000).fill("p".repeat(20)) }),
+      );
+      expect(body.length).toBeGreaterThan(2_600_000);
+      // Spread over two seconds as on a slow uplink: the server must still be reading.
+      const answer = await uploadThenRead(`${served.url}/api/v1/build`, body, {
+        seconds: 2,
+        chunked,
+      });
+      expect(answer.status).toBe(413);
+      expect(JSON.parse(answer.body).detail).toBe("Request body is larger than 1048576 bytes");
+      expect(await queue.waitingCount()).toBe(0);
+    },
+  );
 
   it("stores results with the contract's TTL", async () => {
     const pinned = await call("POST", "/api/v1/build", {

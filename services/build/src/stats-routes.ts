@@ -2,12 +2,13 @@ import { ApiError, branchOf } from "@asu/core";
 import type { ApiApp } from "@asu/http";
 import {
   BUILD_EVENTS,
-  ERROR_LOG_LENGTH,
+  type BuildQueue,
   readBuildsByVersion,
   readBuildsPerDay,
   readErrorLog,
   readStatsSummary,
   readTopPackages,
+  STATS_DAYS,
 } from "@asu/queue";
 import type { OpenwrtCatalog } from "@asu/upstream";
 import { createRoute, z } from "@hono/zod-openapi";
@@ -17,6 +18,8 @@ import { LRUCache } from "lru-cache";
 
 export interface StatsRouteDeps {
   redis: Redis;
+  /** Its waiting builds are the summary's `queue_length`. */
+  queue: Pick<BuildQueue, "waitingCount">;
   /** Its branches name the curves of builds-by-version. */
   catalog: Pick<OpenwrtCatalog, "branches">;
   /** How long an answer is reused; the statistics page polls, Redis need not. Default 60 s. */
@@ -40,6 +43,8 @@ const countSchema = z.object({ name: z.string(), count: z.number() });
 
 const summarySchema = z
   .object({
+    queue_length: z.number().int().openapi({ description: "Builds waiting now" }),
+    builds_24h: z.number().int().openapi({ description: "Successful builds in the last 24 hours" }),
     period: z.object({ days: z.number().int(), from: z.string(), to: z.string() }),
     events: z.object(
       Object.fromEntries(BUILD_EVENTS.map((event) => [event, z.number().int()])) as Record<
@@ -53,13 +58,20 @@ const summarySchema = z
   .openapi("StatsSummary");
 
 const topPackagesSchema = z
-  .object({ branch: z.string().nullable(), packages: z.array(countSchema) })
+  .object({
+    packages: z.array(countSchema),
+    branch: z.string().nullable(),
+    days: z.number().int().openapi({ example: STATS_DAYS }),
+  })
   .openapi("TopPackages");
 
 const branchQuery = z.string().optional().openapi({ example: "24.10" });
 
-const DEFAULT_TOP = 20;
-const MAX_TOP = 1000;
+/** The Python server's default and cap of `n`. */
+const DEFAULT_TOP = 30;
+const MAX_TOP = 100;
+const DEFAULT_ERRORS = 100;
+const MAX_ERRORS = 500;
 
 function json<T extends z.ZodType>(schema: T, description: string) {
   return { description, content: { "application/json": { schema } } };
@@ -100,8 +112,8 @@ function integerQuery(c: Context, name: string, fallback: number, max: number): 
 
 /**
  * `/api/v1/build-errors`: the capped error log as the Python server prints
- * it, newest first. The time range needs entries that start with a
- * timestamp; entries without one read `unknown`.
+ * it, newest first. The time range is read from the entries' timestamps;
+ * an entry written before they carried one reads `unknown`.
  */
 export function buildErrorsText(entries: readonly string[]): string {
   if (entries.length === 0) return "No build errors recorded.";
@@ -141,15 +153,20 @@ export function registerStatsRoutes(app: ApiApp, deps: StatsRouteDeps): void {
     createRoute({
       method: "get",
       path: "/api/v1/stats/summary",
-      summary: "Statistics of the last 30 days",
+      summary: "Queue length, builds of the last 24 hours, statistics of the last 30 days",
       description:
-        "Totals of build requests, cache hits and misses, successes and failures; requests per client; mean time per build stage (and `total`). Recorded only while SERVER_STATS is on.",
+        "`queue_length` and `builds_24h` as the Python server answers them; then totals of build requests, cache hits and misses, successes and failures; requests per client; mean time per build stage (and `total`). Counts are recorded only while SERVER_STATS is on.",
       responses: { 200: json(summarySchema, "The summary") },
     }),
   );
-  app.get("/api/v1/stats/summary", async (c) =>
-    c.json(await cached("summary", () => readStatsSummary(redis))),
-  );
+  app.get("/api/v1/stats/summary", async (c) => {
+    // The queue is read live, as `/api/v1/stats` is; the sums may be a minute old.
+    const [queueLength, summary] = await Promise.all([
+      deps.queue.waitingCount(),
+      cached("summary", () => readStatsSummary(redis)),
+    ]);
+    return c.json({ queue_length: queueLength, ...summary });
+  });
 
   app.openAPIRegistry.registerPath(
     createRoute({
@@ -189,11 +206,12 @@ export function registerStatsRoutes(app: ApiApp, deps: StatsRouteDeps): void {
       method: "get",
       path: "/api/v1/top-packages",
       summary: "Packages requested most on top of the device defaults",
-      description: "Over the last 30 days, of one branch or (without `branch`) of all.",
+      description:
+        "Over the last 30 days, of one branch or (without `branch`) of all; `n` is capped at 100.",
       request: {
         query: z.object({
           branch: branchQuery,
-          n: z.number().int().min(1).max(MAX_TOP).optional().openapi({ example: DEFAULT_TOP }),
+          n: z.number().int().min(1).optional().openapi({ example: DEFAULT_TOP }),
         }),
       },
       responses: {
@@ -207,8 +225,9 @@ export function registerStatsRoutes(app: ApiApp, deps: StatsRouteDeps): void {
     const n = integerQuery(c, "n", DEFAULT_TOP, MAX_TOP);
     return c.json(
       await cached(`top:${n}:${branch ?? ""}`, async () => ({
-        branch: branch ?? null,
         packages: await readTopPackages(redis, { branch, n }),
+        branch: branch ?? null,
+        days: STATS_DAYS,
       })),
     );
   });
@@ -219,10 +238,10 @@ export function registerStatsRoutes(app: ApiApp, deps: StatsRouteDeps): void {
       path: "/api/v1/build-errors",
       summary: "Recent build errors, as text",
       description:
-        "The capped, anonymised error log (`version:target:profile message`), newest first.",
+        "The capped, anonymised error log (`YYYY-MM-DD HH:MM:SS version:target:profile message`, UTC), newest first; `n` (default 100) is capped at 500.",
       request: {
         query: z.object({
-          n: z.number().int().min(1).optional().openapi({ example: ERROR_LOG_LENGTH }),
+          n: z.number().int().min(1).optional().openapi({ example: DEFAULT_ERRORS }),
         }),
       },
       responses: {
@@ -237,8 +256,7 @@ export function registerStatsRoutes(app: ApiApp, deps: StatsRouteDeps): void {
   app.get("/api/v1/build-errors", async (c) => {
     // `n_entries` is the Python server's older name of the parameter.
     const name = c.req.query("n") === undefined ? "n_entries" : "n";
-    const n = integerQuery(c, name, ERROR_LOG_LENGTH, ERROR_LOG_LENGTH);
-    const entries = (await readErrorLog(redis)).slice(0, n);
-    return c.text(buildErrorsText(entries));
+    const n = integerQuery(c, name, DEFAULT_ERRORS, MAX_ERRORS);
+    return c.text(buildErrorsText(await readErrorLog(redis, n)));
   });
 }

@@ -14,6 +14,7 @@ function start() {
     logger,
   });
   const catalog = createOpenwrtCatalog({ client, branches: loadBranches(config.branches_file) });
+  const isBuilt = createBuildCacheProbe({ buildApiUrl: config.build_api_url });
   const app = createPrepareApp({
     catalog,
     settings: {
@@ -22,7 +23,7 @@ function start() {
       maxCustomRootfsSizeMb: config.max_custom_rootfs_size_mb,
       maxDefaultsLength: config.max_defaults_length,
     },
-    isBuilt: createBuildCacheProbe({ buildApiUrl: config.build_api_url }),
+    isBuilt,
     logger,
   });
 
@@ -38,7 +39,7 @@ function start() {
     },
   );
 
-  stopOnSignals(server, logger);
+  stopOnSignals(server, logger, async () => isBuilt.close?.());
 }
 
 try {

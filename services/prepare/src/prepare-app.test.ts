@@ -7,6 +7,7 @@ import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { uploadThenRead } from "../../../test/support/upload-then-read.ts";
 import { createBuildCacheProbe } from "./build-cache-probe.ts";
 import { createPrepareApp } from "./prepare-app.ts";
 
@@ -152,9 +153,18 @@ describe("POST /api/v1/build/prepare", () => {
 
   it("reports cache_available when the build tier has the hash", async () => {
     const first = await post({ ...seed, packages: ["luci", "auc", "htop"] });
+    expect(first.body.cache_available).toBe(false);
     builtHashes.add(first.body.request_hash);
-    const again = await post({ ...seed, packages: ["luci", "auc", "htop"] });
-    expect(again.body.cache_available).toBe(true);
+    // "Not built" is believed for a second, then asked again.
+    await expect
+      .poll(
+        async () =>
+          (await post({ ...seed, packages: ["luci", "auc", "htop"] })).body.cache_available,
+        {
+          timeout: 15_000,
+        },
+      )
+      .toBe(true);
   });
 
   it("maps a board name to its profile", async () => {
@@ -330,6 +340,26 @@ describe("bad input answers 4xx, never 500", () => {
     expect(status).toBe(413);
     expect(body.detail).toMatch(/larger than 1048576 bytes/);
   });
+
+  it.each([
+    ["with a Content-Length", false],
+    ["chunked", true],
+  ])(
+    "a client that sends a whole 2.6 MB body before reading sees the 413 (%s)",
+    async (_, chunked) => {
+      const body = Buffer.from(
+        JSON.stringify({ ...seed, packages: Array(120_000).fill("p".repeat(20)) }),
+      );
+      expect(body.length).toBeGreaterThan(2_600_000);
+      // Spread over two seconds as on a slow uplink: the server must still be reading.
+      const answer = await uploadThenRead(`${prepare.url}/api/v1/build/prepare`, body, {
+        seconds: 2,
+        chunked,
+      });
+      expect(answer.status).toBe(413);
+      expect(JSON.parse(answer.body).detail).toBe("Request body is larger than 1048576 bytes");
+    },
+  );
 });
 
 describe("upstream", () => {
