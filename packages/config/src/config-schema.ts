@@ -375,7 +375,7 @@ export const configSchema = z.object({
   ),
   metrics_port: setting(
     integerSetting.pipe(z.number().min(0).max(65_535)).default(9101),
-    "Port of a worker's Prometheus `/metrics` (on HOST); 0 turns it off. The HTTP tiers answer `/metrics` on their own port",
+    "Port of a worker's Prometheus `/metrics` and healthcheck `/health` (on HOST); 0 turns both off. The HTTP tiers answer both on their own port",
     { tiers: ["worker"] },
     "metrics_port",
   ),

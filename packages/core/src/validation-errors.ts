@@ -172,25 +172,33 @@ function mapIssue(issue: z.core.$ZodIssue, body: unknown, path: Path): Mapped {
   return { type: "value_error", msg: issue.message };
 }
 
-function collect(issue: z.core.$ZodIssue, body: unknown, out: FastApiError[]): void {
+/** Where FastAPI says a failing value was: the first element of `loc`. */
+export type RequestPart = "body" | "query" | "path" | "header" | "cookie";
+
+function collect(
+  issue: z.core.$ZodIssue,
+  body: unknown,
+  part: RequestPart,
+  out: FastApiError[],
+): void {
   const path = issue.path;
   if (issue.code === "invalid_key") {
     // zod nests a record key's failures; pydantic lists each at the key's loc plus "[key]".
     const key = path[path.length - 1];
     for (const inner of issue.issues) {
       const mapped = mapIssue(inner, undefined, []);
-      out.push(toError(mapped, [...path, DICT_KEY_LOC], key));
+      out.push(toError(mapped, part, [...path, DICT_KEY_LOC], key));
     }
     return;
   }
   const mapped = mapIssue(issue, body, path);
-  out.push(toError(mapped, path, "input" in mapped ? mapped.input : valueAt(body, path)));
+  out.push(toError(mapped, part, path, "input" in mapped ? mapped.input : valueAt(body, path)));
 }
 
-function toError(mapped: Mapped, path: Path, input: unknown): FastApiError {
+function toError(mapped: Mapped, part: RequestPart, path: Path, input: unknown): FastApiError {
   const error: FastApiError = {
     type: mapped.type,
-    loc: ["body", ...path.map((key) => (typeof key === "number" ? key : String(key)))],
+    loc: [part, ...path.map((key) => (typeof key === "number" ? key : String(key)))],
     msg: mapped.msg,
     input,
   };
@@ -198,10 +206,17 @@ function toError(mapped: Mapped, path: Path, input: unknown): FastApiError {
   return error;
 }
 
-/** FastAPI's 422 body for a failed parse of `body` (the request's parsed JSON). */
-export function toFastApiErrors(error: z.ZodError, body: unknown): FastApiErrorBody {
-  if (body === undefined || body === null) return missingBodyError();
+/**
+ * FastAPI's 422 body for a failed parse of `value`: the request's parsed JSON
+ * body, or the query, path or header values when `part` says so.
+ */
+export function toFastApiErrors(
+  error: z.ZodError,
+  value: unknown,
+  part: RequestPart = "body",
+): FastApiErrorBody {
+  if (part === "body" && (value === undefined || value === null)) return missingBodyError();
   const detail: FastApiError[] = [];
-  for (const issue of error.issues) collect(issue, body, detail);
+  for (const issue of error.issues) collect(issue, value, part, detail);
   return { detail };
 }

@@ -1,6 +1,6 @@
-import { ApiError } from "@asu/core";
+import { ApiError, type RequestPart, toFastApiErrors } from "@asu/core";
 import { swaggerUI } from "@hono/swagger-ui";
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, type Hook, OpenAPIHono, z } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { apiCors } from "./cors.ts";
 import type { Logger } from "./logger.ts";
@@ -19,13 +19,37 @@ export interface ApiAppOptions {
   mapError?: (error: unknown) => ApiError | undefined;
 }
 
+/** Hono's validation targets as FastAPI names them in `loc`. */
+const PART_OF_TARGET: Record<string, RequestPart> = {
+  json: "body",
+  form: "body",
+  query: "query",
+  param: "path",
+  header: "header",
+  cookie: "cookie",
+};
+
+/**
+ * What every route's zod validation answers on failure: the contract's
+ * FastAPI-shaped 422, whichever part of the request failed.
+ */
+export const fastApiHook: Hook<unknown, ApiEnv, string, Response | undefined> = (result, c) => {
+  if (result.success) return undefined;
+  const part = PART_OF_TARGET[result.target] ?? "body";
+  // @hono/zod-validator hands the failing input over as `data`; the hook's type omits it.
+  const input = "data" in result ? result.data : undefined;
+  return c.json(toFastApiErrors(result.error, input, part), 422);
+};
+
 /**
  * The frame both tiers share: CORS on every answer (errors included), one log
  * line per request, the contract's error shapes, and the OpenAPI document
- * generated from the routes' schemas.
+ * generated from the routes' schemas. Every route is declared once, with
+ * `app.openapi(route, handler)`: its schemas validate (failures answered by
+ * `fastApiHook`), type the handler and document it.
  */
 export function createApiApp(options: ApiAppOptions): ApiApp {
-  const app = new OpenAPIHono<ApiEnv>();
+  const app = new OpenAPIHono<ApiEnv>({ defaultHook: fastApiHook });
   // First, so preflights and refusals by later middleware are counted too.
   const metrics = metricsRegistry(app);
   app.use("*", httpMetrics(metrics));
@@ -57,7 +81,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
   });
   app.get("/docs", swaggerUI({ url: "/openapi.json" }));
 
-  app.openAPIRegistry.registerPath(
+  app.openapi(
     createRoute({
       method: "get",
       path: "/metrics",
@@ -70,9 +94,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
         },
       },
     }),
-  );
-  app.get("/metrics", async (c) =>
-    c.body(await metricsText(metrics), 200, { "content-type": METRICS_CONTENT_TYPE }),
+    async (c) => c.text(await metricsText(metrics), 200, { "Content-Type": METRICS_CONTENT_TYPE }),
   );
   return app;
 }

@@ -1,4 +1,10 @@
-export { type ApiApp, type ApiAppOptions, type ApiEnv, createApiApp } from "./api-app.ts";
+export {
+  type ApiApp,
+  type ApiAppOptions,
+  type ApiEnv,
+  createApiApp,
+  fastApiHook,
+} from "./api-app.ts";
 export { apiCors } from "./cors.ts";
 export {
   type BodyText,
@@ -21,10 +27,12 @@ export {
   refusedBuildMetrics,
   registerCollectedGauge,
   registerUpstreamMetrics,
+  type ServeMetricsOptions,
   serveMetrics,
   type WorkerMetrics,
   workerMetrics,
 } from "./metrics.ts";
 export { type RequestVariables, requestContext } from "./request-context.ts";
 export { setResponseHeader } from "./response-headers.ts";
+export { type CoverageOptions, undocumentedRoutes } from "./route-coverage.ts";
 export { type ClosableServer, gracefulStop, stopOnSignals } from "./stop-on-signals.ts";

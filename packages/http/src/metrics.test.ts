@@ -156,6 +156,30 @@ describe("worker metrics and a bare metrics listener", () => {
     }
   });
 
+  it("answers GET /health from the given check, and 404 without one", async () => {
+    let healthy = true;
+    const listener = await serveMetrics(metricsRegistry({}), {
+      port: 0,
+      host: "127.0.0.1",
+      healthy: () => healthy,
+    });
+    const bare = await serveMetrics(metricsRegistry({}), { port: 0, host: "127.0.0.1" });
+    try {
+      const health = listener.url.replace("/metrics", "/health");
+      const ok = await fetch(health);
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toEqual({ status: "ok" });
+      healthy = false;
+      const down = await fetch(health);
+      expect(down.status).toBe(503);
+      expect(await down.json()).toEqual({ status: "error" });
+      expect((await fetch(bare.url.replace("/metrics", "/health"))).status).toBe(404);
+    } finally {
+      await listener.close();
+      await bare.close();
+    }
+  });
+
   it("refuses a port in use instead of failing later", async () => {
     const first = await serveMetrics(metricsRegistry({}), { port: 0, host: "127.0.0.1" });
     try {

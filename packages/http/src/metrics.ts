@@ -2,14 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
-import {
-  Counter,
-  collectDefaultMetrics,
-  Gauge,
-  Histogram,
-  type Metric,
-  Registry,
-} from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /*
  * Prometheus metrics. Every name ASU exports is defined here, so
@@ -52,82 +45,38 @@ export async function metricsText(registry: Registry): Promise<string> {
 /** Latency buckets of API answers: most are served from memory in under a millisecond. */
 const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 
-/** One method/route/status: plain numbers, turned into Prometheus series only when scraped. */
-interface HttpSeries {
-  labels: { method: string; route: string; status: string };
-  count: number;
-  sum: number;
-  /** Observations per bucket, not cumulative; the last slot counts those above every bound. */
-  buckets: number[];
-}
-
 const REQUESTS_METRIC = "asu_http_requests_total";
 const DURATION_METRIC = "asu_http_request_duration_seconds";
 
-/**
- * The latency histogram as prom-client's registry reads metrics (`get()`),
- * built from the plain counts at scrape time.
- */
-function durationHistogram(series: Map<string, HttpSeries>) {
-  const base = {
-    name: DURATION_METRIC,
-    help: "Time to answer an HTTP request, by method, route pattern and status",
-    type: "histogram",
-    aggregator: "sum",
-  } as const;
-  return {
-    ...base,
-    async get() {
-      const values: {
-        labels: Record<string, string | number>;
-        value: number;
-        metricName: string;
-      }[] = [];
-      for (const { labels, count, sum, buckets } of series.values()) {
-        let cumulative = 0;
-        HTTP_BUCKETS.forEach((bound, index) => {
-          cumulative += buckets[index] ?? 0;
-          values.push({
-            labels: { le: bound, ...labels },
-            value: cumulative,
-            metricName: `${DURATION_METRIC}_bucket`,
-          });
-        });
-        values.push({
-          labels: { le: "+Inf", ...labels },
-          value: count,
-          metricName: `${DURATION_METRIC}_bucket`,
-        });
-        values.push({ labels, value: sum, metricName: `${DURATION_METRIC}_sum` });
-        values.push({ labels, value: count, metricName: `${DURATION_METRIC}_count` });
-      }
-      return { ...base, values };
-    },
-  };
+type HttpLabel = "method" | "route" | "status";
+
+/** One method/route/status: prom-client's children for it, so a request hashes no labels. */
+interface HttpSeries {
+  requests: Counter.Internal;
+  duration: Histogram.Internal<HttpLabel>;
 }
 
 /**
  * Counts every answer and its latency by method, route and status. The route
  * is the matched pattern (`/api/v1/build/:request_hash`), never the raw path,
  * so the series stay few; answers no route gave (404s, preflights) read `/*`.
- * A request only bumps plain numbers (prom-client's own observe costs about
- * a microsecond per call, mostly label hashing); the registry reads them
- * when scraped.
  */
 export function httpMetrics(registry: Registry): MiddlewareHandler {
-  const series = new Map<string, HttpSeries>();
-  new Counter({
+  const labelNames = ["method", "route", "status"] as const;
+  const requests = new Counter({
     name: REQUESTS_METRIC,
     help: "HTTP requests answered, by method, route pattern and status",
-    labelNames: ["method", "route", "status"] as const,
+    labelNames,
     registers: [registry],
-    collect() {
-      this.reset();
-      for (const entry of series.values()) this.inc(entry.labels, entry.count);
-    },
   });
-  // prom-client reads any object with a name and get(); its types only name its own classes.
-  registry.registerMetric(durationHistogram(series) as unknown as Metric);
+  const duration = new Histogram({
+    name: DURATION_METRIC,
+    help: "Time to answer an HTTP request, by method, route pattern and status",
+    labelNames,
+    buckets: HTTP_BUCKETS,
+    registers: [registry],
+  });
+  const series = new Map<string, HttpSeries>();
 
   return async (c, next) => {
     const started = performance.now();
@@ -139,19 +88,12 @@ export function httpMetrics(registry: Registry): MiddlewareHandler {
     const key = `${method} ${status} ${route}`;
     let entry = series.get(key);
     if (!entry) {
-      entry = {
-        labels: { method, route, status: String(status) },
-        count: 0,
-        sum: 0,
-        buckets: new Array<number>(HTTP_BUCKETS.length + 1).fill(0),
-      };
+      const labels = { method, route, status: String(status) };
+      entry = { requests: requests.labels(labels), duration: duration.labels(labels) };
       series.set(key, entry);
     }
-    entry.count += 1;
-    entry.sum += seconds;
-    let bucket = 0;
-    while (bucket < HTTP_BUCKETS.length && seconds > (HTTP_BUCKETS[bucket] as number)) bucket++;
-    entry.buckets[bucket] = (entry.buckets[bucket] ?? 0) + 1;
+    entry.requests.inc();
+    entry.duration.observe(seconds);
   };
 }
 
@@ -380,17 +322,37 @@ export interface MetricsListener {
   close(): Promise<void>;
 }
 
+export interface ServeMetricsOptions {
+  port: number;
+  host: string;
+  /**
+   * Answers `GET /health`: 200 `{"status":"ok"}` while true, else 503
+   * `{"status":"error"}`, so a container healthcheck is one fetch.
+   */
+  healthy?: () => boolean;
+}
+
 /**
- * `GET /metrics` on its own port, for processes without an HTTP API (the
- * worker). Anything else is 404.
+ * `GET /metrics` (and `/health` when given) on its own port, for processes
+ * without an HTTP API (the worker). Anything else is 404.
  */
 export async function serveMetrics(
   registry: Registry,
-  options: { port: number; host: string },
+  options: ServeMetricsOptions,
 ): Promise<MetricsListener> {
+  const { healthy } = options;
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? "/").split("?")[0];
-    if (path !== "/metrics" || (request.method !== "GET" && request.method !== "HEAD")) {
+    const readable = request.method === "GET" || request.method === "HEAD";
+    if (path === "/health" && healthy && readable) {
+      const ok = healthy();
+      response.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
+      response.end(
+        request.method === "HEAD" ? undefined : JSON.stringify({ status: ok ? "ok" : "error" }),
+      );
+      return;
+    }
+    if (path !== "/metrics" || !readable) {
       response.writeHead(404, { "content-type": "text/plain" }).end("Not Found\n");
       return;
     }

@@ -96,4 +96,26 @@ describe("worker heartbeat", () => {
     expect(JSON.parse(later ?? "{}").updated_at > JSON.parse(first ?? "{}").updated_at).toBe(true);
     await beat.stop();
   });
+
+  it("is fresh once a beat has landed, and not while Redis refuses it or after stop", async () => {
+    const redis = server.client();
+    const beat = startHeartbeat(redis, { workerId: "w4", concurrency: 1, intervalMs: 50 });
+    await expect.poll(() => beat.fresh(), { timeout: 10_000 }).toBe(true);
+    await beat.stop();
+    expect(beat.fresh()).toBe(false);
+
+    const gone = await startRedisServer();
+    const unreachable = gone.client();
+    await gone.stop();
+    const silent = startHeartbeat(unreachable, {
+      workerId: "w5",
+      concurrency: 1,
+      intervalMs: 50,
+      onError: () => {},
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(silent.fresh()).toBe(false);
+    await silent.stop();
+    unreachable.disconnect();
+  });
 });

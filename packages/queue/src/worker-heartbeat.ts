@@ -34,6 +34,11 @@ export interface Heartbeat {
   stopping(): void;
   /** Whether the worker reaches its Podman API; told at once. */
   builders(available: boolean): void;
+  /**
+   * Whether the last write of the heartbeat landed within the TTL: what the
+   * build tier sees as this worker being online.
+   */
+  fresh(): boolean;
   /** Stops beating and removes the key: the worker is gone. */
   stop(): Promise<void>;
 }
@@ -53,6 +58,7 @@ export function startHeartbeat(redis: Redis, options: HeartbeatOptions): Heartbe
   let stopping = false;
   let stopped = false;
   let unavailable = false;
+  let lastWrittenAt: number | undefined;
 
   const status = (): WorkerStatus => ({
     id: options.workerId,
@@ -70,7 +76,11 @@ export function startHeartbeat(redis: Redis, options: HeartbeatOptions): Heartbe
     if (stopped) return;
     // One write at a time, so an older status never lands after a newer one.
     writing = writing
-      .then(() => redis.set(key, JSON.stringify(status()), "EX", HEARTBEAT_TTL_SECONDS))
+      .then(async () => {
+        const sentAt = Date.now();
+        await redis.set(key, JSON.stringify(status()), "EX", HEARTBEAT_TTL_SECONDS);
+        lastWrittenAt = sentAt;
+      })
       .catch((error: Error) => options.onError?.(error));
   };
   beat();
@@ -94,6 +104,13 @@ export function startHeartbeat(redis: Redis, options: HeartbeatOptions): Heartbe
       if (unavailable === !available) return;
       unavailable = !available;
       beat();
+    },
+    fresh() {
+      return (
+        !stopped &&
+        lastWrittenAt !== undefined &&
+        Date.now() - lastWrittenAt < HEARTBEAT_TTL_SECONDS * 1000
+      );
     },
     async stop() {
       clearInterval(timer);

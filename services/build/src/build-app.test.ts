@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
-import { createLogger } from "@asu/http";
+import { type ApiApp, createLogger, undocumentedRoutes } from "@asu/http";
 import { createBuildQueue } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
@@ -9,12 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
-import { createBuildApp } from "./build-app.ts";
+import { ALLOWED_METHODS, createBuildApp } from "./build-app.ts";
 
 let redisServer: RedisServer;
 let upstream: FakeUpstream;
 let served: ServedApp;
 let redis: Redis;
+let app: ApiApp;
 
 beforeAll(async () => {
   redisServer = await startRedisServer();
@@ -27,32 +28,31 @@ beforeAll(async () => {
   redis.on("error", () => {});
   await new Promise((resolve) => redis.once("ready", resolve));
   const client = createMetadataClient({ upstreamUrl: upstream.url });
-  served = await serveApp(
-    createBuildApp({
-      catalog: createOpenwrtCatalog({ client, branches: DEFAULT_BRANCHES }),
-      client,
-      queue: createBuildQueue({ connection: redis }),
-      redis,
-      store: createLocalStore("/nonexistent"),
-      settings: {
-        allow_defaults: false,
-        repository_allow_list: [],
-        maxCustomRootfsSizeMb: 1024,
-        maxDefaultsLength: 20480,
-        build_ttl: 1,
-        build_ttl_unversioned: 1,
-        build_defaults_ttl: 1,
-        build_failure_ttl: 1,
-        base_container: "ghcr.io/openwrt/imagebuilder",
-        max_pending_jobs: 10,
-        upstream_url: upstream.url,
-      },
-      logger: createLogger({
-        service: "t",
-        destination: new Writable({ write: (_c, _e, done) => done() }),
-      }),
+  app = createBuildApp({
+    catalog: createOpenwrtCatalog({ client, branches: DEFAULT_BRANCHES }),
+    client,
+    queue: createBuildQueue({ connection: redis }),
+    redis,
+    store: createLocalStore("/nonexistent"),
+    settings: {
+      allow_defaults: false,
+      repository_allow_list: [],
+      maxCustomRootfsSizeMb: 1024,
+      maxDefaultsLength: 20480,
+      build_ttl: 1,
+      build_ttl_unversioned: 1,
+      build_defaults_ttl: 1,
+      build_failure_ttl: 1,
+      base_container: "ghcr.io/openwrt/imagebuilder",
+      max_pending_jobs: 10,
+      upstream_url: upstream.url,
+    },
+    logger: createLogger({
+      service: "t",
+      destination: new Writable({ write: (_c, _e, done) => done() }),
     }),
-  );
+  });
+  served = await serveApp(app);
 });
 
 afterAll(async () => {
@@ -99,6 +99,15 @@ describe("createBuildApp", () => {
         "/health",
       ]),
     );
+  });
+
+  it("documents every route it mounts, apart from the pages", () => {
+    expect(
+      undocumentedRoutes(app, {
+        notApi: ["/", "/build", "/stats", "/static/:name"],
+        allowedMethods: ALLOWED_METHODS,
+      }),
+    ).toEqual([]);
   });
 
   it("answers 503 quickly, not 500 or a hang, when Redis is gone", async () => {

@@ -39,7 +39,8 @@ export interface BuildAppDeps {
   indexes?: PackageIndexes;
 }
 
-const METHODS_OF: Record<string, string> = {
+/** The methods each build path answers; the app answers 405 to the others. */
+export const ALLOWED_METHODS: Readonly<Record<string, string>> = {
   "/api/v1/build": "POST, OPTIONS",
   "/api/v1/build/:request_hash": "GET, HEAD, OPTIONS",
 };
@@ -87,7 +88,7 @@ export function createBuildApp(deps: BuildAppDeps): ApiApp {
   registerPages(app, { ...deps, eta });
 
   // FastAPI answers a known path with the wrong method 405, and clients show that text.
-  for (const [path, allow] of Object.entries(METHODS_OF)) {
+  for (const [path, allow] of Object.entries(ALLOWED_METHODS)) {
     app.on(
       ["PUT", "PATCH", "DELETE", ...(path === "/api/v1/build" ? ["GET"] : ["POST"])],
       path,

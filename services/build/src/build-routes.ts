@@ -556,14 +556,13 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     request: { params: hashParam },
     responses: answerResponses,
   });
-  app.openAPIRegistry.registerPath(statusRoute);
-  app.get("/api/v1/build/:request_hash", async (c) => {
-    const answer = await answerFor(c.req.param("request_hash"));
+  app.openapi(statusRoute, async (c) => {
+    const answer = await answerFor(c.req.valid("param").request_hash);
     if (!answer) return c.json(NOT_FOUND, 404);
     return send(c, answer);
   });
 
-  app.openAPIRegistry.registerPath(
+  app.openapi(
     createRoute({
       method: "get",
       path: "/api/v1/stats",
@@ -577,6 +576,6 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
         },
       },
     }),
+    async (c) => c.json({ queue_length: await queue.waitingCount() }, 200),
   );
-  app.get("/api/v1/stats", async (c) => c.json({ queue_length: await queue.waitingCount() }));
 }

@@ -38,11 +38,11 @@ export function registerHealthRoute(
   app: ApiApp,
   deps: { redis: Redis; queue: BuildQueue; store?: BuildStore },
 ) {
-  app.openAPIRegistry.registerPath(
+  app.openapi(
     createRoute({
       method: "get",
       path: "/health",
-      summary: "Redis and queue state",
+      summary: "Redis, queue, builders and store state",
       responses: {
         200: { description: "Healthy", content: { "application/json": { schema: healthSchema } } },
         503: {
@@ -51,44 +51,44 @@ export function registerHealthRoute(
         },
       },
     }),
-  );
-  app.get("/health", async (c) => {
-    try {
-      await Promise.race([
-        deps.redis.ping(),
-        new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), 2000).unref()),
-      ]);
-      const counts = await deps.queue.queue.getJobCounts(
-        "waiting",
-        "active",
-        "completed",
-        "failed",
-      );
-      const workers = await readWorkers(deps.redis);
-      const unavailable = workers.filter((worker) => worker.state === "unavailable").length;
-      const builders = workers.some(
-        (worker) => worker.state !== "unavailable" && worker.state !== "stopping",
-      );
-      const problem = await deps.store?.writeProblem();
-      const noBuilders = workers.length > 0 && unavailable === workers.length;
-      return c.json(
-        {
-          status: noBuilders || problem ? ("degraded" as const) : ("ok" as const),
-          redis: "ok" as const,
-          builders: builders ? ("available" as const) : ("unavailable" as const),
-          ...(deps.store ? { store: problem?.state ?? ("ok" as const) } : {}),
-          ...(problem ? { store_detail: problem.detail } : {}),
-          queue: counts,
-          workers: {
-            online: workers.length,
-            busy: workers.filter((worker) => worker.state === "busy").length,
-            unavailable,
+    async (c) => {
+      try {
+        await Promise.race([
+          deps.redis.ping(),
+          new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), 2000).unref()),
+        ]);
+        const counts = await deps.queue.queue.getJobCounts(
+          "waiting",
+          "active",
+          "completed",
+          "failed",
+        );
+        const workers = await readWorkers(deps.redis);
+        const unavailable = workers.filter((worker) => worker.state === "unavailable").length;
+        const builders = workers.some(
+          (worker) => worker.state !== "unavailable" && worker.state !== "stopping",
+        );
+        const problem = await deps.store?.writeProblem();
+        const noBuilders = workers.length > 0 && unavailable === workers.length;
+        return c.json(
+          {
+            status: noBuilders || problem ? ("degraded" as const) : ("ok" as const),
+            redis: "ok" as const,
+            builders: builders ? ("available" as const) : ("unavailable" as const),
+            ...(deps.store ? { store: problem?.state ?? ("ok" as const) } : {}),
+            ...(problem ? { store_detail: problem.detail } : {}),
+            queue: counts,
+            workers: {
+              online: workers.length,
+              busy: workers.filter((worker) => worker.state === "busy").length,
+              unavailable,
+            },
           },
-        },
-        200,
-      );
-    } catch {
-      return c.json({ status: "error" as const, redis: "unreachable" as const }, 503);
-    }
-  });
+          200,
+        );
+      } catch {
+        return c.json({ status: "error" as const, redis: "unreachable" as const }, 503);
+      }
+    },
+  );
 }

@@ -107,30 +107,45 @@ const pathParam = z
   .describe("A branch path with the version filled in; may contain `/`")
   .openapi({ example: "releases/24.10.0" });
 
-const ROUTES = [
-  createRoute({
-    method: "get",
-    path: "/json/v1/latest.json",
-    summary: "Latest releases",
-    responses: {
-      200: { description: "Upcoming, stable, oldstable", ...jsonContent(latestSchema) },
-    },
-  }),
-  createRoute({
-    method: "get",
-    path: "/json/v1/branches.json",
-    summary: "Configured branches",
-    responses: {
-      200: { description: "Every branch, in table order", ...jsonContent(z.array(branchSchema)) },
-    },
-  }),
-  createRoute({
-    method: "get",
-    path: "/json/v1/overview.json",
-    summary: "Server overview",
-    description: "What clients read first: versions, branches and the server's limits.",
-    responses: { 200: { description: "The overview", ...jsonContent(overviewSchema) } },
-  }),
+const upstreamUnavailable = { 503: { description: "Upstream metadata unavailable" } };
+
+const latestRoute = createRoute({
+  method: "get",
+  path: "/json/v1/latest.json",
+  summary: "Latest releases",
+  responses: {
+    200: { description: "Upcoming, stable, oldstable", ...jsonContent(latestSchema) },
+    ...upstreamUnavailable,
+  },
+});
+
+const branchesRoute = createRoute({
+  method: "get",
+  path: "/json/v1/branches.json",
+  summary: "Configured branches",
+  responses: {
+    200: { description: "Every branch, in table order", ...jsonContent(z.array(branchSchema)) },
+    ...upstreamUnavailable,
+  },
+});
+
+const overviewRoute = createRoute({
+  method: "get",
+  path: "/json/v1/overview.json",
+  summary: "Server overview",
+  description: "What clients read first: versions, branches and the server's limits.",
+  responses: {
+    200: { description: "The overview", ...jsonContent(overviewSchema) },
+    ...upstreamUnavailable,
+  },
+});
+
+/*
+ * Paths whose `{path}` holds slashes (`releases/24.10.0`): one route
+ * parameter cannot match them, so `/json/v1/*` serves them and these
+ * declarations document them.
+ */
+const BRANCH_PATH_ROUTES = [
   createRoute({
     method: "get",
     path: "/json/v1/{path}/targets/{target}/{subtarget}/index.json",
@@ -272,9 +287,9 @@ export function registerJsonApi(app: ApiApp, deps: JsonApiDeps): void {
     );
   }
 
-  for (const route of ROUTES) app.openAPIRegistry.registerPath(route);
+  for (const route of BRANCH_PATH_ROUTES) app.openAPIRegistry.registerPath(route);
 
-  app.get("/json/v1/latest.json", async (c) => {
+  app.openapi(latestRoute, async (c) => {
     const { latest } = await catalog.versions();
     return sendJson(
       c,
@@ -282,7 +297,7 @@ export function registerJsonApi(app: ApiApp, deps: JsonApiDeps): void {
     );
   });
 
-  app.get("/json/v1/branches.json", async (c) => {
+  app.openapi(branchesRoute, async (c) => {
     const parts = await branchParts();
     return sendJson(
       c,
@@ -290,7 +305,7 @@ export function registerJsonApi(app: ApiApp, deps: JsonApiDeps): void {
     );
   });
 
-  app.get("/json/v1/overview.json", async (c) => {
+  app.openapi(overviewRoute, async (c) => {
     const parts = await branchParts();
     const text = answers.get("overview", parts.inputs, () =>
       overviewJson({

@@ -44,7 +44,7 @@ export function doubleSlashRedirect(): MiddlewareHandler {
 export function registerRedirects(app: ApiApp): void {
   app.use("*", doubleSlashRedirect());
   for (const { from, to, summary } of LEGACY_REDIRECTS) {
-    app.openAPIRegistry.registerPath(
+    app.openapi(
       createRoute({
         method: "get",
         path: from,
@@ -56,7 +56,7 @@ export function registerRedirects(app: ApiApp): void {
           },
         },
       }),
+      (c) => c.redirect(to, PERMANENT),
     );
-    app.get(from, (c) => c.redirect(to, PERMANENT));
   }
 }

@@ -45,9 +45,8 @@ const revisionRoute = createRoute({
 
 export function registerRevisionRoute(app: ApiApp, deps: RevisionRouteDeps): void {
   const { catalog } = deps;
-  app.openAPIRegistry.registerPath(revisionRoute);
-  app.get("/api/v1/revision/:version/:target/:subtarget", async (c) => {
-    const { version, target, subtarget } = c.req.param();
+  app.openapi(revisionRoute, async (c) => {
+    const { version, target, subtarget } = c.req.valid("param");
     if (catalog.versionPath(version) === undefined) {
       throw badRequest(`Unsupported version: ${version}`);
     }
@@ -61,6 +60,6 @@ export function registerRevisionRoute(app: ApiApp, deps: RevisionRouteDeps): voi
         404,
       );
     }
-    return c.json({ revision });
+    return c.json({ revision }, 200);
   });
 }

@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES, requestHash } from "@asu/core";
-import { createLogger } from "@asu/http";
+import { createLogger, undocumentedRoutes } from "@asu/http";
 import { createMetadataClient, createOpenwrtCatalog, createPackageIndexes } from "@asu/upstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
@@ -91,6 +91,26 @@ async function post(body: unknown, init: RequestInit = {}, base = prepare.url) {
     body: any;
   };
 }
+
+describe("the prepare tier's OpenAPI document", () => {
+  it("documents every route the tier mounts", () => {
+    const app = createPrepareApp({
+      catalog: createOpenwrtCatalog({
+        client: createMetadataClient({ upstreamUrl: upstream.url }),
+        branches: DEFAULT_BRANCHES,
+      }),
+      settings: {
+        allow_defaults: false,
+        repository_allow_list: [],
+        maxCustomRootfsSizeMb: 1024,
+        maxDefaultsLength: 20480,
+      },
+      isBuilt: async () => false,
+      logger: silent,
+    });
+    expect(undocumentedRoutes(app)).toEqual([]);
+  });
+});
 
 describe("POST /api/v1/build/prepare", () => {
   it("prepares the seed example: auc becomes owut, once", async () => {

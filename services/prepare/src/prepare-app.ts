@@ -6,7 +6,7 @@ import {
   withClientDicts,
 } from "@asu/core";
 import { type ApiApp, createApiApp, type Logger, parseJsonBody, readBodyText } from "@asu/http";
-import { createRoute } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { BuildCacheProbe } from "./build-cache-probe.ts";
 import { type PrepareDeps, type PreparedAnswer, prepareRequest } from "./prepare-request.ts";
 import { prepareResponseSchema } from "./prepare-schemas.ts";
@@ -101,6 +101,19 @@ export function createPrepareApp(deps: PrepareAppDeps): ApiApp {
     });
   });
 
-  app.get("/health", (c) => c.json({ status: "ok" }));
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/health",
+      summary: "Liveness: the tier answers",
+      responses: {
+        200: {
+          description: "Alive",
+          content: { "application/json": { schema: z.object({ status: z.literal("ok") }) } },
+        },
+      },
+    }),
+    (c) => c.json({ status: "ok" as const }, 200),
+  );
   return app;
 }

@@ -239,6 +239,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     metricsListener = await serveMetrics(registry, {
       port: config.metrics_port,
       host: config.host,
+      // The container healthcheck: healthy while the build tier sees this worker online.
+      healthy: () => heartbeat.fresh(),
     }).catch((error: Error) => {
       logger.warn({ err: error.message, port: config.metrics_port }, "metrics not served");
       return undefined;

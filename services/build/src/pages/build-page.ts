@@ -1,4 +1,4 @@
-import { escapeHtml } from "./html-escape.ts";
+import { html } from "hono/html";
 import { renderPage } from "./layout.ts";
 import type { StaticAssets } from "./static-assets.ts";
 
@@ -7,7 +7,7 @@ export interface BuildPageOptions {
   prepareApiUrl?: string | undefined;
 }
 
-const MAIN = `<h1>Build a firmware image</h1>
+const MAIN = html`<h1>Build a firmware image</h1>
 <p class="lead">For when the router is not at hand: choose a device, adjust its packages, see what the server would change, and download the images.</p>
 <form id="build-form" novalidate>
 <fieldset>
@@ -49,14 +49,14 @@ const MAIN = `<h1>Build a firmware image</h1>
 </section>`;
 
 /** `GET /build`: a static shell; build-page.js does the choosing, polling and listing. */
-export function renderBuildPage(options: BuildPageOptions, assets: StaticAssets): string {
+export function renderBuildPage(options: BuildPageOptions, assets: StaticAssets): Promise<string> {
   const prepareUrl = (options.prepareApiUrl ?? "").replace(/\/+$/, "");
   return renderPage(
     {
       title: "Build",
       current: "build",
       main: MAIN,
-      mainAttributes: `data-prepare-url="${escapeHtml(prepareUrl)}"`,
+      mainData: { "prepare-url": prepareUrl },
       scripts: ["build-page.js"],
     },
     assets,

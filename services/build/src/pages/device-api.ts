@@ -61,7 +61,7 @@ export function registerDeviceApi(app: ApiApp, deps: DeviceApiDeps): void {
     if (!(await catalog.hasVersion(version))) throw badRequest(`Unsupported version: ${version}`);
   }
 
-  app.openAPIRegistry.registerPath(
+  app.openapi(
     createRoute({
       method: "get",
       path: "/api/v1/targets/{version}",
@@ -70,21 +70,22 @@ export function registerDeviceApi(app: ApiApp, deps: DeviceApiDeps): void {
       responses: {
         200: { description: "The version's targets", ...json(targetsSchema) },
         400: refused,
+        503: { description: "Upstream metadata unavailable" },
       },
     }),
+    async (c) => {
+      const { version } = c.req.valid("param");
+      await knownVersion(version);
+      const targets = await catalog.targets(version);
+      if (!targets) return c.json({ version, targets: [] }, 200);
+      return sendJson(
+        c,
+        cached(targets, () => ({ version, targets: targetList(targets) })),
+      );
+    },
   );
-  app.get("/api/v1/targets/:version", async (c) => {
-    const version = c.req.param("version");
-    await knownVersion(version);
-    const targets = await catalog.targets(version);
-    if (!targets) return c.json({ version, targets: [] });
-    return sendJson(
-      c,
-      cached(targets, () => ({ version, targets: targetList(targets) })),
-    );
-  });
 
-  app.openAPIRegistry.registerPath(
+  app.openapi(
     createRoute({
       method: "get",
       path: "/api/v1/profiles/{version}/{target}/{subtarget}",
@@ -97,18 +98,19 @@ export function registerDeviceApi(app: ApiApp, deps: DeviceApiDeps): void {
       responses: {
         200: { description: "The target's devices, by name", ...json(deviceSchema) },
         400: refused,
+        503: { description: "Upstream metadata unavailable" },
       },
     }),
+    async (c) => {
+      const { version, target: family, subtarget } = c.req.valid("param");
+      const target = `${family}/${subtarget}`;
+      await knownVersion(version);
+      const metadata = await catalog.profiles(version, target);
+      if (!metadata?.profiles) throw badRequest(`Unsupported target: ${target}`);
+      return sendJson(
+        c,
+        cached(metadata, () => ({ version, target, ...deviceList(metadata) })),
+      );
+    },
   );
-  app.get("/api/v1/profiles/:version/:target/:subtarget", async (c) => {
-    const { version, target: family, subtarget } = c.req.param();
-    const target = `${family}/${subtarget}`;
-    await knownVersion(version);
-    const metadata = await catalog.profiles(version, target);
-    if (!metadata?.profiles) throw badRequest(`Unsupported target: ${target}`);
-    return sendJson(
-      c,
-      cached(metadata, () => ({ version, target, ...deviceList(metadata) })),
-    );
-  });
 }

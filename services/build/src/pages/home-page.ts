@@ -1,8 +1,8 @@
 import { type Branch, isSnapshot, type TargetsJson, versionsByBranch } from "@asu/core";
 import type { OpenwrtCatalog, ServerVersions } from "@asu/upstream";
 import { UpstreamUnavailableError } from "@asu/upstream";
-import { escapeHtml } from "./html-escape.ts";
-import { renderPage } from "./layout.ts";
+import { html, raw } from "hono/html";
+import { type Html, renderPage } from "./layout.ts";
 import type { LiveStatus } from "./live-status.ts";
 import type { StaticAssets } from "./static-assets.ts";
 
@@ -72,74 +72,65 @@ export function targetFamilies(targets: TargetsJson): [string, string[]][] {
   return [...families];
 }
 
-function versionItem(version: string, latest: ReadonlySet<string>): string {
-  const badges = [
-    latest.has(version) ? '<span class="badge latest">latest</span>' : "",
-    isSnapshot(version) ? '<span class="badge snapshot">snapshot</span>' : "",
-  ].join("");
-  return `<li><a href="/build?version=${encodeURIComponent(version)}">${escapeHtml(version)}</a>${badges}</li>`;
+function versionItem(version: string, latest: ReadonlySet<string>): Html {
+  return html`<li><a href="/build?version=${encodeURIComponent(version)}">${version}</a>${
+    latest.has(version) ? html`<span class="badge latest">latest</span>` : ""
+  }${isSnapshot(version) ? html`<span class="badge snapshot">snapshot</span>` : ""}</li>`;
 }
 
-function targetsBlock(targets: TargetsJson | undefined): string {
+function targetsBlock(targets: TargetsJson | undefined): Html {
   if (!targets || Object.keys(targets).length === 0) {
-    return '<p class="muted">Targets not published yet.</p>';
+    return html`<p class="muted">Targets not published yet.</p>`;
   }
-  const families = targetFamilies(targets)
-    .map(
-      ([family, subtargets]) =>
-        `<li><b>${escapeHtml(family)}</b> ${subtargets.map(escapeHtml).join(", ")}</li>`,
-    )
-    .join("");
+  const families = targetFamilies(targets).map(
+    ([family, subtargets]) => html`<li><b>${family}</b> ${subtargets.join(", ")}</li>`,
+  );
   const count = Object.keys(targets).length;
-  return `<details><summary>${count} target${count === 1 ? "" : "s"}</summary><ul class="targets">${families}</ul></details>`;
+  return html`<details><summary>${count} target${count === 1 ? "" : "s"}</summary><ul class="targets">${families}</ul></details>`;
 }
 
-function branchBlock(branch: BranchView, latest: ReadonlySet<string>): string {
+function branchBlock(branch: BranchView, latest: ReadonlySet<string>): Html {
   const id = `branch-${branch.name.replace(/[^\w-]/g, "_")}`;
-  return `<section class="branch" aria-labelledby="${id}">
-<h3 id="${id}">${escapeHtml(branch.name)}</h3>
-<ul class="versions">${branch.versions.map((version) => versionItem(version, latest)).join("")}</ul>
+  return html`<section class="branch" aria-labelledby="${id}">
+<h3 id="${id}">${branch.name}</h3>
+<ul class="versions">${branch.versions.map((version) => versionItem(version, latest))}</ul>
 ${targetsBlock(branch.targets)}
 </section>`;
 }
 
-function settingsBlock(view: HomeView): string {
+function settingsBlock(view: HomeView): Html {
   const { settings } = view;
   const allowList =
     settings.repository_allow_list.length === 0
       ? "none: only the official repositories"
-      : `<ul>${settings.repository_allow_list.map((url) => `<li><code>${escapeHtml(url)}</code></li>`).join("")}</ul>`;
-  const rows: [string, string][] = [
+      : html`<ul>${settings.repository_allow_list.map((url) => html`<li><code>${url}</code></li>`)}</ul>`;
+  const rows: [Html | string, Html | string][] = [
     [
-      "First-boot scripts (<code>defaults</code>)",
+      html`First-boot scripts (<code>defaults</code>)`,
       settings.allow_defaults ? "allowed" : "not allowed",
     ],
-    ["Largest root filesystem", `${escapeHtml(settings.maxCustomRootfsSizeMb)} MB`],
-    ["Longest first-boot script", `${escapeHtml(settings.maxDefaultsLength)} characters`],
+    ["Largest root filesystem", `${settings.maxCustomRootfsSizeMb} MB`],
+    ["Longest first-boot script", `${settings.maxDefaultsLength} characters`],
     ["Extra repositories allowed", allowList],
-    [
-      "Metadata from",
-      `<a href="${escapeHtml(settings.upstream_url)}">${escapeHtml(settings.upstream_url)}</a>`,
-    ],
-    ["Server version", escapeHtml(view.version)],
+    ["Metadata from", html`<a href="${settings.upstream_url}">${settings.upstream_url}</a>`],
+    ["Server version", view.version],
   ];
-  if (settings.server_contact) rows.push(["Contact", escapeHtml(settings.server_contact)]);
-  return `<dl class="settings">${rows.map(([term, value]) => `<div><dt>${term}</dt><dd>${value}</dd></div>`).join("")}</dl>`;
+  if (settings.server_contact) rows.push(["Contact", settings.server_contact]);
+  return html`<dl class="settings">${rows.map(([term, value]) => html`<div><dt>${term}</dt><dd>${value}</dd></div>`)}</dl>`;
 }
 
 /** The page without its live numbers: the same for everyone until upstream changes. */
-export function renderHomeMain(view: HomeView): string {
+export function renderHomeMain(view: HomeView): Html {
   const latest = new Set(view.latest);
   const clients = CLIENTS.map(
-    (client) =>
-      `<li><a href="${client.href}">${escapeHtml(client.name)}</a> — ${escapeHtml(client.text)}</li>`,
-  ).join("");
+    (client) => html`<li><a href="${client.href}">${client.name}</a> — ${client.text}</li>`,
+  );
   const branches = view.branches.filter((branch) => branch.versions.length > 0);
-  return `<h1>OpenWrt firmware, built to order</h1>
+  return html`<h1>OpenWrt firmware, built to order</h1>
 <p class="lead">This server builds OpenWrt images that already contain the packages you choose, so an upgrade keeps them. Routers ask it through the clients below; without a router at hand, use the <a href="/build">build page</a>.</p>
 <section aria-labelledby="status-heading">
 <h2 id="status-heading">Right now</h2>
-${LIVE_SLOT}
+${raw(LIVE_SLOT)}
 </section>
 <section aria-labelledby="clients-heading">
 <h2 id="clients-heading">Clients</h2>
@@ -149,7 +140,7 @@ ${LIVE_SLOT}
 <section aria-labelledby="versions-heading">
 <h2 id="versions-heading">Versions</h2>
 <p class="muted">Per branch, newest first. Snapshots follow the head of their branch and change often.</p>
-<div class="branches">${branches.map((branch) => branchBlock(branch, latest)).join("")}</div>
+<div class="branches">${branches.map((branch) => branchBlock(branch, latest))}</div>
 </section>
 <section aria-labelledby="settings-heading">
 <h2 id="settings-heading">Server settings</h2>
@@ -157,12 +148,12 @@ ${settingsBlock(view)}
 </section>`;
 }
 
-export function renderLiveStatus(status: LiveStatus | undefined): string {
+export async function renderLiveStatus(status: LiveStatus | undefined): Promise<string> {
   if (!status) {
     return '<p class="notice" id="live-status">The build queue cannot be reached right now.</p>';
   }
   const busy = status.workersBusy > 0 ? ` (${status.workersBusy} building)` : "";
-  return `<dl class="status" id="live-status">
+  const fragment = await html`<dl class="status" id="live-status">
 <div><dt>Builds waiting</dt><dd data-live="queue">${status.queueLength}</dd></div>
 <div><dt>Workers online</dt><dd data-live="workers">${status.workersOnline}${busy}</dd></div>${
     status.newBuildEtaSeconds === undefined
@@ -171,6 +162,7 @@ export function renderLiveStatus(status: LiveStatus | undefined): string {
 <div><dt>A new build takes</dt><dd data-live="eta">${aboutSeconds(status.newBuildEtaSeconds)}</dd></div>`
   }
 </dl>`;
+  return fragment.toString();
 }
 
 /** `about 40 s`, `about 3 min`, `about 2 h`: an estimate, so no false precision. */
@@ -180,10 +172,10 @@ export function aboutSeconds(seconds: number): string {
   return `about ${Math.round(seconds / 3600)} h`;
 }
 
-function unavailableMain(error: UpstreamUnavailableError): string {
-  return `<h1>OpenWrt firmware, built to order</h1>
-<p class="notice" role="alert">The list of versions cannot be read right now: ${escapeHtml(error.message)}</p>
-<section aria-labelledby="status-heading"><h2 id="status-heading">Right now</h2>${LIVE_SLOT}</section>`;
+function unavailableMain(error: UpstreamUnavailableError): Html {
+  return html`<h1>OpenWrt firmware, built to order</h1>
+<p class="notice" role="alert">The list of versions cannot be read right now: ${error.message}</p>
+<section aria-labelledby="status-heading"><h2 id="status-heading">Right now</h2>${raw(LIVE_SLOT)}</section>`;
 }
 
 /** Targets of the newest version that has them: right after a release its folder may be empty. */
@@ -219,7 +211,7 @@ export function createHomePage(deps: HomePageDeps): () => Promise<string> {
     } catch (error) {
       if (!(error instanceof UpstreamUnavailableError)) throw error;
       return parts(
-        renderPage(
+        await renderPage(
           { title: "Overview", current: "home", main: unavailableMain(error) },
           deps.assets,
         ),
@@ -244,7 +236,7 @@ export function createHomePage(deps: HomePageDeps): () => Promise<string> {
       settings: deps.settings,
       version: deps.version,
     };
-    const page = renderPage(
+    const page = await renderPage(
       { title: "Overview", current: "home", main: renderHomeMain(view), scripts: ["home-page.js"] },
       deps.assets,
     );
@@ -254,6 +246,6 @@ export function createHomePage(deps: HomePageDeps): () => Promise<string> {
 
   return async () => {
     const [[before, after], status] = await Promise.all([staticParts(), deps.liveStatus()]);
-    return before + renderLiveStatus(status) + after;
+    return before + (await renderLiveStatus(status)) + after;
   };
 }

@@ -1,16 +1,20 @@
-import { escapeHtml } from "./html-escape.ts";
+import { html } from "hono/html";
+import type { HtmlEscapedString } from "hono/utils/html";
 import type { StaticAssets } from "./static-assets.ts";
 
 export type PageName = "home" | "build" | "stats";
+
+/** Markup made by hono/html's `html` tag: what it interpolates is escaped, other fragments kept. */
+export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
 export interface PageParts {
   /** Shown in the tab, after the server's name. */
   title: string;
   current: PageName;
-  /** The inner HTML of `<main>`, already escaped. */
-  main: string;
-  /** Extra attributes of `<main>`, already escaped (e.g. `data-prepare-url="…"`). */
-  mainAttributes?: string;
+  /** The inside of `<main>`. */
+  main: Html;
+  /** `data-*` attributes of `<main>`, e.g. `{ "prepare-url": "…" }`. */
+  mainData?: Readonly<Record<string, string>>;
   /** Static module scripts the page runs. */
   scripts?: string[];
 }
@@ -23,23 +27,26 @@ const NAVIGATION: { page: PageName | "docs"; href: string; label: string }[] = [
 ];
 
 /** The frame every page shares: landmarks, navigation, the one stylesheet. */
-export function renderPage(parts: PageParts, assets: StaticAssets): string {
-  const links = NAVIGATION.map(({ page, href, label }) => {
-    const current = page === parts.current ? ' aria-current="page"' : "";
-    return `<li><a href="${href}"${current}>${label}</a></li>`;
-  }).join("");
-  const scripts = (parts.scripts ?? [])
-    .map((name) => `<script type="module" src="${escapeHtml(assets.url(name))}"></script>`)
-    .join("");
-  return `<!doctype html>
+export async function renderPage(parts: PageParts, assets: StaticAssets): Promise<string> {
+  const links = NAVIGATION.map(
+    ({ page, href, label }) =>
+      html`<li><a href="${href}"${page === parts.current ? html` aria-current="page"` : ""}>${label}</a></li>`,
+  );
+  const scripts = (parts.scripts ?? []).map(
+    (name) => html`<script type="module" src="${assets.url(name)}"></script>`,
+  );
+  const data = Object.entries(parts.mainData ?? {}).map(
+    ([name, value]) => html` data-${name}="${value}"`,
+  );
+  const page = await html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
-<title>${escapeHtml(parts.title)} · OpenWrt ASU</title>
-<link rel="stylesheet" href="${escapeHtml(assets.url("asu.css"))}">
-<link rel="icon" href="${escapeHtml(assets.url("favicon.svg"))}" type="image/svg+xml">
+<title>${parts.title} · OpenWrt ASU</title>
+<link rel="stylesheet" href="${assets.url("asu.css")}">
+<link rel="icon" href="${assets.url("favicon.svg")}" type="image/svg+xml">
 ${scripts}
 </head>
 <body>
@@ -48,7 +55,7 @@ ${scripts}
 <p class="brand"><a href="/">OpenWrt <abbr title="Attended SysUpgrade">ASU</abbr></a></p>
 <nav aria-label="Main"><ul>${links}</ul></nav>
 </header>
-<main id="main"${parts.mainAttributes ? ` ${parts.mainAttributes}` : ""}>
+<main id="main"${data}>
 ${parts.main}
 </main>
 <footer class="site">
@@ -57,4 +64,5 @@ ${parts.main}
 </body>
 </html>
 `;
+  return page.toString();
 }

@@ -50,6 +50,6 @@ export function registerPages(app: ApiApp, deps: PagesDeps): void {
 
   // The home page carries live numbers; the other two are the same until a restart.
   app.get("/", async (c) => sendHtml(c, await homePage(), "no-cache"));
-  app.get("/build", (c) => sendHtml(c, buildPage, "public, max-age=300"));
-  app.get("/stats", (c) => sendHtml(c, statsPage, "public, max-age=300"));
+  app.get("/build", async (c) => sendHtml(c, await buildPage, "public, max-age=300"));
+  app.get("/stats", async (c) => sendHtml(c, await statsPage, "public, max-age=300"));
 }

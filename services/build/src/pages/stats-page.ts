@@ -1,3 +1,4 @@
+import { html } from "hono/html";
 import { renderPage } from "./layout.ts";
 import type { StaticAssets } from "./static-assets.ts";
 
@@ -5,7 +6,7 @@ import type { StaticAssets } from "./static-assets.ts";
  * Each figure has a table of its numbers next to the chart (in a details
  * element), so the data reach screen readers and people who want figures.
  */
-const MAIN = `<h1>Statistics</h1>
+const MAIN = html`<h1>Statistics</h1>
 <p class="lead">What this server has been asked for and how its builds went. Recorded only when the operator turns statistics on.</p>
 <p class="notice" id="stats-notice" role="status" hidden></p>
 <section aria-labelledby="summary-heading">
@@ -36,7 +37,7 @@ const MAIN = `<h1>Statistics</h1>
 </section>`;
 
 /** `GET /stats`: a static shell; stats-page.js reads the JSON endpoints and draws SVG charts. */
-export function renderStatsPage(assets: StaticAssets): string {
+export function renderStatsPage(assets: StaticAssets): Promise<string> {
   return renderPage(
     { title: "Statistics", current: "stats", main: MAIN, scripts: ["stats-page.js"] },
     assets,
