@@ -88,7 +88,9 @@ async function execIn(docker: Docker, id: string, command: string): Promise<stri
 }
 
 describe("the build sandbox", () => {
-  it.concurrent("runs a build within the limits in a read-only, bounded container", async () => {
+  it.concurrent("runs a build within the limits in a read-only, bounded container", async ({
+    expect,
+  }) => {
     const queued = await postJson(`${stack.buildUrl}/api/v1/build?skip_package_resolution=true`, {
       ...archer,
       packages: ["luci", "slowpackage"],

@@ -26,8 +26,13 @@ const ABI_VERSIONS: Record<string, string> = {
   "libjson-c": "5",
 };
 
-/** Not a package, but the double's marker for slow builds: indexes list it so builds reach the double. */
-const MARKERS = [{ name: "slowpackage", version: "1.0-r1" }];
+/**
+ * Not packages, but the double's markers for slow builds and for builds that
+ * go past the sandbox's limits: indexes list them so such builds reach the double.
+ */
+const MARKERS = ["slowpackage", "bigoutput", "fillbuilder", "memoryhog", "forkbomb"].map(
+  (name) => ({ name, version: "1.0-r1" }),
+);
 
 interface Entry {
   name: string;

@@ -158,7 +158,7 @@ export async function renderLiveStatus(status: LiveStatus | undefined): Promise<
 <div><dt>Workers online</dt><dd data-live="workers">${status.workersOnline}${busy}</dd></div>${
     status.newBuildEtaSeconds === undefined
       ? ""
-      : `
+      : html`
 <div><dt>A new build takes</dt><dd data-live="eta">${aboutSeconds(status.newBuildEtaSeconds)}</dd></div>`
   }
 </dl>`;
