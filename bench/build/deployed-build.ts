@@ -42,6 +42,8 @@ import { type BaselineOptions, baselineBuild } from "./podman-baseline.ts";
 import { type TimedBuild, timedBuild } from "./timed-build.ts";
 
 const { values } = parseArgs({
+  // pnpm passes its `--` on.
+  args: process.argv.slice(2).filter((arg) => arg !== "--"),
   options: {
     runs: { type: "string", default: "5" },
     builds: { type: "string", default: "8" },
