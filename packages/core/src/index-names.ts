@@ -1,4 +1,5 @@
 import { parseApkIndex } from "./apk-index.ts";
+import { abiStrippedName, opkgStanzas } from "./opkg-packages.ts";
 
 /**
  * What one package index offers the ImageBuilder: the names its package
@@ -20,22 +21,6 @@ export interface IndexNames {
   listsProvides: boolean;
 }
 
-// Same stanza reading as parseOpkgPackages: blank lines separate stanzas and
-// indented lines continue a field without carrying one of their own.
-const STANZA_SEPARATOR = /\n[ \t]*\n/;
-const FIELD = /^([^\s:]+):[ \t]*(.*)$/;
-
-function stanzaFields(stanza: string): Map<string, string> {
-  const fields = new Map<string, string>();
-  for (const line of stanza.split("\n")) {
-    const field = FIELD.exec(line);
-    if (field?.[1] !== undefined && !fields.has(field[1])) {
-      fields.set(field[1], (field[2] ?? "").trimEnd());
-    }
-  }
-  return fields;
-}
-
 /** `Provides: dnsmasq, libubus (=2024.10.20), foo=1.0` → the names alone. */
 function providedNames(field: string | undefined): string[] {
   if (field === undefined) return [];
@@ -45,22 +30,15 @@ function providedNames(field: string | undefined): string[] {
     .filter((name) => name !== "");
 }
 
-/** The name without its ABIVersion suffix, as STRIP_ABI shows it; undefined when there is none. */
-function strippedName(name: string, abiVersion: string | undefined): string | undefined {
-  if (abiVersion === undefined || abiVersion === "" || abiVersion === name) return undefined;
-  return name.endsWith(abiVersion) ? name.slice(0, -abiVersion.length) : undefined;
-}
-
 /** The names an opkg `Packages` index installs, aliases included. */
 export function opkgIndexNames(text: string): IndexNames {
   const versions = new Map<string, string>();
   const aliases = new Map<string, string>();
-  for (const stanza of text.replace(/\r\n?/g, "\n").split(STANZA_SEPARATOR)) {
-    const fields = stanzaFields(stanza);
+  for (const fields of opkgStanzas(text)) {
     const name = fields.get("Package");
     const version = fields.get("Version");
     if (name === undefined || name === "" || version === undefined) continue;
-    const stripped = strippedName(name, fields.get("ABIVersion"));
+    const stripped = abiStrippedName(name, fields.get("ABIVersion"));
     const known = stripped ?? name;
     versions.set(known, version);
     if (stripped !== undefined) aliases.set(name, known);

@@ -21,14 +21,19 @@ function stanzaFields(stanza: string): Map<string, string> {
   return fields;
 }
 
+/** The fields of each stanza of an opkg `Packages` index, first occurrence of a field winning. */
+export function opkgStanzas(text: string): Map<string, string>[] {
+  return text.replace(/\r\n?/g, "\n").split(STANZA_SEPARATOR).map(stanzaFields);
+}
+
 /**
  * The name clients know a package by: opkg indexes carry ABI-versioned names
  * (`libubox20230523`, ABIVersion `20230523`) and the JSON index drops the
- * suffix, like STRIP_ABI does for manifests.
+ * suffix, like STRIP_ABI does for manifests. Undefined when there is no suffix.
  */
-function packageName(name: string, abiVersion: string | undefined): string {
-  if (abiVersion === undefined || abiVersion === "" || abiVersion === name) return name;
-  return name.endsWith(abiVersion) ? name.slice(0, -abiVersion.length) : name;
+export function abiStrippedName(name: string, abiVersion: string | undefined): string | undefined {
+  if (abiVersion === undefined || abiVersion === "" || abiVersion === name) return undefined;
+  return name.endsWith(abiVersion) ? name.slice(0, -abiVersion.length) : undefined;
 }
 
 /**
@@ -38,14 +43,13 @@ function packageName(name: string, abiVersion: string | undefined): string {
 export function parseOpkgPackages(text: string): PackageIndex {
   let architecture = "";
   const packages = new Map<string, string>();
-  for (const stanza of text.replace(/\r\n?/g, "\n").split(STANZA_SEPARATOR)) {
-    const fields = stanzaFields(stanza);
+  for (const fields of opkgStanzas(text)) {
     const arch = fields.get("Architecture");
     if (architecture === "" && arch !== undefined && arch !== "all") architecture = arch;
     const name = fields.get("Package");
     const version = fields.get("Version");
     if (name === undefined || name === "" || version === undefined) continue;
-    packages.set(packageName(name, fields.get("ABIVersion")), version);
+    packages.set(abiStrippedName(name, fields.get("ABIVersion")) ?? name, version);
   }
   return { architecture, packages: Object.fromEntries(packages) };
 }
