@@ -4,7 +4,7 @@ import { extract } from "tar-stream";
 import {
   BUILD_DIR,
   BUILD_LABEL,
-  type BuildSandbox,
+  type BuildContainerSpec,
   buildContainerOptions,
   OPEN_WORKDIR,
   QUEUE_LABEL,
@@ -32,18 +32,8 @@ const OWNER_COMMAND = ["sh", "-c", "id -u; id -g"] as const;
  */
 const READ_ONLY_COMMANDS = new Set([INFO_COMMAND, OWNER_COMMAND].map((argv) => argv.join("\0")));
 
-export interface SessionOptions {
-  image: string;
-  requestHash: string;
-  workerId: string;
-  /** The queue (Redis) whose job this is: lets other workers of it tell a leftover. */
-  queueId?: string;
-  /** The container's own lifetime (`sleep n`): it dies even if the worker does. */
-  jobTimeoutSeconds: number;
-  /** Podman network, `asu-build` by default; `none` for no network at all. */
-  network: string;
-  /** Limits of the container: memory, CPUs, tmpfs sizes, processes, output. */
-  sandbox: BuildSandbox;
+/** The container (image, labels, lifetime, network, sandbox) and how this session runs in it. */
+export interface SessionOptions extends BuildContainerSpec {
   /** Aborting it ends every running command at once. */
   signal?: AbortSignal;
   outputLimitBytes?: number;
