@@ -23,17 +23,18 @@ export interface BuildSandbox {
   userns?: string;
 }
 
-export function sandboxFromConfig(
-  config: Pick<
-    Config,
-    | "build_memory"
-    | "build_cpus"
-    | "build_disk_mb"
-    | "build_output_max_mb"
-    | "build_pids_limit"
-    | "build_userns"
-  >,
-): BuildSandbox {
+/** The settings a build's sandbox is made of. */
+export type SandboxConfig = Pick<
+  Config,
+  | "build_memory"
+  | "build_cpus"
+  | "build_disk_mb"
+  | "build_output_max_mb"
+  | "build_pids_limit"
+  | "build_userns"
+>;
+
+export function sandboxFromConfig(config: SandboxConfig): BuildSandbox {
   return {
     memoryBytes: config.build_memory,
     cpus: config.build_cpus,

@@ -25,7 +25,7 @@ import { createStoreFromConfig } from "@asu/store";
 import { Worker } from "bullmq";
 import Docker from "dockerode";
 import { Redis } from "ioredis";
-import { sandboxFromConfig } from "./build-container.ts";
+import { type SandboxConfig, sandboxFromConfig } from "./build-container.ts";
 import { createBuildProcessor } from "./build-job.ts";
 import { createCacheProbe } from "./cache-probe.ts";
 import { checkContainerNetwork } from "./container-network.ts";
@@ -54,18 +54,13 @@ export type WorkerConfig = Pick<
   | "image_pull_interval"
   | "upstream_url"
   | "container_network"
-  | "build_memory"
-  | "build_cpus"
-  | "build_disk_mb"
-  | "build_output_max_mb"
-  | "build_pids_limit"
-  | "build_userns"
   | "worker_shutdown_grace"
   | "build_key"
   | "server_stats"
   | "metrics_port"
   | "host"
->;
+> &
+  SandboxConfig;
 
 export interface StartWorkerOptions {
   config: WorkerConfig;
