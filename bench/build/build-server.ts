@@ -1,55 +1,16 @@
 // The real build tier against the fixture upstream and a private Redis,
 // with one finished build in the queue so POST and GET are cache hits.
-import { Writable } from "node:stream";
-import { DEFAULT_BRANCHES, requestHash } from "@asu/core";
-import { createLogger } from "@asu/http";
-import {
-  BUILD_QUEUE,
-  type BuildJobData,
-  type BuildResult,
-  createBuildQueue,
-  KEY_PREFIX,
-} from "@asu/queue";
-import { createLocalStore } from "@asu/store";
-import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { requestHash } from "@asu/core";
+import { BUILD_QUEUE, type BuildJobData, type BuildResult, KEY_PREFIX } from "@asu/queue";
 import { serve } from "@hono/node-server";
 import { Worker } from "bullmq";
 import { Redis } from "ioredis";
-import { createBuildApp } from "../../services/build/src/build-app.ts";
-import { startFakeUpstream } from "../../test/support/fake-upstream.ts";
-import { startRedisServer } from "../../test/support/redis-server.ts";
+import { BENCH_PUBLIC_PATH, startBenchBuildTier } from "./bench-build-tier.ts";
 import { request } from "./request.ts";
 
-const upstream = await startFakeUpstream();
-const redisServer = await startRedisServer();
-const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
-await new Promise((resolve) => redis.once("ready", resolve));
-const client = createMetadataClient({ upstreamUrl: upstream.url });
-const queue = createBuildQueue({ connection: redis });
-const app = createBuildApp({
-  catalog: createOpenwrtCatalog({ client, branches: DEFAULT_BRANCHES }),
-  client,
-  queue,
-  redis,
-  store: createLocalStore("/tmp/asu-bench-public"),
-  settings: {
-    allow_defaults: false,
-    repository_allow_list: [],
-    maxCustomRootfsSizeMb: 1024,
-    maxDefaultsLength: 20480,
-    build_ttl: 86_400,
-    build_ttl_unversioned: 86_400,
-    build_defaults_ttl: 86_400,
-    build_failure_ttl: 86_400,
-    base_container: "ghcr.io/openwrt/imagebuilder",
-    max_pending_jobs: 200,
-    upstream_url: upstream.url,
-  },
-  logger: createLogger({
-    service: "build",
-    destination: new Writable({ write: (_c, _e, done) => done() }),
-  }),
-});
+const { upstream, redisServer, redis, queue, app } = await startBenchBuildTier({ settings: {} });
 
 // A finished build with a realistic result size (a manifest of ~150 packages).
 const manifest = Object.fromEntries(
@@ -57,12 +18,18 @@ const manifest = Object.fromEntries(
 );
 const worker = new Worker<BuildJobData, BuildResult>(
   BUILD_QUEUE,
-  async (job) => ({
-    bin_dir: job.data.requestHash,
-    manifest,
-    images: [{ name: "openwrt-sysupgrade.bin", type: "sysupgrade", sha256: "0".repeat(64) }],
-    id: job.data.request.profile,
-  }),
+  async (job) => {
+    // The build tier answers a finished build only while its files are stored.
+    const dir = join(BENCH_PUBLIC_PATH, "store", job.data.requestHash);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, "openwrt-sysupgrade.bin"), "");
+    return {
+      bin_dir: job.data.requestHash,
+      manifest,
+      images: [{ name: "openwrt-sysupgrade.bin", type: "sysupgrade", sha256: "0".repeat(64) }],
+      id: job.data.request.profile,
+    };
+  },
   { connection: new Redis(redisServer.url, { maxRetriesPerRequest: null }), prefix: KEY_PREFIX },
 );
 const server = serve({ fetch: app.fetch, port: Number(process.env.PORT), hostname: "127.0.0.1" });

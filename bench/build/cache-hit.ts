@@ -11,6 +11,8 @@ import autocannon from "autocannon";
 import { request } from "./request.ts";
 
 const { values } = parseArgs({
+  // pnpm passes its `--` on.
+  args: process.argv.slice(2).filter((arg) => arg !== "--"),
   options: {
     duration: { type: "string", default: "10" },
     connections: { type: "string", default: "50" },

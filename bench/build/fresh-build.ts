@@ -30,6 +30,8 @@ import { type BaselineOptions, baselineBuild, emptyRun } from "./podman-baseline
 import { timedBuild } from "./timed-build.ts";
 
 const { values } = parseArgs({
+  // pnpm passes its `--` on.
+  args: process.argv.slice(2).filter((arg) => arg !== "--"),
   options: {
     runs: { type: "string", default: "5" },
     "poll-ms": { type: "string", default: "20" },

@@ -21,6 +21,8 @@ import { openJobTimes } from "./job-times.ts";
 import { timedBuild } from "./timed-build.ts";
 
 const { values } = parseArgs({
+  // pnpm passes its `--` on.
+  args: process.argv.slice(2).filter((arg) => arg !== "--"),
   options: {
     builds: { type: "string", default: "8" },
     workers: { type: "string", default: "2" },
