@@ -23,6 +23,8 @@ dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # The deployment test builds the images on a debootstrapped base and runs the compose stacks.
 command -v podman-compose >/dev/null 2>&1 || missing+=(podman-compose)
+# The deployment test makes a test CA and certificate for its TLS stand-in.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
 if ((${#missing[@]})); then
   log "installing system packages: ${missing[*]}"
