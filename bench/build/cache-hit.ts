@@ -1,7 +1,7 @@
 /**
  * Benchmark (a): cache-hit POST /api/v1/build and status GET against a bare
  * Hono app answering a same-sized JSON body, measured in the same run.
- * Usage: pnpm bench:build-cache [-- --duration 10 --connections 50 --rounds 3 --warmup 1]
+ * Usage: pnpm bench:build-cache [-- --duration 10 --connections 50 --rounds 3 --warmup 2]
  *
  * Both servers stay up and each round loads bare then build tier, for POST
  * and GET; the ratio reported is the median of the rounds': on a machine
@@ -22,7 +22,7 @@ const { values } = parseArgs({
     duration: { type: "string", default: "10" },
     connections: { type: "string", default: "50" },
     rounds: { type: "string", default: "3" },
-    warmup: { type: "string", default: "1" },
+    warmup: { type: "string", default: "2" },
   },
 });
 const rounds = Number(values.rounds);
