@@ -21,8 +21,8 @@ import {
   buildAnswer,
   createBuildQueue,
   EXPIRY_KEY,
-  readErrorLog,
 } from "@asu/queue";
+import { readErrorLog } from "@asu/stats";
 import Docker from "dockerode";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -100,7 +100,3 @@ export type BuildResult = Record<string, unknown> & {
 
 /** Expiry times of finished builds: a sorted set scored by unix ms. */
 export const EXPIRY_KEY = `${KEY_PREFIX}:expiry`;
-/** The capped, anonymised error log (`YYYY-MM-DD HH:MM:SS version:target:profile message`), newest first. */
-export const ERROR_LOG_KEY = `${KEY_PREFIX}:build-errors`;
-/** Entries the error log keeps, as many as the Python server's. */
-export const ERROR_LOG_LENGTH = 5000;

@@ -4,8 +4,6 @@ export * from "./build-durations.ts";
 export * from "./build-eta.ts";
 export * from "./build-job.ts";
 export * from "./build-queue.ts";
-export * from "./build-stats.ts";
-export * from "./error-log.ts";
 export * from "./expiry.ts";
 export * from "./refused-builds.ts";
 export * from "./result-ttl.ts";

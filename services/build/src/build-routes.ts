@@ -31,16 +31,13 @@ import {
   type BuildAnswer,
   type BuildQueue,
   buildAnswer,
-  clientOf,
-  createStatsRecorder,
-  extraPackages,
   type JobSnapshot,
   readWorkers,
   resultTtl,
-  type StatsEntry,
   type TtlSettings,
   WORKER_STATES,
 } from "@asu/queue";
+import { clientOf, createStatsRecorder, extraPackages, type StatsEntry } from "@asu/stats";
 import type { BuildStore } from "@asu/store";
 import {
   type OpenwrtCatalog,

@@ -1,13 +1,8 @@
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
 import { type ApiApp, createApiApp, createLogger } from "@asu/http";
-import {
-  type BuildQueue,
-  createBuildQueue,
-  ERROR_LOG_KEY,
-  readRefusedBuild,
-  storeRefusedBuild,
-} from "@asu/queue";
+import { type BuildQueue, createBuildQueue, readRefusedBuild, storeRefusedBuild } from "@asu/queue";
+import { ERROR_LOG_KEY } from "@asu/stats";
 import { createMetadataClient, createOpenwrtCatalog, createPackageIndexes } from "@asu/upstream";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";

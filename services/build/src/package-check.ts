@@ -8,17 +8,15 @@ import {
 } from "@asu/core";
 import type { Logger } from "@asu/http";
 import {
-  appendErrorLog,
   type BuildAnswer,
   type BuildJobData,
   buildAnswer,
-  createStatsRecorder,
-  errorLogEntry,
   type RefusedBuild,
   resultTtl,
   storeRefusedBuild,
   type TtlSettings,
 } from "@asu/queue";
+import { appendErrorLog, createStatsRecorder, errorLogEntry } from "@asu/stats";
 import type { PackageIndexes, ValidatedRequest } from "@asu/upstream";
 import type { Redis } from "ioredis";
 

@@ -1,15 +1,8 @@
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
 import { createApiApp, createLogger } from "@asu/http";
-import {
-  appendErrorLog,
-  type BuildJobData,
-  type BuildQueue,
-  createBuildQueue,
-  ERROR_LOG_KEY,
-  errorLogEntry,
-  recordStats,
-} from "@asu/queue";
+import { type BuildJobData, type BuildQueue, createBuildQueue } from "@asu/queue";
+import { appendErrorLog, ERROR_LOG_KEY, errorLogEntry, recordStats } from "@asu/stats";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";

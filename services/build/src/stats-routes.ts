@@ -1,15 +1,15 @@
 import { ApiError, branchOf } from "@asu/core";
 import type { ApiApp } from "@asu/http";
+import type { BuildQueue } from "@asu/queue";
 import {
   BUILD_EVENTS,
-  type BuildQueue,
   readBuildsByVersion,
   readBuildsPerDay,
   readErrorLog,
   readStatsSummary,
   readTopPackages,
   STATS_DAYS,
-} from "@asu/queue";
+} from "@asu/stats";
 import type { OpenwrtCatalog } from "@asu/upstream";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";

@@ -14,18 +14,17 @@ import {
   parseManifest,
 } from "@asu/core";
 import type { Logger, WorkerMetrics } from "@asu/http";
-import type { Heartbeat, StatsEntry, StatsRecorder } from "@asu/queue";
 import {
-  appendErrorLog,
   type BuildJobData,
   type BuildProgress,
   type BuildResult,
   type BuildStage,
-  errorLogEntry,
+  type Heartbeat,
   jobRequest,
   recordDurations,
   recordExpiry,
 } from "@asu/queue";
+import { appendErrorLog, errorLogEntry, type StatsEntry, type StatsRecorder } from "@asu/stats";
 import type { BuildStore } from "@asu/store";
 import { type Job, UnrecoverableError, WaitingError } from "bullmq";
 import type Docker from "dockerode";

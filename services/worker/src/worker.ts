@@ -13,7 +13,6 @@ import {
   BUILD_QUEUE,
   type BuildJobData,
   type BuildResult,
-  createStatsRecorder,
   type Heartbeat,
   KEY_PREFIX,
   queueInstanceId,
@@ -21,6 +20,7 @@ import {
   startHeartbeat,
   WORKER_LOCK_SETTINGS,
 } from "@asu/queue";
+import { createStatsRecorder } from "@asu/stats";
 import { createStoreFromConfig } from "@asu/store";
 import { Worker } from "bullmq";
 import Docker from "dockerode";

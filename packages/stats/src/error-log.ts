@@ -1,6 +1,11 @@
 import type { BuildRequest, FailureKind } from "@asu/core";
+import { KEY_PREFIX } from "@asu/queue";
 import type { Redis } from "ioredis";
-import { ERROR_LOG_KEY, ERROR_LOG_LENGTH } from "./build-job.ts";
+
+/** The capped, anonymised error log (`YYYY-MM-DD HH:MM:SS version:target:profile message`), newest first. */
+export const ERROR_LOG_KEY = `${KEY_PREFIX}:build-errors`;
+/** Entries the error log keeps, as many as the Python server's. */
+export const ERROR_LOG_LENGTH = 5000;
 
 /** Characters of a message kept per entry, as the Python server cuts them. */
 const MAX_MESSAGE = 200;

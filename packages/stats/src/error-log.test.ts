@@ -1,8 +1,13 @@
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
-import { ERROR_LOG_LENGTH } from "./build-job.ts";
-import { appendErrorLog, errorLogEntry, errorLogTimestamp, readErrorLog } from "./error-log.ts";
+import {
+  appendErrorLog,
+  ERROR_LOG_LENGTH,
+  errorLogEntry,
+  errorLogTimestamp,
+  readErrorLog,
+} from "./error-log.ts";
 
 const ARCHER = { version: "24.10.0", target: "ath79/generic", profile: "tplink_archer-c7-v5" };
 const AT = Date.parse("2025-03-04T05:06:07.890Z");

@@ -1,5 +1,5 @@
+import { KEY_PREFIX } from "@asu/queue";
 import type { Redis } from "ioredis";
-import { KEY_PREFIX } from "./build-job.ts";
 
 /*
  * Statistics (SERVER_STATS) in plain Redis structures: one hash or sorted set
