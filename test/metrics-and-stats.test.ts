@@ -1,7 +1,8 @@
 import { createServer } from "node:net";
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
-import { createApiApp, createLogger } from "@asu/http";
+import { createApiApp } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { type BuildQueue, createBuildQueue } from "@asu/queue";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

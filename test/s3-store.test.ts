@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { createLogger } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { type BuildQueue, createBuildQueue } from "@asu/queue";
 import { createStoreFromConfig } from "@asu/store";
 import { Redis } from "ioredis";

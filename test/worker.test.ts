@@ -12,7 +12,7 @@ import {
   manifestHash,
   requestHash,
 } from "@asu/core";
-import { createLogger } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import {
   BUILD_STAGES,
   type BuildJobData,

@@ -3,7 +3,7 @@
 // it measures (indexes, a finished build, its own queue limit).
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
-import { createLogger } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { createBuildQueue } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";

@@ -1,6 +1,7 @@
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
-import { type ApiApp, createLogger, undocumentedRoutes } from "@asu/http";
+import { type ApiApp, undocumentedRoutes } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { createBuildQueue } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";

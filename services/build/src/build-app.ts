@@ -1,4 +1,5 @@
-import { type ApiApp, createApiApp, type Logger } from "@asu/http";
+import { type ApiApp, createApiApp } from "@asu/http";
+import type { Logger } from "@asu/observability";
 import type { BuildQueue } from "@asu/queue";
 import type { BuildStore } from "@asu/store";
 import {

@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES, requestHash } from "@asu/core";
-import { type ApiApp, createApiApp, createLogger } from "@asu/http";
+import { type ApiApp, createApiApp } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import {
   BUILD_QUEUE,
   type BuildJobData,

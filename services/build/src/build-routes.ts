@@ -14,19 +14,16 @@ import {
   toFastApiErrors,
   withClientDicts,
 } from "@asu/core";
+import { type ApiApp, parseJsonBody, readBodyText, setResponseHeader } from "@asu/http";
 import {
-  type ApiApp,
   cacheMetrics,
   type Logger,
   type MetadataStatsSource,
   metricsRegistry,
-  parseJsonBody,
-  readBodyText,
   refusedBuildMetrics,
   registerCollectedGauge,
   registerUpstreamMetrics,
-  setResponseHeader,
-} from "@asu/http";
+} from "@asu/observability";
 import {
   type BuildAnswer,
   type BuildQueue,

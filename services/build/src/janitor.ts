@@ -1,4 +1,4 @@
-import type { Logger } from "@asu/http";
+import type { Logger } from "@asu/observability";
 import { type BuildQueue, expireBuilds } from "@asu/queue";
 import type { BuildStore } from "@asu/store";
 import type { Redis } from "ioredis";

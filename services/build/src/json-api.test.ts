@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
-import { createApiApp, createLogger } from "@asu/http";
+import { createApiApp } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { createMetadataClient, createOpenwrtCatalog, type MetadataClient } from "@asu/upstream";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";

@@ -1,5 +1,6 @@
 import { ConfigError, describeConfig, loadBranches, loadConfig } from "@asu/config";
-import { createLogger, stopOnSignals } from "@asu/http";
+import { stopOnSignals } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { createBuildQueue } from "@asu/queue";
 import { createStoreFromConfig } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";

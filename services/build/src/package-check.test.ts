@@ -1,6 +1,7 @@
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
-import { type ApiApp, createApiApp, createLogger } from "@asu/http";
+import { type ApiApp, createApiApp } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { type BuildQueue, createBuildQueue, readRefusedBuild, storeRefusedBuild } from "@asu/queue";
 import { ERROR_LOG_KEY } from "@asu/stats";
 import { createMetadataClient, createOpenwrtCatalog, createPackageIndexes } from "@asu/upstream";

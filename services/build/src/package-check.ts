@@ -6,7 +6,7 @@ import {
   isSnapshot,
   packagesForBuild,
 } from "@asu/core";
-import type { Logger } from "@asu/http";
+import type { Logger } from "@asu/observability";
 import {
   type BuildAnswer,
   type BuildJobData,

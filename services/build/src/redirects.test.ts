@@ -1,5 +1,6 @@
 import { Writable } from "node:stream";
-import { type ApiApp, createApiApp, createLogger } from "@asu/http";
+import { type ApiApp, createApiApp } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rawRequest } from "../../../test/support/raw-request.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";

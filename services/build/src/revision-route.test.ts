@@ -1,6 +1,7 @@
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
-import { createApiApp, createLogger } from "@asu/http";
+import { createApiApp } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";

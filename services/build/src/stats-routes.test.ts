@@ -1,6 +1,7 @@
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
-import { createApiApp, createLogger } from "@asu/http";
+import { createApiApp } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { type BuildJobData, type BuildQueue, createBuildQueue } from "@asu/queue";
 import { appendErrorLog, ERROR_LOG_KEY, errorLogEntry, recordStats } from "@asu/stats";
 import type { Redis } from "ioredis";

@@ -5,7 +5,7 @@ import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { startJanitor } from "@asu/build";
 import { type Config, describeConfig, loadBranches } from "@asu/config";
-import { createLogger, type Logger } from "@asu/http";
+import { createLogger, type Logger } from "@asu/observability";
 import { createBuildQueue } from "@asu/queue";
 import { createStoreFromConfig } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";

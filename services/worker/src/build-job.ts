@@ -13,7 +13,7 @@ import {
   parseMakeInfo,
   parseManifest,
 } from "@asu/core";
-import type { Logger, WorkerMetrics } from "@asu/http";
+import type { Logger, WorkerMetrics } from "@asu/observability";
 import {
   type BuildJobData,
   type BuildProgress,

@@ -8,7 +8,7 @@ import {
   metricsRegistry,
   serveMetrics,
   workerMetrics,
-} from "@asu/http";
+} from "@asu/observability";
 import {
   BUILD_QUEUE,
   type BuildJobData,

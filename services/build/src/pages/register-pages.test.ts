@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
-import { createLogger } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { createBuildQueue, workerKey } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";

@@ -1,28 +1,20 @@
 import { Writable } from "node:stream";
 import { badRequest } from "@asu/core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
-import { type ApiApp, createApiApp } from "./api-app.ts";
-import { createLogger } from "./logger.ts";
 import {
-  cacheMetrics,
+  createLogger,
   metricsRegistry,
   registerCollectedGauge,
   registerUpstreamMetrics,
-  serveMetrics,
-  workerMetrics,
-} from "./metrics.ts";
+} from "@asu/observability";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sample, scrape } from "../../../test/support/prometheus-text.ts";
+import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { type ApiApp, createApiApp } from "./api-app.ts";
 
 const silent = createLogger({
   service: "test",
   destination: new Writable({ write: (_chunk, _encoding, done) => done() }),
 });
-
-/** The value of one series in Prometheus text, or undefined when absent. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((entry) => entry.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 let app: ApiApp;
 let served: ServedApp;
@@ -52,12 +44,7 @@ afterAll(async () => {
   await served?.close();
 });
 
-async function scrape(url = `${served.url}/metrics`): Promise<string> {
-  const res = await fetch(url);
-  expect(res.status).toBe(200);
-  expect(res.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
-  return res.text();
-}
+const scrapeApp = () => scrape(`${served.url}/metrics`);
 
 describe("/metrics of an API app", () => {
   it("counts answers by route pattern and status, never by raw path", async () => {
@@ -65,7 +52,7 @@ describe("/metrics of an API app", () => {
     await fetch(`${served.url}/bad`);
     await fetch(`${served.url}/nowhere/${Math.random()}`);
 
-    const text = await scrape();
+    const text = await scrapeApp();
     expect(
       sample(text, 'asu_http_requests_total{method="GET",route="/items/:id",status="200"}'),
     ).toBe(3);
@@ -100,7 +87,7 @@ describe("/metrics of an API app", () => {
   it("reads collectors at scrape time: upstream counters, gauges by label", async () => {
     upstream = { fetches: 7, failures: 2, hits: 40 };
     depth = { waiting: 3, active: 1 };
-    let text = await scrape();
+    let text = await scrapeApp();
     expect(sample(text, "asu_upstream_metadata_fetches_total")).toBe(7);
     expect(sample(text, "asu_upstream_metadata_failures_total")).toBe(2);
     expect(sample(text, "asu_upstream_metadata_cache_hits_total")).toBe(40);
@@ -109,7 +96,7 @@ describe("/metrics of an API app", () => {
 
     upstream = { fetches: 8, failures: 2, hits: 41 };
     depth = new Error("redis down");
-    text = await scrape();
+    text = await scrapeApp();
     expect(sample(text, "asu_upstream_metadata_fetches_total")).toBe(8);
     // A failed read leaves a gap, and the rest of the answer stands.
     expect(sample(text, 'test_queue_jobs{state="waiting"}')).toBeUndefined();
@@ -127,68 +114,5 @@ describe("/metrics of an API app", () => {
     const res = await other.request("/metrics");
     const text = await res.text();
     expect(text).not.toContain('route="/items/:id"');
-  });
-});
-
-describe("worker metrics and a bare metrics listener", () => {
-  it("defines each metric set once per registry", () => {
-    const owner = {};
-    const first = workerMetrics(metricsRegistry(owner));
-    expect(workerMetrics(metricsRegistry(owner))).toBe(first);
-    expect(cacheMetrics(metricsRegistry(owner))).toBe(cacheMetrics(metricsRegistry(owner)));
-  });
-
-  it("serves GET /metrics on its own port and 404 for anything else", async () => {
-    const owner = {};
-    const metrics = workerMetrics(metricsRegistry(owner));
-    metrics.jobsFinished.inc({ outcome: "success" });
-    metrics.buildDuration.observe({ outcome: "success" }, 12);
-    const listener = await serveMetrics(metricsRegistry(owner), { port: 0, host: "127.0.0.1" });
-    try {
-      const text = await scrape(listener.url);
-      expect(sample(text, 'asu_build_jobs_finished_total{outcome="success"}')).toBe(1);
-      expect(sample(text, 'asu_build_duration_seconds_count{outcome="success"}')).toBe(1);
-      expect(sample(text, 'asu_build_duration_seconds_bucket{le="20",outcome="success"}')).toBe(1);
-      expect(sample(text, "asu_worker_busy")).toBe(0);
-      expect((await fetch(listener.url.replace("/metrics", "/other"))).status).toBe(404);
-    } finally {
-      await listener.close();
-    }
-  });
-
-  it("answers GET /health from the given check, and 404 without one", async () => {
-    let healthy = true;
-    const listener = await serveMetrics(metricsRegistry({}), {
-      port: 0,
-      host: "127.0.0.1",
-      healthy: () => healthy,
-    });
-    const bare = await serveMetrics(metricsRegistry({}), { port: 0, host: "127.0.0.1" });
-    try {
-      const health = listener.url.replace("/metrics", "/health");
-      const ok = await fetch(health);
-      expect(ok.status).toBe(200);
-      expect(await ok.json()).toEqual({ status: "ok" });
-      healthy = false;
-      const down = await fetch(health);
-      expect(down.status).toBe(503);
-      expect(await down.json()).toEqual({ status: "error" });
-      expect((await fetch(bare.url.replace("/metrics", "/health"))).status).toBe(404);
-    } finally {
-      await listener.close();
-      await bare.close();
-    }
-  });
-
-  it("refuses a port in use instead of failing later", async () => {
-    const first = await serveMetrics(metricsRegistry({}), { port: 0, host: "127.0.0.1" });
-    try {
-      const port = Number(new URL(first.url).port);
-      await expect(serveMetrics(metricsRegistry({}), { port, host: "127.0.0.1" })).rejects.toThrow(
-        /EADDRINUSE/,
-      );
-    } finally {
-      await first.close();
-    }
   });
 });
