@@ -1,7 +1,6 @@
 import { Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { createAdmission } from "./admission.ts";
-import { isReplaceableFailure, type JobSnapshot, type JobState } from "./build-answer.ts";
 import {
   BUILD_QUEUE,
   type BuildJobData,
@@ -9,6 +8,7 @@ import {
   KEY_PREFIX,
   storedJobData,
 } from "./build-job.ts";
+import { isReplaceableFailure, type JobSnapshot, type JobState } from "./job-snapshot.ts";
 import { readRefusedBuild } from "./refused-builds.ts";
 
 export interface BuildQueue {

@@ -1,5 +1,4 @@
 import {
-  type BuildAnswer,
   type BuildQueue,
   type EtaInputs,
   etaInputs,
@@ -10,6 +9,7 @@ import {
   startedEta,
 } from "@asu/queue";
 import type { Redis } from "ioredis";
+import type { BuildAnswer } from "./build-answer.ts";
 
 export interface EtaSourceDeps {
   queue: Pick<BuildQueue, "queue">;

@@ -25,9 +25,7 @@ import {
   registerUpstreamMetrics,
 } from "@asu/observability";
 import {
-  type BuildAnswer,
   type BuildQueue,
-  buildAnswer,
   type JobSnapshot,
   readWorkers,
   resultTtl,
@@ -48,6 +46,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
+import { type BuildAnswer, buildAnswer } from "./build-answer.ts";
 import { createEtaSource, type EtaSource } from "./build-eta.ts";
 import { clientAddress, trustedProxies } from "./client-address.ts";
 import { createFairShare } from "./fair-share.ts";

@@ -1,5 +1,5 @@
-import type { BuildAnswer } from "@asu/queue";
 import { describe, expect, it } from "vitest";
+import type { BuildAnswer } from "./build-answer.ts";
 import { createFinishedAnswers } from "./finished-answers.ts";
 
 function failedAnswer(bytes: number): BuildAnswer {

@@ -1,6 +1,6 @@
 import { stringifyOrderedJson } from "@asu/core";
-import type { BuildAnswer } from "@asu/queue";
 import { LRUCache } from "lru-cache";
+import type { BuildAnswer } from "./build-answer.ts";
 
 export interface SerializedAnswer {
   status: BuildAnswer["status"];

@@ -8,9 +8,7 @@ import {
 } from "@asu/core";
 import type { Logger } from "@asu/observability";
 import {
-  type BuildAnswer,
   type BuildJobData,
-  buildAnswer,
   type RefusedBuild,
   resultTtl,
   storeRefusedBuild,
@@ -19,6 +17,7 @@ import {
 import { appendErrorLog, createStatsRecorder, errorLogEntry } from "@asu/stats";
 import type { PackageIndexes, ValidatedRequest } from "@asu/upstream";
 import type { Redis } from "ioredis";
+import { type BuildAnswer, buildAnswer } from "./build-answer.ts";
 
 export interface PackageCheckDeps {
   indexes: PackageIndexes;

@@ -1,40 +1,10 @@
-import type { FailureKind } from "@asu/core";
 import {
-  type BuildJobData,
-  type BuildProgress,
-  type BuildResult,
   type BuildStage,
+  failureKindOf,
+  type JobSnapshot,
+  jobProgress,
   jobRequest,
-} from "./build-job.ts";
-
-export type JobState =
-  | "waiting"
-  | "waiting-children"
-  | "prioritized"
-  | "delayed"
-  | "active"
-  | "completed"
-  | "failed"
-  | "unknown";
-
-/** Everything a status answer needs about one job, read from Redis in one go. */
-export interface JobSnapshot {
-  requestHash: string;
-  state: JobState;
-  data: BuildJobData;
-  /** BullMQ's job.progress: our BuildProgress once a worker reported. */
-  progress: unknown;
-  returnvalue?: BuildResult | null;
-  failedReason?: string;
-  /** When the job was enqueued, unix ms. */
-  timestamp: number;
-  /** When a worker took the job, unix ms; only once one did. */
-  processedOn?: number;
-  /** 0 = next; only for queued jobs. */
-  position?: number;
-  /** When a finished build stops being served, unix ms. */
-  expiresAt?: number;
-}
+} from "@asu/queue";
 
 export interface BuildAnswer {
   status: 200 | 202 | 500;
@@ -45,37 +15,18 @@ export interface BuildAnswer {
 const STALLED_DETAIL =
   "Error: The worker building this request stopped before finishing. Please request the build again.";
 
-function progressOf(snapshot: Pick<JobSnapshot, "progress">): Partial<BuildProgress> {
-  const { progress } = snapshot;
-  return progress && typeof progress === "object" ? (progress as Partial<BuildProgress>) : {};
-}
-
 /**
  * The worker reports failures with the contract's `Error: …` text; BullMQ's
  * own reasons (a stalled job whose worker died) are turned into a sentence a
  * user can act on.
  */
 function failureDetail(snapshot: JobSnapshot): string {
-  const reported = progressOf(snapshot).detail;
+  const reported = jobProgress(snapshot).detail;
   if (reported?.startsWith("Error:")) return reported;
   const reason = snapshot.failedReason ?? "";
   if (/stalled/i.test(reason)) return STALLED_DETAIL;
   if (reason.startsWith("Error:")) return reason;
   return reason ? `Error: ${reason}` : "Error: Build failed";
-}
-
-/**
- * Whose fault a failed job is. A failure the worker did not classify (its
- * worker died, BullMQ gave up on it) is never the user's verdict.
- */
-export function failureKindOf(snapshot: Pick<JobSnapshot, "progress">): FailureKind {
-  const reported = progressOf(snapshot).failure_kind;
-  return reported === "request" ? "request" : "infrastructure";
-}
-
-/** A failure a new POST must not be served: it is built afresh instead. */
-export function isReplaceableFailure(snapshot: Pick<JobSnapshot, "state" | "progress">): boolean {
-  return snapshot.state === "failed" && failureKindOf(snapshot) === "infrastructure";
 }
 
 /** The contract's answer for a job, identical for POST, GET and HEAD. */
@@ -85,7 +36,7 @@ export function buildAnswer(snapshot: JobSnapshot): BuildAnswer {
     enqueued_at: new Date(snapshot.timestamp).toISOString(),
     request: jobRequest(snapshot.data),
   };
-  const progress = progressOf(snapshot);
+  const progress = jobProgress(snapshot);
 
   switch (snapshot.state) {
     case "completed":
