@@ -6,7 +6,7 @@ import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBuildApp } from "../services/build/src/build-app.ts";
+import { createBuildApp } from "../services/build-api/src/build-app.ts";
 import { createBuildCacheProbe } from "../services/prepare/src/build-cache-probe.ts";
 import { createPrepareApp } from "../services/prepare/src/prepare-app.ts";
 import { type FakeUpstream, startFakeUpstream } from "./support/fake-upstream.ts";

@@ -6,7 +6,7 @@ import { createLogger } from "@asu/observability";
 import { type BuildQueue, createBuildQueue } from "@asu/queue";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { registerStatsRoutes } from "../services/build/src/stats-routes.ts";
+import { registerStatsRoutes } from "../services/build-api/src/stats-routes.ts";
 import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
 import {
   type AsuStack,

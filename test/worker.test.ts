@@ -25,7 +25,7 @@ import { readErrorLog } from "@asu/stats";
 import Docker from "dockerode";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildAnswer } from "../services/build/src/build-answer.ts";
+import { buildAnswer } from "../services/build-api/src/build-answer.ts";
 import { ensureImage } from "../services/worker/src/image-pull.ts";
 import { BUILD_LABEL, WORKER_LABEL } from "../services/worker/src/imagebuilder-session.ts";
 import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";

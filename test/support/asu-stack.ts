@@ -11,7 +11,7 @@ import { createStoreFromConfig } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog, createPackageIndexes } from "@asu/upstream";
 import Docker from "dockerode";
 import { Redis } from "ioredis";
-import { type BuildAppDeps, createBuildApp } from "../../services/build/src/build-app.ts";
+import { type BuildAppDeps, createBuildApp } from "../../services/build-api/src/build-app.ts";
 import { createBuildCacheProbe } from "../../services/prepare/src/build-cache-probe.ts";
 import { createPrepareApp } from "../../services/prepare/src/prepare-app.ts";
 import { type RunningWorker, startWorker } from "../../services/worker/src/worker.ts";

@@ -1,4 +1,4 @@
-import { type BuildAppDeps, createBuildApp } from "@asu/build";
+import { type BuildAppDeps, createBuildApp } from "@asu/build-api";
 import type { ApiApp } from "@asu/http";
 import type { Logger } from "@asu/observability";
 import { createBuildCacheProbe, createPrepareApp } from "@asu/prepare";

@@ -3,7 +3,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
-import { startJanitor } from "@asu/build";
+import { startJanitor } from "@asu/build-api";
 import { type Config, describeConfig, loadBranches } from "@asu/config";
 import { createLogger, type Logger } from "@asu/observability";
 import { createBuildQueue } from "@asu/queue";
