@@ -7,7 +7,7 @@ import {
   type BuildResult,
   KEY_PREFIX,
   storedJobData,
-} from "./build-job.ts";
+} from "./job-data.ts";
 import { isReplaceableFailure, type JobSnapshot, type JobState } from "./job-snapshot.ts";
 import { readRefusedBuild } from "./refused-builds.ts";
 

@@ -1,5 +1,5 @@
 import type { FailureKind } from "@asu/core";
-import type { BuildJobData, BuildProgress, BuildResult } from "./build-job.ts";
+import type { BuildJobData, BuildProgress, BuildResult } from "./job-data.ts";
 
 export type JobState =
   | "waiting"

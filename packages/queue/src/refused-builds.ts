@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { type BuildJobData, type BuildProgress, KEY_PREFIX } from "./build-job.ts";
+import { type BuildJobData, type BuildProgress, KEY_PREFIX } from "./job-data.ts";
 import type { JobSnapshot } from "./job-snapshot.ts";
 
 /**

@@ -4,8 +4,8 @@ import { Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
-import { BUILD_QUEUE, type BuildJobData, KEY_PREFIX, WORKER_LOCK_SETTINGS } from "./build-job.ts";
 import { type BuildQueue, createBuildQueue } from "./build-queue.ts";
+import { BUILD_QUEUE, type BuildJobData, KEY_PREFIX, WORKER_LOCK_SETTINGS } from "./job-data.ts";
 import { jobProgress } from "./job-snapshot.ts";
 
 let redisServer: RedisServer;
