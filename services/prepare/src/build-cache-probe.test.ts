@@ -109,6 +109,17 @@ describe("createBuildCacheProbe", () => {
     expect(await probe("d")).toBe(true);
   });
 
+  it("sends at most one request per minIntervalMs, gathering the hashes meanwhile", async () => {
+    const probe = probeWith({ minIntervalMs: 3000 });
+    // Idle: asked at once.
+    expect(await probe("a")).toBe(false);
+    const b = probe("b");
+    await new Promise((resolve) => setImmediate(resolve));
+    const c = probe("c");
+    expect(await Promise.all([b, c])).toEqual([false, false]);
+    expect(seen).toEqual([`${ASK} a`, `${ASK} b,c`]);
+  });
+
   it("asks once for concurrent probes of one hash", async () => {
     built.add("held-1");
     const probe = probeWith({ answerWithinMs: 60_000 });
