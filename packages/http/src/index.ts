@@ -19,3 +19,4 @@ export { type RequestVariables, requestContext } from "./request-context.ts";
 export { setResponseHeader } from "./response-headers.ts";
 export { type CoverageOptions, undocumentedRoutes } from "./route-coverage.ts";
 export { type ClosableServer, gracefulStop, stopOnSignals } from "./stop-on-signals.ts";
+export { type HttpTier, PREPARE_PATH, PREPARE_PATHS, tierOf } from "./tier-paths.ts";

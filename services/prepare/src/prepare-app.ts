@@ -5,7 +5,7 @@ import {
   toFastApiErrors,
   withClientDicts,
 } from "@asu/core";
-import { type ApiApp, createApiApp, parseJsonBody, readBodyText } from "@asu/http";
+import { type ApiApp, createApiApp, PREPARE_PATH, parseJsonBody, readBodyText } from "@asu/http";
 import type { Logger } from "@asu/observability";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { BuildCacheProbe } from "./build-cache-probe.ts";
@@ -30,7 +30,7 @@ interface RememberedAnswer {
 
 const prepareRoute = createRoute({
   method: "post",
-  path: "/api/v1/build/prepare",
+  path: PREPARE_PATH,
   summary: "Show which package changes a build would make",
   description:
     "Validates a build request and resolves its packages (server-side rules and, with `from_version`, the package migrations between the two versions). Send `prepared_request` to `POST /api/v1/build?skip_package_resolution=true` to build exactly that.",
