@@ -10,7 +10,9 @@ export {
   type BodyText,
   type JsonBody,
   MAX_BODY_BYTES,
+  orderedJson,
   parseJsonBody,
+  rawBody,
   readBodyText,
   readJsonBody,
 } from "./json-body.ts";
@@ -32,7 +34,9 @@ export {
   type WorkerMetrics,
   workerMetrics,
 } from "./metrics.ts";
+export { queryBoolean, queryPositiveInteger } from "./query-schemas.ts";
 export { type RequestVariables, requestContext } from "./request-context.ts";
 export { setResponseHeader } from "./response-headers.ts";
 export { type CoverageOptions, undocumentedRoutes } from "./route-coverage.ts";
+export { documentedPathOf, openapiAt } from "./route-pattern.ts";
 export { type ClosableServer, gracefulStop, stopOnSignals } from "./stop-on-signals.ts";
