@@ -1,10 +1,10 @@
 import { Writable } from "node:stream";
 import { badRequest, problem } from "@asu/core";
+import { createLogger } from "@asu/observability";
 import { createRoute, z } from "@hono/zod-openapi";
 import { describe, expect, it } from "vitest";
 import { createApiApp } from "./api-app.ts";
 import { orderedJson, rawBody, readJsonBody } from "./json-body.ts";
-import { createLogger } from "./logger.ts";
 import { queryBoolean } from "./query-schemas.ts";
 import { undocumentedRoutes } from "./route-coverage.ts";
 import { openapiAt } from "./route-pattern.ts";

@@ -1,12 +1,6 @@
 import { prepareRequestSchema, stringifyOrderedJson, withClientDicts } from "@asu/core";
-import {
-  type ApiApp,
-  type ApiEnv,
-  createApiApp,
-  type Logger,
-  orderedJson,
-  rawBody,
-} from "@asu/http";
+import { type ApiApp, type ApiEnv, createApiApp, orderedJson, rawBody } from "@asu/http";
+import type { Logger } from "@asu/observability";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import type { BuildCacheProbe } from "./build-cache-probe.ts";
