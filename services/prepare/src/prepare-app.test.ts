@@ -2,7 +2,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES, requestHash } from "@asu/core";
-import { createLogger, undocumentedRoutes } from "@asu/http";
+import { undocumentedRoutes } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { createMetadataClient, createOpenwrtCatalog, createPackageIndexes } from "@asu/upstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
@@ -54,9 +55,14 @@ async function startPrepare(
 beforeAll(async () => {
   upstream = await startFakeUpstream();
   builtHashes = new Set();
-  buildTier = createServer((req, res) => {
-    const hash = req.url?.split("/").pop() ?? "";
-    res.writeHead(builtHashes.has(hash) ? 200 : 404).end();
+  // A stand-in build tier's POST /api/v1/build-cache.
+  buildTier = createServer(async (req, res) => {
+    let body = "";
+    for await (const chunk of req) body += chunk;
+    const { request_hashes: hashes } = JSON.parse(body) as { request_hashes: string[] };
+    const available = Object.fromEntries(hashes.map((hash) => [hash, builtHashes.has(hash)]));
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ cache_available: available }));
   });
   await new Promise<void>((resolve) => buildTier.listen(0, "127.0.0.1", resolve));
   prepare = await startPrepare();
