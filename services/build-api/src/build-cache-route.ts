@@ -1,5 +1,4 @@
-import { toFastApiErrors } from "@asu/core";
-import { type ApiApp, parseJsonBody, readBodyText } from "@asu/http";
+import { type ApiApp, orderedJson, rawBody } from "@asu/http";
 import type { BuildQueue } from "@asu/queue";
 import type { BuildStore } from "@asu/store";
 import { createRoute, z } from "@hono/zod-openapi";
@@ -41,6 +40,8 @@ const buildCacheRoute = createRoute({
   summary: "Which of these request hashes are built",
   description:
     "What `GET /api/v1/build/{request_hash}` tells by its 200, for many hashes in one request: the prepare tier asks it for `cache_available`, gathering the hashes of the prepares that arrive together. Nothing is enqueued or rebuilt by asking.",
+  // A bounded body, refused with 413, then the schema below.
+  middleware: [rawBody(MAX_BODY_BYTES), orderedJson()] as const,
   request: {
     body: {
       required: true,
@@ -88,17 +89,9 @@ export function createBuildCacheLookup(deps: BuildCacheDeps) {
 
 export function registerBuildCacheRoute(app: ApiApp, deps: BuildCacheDeps): void {
   const lookup = createBuildCacheLookup(deps);
-  app.openAPIRegistry.registerPath(buildCacheRoute);
-  // Read through readBodyText, not the route's validator: a bounded body, refused with 413.
-  app.post(BUILD_CACHE_PATH, async (c) => {
-    const body = await readBodyText(c, MAX_BODY_BYTES);
-    if (!body.ok) throw body.error;
-    const json = parseJsonBody(body.text);
-    if (!json.ok) throw json.error;
-    const parsed = buildCacheQuerySchema.safeParse(json.value);
-    if (!parsed.success) return c.json(toFastApiErrors(parsed.error, json.value), 422);
+  app.openapi(buildCacheRoute, async (c) => {
     // Duplicates are asked once.
-    const hashes = [...new Set(parsed.data.request_hashes)];
+    const hashes = [...new Set(c.req.valid("json").request_hashes)];
     return c.json({ cache_available: await lookup(hashes) }, 200);
   });
 }

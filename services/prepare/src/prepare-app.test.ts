@@ -99,7 +99,7 @@ async function post(body: unknown, init: RequestInit = {}, base = prepare.url) {
 }
 
 describe("the prepare tier's OpenAPI document", () => {
-  it("documents every route the tier mounts", () => {
+  it("documents every route the tier mounts", async () => {
     const app = createPrepareApp({
       catalog: createOpenwrtCatalog({
         client: createMetadataClient({ upstreamUrl: upstream.url }),
@@ -115,6 +115,10 @@ describe("the prepare tier's OpenAPI document", () => {
       logger: silent,
     });
     expect(undocumentedRoutes(app)).toEqual([]);
+    const doc = (await (await app.request("/openapi.json")).json()) as any;
+    const prepare = doc.paths["/api/v1/build/prepare"].post;
+    expect(prepare.requestBody.content["application/json"].schema).toBeDefined();
+    expect(prepare.responses["200"].content["application/json"].schema).toBeDefined();
   });
 });
 
