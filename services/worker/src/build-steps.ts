@@ -1,3 +1,9 @@
+/*
+ * One build, step by step as the contract lists the worker's steps, with no
+ * BullMQ in sight: build-processor.ts takes a job from the queue, hands it
+ * here, and turns what comes back into the job's result or failure.
+ */
+
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
@@ -8,25 +14,15 @@ import {
   checkPackagesVersions,
   checkRevision,
   keyFiles,
+  type MakeInfo,
   packageSelectionError,
   packagesForBuild,
   parseMakeInfo,
   parseManifest,
 } from "@asu/core";
 import type { Logger, WorkerMetrics } from "@asu/observability";
-import {
-  type BuildJobData,
-  type BuildProgress,
-  type BuildResult,
-  type BuildStage,
-  type Heartbeat,
-  jobRequest,
-  recordDurations,
-  recordExpiry,
-} from "@asu/queue";
-import { appendErrorLog, errorLogEntry, type StatsEntry, type StatsRecorder } from "@asu/stats";
+import type { BuildJobData, BuildResult, BuildStage } from "@asu/queue";
 import type { BuildStore } from "@asu/store";
-import { type Job, UnrecoverableError, WaitingError } from "bullmq";
 import type Docker from "dockerode";
 import type { Redis } from "ioredis";
 import type { BuildSandbox } from "./build-container.ts";
@@ -37,9 +33,9 @@ import {
   sandboxFailure,
 } from "./build-failure.ts";
 import { builtProfile, composeBuildResult } from "./build-result.ts";
-import { classifyBuildError, errorSignals } from "./failure-signals.ts";
+import { errorSignals } from "./failure-signals.ts";
 import { ensureImage, type ImagePullPolicy } from "./image-pull.ts";
-import { selectImage } from "./image-selection.ts";
+import { type SelectedImage, selectImage } from "./image-selection.ts";
 import {
   type BuildKey,
   buildKeyFiles,
@@ -62,7 +58,6 @@ import {
   type ImagebuilderSession,
   openImagebuilderSession,
 } from "./imagebuilder-session.ts";
-import type { PodmanWatch } from "./podman-availability.ts";
 import { claimRegistryCheck } from "./registry-check.ts";
 import { REPOSITORY_FILES, updatedRepositoryFile } from "./repository-file.ts";
 import { OutputTooLarge } from "./tar-extract.ts";
@@ -88,6 +83,7 @@ export interface BuildSettings {
   sandbox: BuildSandbox;
 }
 
+/** What the steps use: the container API, Redis, the store, and the settings. */
 export interface BuildDependencies {
   docker: Docker;
   redis: Redis;
@@ -98,14 +94,8 @@ export interface BuildDependencies {
   /** The queue's id (queueInstanceId), labelled on containers so any worker can tell leftovers. */
   queueId?: string;
   settings: BuildSettings;
-  logger: Logger;
-  heartbeat?: Heartbeat;
-  /** Tells a failure of ours from an unreachable Podman API, whose builds are handed back. */
-  podman?: Pick<PodmanWatch, "confirm">;
-  /** Job outcomes, build and stage durations, busy/idle (Prometheus). */
-  metrics?: WorkerMetrics;
-  /** SERVER_STATS: successes, failures, builds per version, stage durations. */
-  stats?: StatsRecorder;
+  /** Registry checks and fallback builds (Prometheus). */
+  metrics?: Pick<WorkerMetrics, "registryChecks" | "fallbackBuilds">;
   /**
    * Takes the container removal of a finished build, so the answer does not
    * wait for it (about a quarter of a small build); the worker awaits these
@@ -122,10 +112,6 @@ export interface BuildContext {
   stage(stage: BuildStage): Promise<void>;
   signal: AbortSignal;
 }
-
-/** The abort reasons a build tells apart. */
-class BuildTimedOut extends Error {}
-class WorkerStopping extends Error {}
 
 async function sha256File(path: string): Promise<string> {
   const hash = createHash("sha256");
@@ -238,18 +224,8 @@ async function signImages(
   return names;
 }
 
-/** The contract's worker steps 2 to 9 inside one container. */
-async function buildInContainer(
-  context: BuildContext,
-  session: ImagebuilderSession,
-  runSetup: boolean,
-): Promise<BuildResult> {
-  const { data, deps } = context;
-  const { request, requestHash } = data;
-
-  await prepareImagebuilder(context, session, runSetup);
-
-  await context.stage("validate_revision");
+/** Step 5, `make info`: the ImageBuilder's profiles, checked to be the revision asked for. */
+async function readInfo(context: BuildContext, session: ImagebuilderSession) {
   const infoRun = await run(context, session, INFO_COMMAND);
   if (infoRun.exitCode !== 0) {
     throw new BuildFailure(FAILURE_DETAILS.info(infoRun.exitCode), infoRun.stdout, infoRun.stderr, {
@@ -259,20 +235,36 @@ async function buildInContainer(
     });
   }
   const info = parseMakeInfo(infoRun.stdout);
-  const revisionError = checkRevision(info, request.version_code);
+  const revisionError = checkRevision(info, context.data.request.version_code);
   if (revisionError) throw new BuildFailure(revisionError, infoRun.stdout, infoRun.stderr);
+  return info;
+}
 
-  await context.stage("validate_manifest");
+/**
+ * Step 6: the packages to build: the server-side rules applied (unless
+ * skipped), then with diff_packages the list against this profile's defaults.
+ */
+function packagesToBuild(data: BuildJobData, info: MakeInfo): string[] {
+  const { request } = data;
   const packages = packagesForBuild(request, {
     skipPackageResolution: data.skipPackageResolution,
   });
   const profilePackages = info.profiles[request.profile]?.packages ?? [];
-  const buildPackages = buildPackageList(
+  return buildPackageList(
     packages,
     [...info.defaultPackages, ...profilePackages],
     request.diff_packages,
   );
-  const manifestRun = await run(context, session, manifestCommand(request.profile, buildPackages));
+}
+
+/** Step 7, `make manifest`: the packages the image will hold, checked against packages_versions. */
+async function readManifest(
+  context: BuildContext,
+  session: ImagebuilderSession,
+  packages: readonly string[],
+) {
+  const { request } = context.data;
+  const manifestRun = await run(context, session, manifestCommand(request.profile, packages));
   if (manifestRun.exitCode !== 0) {
     throw new BuildFailure(
       packageSelectionError(manifestRun.stderr),
@@ -284,9 +276,18 @@ async function buildInContainer(
   const manifest = parseManifest(manifestRun.stdout);
   const versionsError = checkPackagesVersions(manifest, request.packages_versions);
   if (versionsError) throw new BuildFailure(versionsError, manifestRun.stdout, manifestRun.stderr);
+  return manifest;
+}
 
-  await context.stage("building_image");
-  const buildCmd = imageCommand({ request, packages: buildPackages, manifest, requestHash });
+/** Step 8, `make image`. */
+async function makeImage(
+  context: BuildContext,
+  session: ImagebuilderSession,
+  packages: string[],
+  manifest: Record<string, string>,
+) {
+  const { request, requestHash } = context.data;
+  const buildCmd = imageCommand({ request, packages, manifest, requestHash });
   const imageRun = await run(context, session, buildCmd);
   const imageFailure = imageBuildFailure(imageRun.exitCode, imageRun.stderr);
   if (imageFailure) {
@@ -296,7 +297,26 @@ async function buildInContainer(
       stderr: imageRun.stderr,
     });
   }
+  return { buildCmd, imageRun };
+}
 
+/**
+ * Step 9: the images signed (with a build key), copied out of the
+ * container into the store, and the result the answer carries.
+ */
+async function storeResult(
+  context: BuildContext,
+  session: ImagebuilderSession,
+  built: {
+    packages: string[];
+    manifest: Record<string, string>;
+    buildCmd: string[];
+    imageRun: ExecResult;
+  },
+): Promise<BuildResult> {
+  const { data, deps } = context;
+  const { request, requestHash } = data;
+  const { packages: buildPackages, manifest, buildCmd, imageRun } = built;
   const key = deps.settings.buildKey;
   const staging = join(deps.storeRoot, `.tmp-${requestHash}-${randomBytes(4).toString("hex")}`);
   try {
@@ -362,6 +382,26 @@ async function buildInContainer(
   }
 }
 
+/** Steps 3 to 9, inside the build's container. */
+async function buildInContainer(
+  context: BuildContext,
+  session: ImagebuilderSession,
+  runSetup: boolean,
+): Promise<BuildResult> {
+  await prepareImagebuilder(context, session, runSetup);
+
+  await context.stage("validate_revision");
+  const info = await readInfo(context, session);
+
+  await context.stage("validate_manifest");
+  const packages = packagesToBuild(context.data, info);
+  const manifest = await readManifest(context, session, packages);
+
+  await context.stage("building_image");
+  const { buildCmd, imageRun } = await makeImage(context, session, packages, manifest);
+  return storeResult(context, session, { packages, manifest, buildCmd, imageRun });
+}
+
 /** How long a failed build waits for the container's state before it is classified without it. */
 const FATE_TIMEOUT_MS = 5_000;
 
@@ -403,10 +443,9 @@ async function withContainerFate(
   });
 }
 
-/** Steps 1 to 9: the image, a container for this build alone, and the build in it. */
-export async function runBuild(context: BuildContext): Promise<BuildResult> {
+/** Step 1: the job's image, pulled or found locally, or a snapshot image standing in for it. */
+async function findImage(context: BuildContext): Promise<SelectedImage> {
   const { data, deps, signal } = context;
-  await context.stage("container_setup");
   const { redis, settings } = deps;
   const selected = await selectImage(data, (image) =>
     ensureImage(deps.docker, image, {
@@ -430,6 +469,18 @@ export async function runBuild(context: BuildContext): Promise<BuildResult> {
       "release image missing: building from the snapshot image",
     );
   }
+  return selected;
+}
+
+/**
+ * The contract's worker steps for one job: the image (1), a container for
+ * this build alone (2), then steps 3 to 9 in it. The container goes when
+ * the build ends, however it ends.
+ */
+export async function runBuild(context: BuildContext): Promise<BuildResult> {
+  const { data, deps, signal } = context;
+  await context.stage("container_setup");
+  const selected = await findImage(context);
   const session = await openImagebuilderSession(deps.docker, {
     image: selected.image,
     requestHash: data.requestHash,
@@ -458,206 +509,4 @@ export async function runBuild(context: BuildContext): Promise<BuildResult> {
     if (deps.afterBuild) deps.afterBuild(removal);
     else await removal;
   }
-}
-
-type BuildJob = Job<BuildJobData, BuildResult>;
-
-/**
- * Times the stages of one build: each stage ends when the next begins, the
- * last one when the build ends. Durations go to the stage histogram at once
- * and are kept for the statistics of a successful build.
- */
-function stageClock(metrics: WorkerMetrics | undefined) {
-  let current: { stage: BuildStage; since: number } | undefined;
-  const timed: StatsEntry[] = [];
-  const end = () => {
-    if (!current) return;
-    const seconds = (performance.now() - current.since) / 1000;
-    metrics?.stageDuration.observe({ stage: current.stage }, seconds);
-    timed.push({ kind: "stage", stage: current.stage, seconds });
-    current = undefined;
-  };
-  return {
-    enter(stage: BuildStage) {
-      end();
-      current = { stage, since: performance.now() };
-    },
-    /** Ends the running stage; the stage durations so far, as stats entries. */
-    finish(): StatsEntry[] {
-      end();
-      return timed;
-    },
-  };
-}
-
-/** The stage entries of a build's statistics as durations for the wait estimates. */
-const stageTimes = (entries: StatsEntry[]) =>
-  entries.flatMap((entry) => (entry.kind === "stage" ? [entry] : []));
-
-/** Classifier reasons that can mean the Podman API itself is gone: only these ask it. */
-const PODMAN_REASONS = new Set([
-  "podman_unreachable",
-  "podman_timeout",
-  "podman_error",
-  "container_gone",
-  "internal",
-]);
-
-/**
- * The BullMQ processor. Success stores the result as the job's return
- * value; failure leaves the contract's detail with the failing step's output
- * in the progress and fails the job with the detail as reason. When the
- * worker stops (BullMQ cancels the job) the build is handed back to the queue.
- */
-export function createBuildProcessor(deps: BuildDependencies) {
-  const timeoutSeconds = deps.settings.jobTimeoutSeconds;
-  const { metrics } = deps;
-  let running = 0;
-  const setRunning = (delta: number) => {
-    running += delta;
-    metrics?.buildsRunning.set(running);
-    metrics?.workerBusy.set(running > 0 ? 1 : 0);
-  };
-  const finished = (outcome: "success" | "failure" | "retried", seconds: number) => {
-    metrics?.jobsFinished.inc({ outcome });
-    metrics?.buildDuration.observe({ outcome }, seconds);
-  };
-
-  return async function processBuild(
-    job: BuildJob,
-    token: string | undefined,
-    cancel: AbortSignal | undefined,
-  ): Promise<BuildResult> {
-    const data = { ...job.data, request: jobRequest(job.data) };
-    const log = deps.logger.child({
-      request_hash: data.requestHash,
-      request_id: data.requestId ?? null,
-    });
-    const controller = new AbortController();
-    const timer = setTimeout(
-      () => controller.abort(new BuildTimedOut(`over ${timeoutSeconds} s`)),
-      timeoutSeconds * 1000,
-    );
-    const onCancel = () => controller.abort(new WorkerStopping(String(cancel?.reason ?? "")));
-    if (cancel?.aborted) onCancel();
-    cancel?.addEventListener("abort", onCancel, { once: true });
-    const progress = async (value: BuildProgress) => {
-      await job.updateProgress(value as unknown as object);
-    };
-    const clock = stageClock(metrics);
-    const context: BuildContext = {
-      deps,
-      data,
-      log,
-      signal: controller.signal,
-      async stage(stage) {
-        if (controller.signal.aborted) throw controller.signal.reason;
-        clock.enter(stage);
-        log.info({ stage }, "build stage");
-        await progress({ imagebuilder_status: stage });
-      },
-    };
-
-    const started = Date.now();
-    deps.heartbeat?.buildStarted(data.requestHash);
-    setRunning(1);
-    log.info({ image: data.image, worker: deps.workerId }, "build started");
-    try {
-      await context.stage("init");
-      const result = await runBuild(context);
-      const stages = clock.finish();
-      await progress({ imagebuilder_status: "done" });
-      await recordExpiry(deps.redis, data.requestHash, Date.now(), data.resultTtl);
-      log.info({ ms: Date.now() - started }, "build done");
-      const seconds = (Date.now() - started) / 1000;
-      finished("success", seconds);
-      deps.stats?.record(
-        { kind: "event", event: "successes" },
-        { kind: "build", version: data.request.version },
-        ...stages,
-        { kind: "stage", stage: "total", seconds },
-      );
-      await deps.stats?.flush();
-      await recordDurations(deps.redis, [...stageTimes(stages), { stage: "total", seconds }]).catch(
-        (error: Error) => log.warn({ err: error.message }, "recording build durations failed"),
-      );
-      return result;
-    } catch (error) {
-      if (controller.signal.reason instanceof WorkerStopping) {
-        log.warn("worker stopping: build handed back to the queue");
-        metrics?.jobsFinished.inc({ outcome: "requeued" });
-        await job.moveToWait(token);
-        throw new WaitingError();
-      }
-      const timedOut = controller.signal.reason instanceof BuildTimedOut;
-      const { failure, verdict } = classifyBuildError(error, {
-        timedOutAfter: timedOut ? timeoutSeconds : undefined,
-      });
-      const ms = Date.now() - started;
-      clock.finish();
-      // A Podman API that does not answer is no verdict on anything: the
-      // build goes back to the queue while this worker waits for it.
-      if (PODMAN_REASONS.has(verdict.reason) && deps.podman && !(await deps.podman.confirm())) {
-        log.warn(
-          { reason: verdict.reason, ms },
-          "podman unreachable: build handed back to the queue",
-        );
-        metrics?.jobsFinished.inc({ outcome: "requeued" });
-        await job.updateProgress({ imagebuilder_status: "init" });
-        await job.moveToWait(token);
-        throw new WaitingError();
-      }
-      metrics?.buildFailures.inc({ kind: verdict.kind, reason: verdict.reason });
-      const attempts = job.opts.attempts ?? 1;
-      const retried = verdict.kind === "infrastructure" && job.attemptsMade + 1 < attempts;
-      const logged = {
-        detail: failure.detail,
-        failure_kind: verdict.kind,
-        failure_reason: verdict.reason,
-        attempt: job.attemptsMade + 1,
-        attempts,
-        ms,
-      };
-      if (verdict.reason === "internal") {
-        log.error({ err: error, ...logged }, "build failed unexpectedly");
-      } else if (failure.detail === FAILURE_DETAILS.internal) {
-        // Ours, and known (Podman, disk): the message is enough.
-        log.warn({ err: (error as Error)?.message, ...logged }, "build failed");
-      } else {
-        log.info(logged, retried ? "build failed, will be retried" : "build failed");
-      }
-      finished(retried ? "retried" : "failure", ms / 1000);
-      if (retried) {
-        // BullMQ delays the job by the backoff; polls meanwhile answer "queued".
-        await job.updateProgress({ imagebuilder_status: "init" });
-        throw new Error(failure.detail);
-      }
-      deps.stats?.record(
-        { kind: "event", event: "failures" },
-        { kind: "event", event: `failures-${verdict.kind}` },
-      );
-      await deps.stats?.flush();
-      await progress({
-        imagebuilder_status: "failed",
-        detail: failure.detail,
-        stdout: failure.stdout,
-        stderr: failure.stderr,
-        failure_kind: verdict.kind,
-        failure_reason: verdict.reason,
-      });
-      await appendErrorLog(
-        deps.redis,
-        errorLogEntry(data.request, failure.detail, Date.now(), verdict.kind),
-      );
-      await recordExpiry(deps.redis, data.requestHash, Date.now(), data.failureTtl);
-      // The request's own failure is its answer: no attempt can change it.
-      if (verdict.kind === "request") throw new UnrecoverableError(failure.detail);
-      throw new Error(failure.detail);
-    } finally {
-      clearTimeout(timer);
-      cancel?.removeEventListener("abort", onCancel);
-      deps.heartbeat?.buildFinished(data.requestHash);
-      setRunning(-1);
-    }
-  };
 }

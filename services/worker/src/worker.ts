@@ -26,7 +26,7 @@ import { Worker } from "bullmq";
 import Docker from "dockerode";
 import { Redis } from "ioredis";
 import { type SandboxConfig, sandboxFromConfig } from "./build-container.ts";
-import { createBuildProcessor } from "./build-steps.ts";
+import { createBuildProcessor } from "./build-processor.ts";
 import { createCacheProbe } from "./cache-probe.ts";
 import { checkContainerNetwork } from "./container-network.ts";
 import { loadBuildKey } from "./image-signing.ts";
