@@ -10,6 +10,7 @@ import {
   buildRequestSchema,
   DEFAULT_LIMITS,
   manifestHash,
+  packagesForBuild,
   requestHash,
 } from "@asu/core";
 import { createLogger } from "@asu/observability";
@@ -108,7 +109,7 @@ function jobData(
   return {
     request,
     requestHash: requestHash(request, { skipPackageResolution }),
-    skipPackageResolution,
+    packages: packagesForBuild(request, { skipPackageResolution }),
     image: options.image ?? flavour.image,
     versionPath: flavour.versionPath,
     snapshot: flavour.snapshot,

@@ -30,7 +30,7 @@ function job(hash: string): BuildJobData {
   return {
     request: { repositories: {}, packages_versions: {} } as unknown as BuildRequest,
     requestHash: hash,
-    skipPackageResolution: false,
+    packages: [],
     image: "image",
     versionPath: "releases/24.10.0",
     snapshot: false,

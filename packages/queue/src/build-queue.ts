@@ -11,6 +11,23 @@ import {
 import { isReplaceableFailure, type JobSnapshot, type JobState } from "./job-snapshot.ts";
 import { readRefusedBuild } from "./refused-builds.ts";
 
+/**
+ * A job as one read found it. A request reads its job once and then acts on
+ * what it found (drops it, rebuilds it) without reading it again.
+ */
+export interface FoundJob {
+  requestHash: string;
+  /** What answers tell about it; undefined once its result has expired. */
+  snapshot: JobSnapshot | undefined;
+  /** A finished job whose result expired: it is dropped before its hash is built again. */
+  expired: boolean;
+}
+
+/** The queued job's snapshot, or the number waiting when the queue was full. */
+export type Enqueued =
+  | { enqueued: true; snapshot: JobSnapshot }
+  | { enqueued: false; waiting: number };
+
 export interface BuildQueue {
   readonly queue: Queue<BuildJobData, BuildResult>;
   /**
@@ -21,32 +38,31 @@ export interface BuildQueue {
   /**
    * Enqueues as `enqueue` does unless `maxPending` builds already wait:
    * checked and taken atomically, so concurrent requests cannot overshoot.
-   * Returns the number waiting when refused.
+   * Returns the queued job's snapshot, or the number waiting when refused.
    */
-  enqueueWithin(
-    data: BuildJobData,
-    maxPending: number,
-    retry?: InfraRetry,
-  ): Promise<{ enqueued: true } | { enqueued: false; waiting: number }>;
+  enqueueWithin(data: BuildJobData, maxPending: number, retry?: InfraRetry): Promise<Enqueued>;
+  /**
+   * The job of a hash (or its failure before the queue) as read now;
+   * undefined when there is none.
+   */
+  find(requestHash: string): Promise<FoundJob | undefined>;
+  /** The snapshot of `find`: undefined when there is no job or its result has expired. */
+  snapshot(requestHash: string): Promise<JobSnapshot | undefined>;
   /**
    * Puts a build whose last attempt failed for a fault of ours back in the
    * queue, as a fresh build; true when this call did. Atomic: of many
    * identical requests at once, one moves it and the others find it queued.
    */
-  rebuildInfrastructureFailure(requestHash: string): Promise<boolean>;
-  /**
-   * The job of a hash (or its failure before the queue), undefined when there
-   * is none or its result has expired.
-   */
-  snapshot(requestHash: string): Promise<JobSnapshot | undefined>;
+  rebuildInfrastructureFailure(found: FoundJob): Promise<boolean>;
   /**
    * Builds a finished job again from its stored request (its files were lost
-   * from the store); a job not finished is left alone. False when refused
-   * because `maxPending` builds already wait.
+   * from the store), within `maxPending` as `enqueueWithin`; a job no longer
+   * finished (another request requeued it) is answered as it is now, and
+   * undefined when it is gone.
    */
-  requeue(requestHash: string, maxPending: number): Promise<boolean>;
+  requeue(found: FoundJob, maxPending: number): Promise<Enqueued | undefined>;
   /** Drops a finished job whose result expired, so the hash can be built again. */
-  dropExpired(requestHash: string): Promise<void>;
+  dropExpired(found: FoundJob): Promise<void>;
   waitingCount(): Promise<number>;
   close(): Promise<void>;
 }
@@ -151,74 +167,108 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
     });
   }
 
+  /** The BullMQ job behind what `find` found; none for a refusal. */
+  const foundJobs = new WeakMap<
+    FoundJob,
+    { job: Job<BuildJobData, BuildResult>; state: JobState }
+  >();
+
+  async function find(requestHash: string): Promise<FoundJob | undefined> {
+    const found = await load(requestHash);
+    if (!found) {
+      const refused = await readRefusedBuild(redis, requestHash);
+      return refused && { requestHash, snapshot: refused, expired: false };
+    }
+    const { job, state, position } = found;
+    const expiry = expiresAt(job, state);
+    const expired = expiry !== undefined && expiry <= now();
+    const waiting = state === "waiting" || state === "prioritized" || state === "delayed";
+    const result: FoundJob = {
+      requestHash,
+      expired,
+      snapshot: expired
+        ? undefined
+        : {
+            requestHash,
+            state,
+            data: job.data,
+            progress: job.progress,
+            returnvalue: job.returnvalue,
+            failedReason: job.failedReason,
+            timestamp: job.timestamp,
+            processedOn: job.processedOn,
+            position: waiting ? (position ?? 0) : undefined,
+            expiresAt: expiry,
+          },
+    };
+    foundJobs.set(result, { job, state });
+    return result;
+  }
+
+  async function enqueueWithin(
+    data: BuildJobData,
+    maxPending: number,
+    retry?: InfraRetry,
+  ): Promise<Enqueued> {
+    const place = await admission.admit(data.requestHash, maxPending);
+    if (!place.admitted) return { enqueued: false, waiting: place.waiting };
+    try {
+      await add(data, retry);
+    } finally {
+      await place.release();
+    }
+    // Read back in one round trip: its place, or that a worker took it already.
+    const snapshot = (await find(data.requestHash))?.snapshot;
+    if (!snapshot) throw new Error(`job ${data.requestHash} vanished right after enqueueing`);
+    return { enqueued: true, snapshot };
+  }
+
   return {
     queue,
 
     enqueue: add,
 
-    async enqueueWithin(data, maxPending, retry) {
-      const place = await admission.admit(data.requestHash, maxPending);
-      if (!place.admitted) return { enqueued: false, waiting: place.waiting };
-      try {
-        await add(data, retry);
-      } finally {
-        await place.release();
-      }
-      return { enqueued: true };
-    },
+    enqueueWithin,
 
-    async rebuildInfrastructureFailure(requestHash) {
-      const found = await load(requestHash);
-      if (!found || !isReplaceableFailure({ state: found.state, progress: found.job.progress })) {
+    find,
+
+    snapshot: async (requestHash) => (await find(requestHash))?.snapshot,
+
+    async rebuildInfrastructureFailure(found) {
+      const held = foundJobs.get(found);
+      if (!held || !isReplaceableFailure({ state: held.state, progress: held.job.progress })) {
         return false;
       }
       try {
-        await found.job.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
+        await held.job.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
       } catch {
         // Another request moved it first (BullMQ's script found it no longer failed).
         return false;
       }
       // The failed attempt's progress would show as the new build's stage.
-      await found.job.updateProgress({ imagebuilder_status: "init" }).catch(() => {});
+      await held.job.updateProgress({ imagebuilder_status: "init" }).catch(() => {});
       return true;
     },
 
-    async snapshot(requestHash) {
-      const found = await load(requestHash);
-      if (!found) return readRefusedBuild(redis, requestHash);
-      const { job, state, position } = found;
-      const expiry = expiresAt(job, state);
-      if (expiry !== undefined && expiry <= now()) return undefined;
-      const waiting = state === "waiting" || state === "prioritized" || state === "delayed";
-      return {
-        requestHash,
-        state,
-        data: job.data,
-        progress: job.progress,
-        returnvalue: job.returnvalue,
-        failedReason: job.failedReason,
-        timestamp: job.timestamp,
-        processedOn: job.processedOn,
-        position: waiting ? (position ?? 0) : undefined,
-        expiresAt: expiry,
-      };
+    async requeue(found, maxPending) {
+      const held = foundJobs.get(found);
+      // Another request may have requeued it since it was read.
+      if (held?.state !== "completed" || !(await held.job.isCompleted())) {
+        const now = (await find(found.requestHash))?.snapshot;
+        return now && { enqueued: true, snapshot: now };
+      }
+      const { data } = held.job;
+      await held.job.remove();
+      return enqueueWithin(data, maxPending);
     },
 
-    async requeue(requestHash, maxPending) {
-      const found = await load(requestHash);
-      // Another request may have requeued it already.
-      if (found?.state !== "completed") return true;
-      const { data } = found.job;
-      await found.job.remove();
-      const admitted = await this.enqueueWithin(data, maxPending);
-      return admitted.enqueued;
-    },
-
-    async dropExpired(requestHash) {
-      const found = await load(requestHash);
-      if (!found) return;
-      const expiry = expiresAt(found.job, found.state);
-      if (expiry !== undefined && expiry <= now()) await found.job.remove();
+    async dropExpired(found) {
+      const held = foundJobs.get(found);
+      if (!held || !found.expired) return;
+      // A job that took its place since (another request's) is not this one
+      // to drop: BullMQ refuses while a worker holds it, and the enqueue
+      // that follows finds it.
+      await held.job.remove().catch(() => {});
     },
 
     waitingCount: () => queue.getWaitingCount(),

@@ -39,7 +39,13 @@ export interface BuildJobData {
   /** The BuildRequest as it will be built: profile is the matched ImageBuilder profile. */
   request: BuildRequest;
   requestHash: string;
-  skipPackageResolution: boolean;
+  /**
+   * The packages to build: the request's with the server-side package rules
+   * applied (as sent with skip_package_resolution), resolved once by the
+   * build tier; the worker only turns them into the list against the
+   * profile's defaults (diff_packages).
+   */
+  packages: string[];
   /** `{BASE_CONTAINER}:{target}-{tag}`. */
   image: string;
   /**

@@ -35,7 +35,7 @@ const HASH = "5".repeat(64);
 const data: BuildJobData = {
   request: { repositories: {}, packages_versions: {} } as unknown as BuildRequest,
   requestHash: HASH,
-  skipPackageResolution: false,
+  packages: [],
   image: "image",
   versionPath: "releases/24.10.0",
   snapshot: false,

@@ -45,7 +45,7 @@ function jobData(requestHash: string): BuildJobData {
   return {
     request: { repositories: {}, packages_versions: {} } as unknown as BuildRequest,
     requestHash,
-    skipPackageResolution: false,
+    packages: [],
     image: "image",
     versionPath: "releases/24.10.0",
     snapshot: false,

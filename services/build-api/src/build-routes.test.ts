@@ -150,7 +150,7 @@ describe("POST /api/v1/build", () => {
     const job = await queue.queue.getJob(body.request_hash);
     expect(job?.data).toMatchObject({
       requestHash: body.request_hash,
-      skipPackageResolution: false,
+      packages: ["luci", "owut"],
       image: "ghcr.io/openwrt/imagebuilder:ath79-generic-v24.10.0",
       versionPath: "releases/24.10.0",
       snapshot: false,
@@ -217,8 +217,12 @@ describe("POST /api/v1/build", () => {
     expect(skipped.body.request_hash).toBe(
       requestHash(skipped.body.request, { skipPackageResolution: true }),
     );
+    // The job carries the packages to build, resolved once here: as sent
+    // when skipped, else with the package rules applied (auc became owut).
     const job = await queue.queue.getJob(skipped.body.request_hash);
-    expect(job?.data.skipPackageResolution).toBe(true);
+    expect(job?.data.packages).toEqual(["luci", "auc"]);
+    const resolved = await queue.queue.getJob(plain.body.request_hash);
+    expect(resolved?.data.packages).toEqual(["luci", "owut"]);
   });
 
   it("refuses a skip_package_resolution that is not a boolean", async () => {

@@ -5,7 +5,6 @@ import {
   buildRequestSchema,
   imagebuilderImage,
   isSnapshot,
-  type ProfilesJson,
   packagesForBuild,
   type RequestLimits,
   releaseFallbackImages,
@@ -31,7 +30,9 @@ import {
   registerUpstreamMetrics,
 } from "@asu/observability";
 import {
+  type BuildJobData,
   type BuildQueue,
+  type FoundJob,
   type JobSnapshot,
   readWorkers,
   resultTtl,
@@ -163,17 +164,16 @@ function buildTierCounters(app: ApiApp, deps: BuildRouteDeps) {
   };
 }
 
-/** The extra packages of a new build, resolved as the worker will resolve them. */
+/** The packages a new build adds to the device's defaults, for the statistics. */
 function extraPackagesOf(
   request: BuildRequest,
-  metadata: ProfilesJson,
-  branch: string,
-  skipPackageResolution: boolean,
+  packages: readonly string[],
+  validated: Pick<ValidatedRequest, "metadata" | "branch">,
 ): StatsEntry {
-  const packages = packagesForBuild(request, { skipPackageResolution });
+  const { metadata } = validated;
   return {
     kind: "packages",
-    branch,
+    branch: validated.branch.name,
     packages: extraPackages(
       packages,
       metadata.default_packages ?? [],
@@ -328,28 +328,36 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
         })
       : undefined;
 
-  async function answerFor(requestHash: string) {
-    const answer = await recordedAnswer(requestHash);
+  /**
+   * The answer of a hash. Each job read is kept in `found`, so the rest of
+   * the request acts on the job as read (drops, rebuilds, requeues it)
+   * without reading it again.
+   */
+  async function answerFor(requestHash: string, found = new Map<string, FoundJob>()) {
+    const answer = await recordedAnswer(requestHash, found);
     if (answer?.status !== 200 || !deps.store) return answer;
     if (await deps.store.has(requestHash, storedFilesOf(answer))) return answer;
     // Done, but its files are gone: build it again from the stored request.
     finished.forget(requestHash);
     deps.logger?.warn({ request_hash: requestHash }, "stored files lost: building again");
-    if (!(await queue.requeue(requestHash, settings.max_pending_jobs))) {
+    const job = found.get(requestHash) ?? (await queue.find(requestHash));
+    const requeued = job && (await queue.requeue(job, settings.max_pending_jobs));
+    if (requeued && !requeued.enqueued) {
       throw new ApiError(529, {
         status: 529,
         title: "Server overloaded",
         detail: `server overload, queue contains too many build requests: ${await queue.waitingCount()}`,
       });
     }
-    const requeued = await queue.snapshot(requestHash);
-    return requeued ? buildAnswer(requeued) : undefined;
+    return requeued ? buildAnswer(requeued.snapshot) : undefined;
   }
 
-  async function recordedAnswer(requestHash: string) {
+  async function recordedAnswer(requestHash: string, found: Map<string, FoundJob>) {
     const remembered = finished.get(requestHash);
     if (remembered) return remembered;
-    const snapshot = await queue.snapshot(requestHash);
+    const job = await queue.find(requestHash);
+    if (job) found.set(requestHash, job);
+    const snapshot = job?.snapshot;
     if (!snapshot) return undefined;
     const answer = buildAnswer(snapshot);
     finished.remember(requestHash, answer, snapshot.expiresAt);
@@ -406,7 +414,9 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
 
     const { client } = asked;
     const askedHash = requestHash(asked, { skipPackageResolution });
-    const known = await answerFor(askedHash);
+    // The jobs this request read, by hash: each is read once.
+    const found = new Map<string, FoundJob>();
+    const known = await answerFor(askedHash, found);
     if (known && !servesPost(known)) replaceable = true;
     if (known && servesPost(known)) {
       if (text.length <= 64 * 1024) bodyHashes.set(key, { hash: askedHash, client });
@@ -425,27 +435,21 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     const hash = requestHash(request, { skipPackageResolution });
     if (text.length <= 64 * 1024) bodyHashes.set(key, { hash, client });
     if (hash !== askedHash) {
-      const resolved = await answerFor(hash);
+      const resolved = await answerFor(hash, found);
       if (resolved && !servesPost(resolved)) replaceable = true;
       if (resolved && servesPost(resolved)) {
         counters.count(c, outcomeOf(resolved), client);
         return send(c, resolved);
       }
     }
+    // The server-side package rules, applied once here: the statistics,
+    // the package check and the worker build this list.
+    const packages = packagesForBuild(request, { skipPackageResolution });
     counters.count(
       c,
       "miss",
       client,
-      counters.statsEnabled
-        ? [
-            extraPackagesOf(
-              request,
-              validated.metadata,
-              validated.branch.name,
-              skipPackageResolution,
-            ),
-          ]
-        : [],
+      counters.statsEnabled ? [extraPackagesOf(request, packages, validated)] : [],
     );
 
     const image = imagebuilderImage(settings.base_container, request.target, request.version);
@@ -453,51 +457,41 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     if (!image || versionPath === undefined) {
       throw badRequest(`Unsupported version: ${request.version}`);
     }
-
-    const refused = await packageCheck?.refuse({
-      validated,
+    const fallbackImages = releaseFallbackImages(
+      settings.base_container,
+      request.target,
+      request.version,
+    );
+    const upstreamVersionCode = validated.metadata.version_code;
+    const data: BuildJobData = {
+      request,
       requestHash: hash,
-      skipPackageResolution,
+      packages,
       image,
+      ...(fallbackImages.length > 0 ? { fallbackImages } : {}),
+      ...(upstreamVersionCode ? { upstreamVersionCode } : {}),
       versionPath,
+      snapshot: isSnapshot(request.version),
+      resultTtl: resultTtl(request, settings),
+      failureTtl: settings.build_failure_ttl,
       requestId: c.get("requestId"),
-      log: c.get("logger"),
-    });
+    };
+
+    const refused = await packageCheck?.refuse({ validated, data, log: c.get("logger") });
     if (refused) return send(c, refused);
 
     const release = await waits.admit(c, hash);
     let admitted: Awaited<ReturnType<typeof queue.enqueueWithin>>;
     try {
-      await queue.dropExpired(hash);
-      if (replaceable && (await queue.rebuildInfrastructureFailure(hash))) {
+      const job = found.get(hash);
+      if (job?.expired) await queue.dropExpired(job);
+      if (replaceable && job && (await queue.rebuildInfrastructureFailure(job))) {
         c.get("logger").info({ request_hash: hash }, "rebuilding after an infrastructure failure");
       }
-      const fallbackImages = releaseFallbackImages(
-        settings.base_container,
-        request.target,
-        request.version,
-      );
-      const upstreamVersionCode = validated.metadata.version_code;
-      admitted = await queue.enqueueWithin(
-        {
-          request,
-          requestHash: hash,
-          skipPackageResolution,
-          image,
-          ...(fallbackImages.length > 0 ? { fallbackImages } : {}),
-          ...(upstreamVersionCode ? { upstreamVersionCode } : {}),
-          versionPath,
-          snapshot: isSnapshot(request.version),
-          resultTtl: resultTtl(request, settings),
-          failureTtl: settings.build_failure_ttl,
-          requestId: c.get("requestId"),
-        },
-        settings.max_pending_jobs,
-        {
-          retries: settings.infra_retries ?? 0,
-          delaySeconds: settings.infra_retry_delay ?? 30,
-        },
-      );
+      admitted = await queue.enqueueWithin(data, settings.max_pending_jobs, {
+        retries: settings.infra_retries ?? 0,
+        delaySeconds: settings.infra_retry_delay ?? 30,
+      });
     } catch (error) {
       await release().catch(() => {});
       throw error;
@@ -514,8 +508,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
       { request_hash: hash, version: request.version, target: request.target, image },
       "build enqueued",
     );
-    const queued = await queue.snapshot(hash);
-    if (!queued) throw new Error(`job ${hash} vanished right after enqueueing`);
+    const queued = admitted.snapshot;
     return send(c, await waits.annotate(buildAnswer(queued), queued));
   });
 

@@ -225,7 +225,7 @@ describe("stored failures", () => {
       data: {
         request: { ...archer } as any,
         requestHash: hash,
-        skipPackageResolution: false,
+        packages: [],
         image: "i",
         versionPath: "releases/24.10.0",
         snapshot: false,

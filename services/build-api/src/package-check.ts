@@ -4,13 +4,11 @@ import {
   checkAvailability,
   type IndexSearch,
   isSnapshot,
-  packagesForBuild,
 } from "@asu/core";
 import type { Logger } from "@asu/observability";
 import {
   type BuildJobData,
   type RefusedBuild,
-  resultTtl,
   storeRefusedBuild,
   type TtlSettings,
 } from "@asu/queue";
@@ -31,11 +29,8 @@ export interface PackageCheckDeps {
 
 export interface PackageCheckInput {
   validated: ValidatedRequest;
-  requestHash: string;
-  skipPackageResolution: boolean;
-  image: string;
-  versionPath: string;
-  requestId?: string;
+  /** The job the build would be: its packages are the ones checked. */
+  data: BuildJobData;
   log: Logger;
 }
 
@@ -99,28 +94,15 @@ export function createPackageCheck(deps: PackageCheckDeps): PackageCheck {
       const { request } = input.validated;
       const found = await search(input);
       if (!found) return undefined;
-      const packages = packagesForBuild(request, {
-        skipPackageResolution: input.skipPackageResolution,
-      });
+      const { data } = input;
       const pins = isSnapshot(request.version) ? {} : request.packages_versions;
-      const report = checkAvailability(packages, found, pins);
+      const report = checkAvailability(data.packages, found, pins);
       const detail = availabilityFailure(report);
       if (report.unknown.length > 0) {
         input.log.debug({ unknown: report.unknown }, "packages not checkable before the build");
       }
       if (detail === undefined) return undefined;
 
-      const data: BuildJobData = {
-        request,
-        requestHash: input.requestHash,
-        skipPackageResolution: input.skipPackageResolution,
-        image: input.image,
-        versionPath: input.versionPath,
-        snapshot: isSnapshot(request.version),
-        resultTtl: resultTtl(request, settings),
-        failureTtl: settings.build_failure_ttl,
-        ...(input.requestId === undefined ? {} : { requestId: input.requestId }),
-      };
       const refused: RefusedBuild = {
         data,
         progress: {
@@ -141,12 +123,12 @@ export function createPackageCheck(deps: PackageCheckDeps): PackageCheck {
       await stats.flush();
       deps.onRefused?.();
       input.log.info(
-        { request_hash: input.requestHash, detail, missing: report.missing },
+        { request_hash: data.requestHash, detail, missing: report.missing },
         "build failed before the queue",
       );
       // The same answer a poll reads back from Redis.
       return buildAnswer({
-        requestHash: input.requestHash,
+        requestHash: data.requestHash,
         state: "failed",
         data,
         progress: refused.progress,

@@ -16,7 +16,6 @@ import {
   keyFiles,
   type MakeInfo,
   packageSelectionError,
-  packagesForBuild,
   parseMakeInfo,
   parseManifest,
 } from "@asu/core";
@@ -241,17 +240,15 @@ async function readInfo(context: BuildContext, session: ImagebuilderSession) {
 }
 
 /**
- * Step 6: the packages to build: the server-side rules applied (unless
- * skipped), then with diff_packages the list against this profile's defaults.
+ * Step 6: the packages to build. The build tier applied the server-side
+ * rules when it queued the job (`data.packages`); with diff_packages they
+ * become the list against this profile's defaults.
  */
 function packagesToBuild(data: BuildJobData, info: MakeInfo): string[] {
   const { request } = data;
-  const packages = packagesForBuild(request, {
-    skipPackageResolution: data.skipPackageResolution,
-  });
   const profilePackages = info.profiles[request.profile]?.packages ?? [];
   return buildPackageList(
-    packages,
+    data.packages,
     [...info.defaultPackages, ...profilePackages],
     request.diff_packages,
   );
