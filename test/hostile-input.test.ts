@@ -31,8 +31,8 @@ const MAX_PENDING_JOBS = 50;
 const settings = {
   allow_defaults: false,
   repository_allow_list: ["https://feed.example.org/"],
-  maxCustomRootfsSizeMb: 1024,
-  maxDefaultsLength: 20480,
+  max_custom_rootfs_size_mb: 1024,
+  max_defaults_length: 20480,
 };
 
 beforeAll(async () => {

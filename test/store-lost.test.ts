@@ -71,8 +71,8 @@ async function stackWith(store: BuildStore, redis: Redis) {
       settings: {
         allow_defaults: false,
         repository_allow_list: [],
-        maxCustomRootfsSizeMb: 1024,
-        maxDefaultsLength: 20480,
+        max_custom_rootfs_size_mb: 1024,
+        max_defaults_length: 20480,
         build_ttl: 3600,
         build_ttl_unversioned: 3600,
         build_defaults_ttl: 3600,

@@ -38,8 +38,8 @@ export async function startBenchBuildTier(options: {
     settings: {
       allow_defaults: false,
       repository_allow_list: [],
-      maxCustomRootfsSizeMb: 1024,
-      maxDefaultsLength: 20480,
+      max_custom_rootfs_size_mb: 1024,
+      max_defaults_length: 20480,
       build_ttl: 86_400,
       build_ttl_unversioned: 86_400,
       build_defaults_ttl: 86_400,

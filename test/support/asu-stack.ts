@@ -123,11 +123,7 @@ export async function startAsuStack(options: StackOptions): Promise<AsuStack> {
     createPrepareApp({
       catalog,
       indexes,
-      settings: {
-        ...config,
-        maxCustomRootfsSizeMb: config.max_custom_rootfs_size_mb,
-        maxDefaultsLength: config.max_defaults_length,
-      },
+      settings: config,
       isBuilt: (requestHash) => isBuilt(requestHash),
       logger: quietLogger("prepare", verbose),
     }),
@@ -142,8 +138,6 @@ export async function startAsuStack(options: StackOptions): Promise<AsuStack> {
     settings: {
       ...config,
       prepare_api_url: config.prepare_api_url ?? prepare.url,
-      maxCustomRootfsSizeMb: config.max_custom_rootfs_size_mb,
-      maxDefaultsLength: config.max_defaults_length,
     },
     logger: quietLogger("build", verbose),
   };

@@ -177,7 +177,7 @@ describe("limits", () => {
     expect(accepts("defaults", "\u{1f4a9}".repeat(20480))).toBe(true);
     expect(accepts("defaults", "#".repeat(20480))).toBe(true);
     expect(accepts("defaults", "#".repeat(20481))).toBe(false);
-    const limits = { maxCustomRootfsSizeMb: 1024, maxDefaultsLength: 3 };
+    const limits = { max_custom_rootfs_size_mb: 1024, max_defaults_length: 3 };
     expect(accepts("defaults", "\u{1f4a9}\u{1f4a9}\u{1f4a9}", limits)).toBe(true);
     expect(accepts("defaults", "abcd", limits)).toBe(false);
     expect(accepts("defaults", "", limits)).toBe(true);
@@ -189,14 +189,14 @@ describe("limits", () => {
     expect(accepts("rootfs_size_mb", 1024)).toBe(true);
     expect(accepts("rootfs_size_mb", 0)).toBe(false);
     expect(accepts("rootfs_size_mb", 1025)).toBe(false);
-    const limits = { maxCustomRootfsSizeMb: 4096, maxDefaultsLength: 20480 };
+    const limits = { max_custom_rootfs_size_mb: 4096, max_defaults_length: 20480 };
     expect(accepts("rootfs_size_mb", 4096, limits)).toBe(true);
     expect(accepts("rootfs_size_mb", 4097, limits)).toBe(false);
     expect(accepts("rootfs_size_mb", null)).toBe(true);
   });
 
   it("has the server's default limits", () => {
-    expect(DEFAULT_LIMITS).toEqual({ maxCustomRootfsSizeMb: 1024, maxDefaultsLength: 20480 });
+    expect(DEFAULT_LIMITS).toEqual({ max_custom_rootfs_size_mb: 1024, max_defaults_length: 20480 });
   });
 });
 

@@ -9,13 +9,13 @@ import {
 
 /** Server limits that shape the schema (MAX_CUSTOM_ROOTFS_SIZE_MB, MAX_DEFAULTS_LENGTH). */
 export interface RequestLimits {
-  maxCustomRootfsSizeMb: number;
-  maxDefaultsLength: number;
+  max_custom_rootfs_size_mb: number;
+  max_defaults_length: number;
 }
 
 export const DEFAULT_LIMITS: RequestLimits = {
-  maxCustomRootfsSizeMb: 1024,
-  maxDefaultsLength: 20480,
+  max_custom_rootfs_size_mb: 1024,
+  max_defaults_length: 20480,
 };
 
 /**
@@ -291,21 +291,21 @@ export function buildRequestSchema(limits: RequestLimits) {
       .describe(
         "If true, `packages` is the absolute list: every default package not listed is removed.",
       ),
-    defaults: boundedText(limits.maxDefaultsLength)
+    defaults: boundedText(limits.max_defaults_length)
       .nullable()
       .default(null)
       .describe(
-        `First-boot shell script (uci-defaults), at most ${limits.maxDefaultsLength} characters; refused unless the server allows it.`,
+        `First-boot shell script (uci-defaults), at most ${limits.max_defaults_length} characters; refused unless the server allows it.`,
       ),
     rootfs_size_mb: z
       .preprocess(
         laxInteger,
-        z.number().min(1).max(limits.maxCustomRootfsSizeMb).meta({ type: "integer" }),
+        z.number().min(1).max(limits.max_custom_rootfs_size_mb).meta({ type: "integer" }),
       )
       .nullable()
       .default(null)
       .describe(
-        `Custom root filesystem partition size in MB (1 to ${limits.maxCustomRootfsSizeMb}).`,
+        `Custom root filesystem partition size in MB (1 to ${limits.max_custom_rootfs_size_mb}).`,
       ),
     filesystem: z
       .enum(FILESYSTEMS)

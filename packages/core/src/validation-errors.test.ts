@@ -95,7 +95,7 @@ describe("toFastApiErrors: the same 422 body as the Python server", () => {
   });
 
   it("uses the configured limits in messages and ctx", () => {
-    const small = buildRequestSchema({ maxCustomRootfsSizeMb: 64, maxDefaultsLength: 1 });
+    const small = buildRequestSchema({ max_custom_rootfs_size_mb: 64, max_defaults_length: 1 });
     expect(errorsFor({ ...base, rootfs_size_mb: 65, defaults: "ab" }, small)).toStrictEqual({
       detail: [
         {

@@ -38,8 +38,8 @@ beforeAll(async () => {
     settings: {
       allow_defaults: false,
       repository_allow_list: [],
-      maxCustomRootfsSizeMb: 1024,
-      maxDefaultsLength: 20480,
+      max_custom_rootfs_size_mb: 1024,
+      max_defaults_length: 20480,
       build_ttl: 1,
       build_ttl_unversioned: 1,
       build_defaults_ttl: 1,

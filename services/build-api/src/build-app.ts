@@ -83,8 +83,8 @@ export function createBuildApp(deps: BuildAppDeps): ApiApp {
       server_contact: deps.settings.server_contact ?? "",
       allow_defaults: deps.settings.allow_defaults,
       repository_allow_list: [...deps.settings.repository_allow_list],
-      max_custom_rootfs_size_mb: deps.settings.maxCustomRootfsSizeMb,
-      max_defaults_length: deps.settings.maxDefaultsLength,
+      max_custom_rootfs_size_mb: deps.settings.max_custom_rootfs_size_mb,
+      max_defaults_length: deps.settings.max_defaults_length,
     },
   });
   registerStoreRoute(app, deps);

@@ -70,11 +70,7 @@ export function createBuildTier(options: BuildTierOptions): BuildTier {
     redis,
     store,
     indexes,
-    settings: {
-      ...config,
-      maxCustomRootfsSizeMb: config.max_custom_rootfs_size_mb,
-      maxDefaultsLength: config.max_defaults_length,
-    },
+    settings: config,
     logger,
     ...(options.version ? { version: options.version } : {}),
   });

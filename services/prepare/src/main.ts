@@ -27,8 +27,8 @@ function start() {
     settings: {
       allow_defaults: config.allow_defaults,
       repository_allow_list: config.repository_allow_list,
-      maxCustomRootfsSizeMb: config.max_custom_rootfs_size_mb,
-      maxDefaultsLength: config.max_defaults_length,
+      max_custom_rootfs_size_mb: config.max_custom_rootfs_size_mb,
+      max_defaults_length: config.max_defaults_length,
     },
     isBuilt,
     logger,

@@ -40,8 +40,8 @@ async function startPrepare(
       settings: {
         allow_defaults: options.allowDefaults ?? false,
         repository_allow_list: ["https://feed.example.org/openwrt"],
-        maxCustomRootfsSizeMb: 1024,
-        maxDefaultsLength: 20480,
+        max_custom_rootfs_size_mb: 1024,
+        max_defaults_length: 20480,
       },
       isBuilt: createBuildCacheProbe({ buildApiUrl, timeoutMs: 500 }),
       logger: silent,
@@ -108,8 +108,8 @@ describe("the prepare tier's OpenAPI document", () => {
       settings: {
         allow_defaults: false,
         repository_allow_list: [],
-        maxCustomRootfsSizeMb: 1024,
-        maxDefaultsLength: 20480,
+        max_custom_rootfs_size_mb: 1024,
+        max_defaults_length: 20480,
       },
       isBuilt: async () => false,
       logger: silent,

@@ -33,11 +33,7 @@ beforeAll(async () => {
   await new Promise((resolve) => redis.once("ready", resolve));
   const app = createServerApp({
     build: tier,
-    settings: {
-      ...config,
-      maxCustomRootfsSizeMb: config.max_custom_rootfs_size_mb,
-      maxDefaultsLength: config.max_defaults_length,
-    },
+    settings: config,
     logger: quiet(),
   });
   served = await serveApp(app);

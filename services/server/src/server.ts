@@ -250,11 +250,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     await redisReady(tier.redis, describeConfig(config).REDIS_URL);
     const app = createServerApp({
       build: tier,
-      settings: {
-        ...config,
-        maxCustomRootfsSizeMb: config.max_custom_rootfs_size_mb,
-        maxDefaultsLength: config.max_defaults_length,
-      },
+      settings: config,
       logger: tierLogger("prepare"),
     });
     options.signal?.throwIfAborted();

@@ -9,8 +9,8 @@ import type { StaticAssets } from "./static-assets.ts";
 export interface HomePageSettings {
   allow_defaults: boolean;
   repository_allow_list: readonly string[];
-  maxCustomRootfsSizeMb: number;
-  maxDefaultsLength: number;
+  max_custom_rootfs_size_mb: number;
+  max_defaults_length: number;
   upstream_url: string;
   server_contact?: string | undefined;
 }
@@ -109,8 +109,8 @@ function settingsBlock(view: HomeView): Html {
       html`First-boot scripts (<code>defaults</code>)`,
       settings.allow_defaults ? "allowed" : "not allowed",
     ],
-    ["Largest root filesystem", `${settings.maxCustomRootfsSizeMb} MB`],
-    ["Longest first-boot script", `${settings.maxDefaultsLength} characters`],
+    ["Largest root filesystem", `${settings.max_custom_rootfs_size_mb} MB`],
+    ["Longest first-boot script", `${settings.max_defaults_length} characters`],
     ["Extra repositories allowed", allowList],
     ["Metadata from", html`<a href="${settings.upstream_url}">${settings.upstream_url}</a>`],
     ["Server version", view.version],

@@ -22,8 +22,8 @@ let queue: ReturnType<typeof createBuildQueue>;
 const settings = {
   allow_defaults: true,
   repository_allow_list: ["https://feed.example.org/<odd>"],
-  maxCustomRootfsSizeMb: 512,
-  maxDefaultsLength: 4096,
+  max_custom_rootfs_size_mb: 512,
+  max_defaults_length: 4096,
   build_ttl: 1,
   build_ttl_unversioned: 1,
   build_defaults_ttl: 1,
