@@ -1,10 +1,10 @@
-import type { BuildRequest } from "@asu/core";
 import { Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
 import { type BuildQueue, createBuildQueue } from "./build-queue.ts";
-import { BUILD_QUEUE, type BuildJobData, KEY_PREFIX } from "./job-data.ts";
+import { bareJobData } from "./fixtures/job-data.ts";
+import { BUILD_QUEUE, KEY_PREFIX } from "./job-data.ts";
 
 let redisServer: RedisServer;
 let redis: Redis;
@@ -29,19 +29,6 @@ afterAll(async () => {
   await redisServer?.stop().catch(() => {});
 });
 
-function job(hash: string): BuildJobData {
-  return {
-    request: { repositories: {}, packages_versions: {} } as unknown as BuildRequest,
-    requestHash: hash,
-    packages: ["luci"],
-    image: "image",
-    versionPath: "releases/24.10.0",
-    snapshot: false,
-    resultTtl: 60,
-    failureTtl: 60,
-  };
-}
-
 /** Runs every queued job to completion in a worker of this process. */
 async function completeAll(): Promise<void> {
   const connection = new Redis(redisServer.url, { maxRetriesPerRequest: null });
@@ -61,9 +48,9 @@ async function completeAll(): Promise<void> {
 
 describe("enqueueWithin", () => {
   it("answers the queued job's snapshot with its place", async () => {
-    await queue.enqueueWithin(job("a"), 10);
-    await queue.enqueueWithin(job("b"), 10);
-    const third = await queue.enqueueWithin(job("c"), 10);
+    await queue.enqueueWithin({ ...bareJobData("a"), packages: ["luci"] }, 10);
+    await queue.enqueueWithin({ ...bareJobData("b"), packages: ["luci"] }, 10);
+    const third = await queue.enqueueWithin({ ...bareJobData("c"), packages: ["luci"] }, 10);
     if (!third.enqueued) throw new Error("refused");
     expect(third.snapshot).toMatchObject({ requestHash: "c", state: "waiting", position: 2 });
     expect(third.snapshot.data.packages).toEqual(["luci"]);
@@ -76,8 +63,8 @@ describe("enqueueWithin", () => {
   });
 
   it("answers the job that was there already for a hash enqueued twice", async () => {
-    const first = await queue.enqueueWithin(job("same"), 10);
-    const second = await queue.enqueueWithin(job("same"), 10);
+    const first = await queue.enqueueWithin({ ...bareJobData("same"), packages: ["luci"] }, 10);
+    const second = await queue.enqueueWithin({ ...bareJobData("same"), packages: ["luci"] }, 10);
     if (!first.enqueued || !second.enqueued) throw new Error("refused");
     expect(second.snapshot.timestamp).toBe(first.snapshot.timestamp);
     expect(await queue.queue.getWaitingCount()).toBe(1);
@@ -90,7 +77,7 @@ describe("find and what a request does with what it found", () => {
   });
 
   it("tells an expired result, and drops that job so the hash builds again", async () => {
-    await queue.enqueue(job("done"));
+    await queue.enqueue({ ...bareJobData("done"), packages: ["luci"] });
     await completeAll();
     const fresh = await queue.find("done");
     expect(fresh).toMatchObject({ expired: false, snapshot: { state: "completed" } });
@@ -101,12 +88,12 @@ describe("find and what a request does with what it found", () => {
     expect(await queue.snapshot("done")).toBeUndefined();
     await queue.dropExpired(expired!);
     expect(await queue.find("done")).toBeUndefined();
-    const again = await queue.enqueueWithin(job("done"), 10);
+    const again = await queue.enqueueWithin({ ...bareJobData("done"), packages: ["luci"] }, 10);
     expect(again).toMatchObject({ enqueued: true, snapshot: { state: "waiting" } });
   });
 
   it("leaves a job that is not expired where it is", async () => {
-    await queue.enqueue(job("waiting"));
+    await queue.enqueue({ ...bareJobData("waiting"), packages: ["luci"] });
     const found = await queue.find("waiting");
     await queue.dropExpired(found!);
     expect(await queue.snapshot("waiting")).toMatchObject({ state: "waiting" });
@@ -114,7 +101,7 @@ describe("find and what a request does with what it found", () => {
   });
 
   it("requeues a finished job from what it found, and leaves an unfinished one", async () => {
-    await queue.enqueue(job("lost"));
+    await queue.enqueue({ ...bareJobData("lost"), packages: ["luci"] });
     await completeAll();
     const found = await queue.find("lost");
     const requeued = await queue.requeue(found!, 10);

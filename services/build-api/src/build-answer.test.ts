@@ -1,7 +1,5 @@
-import type { BuildRequest } from "@asu/core";
 import {
   BUILD_QUEUE,
-  type BuildJobData,
   type BuildQueue,
   createBuildQueue,
   KEY_PREFIX,
@@ -10,6 +8,7 @@ import {
 import { Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bareJobData } from "../../../packages/queue/src/fixtures/job-data.ts";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
 import { buildAnswer } from "./build-answer.ts";
 
@@ -41,19 +40,6 @@ afterAll(async () => {
   await redisServer?.stop().catch(() => {});
 });
 
-function jobData(requestHash: string): BuildJobData {
-  return {
-    request: { repositories: {}, packages_versions: {} } as unknown as BuildRequest,
-    requestHash,
-    packages: [],
-    image: "image",
-    versionPath: "releases/24.10.0",
-    snapshot: false,
-    resultTtl: 60,
-    failureTtl: 60,
-  };
-}
-
 /**
  * A client polling GET /api/v1/build/{hash} in a tight loop: what it saw, in
  * order, until the build was done, and when it first saw it started.
@@ -81,7 +67,7 @@ describe("polling a build while its worker finishes it", () => {
     const rounds = 25;
     for (let round = 0; round < rounds; round++) {
       const requestHash = round.toString(16).padStart(64, "a");
-      await queue.enqueue(jobData(requestHash));
+      await queue.enqueue(bareJobData(requestHash));
       const token = `token-${round}`;
       const job = await worker.getNextJob(token);
       expect(job?.id).toBe(requestHash);
