@@ -59,9 +59,13 @@ describe("the stored error log", () => {
 
   it("keeps the newest 5000 entries, newest first", async () => {
     expect(ERROR_LOG_LENGTH).toBe(5000);
-    for (let index = 0; index < ERROR_LOG_LENGTH + 5; index++) {
-      await appendErrorLog(redis, `entry ${index}`);
-    }
+    // One connection sends commands in the order they are called: one
+    // pipelined burst instead of 5005 round trips, in the same order.
+    await Promise.all(
+      Array.from({ length: ERROR_LOG_LENGTH + 5 }, (_, index) =>
+        appendErrorLog(redis, `entry ${index}`),
+      ),
+    );
     const all = await readErrorLog(redis);
     expect(all).toHaveLength(ERROR_LOG_LENGTH);
     expect(all[0]).toBe(`entry ${ERROR_LOG_LENGTH + 4}`);

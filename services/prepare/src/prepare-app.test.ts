@@ -356,9 +356,9 @@ describe("bad input answers 4xx, never 500", () => {
         JSON.stringify({ ...seed, packages: Array(120_000).fill("p".repeat(20)) }),
       );
       expect(body.length).toBeGreaterThan(2_600_000);
-      // Spread over two seconds as on a slow uplink: the server must still be reading.
+      // Spread out as on a slow uplink: the server must still be reading.
       const answer = await uploadThenRead(`${prepare.url}/api/v1/build/prepare`, body, {
-        seconds: 2,
+        seconds: 0.5,
         chunked,
       });
       expect(answer.status).toBe(413);
