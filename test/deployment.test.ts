@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { envName, settingKeys } from "@asu/config";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { postJson, waitForBuild } from "./support/asu-stack.ts";
 import {
   ensureNodeBaseImage,
@@ -205,20 +205,21 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
   }
 
   async function waitForStack(url: string, stack: ComposeStack): Promise<void> {
-    const deadline = Date.now() + 180_000;
-    let last = "no answer";
-    while (Date.now() < deadline) {
-      try {
-        const res = await fetch(`${url}/health`);
-        const body = (await res.json()) as any;
-        last = `${res.status} ${JSON.stringify(body)}`;
-        if (res.status === 200 && body.workers?.online >= 1) return;
-      } catch (error) {
-        last = (error as Error).message;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 500));
+    try {
+      await vi.waitFor(
+        async () => {
+          const res = await fetch(`${url}/health`);
+          const body = (await res.json()) as any;
+          if (res.status !== 200 || !(body.workers?.online >= 1)) {
+            throw new Error(`${res.status} ${JSON.stringify(body)}`);
+          }
+        },
+        { timeout: 180_000, interval: 500 },
+      );
+    } catch (error) {
+      const last = (error as Error).message;
+      throw new Error(`stack not ready at ${url} (${last}):\n${await stack.diagnostics()}`);
     }
-    throw new Error(`stack not ready at ${url} (${last}):\n${await stack.diagnostics()}`);
   }
 
   /** What a client does: prepare, build the prepared request, poll, download, check. */

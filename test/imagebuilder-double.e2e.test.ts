@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { PassThrough } from "node:stream";
 import { gunzipSync } from "node:zlib";
 import Docker from "dockerode";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startFakeUpstream } from "./support/fake-upstream.ts";
 import {
   buildImagebuilderDouble,
@@ -227,11 +227,15 @@ describe("ImageBuilder double in Podman", () => {
       stream.on("close", resolve);
       stream.on("error", reject);
     });
-    let info = await execution.inspect();
-    while (info.Running) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      info = await execution.inspect();
-    }
+    // The output ends before podman records the exit code.
+    const info = await vi.waitFor(
+      async () => {
+        const inspected = await execution.inspect();
+        expect(inspected.Running).toBe(false);
+        return inspected;
+      },
+      { timeout: 10_000, interval: 20 },
+    );
     return {
       code: info.ExitCode ?? -1,
       stdout: Buffer.concat(out).toString("utf8"),

@@ -4,7 +4,7 @@ import { DEFAULT_BRANCHES } from "@asu/core";
 import { createApiApp, createLogger } from "@asu/http";
 import { type BuildQueue, createBuildQueue } from "@asu/queue";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { registerStatsRoutes } from "../services/build/src/stats-routes.ts";
 import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
 import {
@@ -68,16 +68,6 @@ async function post(body: unknown, headers: Record<string, string> = {}) {
     body: JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as any, headers: res.headers };
-}
-
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string) {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 beforeAll(async () => {
@@ -158,10 +148,13 @@ describe("metrics, statistics and request ids over a real build", () => {
     expect(worker.metricsUrl).toBe(`http://127.0.0.1:${metricsPort}/metrics`);
     const workerMetrics = worker.metricsUrl as string;
 
-    const busy = await until(
-      () => scrape(workerMetrics),
-      (text) => sample(text, "asu_worker_busy") === 1,
-      "the worker to report busy",
+    const busy = await vi.waitFor(
+      async () => {
+        const text = await scrape(workerMetrics);
+        expect(sample(text, "asu_worker_busy"), "the worker reports busy").toBe(1);
+        return text;
+      },
+      { timeout: 60_000, interval: 25 },
     );
     expect(sample(busy, "asu_worker_builds_running")).toBe(1);
     const active = await scrape(`${stack.buildUrl}/metrics`);
@@ -232,10 +225,13 @@ describe("metrics, statistics and request ids over a real build", () => {
     const get = async (path: string) => (await fetch(`${stats.url}${path}`)).json() as any;
 
     // The build tier writes its counts within a second.
-    const summary = await until(
-      () => get("/api/v1/stats/summary"),
-      (body) => body.events.requests === 4,
-      "the build tier's counts",
+    const summary = await vi.waitFor(
+      async () => {
+        const body = await get("/api/v1/stats/summary");
+        expect(body.events.requests, "the build tier's counts").toBe(4);
+        return body;
+      },
+      { timeout: 60_000, interval: 25 },
     );
     expect(summary.events).toEqual({
       requests: 4,

@@ -5,7 +5,7 @@ import { mkdtemp, readdir, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Docker from "dockerode";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { postJson, waitForBuild } from "./support/asu-stack.ts";
 import { type FakeUpstream, startFakeUpstream } from "./support/fake-upstream.ts";
 import { buildImagebuilderDouble } from "./support/imagebuilder-double.ts";
@@ -102,16 +102,20 @@ function spawnServer(env: Record<string, string>, cwd = workDir): ServerProcess 
     lines,
     output: () => text,
     exited,
-    async waitForLog(msg, timeoutMs = 60_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const line = lines.find((entry) => entry.msg === msg);
-        if (line) return line;
-        if (child.exitCode !== null || Date.now() > deadline) {
-          throw new Error(`no "${msg}" log line; server output:\n${text}`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+    waitForLog(msg, timeoutMs = 60_000) {
+      const line = () => lines.find((entry) => entry.msg === msg);
+      const missing = () => new Error(`no "${msg}" log line; server output:\n${text}`);
+      const logged = vi.waitFor(
+        () => {
+          const found = line();
+          if (!found) throw missing();
+          return found;
+        },
+        { timeout: timeoutMs, interval: 50 },
+      );
+      // An exited server writes no more: fail then, not at the timeout.
+      const gone = exited.then(() => line() ?? Promise.reject(missing()));
+      return Promise.race([logged, gone]);
     },
   };
   started.push(server);
@@ -131,16 +135,6 @@ function isAlive(pid: number): boolean {
 
 async function containersOfWorker() {
   return docker.listContainers({ all: true, filters: { label: [`asu.worker=${WORKER_ID}`] } });
-}
-
-async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out; last value ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 beforeAll(async () => {
@@ -248,7 +242,9 @@ describe("pnpm start: the whole server in one process", () => {
       });
       expect(slow.status).toBe(202);
       slowHash = slow.body.request_hash;
-      await waitFor(containersOfWorker, (containers) => containers.length === 1);
+      await expect
+        .poll(async () => (await containersOfWorker()).length, { timeout: 60_000, interval: 100 })
+        .toBe(1);
 
       const signalledAt = Date.now();
       server.child.kill("SIGTERM");

@@ -26,21 +26,20 @@ const SETTINGS: JsonApiSettings = {
   max_defaults_length: 4096,
 };
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 let upstream: FakeUpstream;
 
 function start(
-  options: { ttlMs?: number; client?: JsonApiDeps["client"] } = {},
+  options: { ttlMs?: number; now?: () => number; client?: JsonApiDeps["client"] } = {},
 ): Promise<ServedApp> {
   const client = createMetadataClient({
     upstreamUrl: upstream.url,
     timeoutMs: 2000,
     ttlMs: options.ttlMs,
+    now: options.now,
   });
   const app = createApiApp({ title: "test", version: "0.0.0", logger: silent });
   registerJsonApi(app, {
-    catalog: createOpenwrtCatalog({ client, branches: DEFAULT_BRANCHES }),
+    catalog: createOpenwrtCatalog({ client, branches: DEFAULT_BRANCHES, now: options.now }),
     client: options.client ?? client,
     settings: SETTINGS,
     version: "1.2.3-test",
@@ -415,7 +414,8 @@ describe("freshness and failures", () => {
   });
 
   it("shows a new upstream release once the metadata cache revalidates", async () => {
-    const served = await start({ ttlMs: 50 });
+    let clock = 0;
+    const served = await start({ ttlMs: 50, now: () => clock });
     try {
       expect((await getJson(served, "/json/v1/latest.json")).body).toEqual({ latest: LATEST });
       upstream.addFile(
@@ -428,7 +428,7 @@ describe("freshness and failures", () => {
         }),
       );
       upstream.addFile("releases/24.10.1/.targets.json", '{"x86/64":"x86_64"}');
-      await sleep(80);
+      clock += 50;
       expect((await getJson(served, "/json/v1/latest.json")).body).toEqual({
         latest: ["24.10.1", "23.05.5"],
       });
@@ -466,7 +466,8 @@ describe("freshness and failures", () => {
   });
 
   it("derives an index afresh once upstream's file changes", async () => {
-    const served = await start({ ttlMs: 50 });
+    let clock = 0;
+    const served = await start({ ttlMs: 50, now: () => clock });
     const path = "/json/v1/releases/24.10.0/packages/mips_24kc-index.json";
     try {
       expect((await getJson(served, path)).body.tcpdump).toBe("4.99.5-r1");
@@ -475,7 +476,7 @@ describe("freshness and failures", () => {
         "Package: tcpdump\nVersion: 4.99.5-r2\nArchitecture: mips_24kc\n",
       );
       expect((await getJson(served, path)).body.tcpdump).toBe("4.99.5-r1");
-      await sleep(80);
+      clock += 50;
       const { body } = await getJson(served, path);
       expect(body.tcpdump).toBe("4.99.5-r2");
       expect(body).not.toHaveProperty("owut");
@@ -537,11 +538,12 @@ describe("freshness and failures", () => {
   });
 
   it("keeps serving what it has while upstream is down", async () => {
-    const served = await start({ ttlMs: 10 });
+    let clock = 0;
+    const served = await start({ ttlMs: 10, now: () => clock });
     try {
       const before = await get(served, "/json/v1/overview.json");
       await upstream.setDown(true, "status503");
-      await sleep(30);
+      clock += 10;
       const during = await get(served, "/json/v1/overview.json");
       expect(during.status).toBe(200);
       expect(during.text).toBe(before.text);
