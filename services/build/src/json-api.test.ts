@@ -94,16 +94,21 @@ describe("registerJsonApi", () => {
 
   beforeAll(async () => {
     upstream = await startFakeUpstream();
-    served = await start();
   });
 
   afterAll(async () => {
-    await served?.close();
     await upstream?.close();
   });
 
-  beforeEach(() => {
+  // A tier per test: its metadata cache would otherwise carry what one test
+  // read into what the next sees asked upstream.
+  beforeEach(async () => {
     upstream.requests.length = 0;
+    served = await start();
+  });
+
+  afterEach(async () => {
+    await served?.close();
   });
 
   describe("/json/v1/latest.json", () => {
