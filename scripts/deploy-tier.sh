@@ -1,5 +1,5 @@
 #!/bin/sh
-# Deploys one tier for its container image: `scripts/deploy-tier.sh @asu/build /app`
+# Deploys one tier for its container image: `scripts/deploy-tier.sh @asu/build-api /app`
 # leaves in /app the tier's package with its production dependencies, exactly
 # as locked, ready for `node src/main.ts`.
 #

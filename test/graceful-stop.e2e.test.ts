@@ -151,11 +151,14 @@ describe("SIGTERM under load", () => {
   }, 120_000);
 
   it("the build tier answers every request it took and resets none", async () => {
-    const tier = await startTier(new URL("../services/build/src/main.ts", import.meta.url).href, {
-      UPSTREAM_URL: upstream.url,
-      REDIS_URL: redis.url,
-      PUBLIC_PATH: publicPath,
-    });
+    const tier = await startTier(
+      new URL("../services/build-api/src/main.ts", import.meta.url).href,
+      {
+        UPSTREAM_URL: upstream.url,
+        REDIS_URL: redis.url,
+        PUBLIC_PATH: publicPath,
+      },
+    );
     const { outcome, code } = await stopUnderLoad(tier, { path: "/api/v1/build", status: 202 });
     expect(outcome.broken).toEqual([]);
     expect(outcome.answered).toBeGreaterThan(200);

@@ -1,12 +1,12 @@
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES, REQUEST_BOUNDS } from "@asu/core";
-import { createLogger } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { BUILD_QUEUE, createBuildQueue, KEY_PREFIX } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBuildApp } from "../services/build/src/build-app.ts";
+import { createBuildApp } from "../services/build-api/src/build-app.ts";
 import { createBuildCacheProbe } from "../services/prepare/src/build-cache-probe.ts";
 import { createPrepareApp } from "../services/prepare/src/prepare-app.ts";
 import { type FakeUpstream, startFakeUpstream } from "./support/fake-upstream.ts";

@@ -1,11 +1,12 @@
 import { createServer } from "node:net";
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
-import { createApiApp, createLogger } from "@asu/http";
+import { createApiApp } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { type BuildQueue, createBuildQueue } from "@asu/queue";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { registerStatsRoutes } from "../services/build/src/stats-routes.ts";
+import { registerStatsRoutes } from "../services/build-api/src/stats-routes.ts";
 import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
 import {
   type AsuStack,

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { registerPages } from "../services/build/src/pages/register-pages.ts";
-import { registerStatsRoutes } from "../services/build/src/stats-routes.ts";
+import { registerPages } from "../services/build-api/src/pages/register-pages.ts";
+import { registerStatsRoutes } from "../services/build-api/src/stats-routes.ts";
 import type { RunningWorker } from "../services/worker/src/worker.ts";
 import {
   type AsuStack,

@@ -1,5 +1,5 @@
 import { Writable } from "node:stream";
-import { createLogger } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
 import {

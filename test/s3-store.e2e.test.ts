@@ -5,12 +5,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { createLogger } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { type BuildQueue, createBuildQueue } from "@asu/queue";
 import { createStoreFromConfig } from "@asu/store";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { startJanitor } from "../services/build/src/janitor.ts";
+import { startJanitor } from "../services/build-api/src/janitor.ts";
 import {
   type AsuStack,
   ATH79_24_10_DOUBLE,

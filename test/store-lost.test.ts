@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
-import { createLogger } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import {
   BUILD_QUEUE,
   type BuildJobData,
@@ -16,7 +16,7 @@ import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { type Job, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBuildApp } from "../services/build/src/build-app.ts";
+import { createBuildApp } from "../services/build-api/src/build-app.ts";
 import { type FakeUpstream, startFakeUpstream } from "./support/fake-upstream.ts";
 import { type RedisServer, startRedisServer } from "./support/redis-server.ts";
 import { type S3Server, startS3Server } from "./support/s3-server.ts";

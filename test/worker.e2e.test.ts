@@ -12,20 +12,20 @@ import {
   manifestHash,
   requestHash,
 } from "@asu/core";
-import { createLogger } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import {
   BUILD_STAGES,
   type BuildJobData,
   type BuildProgress,
   type BuildQueue,
-  buildAnswer,
   createBuildQueue,
   EXPIRY_KEY,
-  readErrorLog,
 } from "@asu/queue";
+import { readErrorLog } from "@asu/stats";
 import Docker from "dockerode";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { buildAnswer } from "../services/build-api/src/build-answer.ts";
 import { ensureImage } from "../services/worker/src/image-pull.ts";
 import { BUILD_LABEL, WORKER_LABEL } from "../services/worker/src/imagebuilder-session.ts";
 import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";

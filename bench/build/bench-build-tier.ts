@@ -3,12 +3,12 @@
 // it measures (indexes, a finished build, its own queue limit).
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
-import { createLogger } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { createBuildQueue } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { Redis } from "ioredis";
-import { createBuildApp } from "../../services/build/src/build-app.ts";
+import { createBuildApp } from "../../services/build-api/src/build-app.ts";
 import { type FakeUpstream, startFakeUpstream } from "../../test/support/fake-upstream.ts";
 import { startRedisServer } from "../../test/support/redis-server.ts";
 

@@ -1,5 +1,5 @@
 import { Writable } from "node:stream";
-import { createLogger, type Logger } from "@asu/http";
+import { createLogger, type Logger } from "@asu/observability";
 
 export interface LogEntry {
   /** performance.now() of this process (pino stamps ISO time to the millisecond). */

@@ -10,7 +10,7 @@
  * Usage: pnpm bench:build-parallel -- [--builds 8] [--workers 2] [--singles 3] [--poll-ms 50] [--trace]
  */
 import { parseArgs } from "node:util";
-import { createLogger } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { startWorker } from "../../services/worker/src/worker.ts";
 import { withBenchStack } from "./bench-stack.ts";
 import { printCallComparison } from "./call-summary.ts";

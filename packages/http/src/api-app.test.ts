@@ -1,9 +1,9 @@
 import { Writable } from "node:stream";
 import { badRequest, problem } from "@asu/core";
+import { createLogger } from "@asu/observability";
 import { describe, expect, it } from "vitest";
 import { createApiApp } from "./api-app.ts";
 import { readJsonBody } from "./json-body.ts";
-import { createLogger } from "./logger.ts";
 
 function capture() {
   const lines: Record<string, unknown>[] = [];

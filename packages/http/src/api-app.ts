@@ -1,10 +1,15 @@
 import { ApiError, type RequestPart, toFastApiErrors } from "@asu/core";
+import {
+  type Logger,
+  METRICS_CONTENT_TYPE,
+  metricsRegistry,
+  metricsText,
+} from "@asu/observability";
 import { swaggerUI } from "@hono/swagger-ui";
 import { createRoute, type Hook, OpenAPIHono, z } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { apiCors } from "./cors.ts";
-import type { Logger } from "./logger.ts";
-import { httpMetrics, METRICS_CONTENT_TYPE, metricsRegistry, metricsText } from "./metrics.ts";
+import { httpMetrics } from "./http-metrics.ts";
 import { type RequestVariables, requestContext } from "./request-context.ts";
 
 export type ApiEnv = { Variables: RequestVariables };

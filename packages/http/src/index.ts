@@ -6,6 +6,7 @@ export {
   fastApiHook,
 } from "./api-app.ts";
 export { apiCors } from "./cors.ts";
+export { httpMetrics } from "./http-metrics.ts";
 export {
   type BodyText,
   type JsonBody,
@@ -14,24 +15,6 @@ export {
   readBodyText,
   readJsonBody,
 } from "./json-body.ts";
-export { createLogger, type Logger } from "./logger.ts";
-export {
-  type CacheMetrics,
-  cacheMetrics,
-  httpMetrics,
-  METRICS_CONTENT_TYPE,
-  type MetadataStatsSource,
-  type MetricsListener,
-  metricsRegistry,
-  metricsText,
-  refusedBuildMetrics,
-  registerCollectedGauge,
-  registerUpstreamMetrics,
-  type ServeMetricsOptions,
-  serveMetrics,
-  type WorkerMetrics,
-  workerMetrics,
-} from "./metrics.ts";
 export { type RequestVariables, requestContext } from "./request-context.ts";
 export { setResponseHeader } from "./response-headers.ts";
 export { type CoverageOptions, undocumentedRoutes } from "./route-coverage.ts";

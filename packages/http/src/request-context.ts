@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
+import type { Logger } from "@asu/observability";
 import type { MiddlewareHandler } from "hono";
-import type { Logger } from "./logger.ts";
 import { setResponseHeader } from "./response-headers.ts";
 
 export interface RequestVariables {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Server as NetServer } from "node:net";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "@asu/observability";
 
 /** What a stopping tier closes: a Node HTTP server, or @hono/node-server's. */
 export interface ClosableServer {

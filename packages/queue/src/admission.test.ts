@@ -3,8 +3,8 @@ import type { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
 import { RESERVATIONS_KEY } from "./admission.ts";
-import type { BuildJobData } from "./build-job.ts";
 import { type BuildQueue, createBuildQueue } from "./build-queue.ts";
+import type { BuildJobData } from "./job-data.ts";
 
 let redisServer: RedisServer;
 let redis: Redis;

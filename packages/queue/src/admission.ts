@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { BUILD_QUEUE, KEY_PREFIX } from "./build-job.ts";
+import { BUILD_QUEUE, KEY_PREFIX } from "./job-data.ts";
 
 /** Hashes admitted but not yet added to the queue, scored by when (unix ms). */
 export const RESERVATIONS_KEY = `${KEY_PREFIX}:admitting`;

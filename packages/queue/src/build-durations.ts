@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type { DurationHistory, TimedStage } from "./build-eta.ts";
 import { TIMED_STAGES } from "./build-eta.ts";
-import { KEY_PREFIX } from "./build-job.ts";
+import { KEY_PREFIX } from "./job-data.ts";
 
 /** `asu:durations:{stage}`: the most recent successful builds' durations, seconds, newest first. */
 export const DURATIONS_KEY_PREFIX = `${KEY_PREFIX}:durations:`;

@@ -1,4 +1,4 @@
-import type { BuildStage } from "./build-job.ts";
+import type { BuildStage } from "./job-data.ts";
 
 /** The stages a build passes while it runs, in order; their durations are recorded. */
 export const TIMED_STAGES = [

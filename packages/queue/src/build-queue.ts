@@ -1,14 +1,14 @@
 import { Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { createAdmission } from "./admission.ts";
-import { isReplaceableFailure, type JobSnapshot, type JobState } from "./build-answer.ts";
 import {
   BUILD_QUEUE,
   type BuildJobData,
   type BuildResult,
   KEY_PREFIX,
   storedJobData,
-} from "./build-job.ts";
+} from "./job-data.ts";
+import { isReplaceableFailure, type JobSnapshot, type JobState } from "./job-snapshot.ts";
 import { readRefusedBuild } from "./refused-builds.ts";
 
 export interface BuildQueue {

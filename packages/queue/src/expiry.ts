@@ -1,8 +1,8 @@
 import type { BuildStore } from "@asu/store";
 import { Job, type Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import type { BuildJobData, BuildResult } from "./build-job.ts";
-import { EXPIRY_KEY } from "./build-job.ts";
+import type { BuildJobData, BuildResult } from "./job-data.ts";
+import { EXPIRY_KEY } from "./job-data.ts";
 
 /** Called by the worker when a build finishes: when its result (or failure) expires. */
 export async function recordExpiry(

@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
-import type { JobSnapshot } from "./build-answer.ts";
-import { type BuildJobData, type BuildProgress, KEY_PREFIX } from "./build-job.ts";
+import { type BuildJobData, type BuildProgress, KEY_PREFIX } from "./job-data.ts";
+import type { JobSnapshot } from "./job-snapshot.ts";
 
 /**
  * Builds the build tier failed before the queue (a package no index has):

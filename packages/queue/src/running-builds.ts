@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import { BUILD_QUEUE, KEY_PREFIX } from "./build-job.ts";
+import { BUILD_QUEUE, KEY_PREFIX } from "./job-data.ts";
 
 /** Names this queue (this Redis) for as long as its data lives. */
 export const QUEUE_ID_KEY = `${KEY_PREFIX}:queue-id`;

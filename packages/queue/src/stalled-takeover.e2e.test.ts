@@ -4,9 +4,9 @@ import { Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
-import { buildAnswer } from "./build-answer.ts";
-import { BUILD_QUEUE, type BuildJobData, KEY_PREFIX, WORKER_LOCK_SETTINGS } from "./build-job.ts";
 import { type BuildQueue, createBuildQueue } from "./build-queue.ts";
+import { BUILD_QUEUE, type BuildJobData, KEY_PREFIX, WORKER_LOCK_SETTINGS } from "./job-data.ts";
+import { jobProgress } from "./job-snapshot.ts";
 
 let redisServer: RedisServer;
 let redis: Redis;
@@ -64,9 +64,9 @@ describe("a worker killed mid-build", () => {
   it("has its job taken over by another worker within about 30 s", async () => {
     await queue.enqueue(data);
     holder = await startHolder();
-    expect(buildAnswer((await queue.snapshot(HASH))!).body.imagebuilder_status).toBe(
-      "building_image",
-    );
+    const held = (await queue.snapshot(HASH))!;
+    expect(held.state).toBe("active");
+    expect(jobProgress(held).imagebuilder_status).toBe("building_image");
 
     survivorConnection = new Redis(redisServer.url, { maxRetriesPerRequest: null });
     let takenAt: number | undefined;
@@ -84,11 +84,11 @@ describe("a worker killed mid-build", () => {
     holder.kill("SIGKILL");
     // A poll never shows the dead build running once its lock is gone.
     await expect
-      .poll(async () => buildAnswer((await queue.snapshot(HASH))!).body.imagebuilder_status, {
+      .poll(async () => (await queue.snapshot(HASH))!.state, {
         timeout: WORKER_LOCK_SETTINGS.lockDuration + 5_000,
         interval: 250,
       })
-      .not.toBe("building_image");
+      .not.toBe("active");
     await expect.poll(() => takenAt, { timeout: 45_000, interval: 250 }).toBeDefined();
     const seconds = ((takenAt ?? 0) - killedAt) / 1000;
     console.info(`stalled job taken over ${seconds.toFixed(1)} s after SIGKILL`);

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
-import { KEY_PREFIX } from "./build-job.ts";
+import { KEY_PREFIX } from "./job-data.ts";
 
 /** `asu:workers:{id}`: one key per live worker, gone within its TTL after the worker is. */
 export const WORKER_KEY_PREFIX = `${KEY_PREFIX}:workers:`;

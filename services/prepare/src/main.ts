@@ -1,5 +1,6 @@
 import { ConfigError, describeConfig, loadBranches, loadConfig } from "@asu/config";
-import { createLogger, metricsRegistry, registerUpstreamMetrics, stopOnSignals } from "@asu/http";
+import { stopOnSignals } from "@asu/http";
+import { createLogger, metricsRegistry, registerUpstreamMetrics } from "@asu/observability";
 import { createMetadataClient, createOpenwrtCatalog, createPackageIndexes } from "@asu/upstream";
 import { serve } from "@hono/node-server";
 import { createBuildCacheProbe } from "./build-cache-probe.ts";

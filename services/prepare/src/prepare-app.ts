@@ -5,7 +5,8 @@ import {
   toFastApiErrors,
   withClientDicts,
 } from "@asu/core";
-import { type ApiApp, createApiApp, type Logger, parseJsonBody, readBodyText } from "@asu/http";
+import { type ApiApp, createApiApp, parseJsonBody, readBodyText } from "@asu/http";
+import type { Logger } from "@asu/observability";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { BuildCacheProbe } from "./build-cache-probe.ts";
 import { type PrepareDeps, type PreparedAnswer, prepareRequest } from "./prepare-request.ts";

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Logger } from "@asu/http";
+import type { Logger } from "@asu/observability";
 
 /** Who uses a data folder: the server process and the helper programs it started. */
 interface LockContent {

@@ -1,5 +1,6 @@
-import { type BuildAppDeps, createBuildApp } from "@asu/build";
-import type { ApiApp, Logger } from "@asu/http";
+import { type BuildAppDeps, createBuildApp } from "@asu/build-api";
+import type { ApiApp } from "@asu/http";
+import type { Logger } from "@asu/observability";
 import { createBuildCacheProbe, createPrepareApp } from "@asu/prepare";
 import { createPackageIndexes } from "@asu/upstream";
 

@@ -1,5 +1,5 @@
 import { ConfigError, describeConfig, loadConfig } from "@asu/config";
-import { createLogger } from "@asu/http";
+import { createLogger } from "@asu/observability";
 import { startWorker } from "./worker.ts";
 
 async function start() {

@@ -8,12 +8,11 @@ import {
   metricsRegistry,
   serveMetrics,
   workerMetrics,
-} from "@asu/http";
+} from "@asu/observability";
 import {
   BUILD_QUEUE,
   type BuildJobData,
   type BuildResult,
-  createStatsRecorder,
   type Heartbeat,
   KEY_PREFIX,
   queueInstanceId,
@@ -21,12 +20,13 @@ import {
   startHeartbeat,
   WORKER_LOCK_SETTINGS,
 } from "@asu/queue";
+import { createStatsRecorder } from "@asu/stats";
 import { createStoreFromConfig } from "@asu/store";
 import { Worker } from "bullmq";
 import Docker from "dockerode";
 import { Redis } from "ioredis";
 import { type SandboxConfig, sandboxFromConfig } from "./build-container.ts";
-import { createBuildProcessor } from "./build-job.ts";
+import { createBuildProcessor } from "./build-steps.ts";
 import { createCacheProbe } from "./cache-probe.ts";
 import { checkContainerNetwork } from "./container-network.ts";
 import { loadBuildKey } from "./image-signing.ts";

@@ -1,0 +1,102 @@
+import { type BuildRequest, type FailureKind, keysInOrder, withKeyOrder } from "@asu/core";
+
+/** The BullMQ queue every tier shares; job id = request hash. */
+export const BUILD_QUEUE = "builds";
+/** Redis key prefix of everything ASU stores. */
+export const KEY_PREFIX = "asu";
+
+/**
+ * How workers hold their jobs. A worker renews its lock every
+ * lockDuration / 2; once a dead worker's lock has expired, the stall check
+ * (every stalledInterval, on every worker) marks the job and moves it back on
+ * its next run. So a SIGKILLed worker's job is taken over within
+ * lockDuration + 2 × stalledInterval (25 s), not the ~96 s of 30 s / 30 s.
+ * A second stall of the same job fails it rather than looping.
+ */
+export const WORKER_LOCK_SETTINGS = {
+  lockDuration: 15_000,
+  stalledInterval: 5_000,
+  maxStalledCount: 1,
+} as const;
+
+/** The contract's stages, in order. */
+export const BUILD_STAGES = [
+  "init",
+  "container_setup",
+  "validate_revision",
+  "validate_manifest",
+  "building_image",
+  "done",
+  "failed",
+] as const;
+export type BuildStage = (typeof BUILD_STAGES)[number];
+
+/**
+ * What the build tier hands a worker. Everything needing upstream metadata
+ * is decided at enqueue time, so workers need only Redis, Podman and the store.
+ */
+export interface BuildJobData {
+  /** The BuildRequest as it will be built: profile is the matched ImageBuilder profile. */
+  request: BuildRequest;
+  requestHash: string;
+  skipPackageResolution: boolean;
+  /** `{BASE_CONTAINER}:{target}-{tag}`. */
+  image: string;
+  /**
+   * Snapshot images a release builds from (through setup.sh) when `image`
+   * does not exist, best first; absent for snapshots.
+   */
+  fallbackImages?: string[];
+  /** The target's upstream version_code when enqueued: a snapshot image older than it is re-checked. */
+  upstreamVersionCode?: string;
+  /** Upstream path of the version (`snapshots`, `releases/24.10.0`), setup.sh's VERSION_PATH. */
+  versionPath: string;
+  /** The ImageBuilder must run setup.sh first. */
+  snapshot: boolean;
+  /** Seconds a result lives, chosen by the contract's TTL rules. */
+  resultTtl: number;
+  /** Seconds a failure lives. */
+  failureTtl: number;
+  /** The HTTP request that enqueued the build, so logs follow it into the worker. */
+  requestId?: string;
+  /**
+   * The client's order of `request.repositories`: JSON in Redis loses it for
+   * integer-like names, and the repository file and the echoed request follow it.
+   */
+  repositoryOrder?: string[];
+}
+
+/** Job data as stored: the repository order taken along. */
+export function storedJobData(data: BuildJobData): BuildJobData {
+  return { ...data, repositoryOrder: keysInOrder(data.request.repositories) };
+}
+
+/** The request of stored job data with its repositories in the client's order. */
+export function jobRequest(data: BuildJobData): BuildRequest {
+  return {
+    ...data.request,
+    repositories: withKeyOrder(data.request.repositories ?? {}, data.repositoryOrder),
+  };
+}
+
+/** Stored as the job's progress; read by status polls while a build runs or after it failed. */
+export interface BuildProgress {
+  imagebuilder_status: BuildStage;
+  detail?: string;
+  stdout?: string;
+  stderr?: string;
+  /** Whose fault a failure is; see classifyFailure. */
+  failure_kind?: FailureKind;
+  /** The classifier rule that decided, for logs and metrics. */
+  failure_reason?: string;
+}
+
+/** The 200 answer's result fields, as the worker stores them (the job's return value). */
+export type BuildResult = Record<string, unknown> & {
+  images?: unknown[];
+  bin_dir: string;
+  manifest: Record<string, string>;
+};
+
+/** Expiry times of finished builds: a sorted set scored by unix ms. */
+export const EXPIRY_KEY = `${KEY_PREFIX}:expiry`;

@@ -1,0 +1,2 @@
+export * from "./build-stats.ts";
+export * from "./error-log.ts";

@@ -1,0 +1,91 @@
+import {
+  type BuildStage,
+  failureKindOf,
+  type JobSnapshot,
+  jobProgress,
+  jobRequest,
+} from "@asu/queue";
+
+export interface BuildAnswer {
+  status: 200 | 202 | 500;
+  body: Record<string, unknown>;
+  headers: { "X-Imagebuilder-Status": string; "X-Queue-Position": string };
+}
+
+const STALLED_DETAIL =
+  "Error: The worker building this request stopped before finishing. Please request the build again.";
+
+/**
+ * The worker reports failures with the contract's `Error: …` text; BullMQ's
+ * own reasons (a stalled job whose worker died) are turned into a sentence a
+ * user can act on.
+ */
+function failureDetail(snapshot: JobSnapshot): string {
+  const reported = jobProgress(snapshot).detail;
+  if (reported?.startsWith("Error:")) return reported;
+  const reason = snapshot.failedReason ?? "";
+  if (/stalled/i.test(reason)) return STALLED_DETAIL;
+  if (reason.startsWith("Error:")) return reason;
+  return reason ? `Error: ${reason}` : "Error: Build failed";
+}
+
+/** The contract's answer for a job, identical for POST, GET and HEAD. */
+export function buildAnswer(snapshot: JobSnapshot): BuildAnswer {
+  const common = {
+    request_hash: snapshot.requestHash,
+    enqueued_at: new Date(snapshot.timestamp).toISOString(),
+    request: jobRequest(snapshot.data),
+  };
+  const progress = jobProgress(snapshot);
+
+  switch (snapshot.state) {
+    case "completed":
+      return {
+        status: 200,
+        body: {
+          ...(snapshot.returnvalue ?? {}),
+          ...common,
+          status: 200,
+          detail: "done",
+          imagebuilder_status: "done",
+        },
+        headers: { "X-Imagebuilder-Status": "done", "X-Queue-Position": "0" },
+      };
+    case "failed":
+      return {
+        status: 500,
+        body: {
+          ...common,
+          status: 500,
+          detail: failureDetail(snapshot),
+          stdout: progress.stdout ?? "",
+          stderr: progress.stderr ?? "",
+          imagebuilder_status: "failed",
+          failure_kind: failureKindOf(snapshot),
+        },
+        headers: { "X-Imagebuilder-Status": "failed", "X-Queue-Position": "0" },
+      };
+    case "active": {
+      const stage: BuildStage = progress.imagebuilder_status ?? "init";
+      return {
+        status: 202,
+        body: { ...common, status: 202, detail: "started", imagebuilder_status: stage },
+        headers: { "X-Imagebuilder-Status": stage, "X-Queue-Position": "0" },
+      };
+    }
+    default: {
+      const position = snapshot.position ?? 0;
+      return {
+        status: 202,
+        body: {
+          ...common,
+          status: 202,
+          detail: "queued",
+          queue_position: position,
+          imagebuilder_status: "queued",
+        },
+        headers: { "X-Imagebuilder-Status": "queued", "X-Queue-Position": String(position) },
+      };
+    }
+  }
+}

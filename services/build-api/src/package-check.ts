@@ -1,0 +1,157 @@
+import {
+  type AvailabilityReport,
+  availabilityFailure,
+  checkAvailability,
+  type IndexSearch,
+  isSnapshot,
+  packagesForBuild,
+} from "@asu/core";
+import type { Logger } from "@asu/observability";
+import {
+  type BuildJobData,
+  type RefusedBuild,
+  resultTtl,
+  storeRefusedBuild,
+  type TtlSettings,
+} from "@asu/queue";
+import { appendErrorLog, createStatsRecorder, errorLogEntry } from "@asu/stats";
+import type { PackageIndexes, ValidatedRequest } from "@asu/upstream";
+import type { Redis } from "ioredis";
+import { type BuildAnswer, buildAnswer } from "./build-answer.ts";
+
+export interface PackageCheckDeps {
+  indexes: PackageIndexes;
+  /** Where failures are stored, logged and counted; without it nothing is refused. */
+  redis: Redis;
+  settings: TtlSettings & { build_failure_ttl: number; server_stats?: boolean };
+  /** Counts each refusal on /metrics. */
+  onRefused?: () => void;
+  logger?: Logger;
+}
+
+export interface PackageCheckInput {
+  validated: ValidatedRequest;
+  requestHash: string;
+  skipPackageResolution: boolean;
+  image: string;
+  versionPath: string;
+  requestId?: string;
+  log: Logger;
+}
+
+export interface PackageCheck {
+  /**
+   * The failed answer when a package the worker would build is certainly in
+   * no index (or a release pin contradicts it), stored as the hash's result;
+   * undefined when the build should be queued.
+   */
+  refuse(input: PackageCheckInput): Promise<BuildAnswer | undefined>;
+}
+
+/** stdout and stderr of the failure: which indexes were searched, so the user sees why. */
+function explanation(report: AvailabilityReport, search: IndexSearch) {
+  const searched = search.indexes.map((index) => `  ${index.url}`).join("\n");
+  const stdout = `Checked the package selection against ${search.indexes.length} package indexes before queueing the build; no ImageBuilder ran.\n`;
+  const lines = [
+    ...report.missing.map((name) => `${name}: in none of the package indexes searched`),
+    ...report.mismatches.map(
+      (m) => `${m.package}: version ${m.want} requested, the index has ${m.got}`,
+    ),
+    "Package indexes searched:",
+    searched,
+  ];
+  return { stdout, stderr: `${lines.join("\n")}\n` };
+}
+
+/**
+ * The availability check before the queue: a build that cannot succeed is
+ * answered at once with the failure the worker would have reported, and
+ * counted, logged and stored like any failed build, without a job or a
+ * container. Anything uncertain (an unreadable index, a custom repository)
+ * lets the build through.
+ */
+export function createPackageCheck(deps: PackageCheckDeps): PackageCheck {
+  const { indexes, redis, settings } = deps;
+  const stats = createStatsRecorder(redis, {
+    enabled: settings.server_stats === true,
+    onError: (error) => deps.logger?.warn({ err: error.message }, "recording statistics failed"),
+  });
+
+  async function search(input: PackageCheckInput): Promise<IndexSearch | undefined> {
+    const { request, architecture, metadata } = input.validated;
+    try {
+      return await indexes.search({
+        version: request.version,
+        target: request.target,
+        architecture,
+        metadata,
+        repositories: request.repositories,
+      });
+    } catch (error) {
+      // Our fault is never the user's verdict: an unexpected error queues the build.
+      input.log.warn({ err: (error as Error).message }, "package check skipped");
+      return undefined;
+    }
+  }
+
+  return {
+    async refuse(input) {
+      const { request } = input.validated;
+      const found = await search(input);
+      if (!found) return undefined;
+      const packages = packagesForBuild(request, {
+        skipPackageResolution: input.skipPackageResolution,
+      });
+      const pins = isSnapshot(request.version) ? {} : request.packages_versions;
+      const report = checkAvailability(packages, found, pins);
+      const detail = availabilityFailure(report);
+      if (report.unknown.length > 0) {
+        input.log.debug({ unknown: report.unknown }, "packages not checkable before the build");
+      }
+      if (detail === undefined) return undefined;
+
+      const data: BuildJobData = {
+        request,
+        requestHash: input.requestHash,
+        skipPackageResolution: input.skipPackageResolution,
+        image: input.image,
+        versionPath: input.versionPath,
+        snapshot: isSnapshot(request.version),
+        resultTtl: resultTtl(request, settings),
+        failureTtl: settings.build_failure_ttl,
+        ...(input.requestId === undefined ? {} : { requestId: input.requestId }),
+      };
+      const refused: RefusedBuild = {
+        data,
+        progress: {
+          imagebuilder_status: "failed",
+          detail,
+          failure_kind: "request",
+          ...explanation(report, found),
+        },
+        timestamp: Date.now(),
+      };
+      await storeRefusedBuild(redis, refused);
+      await appendErrorLog(redis, errorLogEntry(request, detail, Date.now(), "request"));
+      // Written now, as the worker does for its failures: rare, and seen at once.
+      stats.record(
+        { kind: "event", event: "failures" },
+        { kind: "event", event: "failures-request" },
+      );
+      await stats.flush();
+      deps.onRefused?.();
+      input.log.info(
+        { request_hash: input.requestHash, detail, missing: report.missing },
+        "build failed before the queue",
+      );
+      // The same answer a poll reads back from Redis.
+      return buildAnswer({
+        requestHash: input.requestHash,
+        state: "failed",
+        data,
+        progress: refused.progress,
+        timestamp: refused.timestamp,
+      });
+    },
+  };
+}
