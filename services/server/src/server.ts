@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { startJanitor } from "@asu/build-api";
 import { type Config, describeConfig, loadBranches } from "@asu/config";
 import { createLogger, type Logger } from "@asu/observability";
-import { createBuildQueue } from "@asu/queue";
+import { createBuildQueue, settleWithin } from "@asu/queue";
 import { createStoreFromConfig } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { type RunningWorker, startWorker } from "@asu/worker";
@@ -30,19 +30,6 @@ const HTTP_CLOSE_GRACE_MS = 3_000;
  */
 const BROKEN_WORKER_CLOSE_MS = 10_000;
 const REDIS_READY_TIMEOUT_MS = 15_000;
-
-function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.then(
-      () => {},
-      () => {},
-    ),
-    new Promise<void>((resolvePromise) => {
-      timer = setTimeout(resolvePromise, ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 export interface StartServerOptions extends ServerConfig {
   /** Where ./data (Redis's files, Podman's socket) lives; default the working directory. */
