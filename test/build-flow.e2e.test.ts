@@ -6,13 +6,13 @@ import type { RunningWorker } from "../services/worker/src/worker.ts";
 import {
   type AsuStack,
   ATH79_24_10_DOUBLE,
-  FIXTURE_REVISION_24_10,
   postJson,
   startAsuStack,
   waitForBuild,
 } from "./support/asu-stack.ts";
 import { containersGone } from "./support/containers.ts";
 import { publishDoubleIndexes } from "./support/double-indexes.ts";
+import { FIXTURE_REVISION_24_10 } from "./support/fake-upstream.ts";
 
 /*
  * The whole build path over real HTTP: prepare tier → build tier → Redis

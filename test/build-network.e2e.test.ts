@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { PassThrough } from "node:stream";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildContainerOptions } from "../services/worker/src/build-container.ts";
 import { ATH79_24_10_DOUBLE } from "./support/asu-stack.ts";
+import { execInContainer } from "./support/containers.ts";
 import { buildImagebuilderDouble } from "./support/imagebuilder-double.ts";
 import { type PodmanService, runPodman, startPodmanService } from "./support/podman-service.ts";
 import { type RedisServer, startRedisServer } from "./support/redis-server.ts";
@@ -87,20 +87,10 @@ async function probe(
         `if printf 'GET /config HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${host} ${port} 2>/dev/null | grep -q '200 OK'; then echo open; else echo closed; fi`,
     )
     .join("; ");
-  const exec = await container.exec({
-    Cmd: ["sh", "-c", script],
+  const { stdout } = await execInContainer(docker, container, ["sh", "-c", script], {
     User: "buildbot",
-    AttachStdout: true,
-    AttachStderr: true,
   });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  let text = "";
-  const sink = new PassThrough().on("data", (chunk: Buffer) => {
-    text += chunk.toString("utf8");
-  });
-  docker.modem.demuxStream(stream, sink, sink);
-  await new Promise((resolve) => stream.on("end", resolve));
-  return text.trim().split("\n");
+  return stdout.trim().split("\n");
 }
 
 beforeAll(async () => {

@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from "node:crypto";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { envName, settingKeys } from "@asu/config";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { freeLoopbackPort } from "../services/server/src/private-redis.ts";
 import { postJson, waitForBuild } from "./support/asu-stack.ts";
 import {
   ensureNodeBaseImage,
@@ -14,7 +14,11 @@ import {
   testBuildLabel,
 } from "./support/base-image.ts";
 import { type ComposeStack, startComposeStack } from "./support/compose-stack.ts";
-import { type FakeUpstream, startFakeUpstream } from "./support/fake-upstream.ts";
+import {
+  type FakeUpstream,
+  FIXTURE_REVISION_24_10,
+  startFakeUpstream,
+} from "./support/fake-upstream.ts";
 import {
   buildImagebuilderDouble,
   type ImagebuilderDoubleOptions,
@@ -43,7 +47,7 @@ const TIERS = ["prepare", "build", "worker", "proxy", "package-cache"] as const;
 /** The tiers that are Node programs, with a node_modules to look into. */
 const NODE_TIERS = ["prepare", "build", "worker"] as const;
 const BASE_CONTAINER_REPOSITORY = "localhost/asu-test/deploy-imagebuilder";
-const REVISION = "r28427-6df0e3d02a";
+const REVISION = FIXTURE_REVISION_24_10;
 const PREPARE_REPLICAS = 2;
 const MIRROR_HOST = "downloads.openwrt.org";
 const DOUBLE: ImagebuilderDoubleOptions = {
@@ -73,17 +77,6 @@ if (missing.length > 0) {
 
 const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
 const seconds = (since: number) => Math.round((performance.now() - since) / 100) / 10;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe("the .env example", () => {
   it("names every setting of the configuration schema", async () => {
@@ -407,7 +400,7 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
         if (tier === "package-cache") await buildPackageCacheImage();
         else await ensureImage(tier);
       }
-      const port = await freePort();
+      const port = await freeLoopbackPort();
       url = `http://127.0.0.1:${port}`;
       stack = await phase("podman-compose up (microservices)", () =>
         startComposeStack({
@@ -586,7 +579,7 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
     beforeAll(async () => {
       await ensureImage("server");
       await ensureImage("proxy");
-      const port = await freePort();
+      const port = await freeLoopbackPort();
       url = `http://127.0.0.1:${port}`;
       stack = await phase("podman-compose up (one server)", () =>
         startComposeStack({

@@ -1,4 +1,3 @@
-import { createServer } from "node:net";
 import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
 import { createApiApp } from "@asu/http";
@@ -7,6 +6,7 @@ import { type BuildQueue, createBuildQueue } from "@asu/queue";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { registerStatsRoutes } from "../services/build-api/src/stats-routes.ts";
+import { freeLoopbackPort } from "../services/server/src/private-redis.ts";
 import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
 import {
   type AsuStack,
@@ -38,17 +38,6 @@ let stats: ServedApp;
 let statsRedis: Redis;
 let statsQueue: BuildQueue;
 const workerLines: Record<string, any>[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The value of one series in Prometheus text (0 when absent). */
 function sample(text: string, series: string): number {
@@ -133,7 +122,7 @@ describe("metrics, statistics and request ids over a real build", () => {
   });
 
   it("shows a worker busy while it builds, then the build's durations", async () => {
-    const metricsPort = await freePort();
+    const metricsPort = await freeLoopbackPort();
     const destination = new Writable({
       write(chunk, _encoding, done) {
         for (const line of String(chunk).split("\n").filter(Boolean)) {

@@ -7,7 +7,11 @@ import { join } from "node:path";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { postJson, waitForBuild } from "./support/asu-stack.ts";
-import { type FakeUpstream, startFakeUpstream } from "./support/fake-upstream.ts";
+import {
+  type FakeUpstream,
+  FIXTURE_REVISION_24_10,
+  startFakeUpstream,
+} from "./support/fake-upstream.ts";
 import { buildImagebuilderDouble } from "./support/imagebuilder-double.ts";
 import { type PodmanService, runPodman, startPodmanService } from "./support/podman-service.ts";
 
@@ -18,7 +22,7 @@ import { type PodmanService, runPodman, startPodmanService } from "./support/pod
 
 const SERVER_MAIN = new URL("../services/server/src/main.ts", import.meta.url).pathname;
 const BASE = "localhost/asu-server-start/imagebuilder";
-const REVISION = "r28427-6df0e3d02a";
+const REVISION = FIXTURE_REVISION_24_10;
 const suffix = randomBytes(4).toString("hex");
 const WORKER_ID = `server-start-${suffix}`;
 /** Not asu-build: the server has to create it, as on a fresh machine. */

@@ -30,6 +30,7 @@ import { ensureImage } from "../services/worker/src/image-pull.ts";
 import { BUILD_LABEL, WORKER_LABEL } from "../services/worker/src/imagebuilder-session.ts";
 import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
 import { containersGone } from "./support/containers.ts";
+import { FIXTURE_REVISION_24_10 } from "./support/fake-upstream.ts";
 import {
   buildImagebuilderDouble,
   defaultPackagesFor,
@@ -41,7 +42,7 @@ import { serveApp } from "./support/serve-app.ts";
 import { buildSigningDouble } from "./support/worker-signing-double.ts";
 
 const BASE = "localhost/asu-test/worker-imagebuilder";
-const OPKG_REVISION = "r28427-6df0e3d02a";
+const OPKG_REVISION = FIXTURE_REVISION_24_10;
 const APK_REVISION = "r29102-4b8c1b4e0f";
 const LUCI_VERSION = "25.033.27781~eaa84a1-r1";
 const ARCHER = "tplink_archer-c7-v5";
