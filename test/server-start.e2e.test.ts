@@ -172,10 +172,10 @@ afterAll(async () => {
 }, 60_000);
 
 describe("pnpm start: the whole server in one process", () => {
-  let builtHash: string;
-  let slowHash: string;
-
-  it("starts Redis and Podman itself, builds, and stops cleanly on SIGTERM", async () => {
+  // One data folder's life, in order: the restart needs what the first run left.
+  it("starts Redis and Podman itself, builds, stops cleanly on SIGTERM, and keeps results and queued builds across a restart (append-only file)", async () => {
+    let builtHash = "";
+    let slowHash = "";
     const server = spawnServer(serverEnv());
     try {
       const ready = await server.waitForLog("ready");
@@ -269,29 +269,26 @@ describe("pnpm start: the whole server in one process", () => {
     } catch (error) {
       throw new Error(`${(error as Error).message}\nserver output:\n${server.output()}`);
     }
-  }, 120_000);
 
-  it("keeps results and queued builds across a restart (append-only file)", async () => {
-    expect(slowHash).toBeDefined();
-    const server = spawnServer(serverEnv());
+    const restarted = spawnServer(serverEnv());
     try {
-      const url = (await server.waitForLog("ready")).url as string;
+      const url = (await restarted.waitForLog("ready")).url as string;
       const kept = await fetch(`${url}/api/v1/build/${builtHash}`);
       expect(kept.status).toBe(200);
       const resumed = await waitForBuild(url, slowHash);
       expect(resumed.status).toBe(200);
       // Built by this run: the handed-back job waited in Redis meanwhile.
       expect(
-        server.lines.some((line) => line.msg === "build done" && line.request_hash === slowHash),
+        restarted.lines.some((line) => line.msg === "build done" && line.request_hash === slowHash),
       ).toBe(true);
 
-      server.child.kill("SIGTERM");
-      expect((await server.exited).code).toBe(0);
+      restarted.child.kill("SIGTERM");
+      expect((await restarted.exited).code).toBe(0);
       expect(await containersOfWorker()).toEqual([]);
     } catch (error) {
-      throw new Error(`${(error as Error).message}\nserver output:\n${server.output()}`);
+      throw new Error(`${(error as Error).message}\nserver output:\n${restarted.output()}`);
     }
-  }, 120_000);
+  }, 240_000);
 });
 
 describe("one server per data folder", () => {
