@@ -1,10 +1,9 @@
-import type { BuildRequest } from "@asu/core";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
 import { RESERVATIONS_KEY } from "./admission.ts";
 import { type BuildQueue, createBuildQueue } from "./build-queue.ts";
-import type { BuildJobData } from "./job-data.ts";
+import { bareJobData } from "./fixtures/job-data.ts";
 
 let redisServer: RedisServer;
 let redis: Redis;
@@ -26,23 +25,10 @@ afterAll(async () => {
   await redisServer?.stop().catch(() => {});
 });
 
-function job(hash: string): BuildJobData {
-  return {
-    request: { repositories: {}, packages_versions: {} } as unknown as BuildRequest,
-    requestHash: hash,
-    skipPackageResolution: false,
-    image: "image",
-    versionPath: "releases/24.10.0",
-    snapshot: false,
-    resultTtl: 60,
-    failureTtl: 60,
-  };
-}
-
 describe("enqueueWithin", () => {
   it("admits at most the limit of 300 concurrent distinct builds", async () => {
     const outcomes = await Promise.all(
-      Array.from({ length: 300 }, (_, i) => queue.enqueueWithin(job(`h${i}`), 50)),
+      Array.from({ length: 300 }, (_, i) => queue.enqueueWithin(bareJobData(`h${i}`), 50)),
     );
     expect(outcomes.filter((outcome) => outcome.enqueued)).toHaveLength(50);
     expect(await queue.waitingCount()).toBe(50);
@@ -53,17 +39,19 @@ describe("enqueueWithin", () => {
   });
 
   it("makes one job of concurrent identical requests, even at the limit's edge", async () => {
-    await Promise.all(Array.from({ length: 49 }, (_, i) => queue.enqueueWithin(job(`h${i}`), 50)));
+    await Promise.all(
+      Array.from({ length: 49 }, (_, i) => queue.enqueueWithin(bareJobData(`h${i}`), 50)),
+    );
     const outcomes = await Promise.all(
-      Array.from({ length: 30 }, () => queue.enqueueWithin(job("same"), 50)),
+      Array.from({ length: 30 }, () => queue.enqueueWithin(bareJobData("same"), 50)),
     );
     expect(outcomes.every((outcome) => outcome.enqueued)).toBe(true);
     expect(await queue.waitingCount()).toBe(50);
-    expect((await queue.enqueueWithin(job("other"), 50)).enqueued).toBe(false);
+    expect((await queue.enqueueWithin(bareJobData("other"), 50)).enqueued).toBe(false);
   });
 
   it("forgets a reservation its tier left behind", async () => {
     await redis.zadd(RESERVATIONS_KEY, Date.now() - 60_000, "abandoned");
-    expect((await queue.enqueueWithin(job("fresh"), 1)).enqueued).toBe(true);
+    expect((await queue.enqueueWithin(bareJobData("fresh"), 1)).enqueued).toBe(true);
   });
 });

@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import type { BuildRequest } from "@asu/core";
 import { Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
 import { type BuildQueue, createBuildQueue } from "./build-queue.ts";
-import { BUILD_QUEUE, type BuildJobData, KEY_PREFIX, WORKER_LOCK_SETTINGS } from "./job-data.ts";
+import { bareJobData } from "./fixtures/job-data.ts";
+import { BUILD_QUEUE, KEY_PREFIX, WORKER_LOCK_SETTINGS } from "./job-data.ts";
 import { jobProgress } from "./job-snapshot.ts";
 
 let redisServer: RedisServer;
@@ -32,16 +32,7 @@ afterAll(async () => {
 
 const HASH = "5".repeat(64);
 
-const data: BuildJobData = {
-  request: { repositories: {}, packages_versions: {} } as unknown as BuildRequest,
-  requestHash: HASH,
-  skipPackageResolution: false,
-  image: "image",
-  versionPath: "releases/24.10.0",
-  snapshot: false,
-  resultTtl: 60,
-  failureTtl: 60,
-};
+const data = bareJobData(HASH);
 
 function startHolder(): Promise<ChildProcess> {
   const script = new URL("./fixtures/hold-job.ts", import.meta.url).pathname;
