@@ -1,12 +1,19 @@
 import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  guardBuildNetwork,
+  unguardBuildNetwork,
+} from "../services/server/src/build-network-guard.ts";
 import { buildContainerOptions } from "../services/worker/src/build-container.ts";
 import { ATH79_24_10_DOUBLE } from "./support/asu-stack.ts";
 import { execInContainer } from "./support/containers.ts";
 import { buildImagebuilderDouble } from "./support/imagebuilder-double.ts";
 import { type PodmanService, runPodman, startPodmanService } from "./support/podman-service.ts";
 import { type RedisServer, startRedisServer } from "./support/redis-server.ts";
+import { startTcpRelay, type TcpRelay } from "./support/tcp-relay.ts";
 
 /*
  * What code running inside a build (a package's maintainer script, a
@@ -14,6 +21,8 @@ import { type RedisServer, startRedisServer } from "./support/redis-server.ts";
  * create options, on an isolated build network, tries to connect to a Redis
  * and a tier standing in the stack's isolated network, and to the Redis on
  * the host; the same probe from a plain network pair shows it can succeed.
+ * Ports the host listens on at every address (HOST=0.0.0.0) are reachable
+ * at the gateway until the host guards the network (build-network-guard).
  */
 
 const BASE = "localhost/asu-e2e-network/imagebuilder";
@@ -37,6 +46,8 @@ let docker: Docker;
 let image: string;
 let hostRedis: RedisServer;
 const containers: Docker.Container[] = [];
+const hostServers: Server[] = [];
+const relays: TcpRelay[] = [];
 
 /** A stand-in of Redis (6379) and a tier (8000): busybox httpd on both ports. */
 async function stackService(network: string): Promise<string> {
@@ -75,18 +86,27 @@ async function buildContainer(network: string): Promise<Docker.Container> {
   return container;
 }
 
+/** What a probe says to a port and the answer that shows it got through. */
+const HTTP = { say: "GET /config HTTP/1.0\\r\\n\\r\\n", answer: "200 OK" };
+const REDIS = { say: "PING\\r\\n", answer: "PONG" };
+
 /** `open` or `closed` per address, from inside the container, as buildbot. */
 async function probe(
   container: Docker.Container,
-  targets: [host: string, port: number | string][],
+  targets: [host: string, port: number | string, protocol?: typeof HTTP][],
 ): Promise<string[]> {
   const script = targets
     .map(
       // busybox's nc: its static wget crashes on this host.
-      ([host, port]) =>
-        `if printf 'GET /config HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${host} ${port} 2>/dev/null | grep -q '200 OK'; then echo open; else echo closed; fi`,
+      ([host, port, { say, answer } = HTTP]) =>
+        // The pause keeps nc from closing before a fast server (Redis) answers.
+        `if { printf '${say}'; sleep 1; } | nc -w 3 ${host} ${port} 2>/dev/null | grep -q '${answer}'; then echo open; else echo closed; fi`,
     )
     .join("; ");
+  return execText(container, script);
+}
+
+async function execText(container: Docker.Container, script: string): Promise<string[]> {
   const { stdout } = await execInContainer(docker, container, ["sh", "-c", script], {
     User: "buildbot",
   });
@@ -104,7 +124,29 @@ beforeAll(async () => {
   hostRedis = await startRedisServer();
 }, 300_000);
 
+/** A host service listening on every address, as a tier with HOST=0.0.0.0 does. */
+async function hostHttpServer(): Promise<number> {
+  const server = createServer((_req, res) => res.end("ok"));
+  hostServers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, "0.0.0.0", resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+async function gatewayOf(network: string): Promise<string> {
+  const [inspected] = JSON.parse(
+    (await runPodman(podman.env, ["network", "inspect", network])).stdout,
+  ) as {
+    subnets: { gateway: string }[];
+  }[];
+  const gateway = inspected?.subnets[0]?.gateway;
+  expect(gateway).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+  return gateway as string;
+}
+
 afterAll(async () => {
+  await unguardBuildNetwork(NETWORKS.build).catch(() => {});
+  for (const server of hostServers) server.close();
+  await Promise.all(relays.map((relay) => relay.close()));
   await Promise.all(containers.map((c) => c.remove({ force: true, v: true }).catch(() => {})));
   if (podman) {
     await runPodman(podman.env, ["network", "rm", "-f", ...Object.values(NETWORKS)], {
@@ -139,15 +181,47 @@ describe("the build network", () => {
 
   it("keeps a build from reaching a Redis on the host, which listens on loopback only", async () => {
     const build = await buildContainer(NETWORKS.build);
-    const [network] = JSON.parse(
-      (await runPodman(podman.env, ["network", "inspect", NETWORKS.build])).stdout,
-    ) as { subnets: { gateway: string }[] }[];
-    const gateway = network?.subnets[0]?.gateway;
-    expect(gateway).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-    expect(await probe(build, [[gateway as string, hostRedis.port]])).toEqual(["closed"]);
+    const gateway = await gatewayOf(NETWORKS.build);
+    expect(await probe(build, [[gateway, hostRedis.port, REDIS]])).toEqual(["closed"]);
     // The build container has no route to the Podman socket or the store: no mounts at all.
     const info = await build.inspect();
     expect(info.Mounts).toEqual([]);
     expect(info.HostConfig.Binds ?? []).toEqual([]);
+  }, 180_000);
+
+  it("keeps a build from reaching any port the host listens on, once the host guards the network", async () => {
+    const build = await buildContainer(NETWORKS.build);
+    const gateway = await gatewayOf(NETWORKS.build);
+    // The all-in-one server's API or a worker's metrics on HOST=0.0.0.0; a
+    // Redis not bound to loopback; a package cache on the host, allowed.
+    const api = await hostHttpServer();
+    const redis = await startTcpRelay({ host: "0.0.0.0", targetPort: hostRedis.port });
+    relays.push(redis);
+    const cache = await hostHttpServer();
+    const targets: [string, number, typeof HTTP][] = [
+      [gateway, api, HTTP],
+      [gateway, redis.port, REDIS],
+      [gateway, cache, HTTP],
+    ];
+    // Isolation alone leaves them open: the host is not a container.
+    expect(await probe(build, targets)).toEqual(["open", "open", "open"]);
+
+    const script = await guardBuildNetwork(NETWORKS.build, {
+      env: podman.env,
+      allowTcpPorts: [cache],
+    });
+    expect(script).toContain(`tcp dport ${cache} accept`);
+    expect(await probe(build, targets)).toEqual(["closed", "closed", "open"]);
+    // Names still resolve: aardvark-dns at the gateway stays reachable.
+    const { Name } = await build.inspect();
+    const [address] = await execText(
+      build,
+      `nslookup ${Name.replace(/^\//, "")} ${gateway} | grep -c '^Address'`,
+    );
+    expect(Number(address)).toBeGreaterThanOrEqual(2);
+
+    // Unguarded again, the same probe connects: the guard, nothing else, closed them.
+    await unguardBuildNetwork(NETWORKS.build);
+    expect(await probe(build, targets)).toEqual(["open", "open", "open"]);
   }, 180_000);
 });

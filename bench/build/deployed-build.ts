@@ -87,6 +87,24 @@ function startTier(name: string, script: string, env: Record<string, string>): T
 }
 
 let stopping = false;
+
+/** A group already gone (ESRCH) is stopped: stopping must not hide the error that ended the run. */
+function signalGroup(pid: number, signal: NodeJS.Signals) {
+  try {
+    process.kill(-pid, signal);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+  }
+}
+
+/** How long the client saw each stage, e.g. `queued 40 ms, container_setup 90 ms, …`. */
+function stageLine(timed: TimedBuild): string {
+  const seen = [...timed.stages, { stage: "done", at: timed.doneAt }];
+  return seen
+    .slice(0, -1)
+    .map(({ stage, at }, i) => `${stage} ${ms((seen[i + 1] as { at: number }).at - at)}`)
+    .join(", ");
+}
 async function stopAll() {
   stopping = true;
   await Promise.all(
@@ -95,9 +113,9 @@ async function stopAll() {
         new Promise<void>((resolve) => {
           if (child.exitCode !== null || child.pid === undefined) return resolve();
           child.once("exit", () => resolve());
-          process.kill(-child.pid, "SIGTERM");
+          signalGroup(child.pid, "SIGTERM");
           setTimeout(() => {
-            if (child.exitCode === null && child.pid) process.kill(-child.pid, "SIGKILL");
+            if (child.exitCode === null && child.pid) signalGroup(child.pid, "SIGKILL");
           }, 30_000).unref();
         }),
     ),
@@ -230,6 +248,7 @@ async function main() {
       console.log(
         `run ${i + 1}: client waited ${ms(timed.ms)} (worker ${ms(job.finishedAt - job.startedAt)}, taken ${ms(job.startedAt - timed.postedAt)} after the POST was sent, 200 seen ${ms(timed.doneAt - job.finishedAt)} after it finished)  podman run ${ms(floor)}`,
       );
+      console.log(`  stages as the client's polls saw them: ${stageLine(timed)}`);
     }
     const col = (key: keyof (typeof rows)[number]) => rows.map((row) => row[key]);
     console.log("");

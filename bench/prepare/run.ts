@@ -23,6 +23,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -121,12 +122,36 @@ async function load(url: string, mode: (typeof modes)[number], seconds: number) 
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
-async function measure(name: string, port: number, mode: (typeof modes)[number]) {
-  const url = `http://127.0.0.1:${port}/api/v1/build/prepare`;
+/**
+ * CPU seconds a process has used (Linux /proc; user + system). On a machine
+ * shared with other work, CPU per request drifts far less than requests/s.
+ */
+function cpuSeconds(child: ChildProcess): number {
+  try {
+    const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]?.split(" ");
+    // utime and stime, fields 14 and 15 of stat(5), in clock ticks of 1/100 s.
+    return (Number(fields?.[11]) + Number(fields?.[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function measure(
+  name: string,
+  server: { port: number; child: ChildProcess },
+  mode: (typeof modes)[number],
+  alsoCounted: ChildProcess[] = [],
+) {
+  const url = `http://127.0.0.1:${server.port}/api/v1/build/prepare`;
   await load(url, mode, warmup);
+  const counted = [server.child, ...alsoCounted];
+  const before = counted.map(cpuSeconds);
   const figures = await load(url, mode, duration);
+  const used = counted.map((child, i) => cpuSeconds(child) - (before[i] as number));
+  const requests = figures.rps * duration;
+  const perRequest = used.map((seconds) => `${((seconds / requests) * 1e6).toFixed(0)} µs`);
   console.log(
-    `  ${name.padEnd(10)} ${figures.rps.toFixed(0).padStart(7)} req/s  p50 ${figures.p50} ms  p99 ${figures.p99} ms`,
+    `  ${name.padEnd(10)} ${figures.rps.toFixed(0).padStart(7)} req/s  p50 ${figures.p50} ms  p99 ${figures.p99} ms  cpu/req ${perRequest[0]}${alsoCounted.length > 0 ? ` (+ build tier ${perRequest[1]})` : ""}`,
   );
   return figures;
 }
@@ -139,11 +164,12 @@ const UNPROBED_PORT = 18_083;
 const upstream = await startFakeUpstream();
 const children: ChildProcess[] = [];
 try {
-  children.push(
-    await startServer("../build/build-server.ts", { PORT: String(BUILD_PORT) }, (line) =>
-      line.startsWith("ready"),
-    ),
+  const build = await startServer(
+    "../build/build-server.ts",
+    { PORT: String(BUILD_PORT) },
+    (line) => line.startsWith("ready"),
   );
+  children.push(build);
   const bare = await startServer("./bare-server.ts", { PORT: String(BARE_PORT) }, (line) =>
     line.startsWith("ready"),
   );
@@ -160,14 +186,14 @@ try {
     (line) => line.includes("prepare tier listening"),
   );
   children.push(prepare);
+  let unprobed: ChildProcess | undefined;
   if (values["also-unprobed"]) {
-    children.push(
-      await startServer(
-        "../../services/prepare/src/main.ts",
-        { PORT: String(UNPROBED_PORT), HOST: "127.0.0.1", UPSTREAM_URL: upstream.url },
-        (line) => line.includes("prepare tier listening"),
-      ),
+    unprobed = await startServer(
+      "../../services/prepare/src/main.ts",
+      { PORT: String(UNPROBED_PORT), HOST: "127.0.0.1", UPSTREAM_URL: upstream.url },
+      (line) => line.includes("prepare tier listening"),
     );
+    children.push(unprobed);
   }
 
   console.log(
@@ -188,12 +214,17 @@ try {
     const unprobedRatios: number[] = [];
     for (let round = 1; round <= rounds; round++) {
       console.log(` round ${round}`);
-      const bareFigures = await measure("bare hono", BARE_PORT, mode);
-      const prepareFigures = await measure("prepare", PREPARE_PORT, mode);
+      const bareFigures = await measure("bare hono", { port: BARE_PORT, child: bare }, mode);
+      const prepareFigures = await measure(
+        "prepare",
+        { port: PREPARE_PORT, child: prepare },
+        mode,
+        [build],
+      );
       ratios.push(prepareFigures.rps / bareFigures.rps);
-      if (values["also-unprobed"]) {
-        const unprobed = await measure("unprobed", UNPROBED_PORT, mode);
-        unprobedRatios.push(unprobed.rps / bareFigures.rps);
+      if (unprobed) {
+        const figures = await measure("unprobed", { port: UNPROBED_PORT, child: unprobed }, mode);
+        unprobedRatios.push(figures.rps / bareFigures.rps);
       }
     }
     console.log(`  ratio prepare/bare: ${listed(ratios)} (goal ≥ ${GOALS[mode]})`);

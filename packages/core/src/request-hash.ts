@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { BuildRequest } from "./build-request.ts";
 import { compareCodePoints, pythonJsonDumps, pythonRepr } from "./python-format.ts";
 
@@ -30,9 +30,12 @@ export interface RequestHashOptions {
 // legacy flow that resolves packages on the server.
 const SKIP_RESOLUTION_SUFFIX = "|skip_package_resolution";
 
-/** Hex sha256 of the UTF-8 bytes of `text`. */
+/**
+ * Hex sha256 of the UTF-8 bytes of `text`. The one-shot hash() makes no Hash
+ * object: a request hash takes four of these, on every prepare and build.
+ */
 export function sha256Hex(text: string): string {
-  return createHash("sha256").update(text, "utf8").digest("hex");
+  return hash("sha256", text, "hex");
 }
 
 /** H(packages): the names without a leading `+`, deduplicated, in Python's str order, space-joined. */

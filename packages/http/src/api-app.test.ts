@@ -1,9 +1,13 @@
 import { Writable } from "node:stream";
 import { badRequest, problem } from "@asu/core";
 import { createLogger } from "@asu/observability";
+import { createRoute, z } from "@hono/zod-openapi";
 import { describe, expect, it } from "vitest";
 import { createApiApp } from "./api-app.ts";
-import { readJsonBody } from "./json-body.ts";
+import { orderedJson, rawBody, readJsonBody } from "./json-body.ts";
+import { queryBoolean } from "./query-schemas.ts";
+import { undocumentedRoutes } from "./route-coverage.ts";
+import { openapiAt } from "./route-pattern.ts";
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
@@ -192,5 +196,127 @@ describe("readJsonBody", () => {
       duplex: "half",
     } as RequestInit & { duplex: string });
     expect(res.status).toBe(413);
+  });
+});
+
+/** A route declared as the tiers declare theirs: raw body, ordered JSON, the route's own schema. */
+function declaredApp() {
+  const { logger } = capture();
+  const app = createApiApp({ title: "t", version: "0", logger });
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/things",
+      middleware: [rawBody(64), orderedJson()] as const,
+      request: {
+        query: z.object({ dry: queryBoolean() }),
+        body: {
+          required: true,
+          content: {
+            "application/json": {
+              schema: z.object({ name: z.string(), tags: z.record(z.string(), z.string()) }),
+            },
+          },
+        },
+      },
+      responses: { 200: { description: "ok" } },
+    }),
+    (c) =>
+      c.json({
+        dry: c.req.valid("query").dry,
+        name: c.req.valid("json").name,
+        keys: Object.keys(c.var.bodyJson as object),
+        proto: Object.getPrototypeOf(c.var.bodyJson),
+      }),
+  );
+  return app;
+}
+
+describe("a route declared with rawBody and orderedJson", () => {
+  const post = (body: string, headers: Record<string, string> = {}, query = "") =>
+    declaredApp().request(`/things${query}`, { method: "POST", body, headers });
+
+  it("reads the body as JSON whatever its content type, keeping key order, without prototypes", async () => {
+    for (const headers of [
+      {} as Record<string, string>,
+      { "content-type": "text/plain" },
+      { "content-type": "x/y" },
+    ]) {
+      const res = await post('{"tags":{"b":"1","a":"2"},"name":"n"}', headers, "?dry=yes");
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({
+        dry: true,
+        name: "n",
+        keys: ["tags", "name"],
+        proto: null,
+      });
+    }
+  });
+
+  it("answers every failure with the contract's 422 shapes, not 400 or 415", async () => {
+    const bad = await post('{"name":', { "content-type": "text/plain" });
+    expect(bad.status).toBe(422);
+    expect(((await bad.json()) as any).detail[0]).toMatchObject({ type: "json_invalid" });
+
+    const schema = await post('{"name":1,"tags":{}}');
+    expect(schema.status).toBe(422);
+    expect(await schema.json()).toEqual({
+      detail: [
+        {
+          type: "string_type",
+          loc: ["body", "name"],
+          msg: "Input should be a valid string",
+          input: 1,
+        },
+      ],
+    });
+
+    const query = await post('{"name":"n","tags":{}}', {}, "?dry=maybe");
+    expect(query.status).toBe(422);
+    expect(await query.json()).toEqual({
+      detail: [
+        {
+          type: "bool_parsing",
+          loc: ["query", "dry"],
+          msg: "Input should be a valid boolean, unable to interpret input",
+          input: "maybe",
+        },
+      ],
+    });
+
+    expect((await post("")).status).toBe(422);
+    expect((await post("x".repeat(65))).status).toBe(413);
+  });
+});
+
+describe("undocumentedRoutes", () => {
+  it("reports a mounted route the document lacks, wildcards included", () => {
+    const app = declaredApp();
+    expect(undocumentedRoutes(app)).toEqual([]);
+    app.get("/plain", (c) => c.text("x"));
+    app.get("/files/*", (c) => c.text("x"));
+    expect(undocumentedRoutes(app)).toEqual(["GET /files/*", "GET /plain"]);
+  });
+
+  it("knows a route mounted at a Hono pattern by its documented path", async () => {
+    const app = declaredApp();
+    openapiAt(
+      app,
+      createRoute({
+        method: "get",
+        path: "/files/{dir}/{name}.txt",
+        request: { params: z.object({ dir: z.string(), name: z.string() }) },
+        responses: { 200: { description: "a file" } },
+      }),
+      "/files/:dir{.+}/:name{[^/]+\\.txt}",
+      (c) => c.json(c.req.valid("param")),
+    );
+    expect(undocumentedRoutes(app)).toEqual([]);
+    expect(await (await app.request("/files/a/b/c.txt")).json()).toEqual({
+      dir: "a/b",
+      name: "c.txt",
+    });
+    const doc = (await (await app.request("/openapi.json")).json()) as any;
+    expect(Object.keys(doc.paths)).toContain("/files/{dir}/{name}.txt");
   });
 });

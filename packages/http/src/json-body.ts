@@ -1,5 +1,6 @@
 import { ApiError, JsonSyntaxError, parseOrderedJson, problem } from "@asu/core";
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import type { RequestVariables } from "./request-context.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -123,4 +124,40 @@ export function parseJsonBody(text: string): JsonBody {
 export async function readJsonBody(c: Context, limit = MAX_BODY_BYTES): Promise<JsonBody> {
   const body = await readBodyText(c, limit);
   return body.ok ? parseJsonBody(body.text) : body;
+}
+
+type BodyEnv = { Variables: RequestVariables };
+
+/**
+ * Route middleware: reads the body as text whatever its content type, with
+ * the 413 of readBodyText, into `c.var.bodyText`. A route may then answer a
+ * body it has seen before without parsing it again.
+ */
+export function rawBody(limit = MAX_BODY_BYTES): MiddlewareHandler<BodyEnv> {
+  return async (c, next) => {
+    const body = await readBodyText(c, limit);
+    if (!body.ok) throw body.error;
+    c.set("bodyText", body.text);
+    await next();
+  };
+}
+
+/**
+ * Route middleware after `rawBody`: parses the body with parseJsonBody (the
+ * client's key order, no prototypes, the depth limit, FastAPI's 422 for bad
+ * JSON) and hands the value to the route's own JSON validator, so the schema
+ * declared on the route validates it and its failures reach the app's
+ * defaultHook. FastAPI reads a body as JSON whatever its content type, and
+ * legacy clients send none or text/plain: the request is marked as JSON for
+ * the validator, which otherwise would refuse it with 415.
+ */
+export function orderedJson(): MiddlewareHandler<BodyEnv> {
+  return async (c, next) => {
+    const json = parseJsonBody(c.var.bodyText ?? "");
+    if (!json.ok) throw json.error;
+    c.set("bodyJson", json.value);
+    c.req.bodyCache.json = Promise.resolve(json.value);
+    c.req.raw.headers.set("content-type", "application/json");
+    await next();
+  };
 }

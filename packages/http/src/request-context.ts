@@ -6,6 +6,10 @@ import { setResponseHeader } from "./response-headers.ts";
 export interface RequestVariables {
   requestId: string;
   logger: Logger;
+  /** The body as sent, set by the `rawBody` route middleware. */
+  bodyText: string;
+  /** The body as parsed by `orderedJson`, before the route's schema: key order and all. */
+  bodyJson: unknown;
 }
 
 const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/;

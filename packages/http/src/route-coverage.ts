@@ -1,4 +1,5 @@
 import type { ApiApp } from "./api-app.ts";
+import { documentedPathOf } from "./route-pattern.ts";
 
 export interface CoverageOptions {
   /** Paths mounted for people, not clients: pages, their assets, the docs. */
@@ -9,8 +10,9 @@ export interface CoverageOptions {
 
 /**
  * The routes an app answers that its /openapi.json does not document, as
- * `METHOD /path` in OpenAPI's spelling (`{param}`). A mounted `prefix/*`
- * counts as documented when some documented path lies under the prefix.
+ * `METHOD /path` in OpenAPI's spelling (`{param}`). A route mounted with
+ * `openapiAt` is looked up under its documented path; a mounted wildcard
+ * (`prefix/*`) is never documented, so it is always reported.
  */
 export function undocumentedRoutes(app: ApiApp, options: CoverageOptions = {}): string[] {
   const notApi = new Set([...(options.notApi ?? []), "/docs", "/openapi.json"]);
@@ -28,14 +30,10 @@ export function undocumentedRoutes(app: ApiApp, options: CoverageOptions = {}): 
     if (route.method === "ALL" || notApi.has(route.path)) continue;
     const allowed = options.allowedMethods?.[route.path];
     if (allowed !== undefined && !allowed.split(/,\s*/).includes(route.method)) continue;
-    const path = route.path.replace(/:(\w+)/g, "{$1}");
+    const path =
+      documentedPathOf(app, route.method, route.path) ?? route.path.replace(/:(\w+)/g, "{$1}");
     const key = `${route.method} ${path}`;
-    if (path.endsWith("/*")) {
-      const prefix = `${route.method} ${path.slice(0, -1)}`;
-      if (![...documented].some((entry) => entry.startsWith(prefix))) missing.add(key);
-    } else if (!documented.has(key)) {
-      missing.add(key);
-    }
+    if (!documented.has(key)) missing.add(key);
   }
   return [...missing].sort();
 }

@@ -1,5 +1,5 @@
-import { Job, Queue } from "bullmq";
-import type { Redis } from "ioredis";
+import { Job, type JobJsonRaw, Queue } from "bullmq";
+import type { ChainableCommander, Redis } from "ioredis";
 import { createAdmission } from "./admission.ts";
 import {
   BUILD_QUEUE,
@@ -94,36 +94,52 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
   });
   const redis = options.connection;
   const admission = createAdmission(redis, now);
-  const waitKey = `${KEY_PREFIX}:${BUILD_QUEUE}:wait`;
   const jobKeyPrefix = `${KEY_PREFIX}:${BUILD_QUEUE}:`;
 
-  /** BullMQ pushes new jobs left and takes the next from the right. */
-  async function positionOf(requestHash: string): Promise<number | undefined> {
-    const [index, length] = (await redis
-      .multi()
-      .lpos(waitKey, requestHash)
-      .llen(waitKey)
-      .exec()) as [[Error | null, number | null], [Error | null, number]];
-    if (index[1] === null || index[1] === undefined) return undefined;
-    return length[1] - 1 - index[1];
-  }
+  const key = (name: string) => `${jobKeyPrefix}${name}`;
+
+  /** Where BullMQ keeps a job in each state; a job is in exactly one of them. */
+  const stateChecks: [JobState, (batch: ChainableCommander, id: string) => void][] = [
+    ["completed", (batch, id) => batch.zscore(key("completed"), id)],
+    ["failed", (batch, id) => batch.zscore(key("failed"), id)],
+    ["delayed", (batch, id) => batch.zscore(key("delayed"), id)],
+    ["prioritized", (batch, id) => batch.zscore(key("prioritized"), id)],
+    ["active", (batch, id) => batch.lpos(key("active"), id)],
+    ["waiting", (batch, id) => batch.lpos(key("wait"), id)],
+    ["waiting", (batch, id) => batch.lpos(key("paused"), id)],
+    ["waiting-children", (batch, id) => batch.zscore(key("waiting-children"), id)],
+  ];
 
   /*
-   * State first, then the job: a job that finishes in between is read with
-   * its result and answered as still running, which the next poll corrects.
-   * The other order could answer "completed" without the result.
+   * The job, its state, its worker's lock and its queue position in one
+   * MULTI, so they are read at one instant. Read in separate round trips, a
+   * job finishing in between was seen active with its lock already released,
+   * taken for one that lost its worker and answered "queued" for a moment.
    */
   async function load(requestHash: string) {
-    let state = (await queue.getJobState(requestHash)) as JobState;
-    if (state === "unknown") return undefined;
-    const job = await Job.fromId<BuildJobData, BuildResult>(queue, requestHash);
-    if (!job) return undefined;
+    const batch = redis
+      .multi()
+      .hgetall(key(requestHash))
+      .exists(key(`${requestHash}:lock`));
+    for (const [, check] of stateChecks) check(batch, requestHash);
+    batch.llen(key("wait"));
+    const replies = ((await batch.exec()) ?? []).map(([error, value]) => {
+      if (error) throw error;
+      return value;
+    });
+    const [raw, locked] = replies as [JobJsonRaw, number];
+    const held = stateChecks.find((_, index) => replies[index + 2] !== null);
+    if (!held || Object.keys(raw).length === 0) return undefined;
+    let [state] = held;
     // An active job without a lock has lost its worker: the stall check puts
     // it back in the queue shortly, and until then it is not building.
-    if (state === "active" && (await redis.exists(`${jobKeyPrefix}${requestHash}:lock`)) === 0) {
-      state = "waiting";
-    }
-    return { job, state };
+    if (state === "active" && locked === 0) state = "waiting";
+    const job = Job.fromJSON<BuildJobData, BuildResult>(queue, raw, requestHash);
+    // BullMQ pushes new jobs left and takes the next from the right.
+    const index = replies[2 + stateChecks.findIndex(([name]) => name === "waiting")];
+    const length = replies[replies.length - 1] as number;
+    const position = typeof index === "number" ? length - 1 - index : undefined;
+    return { job, state, position };
   }
 
   async function add(data: BuildJobData, retry?: InfraRetry) {
@@ -170,7 +186,7 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
     async snapshot(requestHash) {
       const found = await load(requestHash);
       if (!found) return readRefusedBuild(redis, requestHash);
-      const { job, state } = found;
+      const { job, state, position } = found;
       const expiry = expiresAt(job, state);
       if (expiry !== undefined && expiry <= now()) return undefined;
       const waiting = state === "waiting" || state === "prioritized" || state === "delayed";
@@ -183,7 +199,7 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
         failedReason: job.failedReason,
         timestamp: job.timestamp,
         processedOn: job.processedOn,
-        position: waiting ? ((await positionOf(requestHash)) ?? 0) : undefined,
+        position: waiting ? (position ?? 0) : undefined,
         expiresAt: expiry,
       };
     },

@@ -68,6 +68,56 @@ describe("createLocalStore", () => {
   });
 });
 
+describe("has", () => {
+  async function stored(options: Parameters<typeof createLocalStore>[1] = {}) {
+    const publicPath = await mkdtemp(join(tmpdir(), "asu-store-has-"));
+    const store = createLocalStore(publicPath, options);
+    await build(join(publicPath, "work"));
+    await store.save(hash, join(publicPath, "work"));
+    return { store, folder: join(publicPath, "store", hash) };
+  }
+
+  it("finds every named file, or anything of the build when none is named", async () => {
+    const { store, folder } = await stored();
+    expect(await store.has(hash, ["image.bin"])).toBe(true);
+    expect(await store.has(hash, [])).toBe(true);
+    expect(await store.has(hash, ["image.bin", "other.bin"])).toBe(false);
+    expect(await store.has(hash, ["../image.bin"])).toBe(false);
+    expect(await store.has("b".repeat(64), [])).toBe(false);
+    expect(await store.has("../store", [])).toBe(false);
+    await rm(folder, { recursive: true });
+  });
+
+  it("believes files found for the presence TTL, and sees their loss after it", async () => {
+    let now = 1_000;
+    const { store, folder } = await stored({ presenceTtlMs: 2000, now: () => now });
+    expect(await store.has(hash, ["image.bin"])).toBe(true);
+    await rm(folder, { recursive: true });
+    // Lost behind the store's back (a wiped disk): believed until the TTL ends.
+    expect(await store.has(hash, ["image.bin"])).toBe(true);
+    // Another list of files is asked afresh.
+    expect(await store.has(hash, [])).toBe(false);
+    now += 2001;
+    expect(await store.has(hash, ["image.bin"])).toBe(false);
+  });
+
+  it("never remembers files missing, and forgets a build it removes", async () => {
+    const { store, folder } = await stored({ presenceTtlMs: 60_000 });
+    expect(await store.has(hash, ["later.bin"])).toBe(false);
+    await writeFile(join(folder, "later.bin"), "");
+    expect(await store.has(hash, ["later.bin"])).toBe(true);
+    await store.remove(hash);
+    expect(await store.has(hash, ["later.bin"])).toBe(false);
+  });
+
+  it("asks the disk every time with a presence TTL of 0", async () => {
+    const { store, folder } = await stored({ presenceTtlMs: 0 });
+    expect(await store.has(hash, ["image.bin"])).toBe(true);
+    await rm(folder, { recursive: true });
+    expect(await store.has(hash, ["image.bin"])).toBe(false);
+  });
+});
+
 describe("writeProblem", () => {
   it("finds nothing wrong with a writable store with room", async () => {
     const dir = await mkdtemp(join(tmpdir(), "asu-store-ok-"));

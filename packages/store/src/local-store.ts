@@ -1,5 +1,6 @@
 import { cp, mkdir, rename, rm, stat, statfs, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { LRUCache } from "lru-cache";
 import {
   assertRequestHash,
   type BuildStore,
@@ -20,10 +21,30 @@ export function createLocalStore(
   options: {
     /** Free space below which the store counts as full (default 256 MiB: one build's images). */
     minFreeBytes?: number;
+    /**
+     * How long files found stored are believed stored (default 2 s; 0: ask
+     * every time). Files that are missing are never remembered.
+     */
+    presenceTtlMs?: number;
+    /** The clock of that TTL, milliseconds (tests). */
+    now?: () => number;
   } = {},
 ): LocalStore {
   const root = resolve(publicPath, "store");
   const minFreeBytes = options.minFreeBytes ?? 256 * 1024 * 1024;
+  const presenceTtlMs = options.presenceTtlMs ?? 2000;
+  // Every answer of a finished build asks whether its files are still here,
+  // and a stat per file per answer (a trip through libuv's thread pool) cost
+  // more than the rest of a cache hit. Only "all there" is remembered, per
+  // hash with the file list it was true for, so a loss is seen within the TTL.
+  const present =
+    presenceTtlMs > 0
+      ? new LRUCache<string, string>({
+          max: 10_000,
+          ttl: presenceTtlMs,
+          ...(options.now ? { perf: { now: options.now }, ttlResolution: 0 } : {}),
+        })
+      : undefined;
 
   function folder(requestHash: string): string {
     assertRequestHash(requestHash);
@@ -59,16 +80,18 @@ export function createLocalStore(
     },
 
     async remove(requestHash) {
+      present?.delete(requestHash);
       await rm(folder(requestHash), { recursive: true, force: true });
     },
 
     async has(requestHash, files) {
       if (!REQUEST_HASH_PATTERN.test(requestHash)) return false;
+      const listed = files.join("\0");
+      if (present?.get(requestHash) === listed) return true;
       const paths =
         files.length > 0
           ? files.map((file) => localPath(requestHash, file))
           : [join(root, requestHash)];
-      // A stat each: cheap enough for every answer of a finished build.
       const found = await Promise.all(
         paths.map((path) =>
           path === undefined
@@ -79,7 +102,9 @@ export function createLocalStore(
               ),
         ),
       );
-      return found.every(Boolean);
+      const all = found.every(Boolean);
+      if (all) present?.set(requestHash, listed);
+      return all;
     },
 
     async writeProblem() {

@@ -120,9 +120,21 @@ describe("createBuildApp", () => {
         "/api/v1/build",
         "/api/v1/build/{request_hash}",
         "/api/v1/stats",
+        "/api/v1/revision/{version}/{target}/{subtarget}",
+        "/json/v1/overview.json",
+        "/json/v1/{path}/targets/{target}/{subtarget}/index.json",
+        "/json/v1/{path}/targets/{target}/{subtarget}/{profile}.json",
+        "/json/v1/{path}/packages/{arch}-index.json",
+        "/store/{request_hash}/{file}",
         "/health",
       ]),
     );
+    const build = doc.paths["/api/v1/build"].post;
+    expect(build.requestBody.content["application/json"].schema).toBeDefined();
+    expect(build.parameters.map((p: any) => p.name)).toEqual(["skip_package_resolution"]);
+    expect(build.responses["200"].content["application/json"].schema).toBeDefined();
+    const store = doc.paths["/store/{request_hash}/{file}"].get;
+    expect(store.parameters.map((p: any) => p.name)).toEqual(["request_hash", "file"]);
   });
 
   it("documents every route it mounts, apart from the pages", () => {

@@ -9,6 +9,7 @@ import {
   type PackageIndexes,
 } from "@asu/upstream";
 import type { Redis } from "ioredis";
+import { registerBuildCacheRoute } from "./build-cache-route.ts";
 import { createEtaSource } from "./build-eta.ts";
 import { type BuildRouteDeps, registerBuildRoutes } from "./build-routes.ts";
 import { registerHealthRoute } from "./health-route.ts";
@@ -69,6 +70,7 @@ export function createBuildApp(deps: BuildAppDeps): ApiApp {
     onError: (error) => deps.logger.warn({ err: error.message }, "reading wait estimates failed"),
   });
   registerBuildRoutes(app, { ...deps, eta, indexes });
+  registerBuildCacheRoute(app, deps);
   registerStatsRoutes(app, deps);
   registerHealthRoute(app, deps);
   registerRevisionRoute(app, deps);

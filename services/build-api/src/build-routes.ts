@@ -11,10 +11,16 @@ import {
   releaseFallbackImages,
   requestHash,
   stringifyOrderedJson,
-  toFastApiErrors,
   withClientDicts,
 } from "@asu/core";
-import { type ApiApp, parseJsonBody, readBodyText, setResponseHeader } from "@asu/http";
+import {
+  type ApiApp,
+  type ApiEnv,
+  orderedJson,
+  queryBoolean,
+  rawBody,
+  setResponseHeader,
+} from "@asu/http";
 import {
   cacheMetrics,
   type Logger,
@@ -43,7 +49,7 @@ import {
 } from "@asu/upstream";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
 import { type BuildAnswer, buildAnswer } from "./build-answer.ts";
@@ -193,28 +199,6 @@ const NOT_FOUND = {
   detail: "could not find provided request hash",
 };
 
-const TRUE_WORDS = new Set(["true", "1", "yes", "on", "t", "y"]);
-const FALSE_WORDS = new Set(["false", "0", "no", "off", "f", "n"]);
-
-/** FastAPI's reading of a bool query parameter, with its 422 for anything else. */
-function skipResolution(c: Context): boolean {
-  const raw = c.req.query("skip_package_resolution");
-  if (raw === undefined) return false;
-  const word = raw.toLowerCase();
-  if (TRUE_WORDS.has(word)) return true;
-  if (FALSE_WORDS.has(word)) return false;
-  throw new ApiError(422, {
-    detail: [
-      {
-        type: "bool_parsing",
-        loc: ["query", "skip_package_resolution"],
-        msg: "Input should be a valid boolean, unable to interpret input",
-        input: raw,
-      },
-    ],
-  });
-}
-
 function send(c: Context, answer: BuildAnswer | SerializedAnswer) {
   setResponseHeader(c, "X-Imagebuilder-Status", answer.headers["X-Imagebuilder-Status"]);
   setResponseHeader(c, "X-Queue-Position", answer.headers["X-Queue-Position"]);
@@ -321,10 +305,7 @@ function waitsAndShares(deps: BuildRouteDeps) {
 
 export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
   const { queue, catalog, settings } = deps;
-  const schema = buildRequestSchema({
-    maxCustomRootfsSizeMb: settings.maxCustomRootfsSizeMb,
-    maxDefaultsLength: settings.maxDefaultsLength,
-  });
+  const schema = buildRequestSchema(settings);
   const finished = createFinishedAnswers();
   // Devices of one model post byte-identical bodies: their hash (and the
   // client they name, for the statistics) is remembered.
@@ -375,64 +356,60 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     return waits.annotate(answer, snapshot);
   }
 
-  app.openAPIRegistry.registerPath(
-    createRoute({
-      method: "post",
-      path: "/api/v1/build",
-      summary: "Request a firmware build",
-      description:
-        "Legacy clients send their packages and the server applies its package rules. With `skip_package_resolution=true` the packages are built exactly as sent (a `prepared_request` from `/api/v1/build/prepare`) under a distinct hash.",
-      request: {
-        query: z.object({ skip_package_resolution: z.boolean().optional() }),
-        body: {
-          required: true,
-          content: { "application/json": { schema: buildRequestSchema(settings) } },
-        },
-      },
-      responses: {
-        ...answerResponses,
-        400: { description: "Refused by validation: `{detail, status}`" },
-        422: { description: "Schema failure, FastAPI's shape" },
-        429: {
-          description:
-            "This client already has `MAX_PENDING_PER_CLIENT` builds waiting (`Retry-After` says when to try again)",
-        },
-        529: { description: "Too many builds waiting" },
-      },
-    }),
-  );
-  app.post("/api/v1/build", async (c) => {
-    const skipPackageResolution = skipResolution(c);
-    const body = await readBodyText(c);
-    if (!body.ok) throw body.error;
-
-    // A known hash is answered before any upstream lookup: the cheap path
-    // for the many devices that ask for a build that already exists.
-    const bodyKey = `${skipPackageResolution}:${body.text}`;
-    const seen = bodyHashes.get(bodyKey);
-    // Set when an answer was a failure of ours: the build is to be replaced.
-    let replaceable = false;
+  // Devices of one model post byte-identical bodies: a body seen before is
+  // answered from its hash before it is parsed or validated again. Keyed by
+  // the query as sent: only a valid one ever reaches the handler that fills it.
+  const bodyKey = (c: Context) =>
+    `${c.req.query("skip_package_resolution") ?? ""}:${c.var.bodyText}`;
+  const knownBody: MiddlewareHandler<ApiEnv> = async (c, next) => {
+    const seen = bodyHashes.get(bodyKey(c));
     if (seen) {
       const known = await answerFor(seen.hash);
-      if (known && !servesPost(known)) replaceable = true;
       if (known && servesPost(known)) {
         counters.count(c, outcomeOf(known), seen.client);
         return send(c, known);
       }
     }
+    await next();
+  };
 
-    const json = parseJsonBody(body.text);
-    if (!json.ok) throw json.error;
-    const parsed = schema.safeParse(json.value);
-    if (!parsed.success) return c.json(toFastApiErrors(parsed.error, json.value), 422);
-    const asked = withClientDicts(parsed.data, json.value);
+  const buildRoute = createRoute({
+    method: "post",
+    path: "/api/v1/build",
+    summary: "Request a firmware build",
+    description:
+      "Legacy clients send their packages and the server applies its package rules. With `skip_package_resolution=true` the packages are built exactly as sent (a `prepared_request` from `/api/v1/build/prepare`) under a distinct hash. The body is read as JSON whatever its content type.",
+    middleware: [rawBody(), knownBody, orderedJson()] as const,
+    request: {
+      query: z.object({ skip_package_resolution: queryBoolean() }),
+      body: { required: true, content: { "application/json": { schema } } },
+    },
+    responses: {
+      ...answerResponses,
+      400: { description: "Refused by validation: `{detail, status}`" },
+      413: { description: "Body larger than 1 MiB" },
+      422: { description: "Schema failure, FastAPI's shape" },
+      429: {
+        description:
+          "This client already has `MAX_PENDING_PER_CLIENT` builds waiting (`Retry-After` says when to try again)",
+      },
+      529: { description: "Too many builds waiting" },
+    },
+  });
+  app.openapi(buildRoute, async (c) => {
+    const { skip_package_resolution: skipPackageResolution } = c.req.valid("query");
+    const text = c.var.bodyText;
+    const key = bodyKey(c);
+    const asked = withClientDicts(c.req.valid("json"), c.var.bodyJson);
+    // Set when an answer was a failure of ours: the build is to be replaced.
+    let replaceable = false;
 
     const { client } = asked;
     const askedHash = requestHash(asked, { skipPackageResolution });
     const known = await answerFor(askedHash);
     if (known && !servesPost(known)) replaceable = true;
     if (known && servesPost(known)) {
-      if (body.text.length <= 64 * 1024) bodyHashes.set(bodyKey, { hash: askedHash, client });
+      if (text.length <= 64 * 1024) bodyHashes.set(key, { hash: askedHash, client });
       counters.count(c, outcomeOf(known), client);
       return send(c, known);
     }
@@ -446,7 +423,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     }
     const { request } = validated;
     const hash = requestHash(request, { skipPackageResolution });
-    if (body.text.length <= 64 * 1024) bodyHashes.set(bodyKey, { hash, client });
+    if (text.length <= 64 * 1024) bodyHashes.set(key, { hash, client });
     if (hash !== askedHash) {
       const resolved = await answerFor(hash);
       if (resolved && !servesPost(resolved)) replaceable = true;

@@ -1,2 +1,1 @@
-export { type BuildAppDeps, createBuildApp } from "./build-app.ts";
-export { startJanitor } from "./janitor.ts";
+export { type BuildTier, type BuildTierOptions, createBuildTier } from "./build-tier.ts";

@@ -3,6 +3,12 @@ import { type BuildQueue, expireBuilds } from "@asu/queue";
 import type { BuildStore } from "@asu/store";
 import type { Redis } from "ioredis";
 
+export interface Janitor {
+  stop(): void;
+  /** One run now; the hashes it expired. */
+  runOnce(): Promise<string[]>;
+}
+
 /**
  * Every interval, removes builds whose results expired, with their store
  * folders. Status answers already treat an expired build as gone; this
@@ -15,7 +21,7 @@ export function startJanitor(options: {
   failureTtlSeconds: number;
   intervalMs?: number;
   logger: Logger;
-}): { stop(): void; runOnce(): Promise<string[]> } {
+}): Janitor {
   const runOnce = async () => {
     const expired = await expireBuilds({
       redis: options.redis,

@@ -5,7 +5,7 @@ import {
   type TargetsJson,
   versionsByBranch,
 } from "@asu/core";
-import type { ApiApp } from "@asu/http";
+import { type ApiApp, openapiAt } from "@asu/http";
 import {
   type IndexSource,
   type MetadataClient,
@@ -141,50 +141,59 @@ const overviewRoute = createRoute({
 });
 
 /*
- * Paths whose `{path}` holds slashes (`releases/24.10.0`): one route
- * parameter cannot match them, so `/json/v1/*` serves them and these
- * declarations document them.
+ * Paths whose `{path}` holds slashes (`releases/24.10.0`): each is mounted
+ * at the Hono pattern beside it, which Hono's `:param` alone cannot spell.
+ * The target index comes before the profiles, whose pattern it also fits.
  */
 const BRANCH_PATH_ROUTES = [
-  createRoute({
-    method: "get",
-    path: "/json/v1/{path}/targets/{target}/{subtarget}/index.json",
-    summary: "Packages of a target",
-    description:
-      "From upstream's apk index.json (version 2) or opkg Packages, with the kernel modules of versions that publish them separately merged in.",
-    request: { params: z.object({ path: pathParam, target: z.string(), subtarget: z.string() }) },
-    responses: {
-      200: { description: "architecture and packages", ...jsonContent(targetIndexSchema) },
-      404: { description: "Not a branch path" },
-    },
-  }),
-  createRoute({
-    method: "get",
-    path: "/json/v1/{path}/targets/{target}/{subtarget}/{profile}.json",
-    summary: "Metadata of one profile",
-    request: {
-      params: z.object({
-        path: pathParam,
-        target: z.string(),
-        subtarget: z.string(),
-        profile: z.string(),
-      }),
-    },
-    responses: {
-      200: { description: "The profile", ...jsonContent(profileSchema) },
-      404: { description: "Not a branch path" },
-    },
-  }),
-  createRoute({
-    method: "get",
-    path: "/json/v1/{path}/packages/{arch}-index.json",
-    summary: "Packages of an architecture over all feeds",
-    request: { params: z.object({ path: pathParam, arch: z.string() }) },
-    responses: {
-      200: { description: "package name → version", ...jsonContent(packageMapSchema) },
-      404: { description: "Not a branch path" },
-    },
-  }),
+  {
+    pattern: "/json/v1/:path{.+}/targets/:target/:subtarget/index.json",
+    route: createRoute({
+      method: "get",
+      path: "/json/v1/{path}/targets/{target}/{subtarget}/index.json",
+      summary: "Packages of a target",
+      description:
+        "From upstream's apk index.json (version 2) or opkg Packages, with the kernel modules of versions that publish them separately merged in.",
+      request: { params: z.object({ path: pathParam, target: z.string(), subtarget: z.string() }) },
+      responses: {
+        200: { description: "architecture and packages", ...jsonContent(targetIndexSchema) },
+        404: { description: "Not a branch path" },
+      },
+    }),
+  },
+  {
+    pattern: "/json/v1/:path{.+}/targets/:target/:subtarget/:profile{[^/]+\\.json}",
+    route: createRoute({
+      method: "get",
+      path: "/json/v1/{path}/targets/{target}/{subtarget}/{profile}.json",
+      summary: "Metadata of one profile",
+      request: {
+        params: z.object({
+          path: pathParam,
+          target: z.string(),
+          subtarget: z.string(),
+          profile: z.string(),
+        }),
+      },
+      responses: {
+        200: { description: "The profile", ...jsonContent(profileSchema) },
+        404: { description: "Not a branch path" },
+      },
+    }),
+  },
+  {
+    pattern: "/json/v1/:path{.+}/packages/:arch{[^/]+-index\\.json}",
+    route: createRoute({
+      method: "get",
+      path: "/json/v1/{path}/packages/{arch}-index.json",
+      summary: "Packages of an architecture over all feeds",
+      request: { params: z.object({ path: pathParam, arch: z.string() }) },
+      responses: {
+        200: { description: "package name → version", ...jsonContent(packageMapSchema) },
+        404: { description: "Not a branch path" },
+      },
+    }),
+  },
 ];
 
 function sendJson(c: Context, text: string) {
@@ -287,8 +296,6 @@ export function registerJsonApi(app: ApiApp, deps: JsonApiDeps): void {
     );
   }
 
-  for (const route of BRANCH_PATH_ROUTES) app.openAPIRegistry.registerPath(route);
-
   app.openapi(latestRoute, async (c) => {
     const { latest } = await catalog.versions();
     return sendJson(
@@ -318,7 +325,8 @@ export function registerJsonApi(app: ApiApp, deps: JsonApiDeps): void {
     return sendJson(c, text);
   });
 
-  app.get("/json/v1/*", async (c) => {
+  // The path as a whole says which file it is, and whether its branch exists.
+  async function jsonFile(c: Context) {
     const segments = jsonSegments(new URL(c.req.url).pathname);
     const request = segments && parseJsonFilePath(segments, branches);
     if (!request) return c.json({ detail: "Not Found" }, 404);
@@ -330,5 +338,6 @@ export function registerJsonApi(app: ApiApp, deps: JsonApiDeps): void {
       case "profile":
         return sendJson(c, await profile(request));
     }
-  });
+  }
+  for (const { route, pattern } of BRANCH_PATH_ROUTES) openapiAt(app, route, pattern, jsonFile);
 }

@@ -1,5 +1,5 @@
-import { ApiError, branchOf } from "@asu/core";
-import type { ApiApp } from "@asu/http";
+import { branchOf } from "@asu/core";
+import { type ApiApp, queryPositiveInteger } from "@asu/http";
 import type { BuildQueue } from "@asu/queue";
 import {
   BUILD_EVENTS,
@@ -12,7 +12,6 @@ import {
 } from "@asu/stats";
 import type { OpenwrtCatalog } from "@asu/upstream";
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
 
@@ -77,39 +76,6 @@ function json<T extends z.ZodType>(schema: T, description: string) {
   return { description, content: { "application/json": { schema } } };
 }
 
-/** FastAPI's answer to a query integer it cannot read, so clients see one shape of 422. */
-function integerQuery(c: Context, name: string, fallback: number, max: number): number {
-  const raw = c.req.query(name);
-  if (raw === undefined || raw === "") return fallback;
-  if (!/^\s*[+-]?\d+\s*$/.test(raw)) {
-    throw new ApiError(422, {
-      detail: [
-        {
-          type: "int_parsing",
-          loc: ["query", name],
-          msg: "Input should be a valid integer, unable to parse string as an integer",
-          input: raw,
-        },
-      ],
-    });
-  }
-  const value = Number(raw);
-  if (value < 1) {
-    throw new ApiError(422, {
-      detail: [
-        {
-          type: "greater_than_equal",
-          loc: ["query", name],
-          msg: "Input should be greater than or equal to 1",
-          input: raw,
-          ctx: { ge: 1 },
-        },
-      ],
-    });
-  }
-  return Math.min(value, max);
-}
-
 /**
  * `/api/v1/build-errors`: the capped error log as the Python server prints
  * it, newest first. The time range is read from the entries' timestamps;
@@ -149,7 +115,7 @@ export function registerStatsRoutes(app: ApiApp, deps: StatsRouteDeps): void {
   };
   const branchOfVersion = (version: string) => branchOf(version, deps.catalog.branches);
 
-  app.openAPIRegistry.registerPath(
+  app.openapi(
     createRoute({
       method: "get",
       path: "/api/v1/stats/summary",
@@ -158,17 +124,20 @@ export function registerStatsRoutes(app: ApiApp, deps: StatsRouteDeps): void {
         "`queue_length` and `builds_24h` as the Python server answers them; then totals of build requests, cache hits and misses, successes and failures; requests per client; mean time per build stage (and `total`). Counts are recorded only while SERVER_STATS is on.",
       responses: { 200: json(summarySchema, "The summary") },
     }),
+    async (c) => {
+      // The queue is read live, as `/api/v1/stats` is; the sums may be a minute old.
+      const [queueLength, summary] = await Promise.all([
+        deps.queue.waitingCount(),
+        cached("summary", () => readStatsSummary(redis)),
+      ]);
+      return c.json(
+        { queue_length: queueLength, ...summary } as z.infer<typeof summarySchema>,
+        200,
+      );
+    },
   );
-  app.get("/api/v1/stats/summary", async (c) => {
-    // The queue is read live, as `/api/v1/stats` is; the sums may be a minute old.
-    const [queueLength, summary] = await Promise.all([
-      deps.queue.waitingCount(),
-      cached("summary", () => readStatsSummary(redis)),
-    ]);
-    return c.json({ queue_length: queueLength, ...summary });
-  });
 
-  app.openAPIRegistry.registerPath(
+  app.openapi(
     createRoute({
       method: "get",
       path: "/api/v1/builds-per-day",
@@ -176,12 +145,14 @@ export function registerStatsRoutes(app: ApiApp, deps: StatsRouteDeps): void {
       description: "30 daily buckets ending today (UTC), as Chart.js data.",
       responses: { 200: json(chartSchema, "One dataset per event") },
     }),
-  );
-  app.get("/api/v1/builds-per-day", async (c) =>
-    c.json(await cached("per-day", () => readBuildsPerDay(redis))),
+    async (c) =>
+      c.json(
+        (await cached("per-day", () => readBuildsPerDay(redis))) as z.infer<typeof chartSchema>,
+        200,
+      ),
   );
 
-  app.openAPIRegistry.registerPath(
+  app.openapi(
     createRoute({
       method: "get",
       path: "/api/v1/builds-by-version",
@@ -191,17 +162,16 @@ export function registerStatsRoutes(app: ApiApp, deps: StatsRouteDeps): void {
       request: { query: z.object({ branch: branchQuery }) },
       responses: { 200: json(chartSchema, "One dataset per branch or version") },
     }),
-  );
-  app.get("/api/v1/builds-by-version", async (c) => {
-    const branch = c.req.query("branch") || undefined;
-    return c.json(
-      await cached(`by-version:${branch ?? ""}`, () =>
+    async (c) => {
+      const branch = c.req.valid("query").branch || undefined;
+      const chart = await cached(`by-version:${branch ?? ""}`, () =>
         readBuildsByVersion(redis, { branch, branchOf: branchOfVersion }),
-      ),
-    );
-  });
+      );
+      return c.json(chart as z.infer<typeof chartSchema>, 200);
+    },
+  );
 
-  app.openAPIRegistry.registerPath(
+  app.openapi(
     createRoute({
       method: "get",
       path: "/api/v1/top-packages",
@@ -211,7 +181,7 @@ export function registerStatsRoutes(app: ApiApp, deps: StatsRouteDeps): void {
       request: {
         query: z.object({
           branch: branchQuery,
-          n: z.number().int().min(1).optional().openapi({ example: DEFAULT_TOP }),
+          n: queryPositiveInteger().openapi({ example: DEFAULT_TOP }),
         }),
       },
       responses: {
@@ -219,20 +189,20 @@ export function registerStatsRoutes(app: ApiApp, deps: StatsRouteDeps): void {
         422: { description: "`n` is not a positive integer" },
       },
     }),
-  );
-  app.get("/api/v1/top-packages", async (c) => {
-    const branch = c.req.query("branch") || undefined;
-    const n = integerQuery(c, "n", DEFAULT_TOP, MAX_TOP);
-    return c.json(
-      await cached(`top:${n}:${branch ?? ""}`, async () => ({
+    async (c) => {
+      const query = c.req.valid("query");
+      const branch = query.branch || undefined;
+      const n = Math.min(query.n ?? DEFAULT_TOP, MAX_TOP);
+      const top = await cached(`top:${n}:${branch ?? ""}`, async () => ({
         packages: await readTopPackages(redis, { branch, n }),
         branch: branch ?? null,
         days: STATS_DAYS,
-      })),
-    );
-  });
+      }));
+      return c.json(top as z.infer<typeof topPackagesSchema>, 200);
+    },
+  );
 
-  app.openAPIRegistry.registerPath(
+  app.openapi(
     createRoute({
       method: "get",
       path: "/api/v1/build-errors",
@@ -241,7 +211,8 @@ export function registerStatsRoutes(app: ApiApp, deps: StatsRouteDeps): void {
         "The capped, anonymised error log (`YYYY-MM-DD HH:MM:SS version:target:profile message`, UTC), newest first; `n` (default 100) is capped at 500.",
       request: {
         query: z.object({
-          n: z.number().int().min(1).optional().openapi({ example: DEFAULT_ERRORS }),
+          n: queryPositiveInteger().openapi({ example: DEFAULT_ERRORS }),
+          n_entries: queryPositiveInteger().describe("The Python server's older name of `n`"),
         }),
       },
       responses: {
@@ -252,11 +223,10 @@ export function registerStatsRoutes(app: ApiApp, deps: StatsRouteDeps): void {
         422: { description: "`n` is not a positive integer" },
       },
     }),
+    async (c) => {
+      const query = c.req.valid("query");
+      const n = Math.min(query.n ?? query.n_entries ?? DEFAULT_ERRORS, MAX_ERRORS);
+      return c.text(buildErrorsText(await readErrorLog(redis, n)), 200);
+    },
   );
-  app.get("/api/v1/build-errors", async (c) => {
-    // `n_entries` is the Python server's older name of the parameter.
-    const name = c.req.query("n") === undefined ? "n_entries" : "n";
-    const n = integerQuery(c, name, DEFAULT_ERRORS, MAX_ERRORS);
-    return c.text(buildErrorsText(await readErrorLog(redis, n)));
-  });
 }

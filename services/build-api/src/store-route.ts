@@ -2,7 +2,7 @@ import { constants, type Stats } from "node:fs";
 import { type FileHandle, open, realpath } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { Readable } from "node:stream";
-import type { ApiApp } from "@asu/http";
+import { type ApiApp, openapiAt } from "@asu/http";
 import type { BuildStore } from "@asu/store";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
@@ -142,8 +142,8 @@ const notFound = (c: Context) => c.json({ detail: "Not Found" }, 404);
  * store is remote, a redirect to the file there.
  */
 export function registerStoreRoute(app: ApiApp, deps: StoreRouteDeps): void {
-  app.openAPIRegistry.registerPath(storeRoute);
-  app.get("/store/*", async (c) => {
+  // `{file}` may hold slashes: mounted at a pattern that lets it.
+  openapiAt(app, storeRoute, "/store/:request_hash/:file{.+}", async (c) => {
     const segments = storeSegments(new URL(c.req.url).pathname);
     if (!segments || segments.length < 2) return notFound(c);
     const [requestHash = "", ...fileSegments] = segments;

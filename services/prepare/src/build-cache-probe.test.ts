@@ -3,21 +3,28 @@ import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type BuildCacheProbe, createBuildCacheProbe } from "./build-cache-probe.ts";
 
-/** A stand-in build tier: 200 for built hashes, 404 else; `held` hashes wait for release(). */
+/**
+ * A stand-in build tier's POST /api/v1/build-cache: true for built hashes; a
+ * request naming a `held` hash waits for release() of it. `seen` lists each
+ * request as `path hash,hash,…`.
+ */
 let server: Server;
 let url: string;
 let seen: string[];
 let connections: number;
 const built = new Set<string>();
-const held = new Map<string, ServerResponse[]>();
+const held = new Map<string, (() => void)[]>();
 const probes: BuildCacheProbe[] = [];
 
-function answer(res: ServerResponse, hash: string) {
-  res.writeHead(built.has(hash) ? 200 : 404).end();
+function answer(res: ServerResponse, hashes: string[]) {
+  res.writeHead(200, { "content-type": "application/json" });
+  res.end(
+    JSON.stringify({ cache_available: Object.fromEntries(hashes.map((h) => [h, built.has(h)])) }),
+  );
 }
 
 function release(hash: string) {
-  for (const res of held.get(hash) ?? []) answer(res, hash);
+  for (const send of held.get(hash) ?? []) send();
   held.delete(hash);
 }
 
@@ -29,14 +36,17 @@ function probeWith(options: Partial<Parameters<typeof createBuildCacheProbe>[0]>
 }
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    seen.push(`${req.method} ${req.url}`);
-    const hash = req.url?.split("/").pop() ?? "";
-    if (hash.startsWith("held")) {
-      held.set(hash, [...(held.get(hash) ?? []), res]);
+  server = createServer(async (req, res) => {
+    let body = "";
+    for await (const chunk of req) body += chunk;
+    const hashes = (JSON.parse(body) as { request_hashes: string[] }).request_hashes;
+    seen.push(`${req.method} ${req.url} ${hashes.join(",")}`);
+    const heldHash = hashes.find((hash) => hash.startsWith("held"));
+    if (heldHash) {
+      held.set(heldHash, [...(held.get(heldHash) ?? []), () => answer(res, hashes)]);
       return;
     }
-    answer(res, hash);
+    answer(res, hashes);
   });
   server.on("connection", () => connections++);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -59,13 +69,55 @@ afterAll(() => {
 seen = [];
 connections = 0;
 
+const ASK = "POST /api/v1/build-cache";
+
 describe("createBuildCacheProbe", () => {
-  it("is true only for a finished build (200), asking HEAD under the URL's path", async () => {
+  it("is true only for a hash the build tier calls built, asking under the URL's path", async () => {
     built.add("built");
     const probe = probeWith({ buildApiUrl: `${url}asu/` });
     expect(await probe("built")).toBe(true);
     expect(await probe("unknown")).toBe(false);
-    expect(seen).toEqual(["HEAD /asu/api/v1/build/built", "HEAD /asu/api/v1/build/unknown"]);
+    expect(seen).toEqual([
+      "POST /asu/api/v1/build-cache built",
+      "POST /asu/api/v1/build-cache unknown",
+    ]);
+  });
+
+  it("asks about the hashes of prepares that arrive together in one request", async () => {
+    built.add("b");
+    const probe = probeWith();
+    expect(await Promise.all(["a", "b", "c"].map((hash) => probe(hash)))).toEqual([
+      false,
+      true,
+      false,
+    ]);
+    expect(seen).toEqual([`${ASK} a,b,c`]);
+  });
+
+  it("gathers hashes that come while its requests are out, up to maxBatch, for the next", async () => {
+    built.add("c");
+    built.add("d");
+    const probe = probeWith({ maxInFlight: 1, maxBatch: 2 });
+    const first = probe("held-a");
+    await expect.poll(() => seen.length).toBe(1);
+    const next = ["b", "c", "d"].map((hash) => probe(hash));
+    release("held-a");
+    expect(await first).toBe(false);
+    // d came when a request was out and the next one full: answered without asking.
+    expect(await Promise.all(next)).toEqual([false, true, false]);
+    expect(seen).toEqual([`${ASK} held-a`, `${ASK} b,c`]);
+    expect(await probe("d")).toBe(true);
+  });
+
+  it("sends at most one request per minIntervalMs, gathering the hashes meanwhile", async () => {
+    const probe = probeWith({ minIntervalMs: 3000 });
+    // Idle: asked at once.
+    expect(await probe("a")).toBe(false);
+    const b = probe("b");
+    await new Promise((resolve) => setImmediate(resolve));
+    const c = probe("c");
+    expect(await Promise.all([b, c])).toEqual([false, false]);
+    expect(seen).toEqual([`${ASK} a`, `${ASK} b,c`]);
   });
 
   it("asks once for concurrent probes of one hash", async () => {
@@ -75,7 +127,7 @@ describe("createBuildCacheProbe", () => {
     await expect.poll(() => seen.length).toBe(1);
     release("held-1");
     expect(await Promise.all(answers)).toEqual(Array(20).fill(true));
-    expect(seen).toEqual(["HEAD /api/v1/build/held-1"]);
+    expect(seen).toEqual([`${ASK} held-1`]);
   });
 
   it("keeps answers briefly: built longer than not built", async () => {
@@ -91,7 +143,7 @@ describe("createBuildCacheProbe", () => {
     now += 1500;
     // "not built" is asked again and is now built; "built" is still believed.
     expect([await probe("a"), await probe("b")]).toEqual([true, true]);
-    expect(seen).toEqual(["HEAD /api/v1/build/a", "HEAD /api/v1/build/b", "HEAD /api/v1/build/b"]);
+    expect(seen).toEqual([`${ASK} a`, `${ASK} b`, `${ASK} b`]);
 
     now += 60_000;
     built.delete("a");
@@ -122,7 +174,7 @@ describe("createBuildCacheProbe", () => {
     expect(await probe("held-slow")).toBe(false);
     release("held-slow");
     await expect.poll(() => probe("held-slow")).toBe(true);
-    expect(seen).toEqual(["HEAD /api/v1/build/held-slow"]);
+    expect(seen).toEqual([`${ASK} held-slow`]);
   });
 
   it("gives up on a request after timeoutMs", async () => {
@@ -138,16 +190,33 @@ describe("createBuildCacheProbe", () => {
       .toBe(2);
   });
 
-  it("asks about a bounded number of hashes at once; past that, false without asking", async () => {
-    const probe = probeWith({ maxInFlight: 2, answerWithinMs: 10 });
-    await probe("held-a");
-    await probe("held-b");
+  it("asks a bounded number of requests and hashes at once; past that, false without asking", async () => {
+    const probe = probeWith({ maxInFlight: 1, maxBatch: 1, answerWithinMs: 10 });
+    expect(await probe("held-a")).toBe(false);
+    // Waits for the next request.
+    expect(await probe("held-b")).toBe(false);
+    // Neither out nor waiting: not asked.
     expect(await probe("c")).toBe(false);
-    await expect.poll(() => seen.length).toBe(2);
+    await expect.poll(() => seen.length).toBe(1);
     release("held-a");
+    await expect.poll(() => seen.length).toBe(2);
     release("held-b");
     built.add("c");
     await expect.poll(() => probe("c")).toBe(true);
+    expect(seen).toEqual([`${ASK} held-a`, `${ASK} held-b`, `${ASK} c`]);
+  });
+
+  it("is false for every hash of a request the build tier refuses or answers oddly", async () => {
+    const statuses = [404, 200];
+    const probe = probeWith({
+      buildApiUrl: "http://build.internal",
+      fetch: async () =>
+        statuses.shift() === 404
+          ? new Response("not here", { status: 404 })
+          : Response.json({ cache_available: "yes" }),
+    });
+    expect(await probe("a")).toBe(false);
+    expect(await probe("b")).toBe(false);
   });
 
   it("is false when the build tier is down or not configured", async () => {
@@ -162,15 +231,17 @@ describe("createBuildCacheProbe", () => {
     const probe = probeWith({
       buildApiUrl: "http://build.internal",
       fetch: async (target, init) => {
-        asked.push(`${init.method} ${target}`);
-        return new Response(null, { status: target.endsWith("/yes") ? 200 : 404 });
+        const { request_hashes: hashes } = JSON.parse(String(init.body)) as {
+          request_hashes: string[];
+        };
+        asked.push(`${init.method} ${target} ${hashes.join(",")}`);
+        return Response.json({
+          cache_available: Object.fromEntries(hashes.map((hash) => [hash, hash === "yes"])),
+        });
       },
     });
-    expect([await probe("yes"), await probe("no")]).toEqual([true, false]);
-    expect(asked).toEqual([
-      "HEAD http://build.internal/api/v1/build/yes",
-      "HEAD http://build.internal/api/v1/build/no",
-    ]);
+    expect(await Promise.all([probe("yes"), probe("no")])).toEqual([true, false]);
+    expect(asked).toEqual(["POST http://build.internal/api/v1/build-cache yes,no"]);
     expect(seen).toEqual([]);
   });
 });

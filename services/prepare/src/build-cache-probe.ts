@@ -34,17 +34,27 @@ export interface BuildCacheProbeOptions {
   notBuiltTtlMs?: number;
   /** Hashes remembered at most (default 10 000). */
   maxEntries?: number;
-  /** Connections kept alive to the build tier (default 8). */
+  /** Connections kept alive to the build tier (default 2). */
   connections?: number;
   /**
-   * Requests to the build tier at once at most (default: one per
-   * connection). Past that a new hash is answered false without asking: a
-   * request queued behind busy connections would rarely come back within
-   * `answerWithinMs`, and a flood of new bodies must not turn into a flood
-   * of requests that takes the build tier's time (and, on a shared machine,
-   * the prepare tier's).
+   * Requests to the build tier at once at most (default 1). Hashes that
+   * come while they are all out wait for the next request, up to `maxBatch`
+   * of them; past that a new hash is answered false without asking. So the
+   * busier the tier, the more hashes a request carries: a flood of new
+   * bodies costs the build tier (and, on a shared machine, the prepare
+   * tier) about one request per round trip, not one per prepare.
    */
   maxInFlight?: number;
+  /** Hashes asked in one request at most (default 100, what the build tier accepts). */
+  maxBatch?: number;
+  /**
+   * Least time between two requests to the build tier (default 5 ms), a
+   * full batch excepted: a lone prepare is asked at once, but under a
+   * flood of new bodies the hashes of 5 ms go together, and the build tier
+   * answers at most 200 such requests a second (each costs it about as much
+   * as a cache hit; a hash more in one costs it a few µs).
+   */
+  minIntervalMs?: number;
   /** Instead of HTTP connections: a build tier in this process (`pnpm start`). */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
   now?: () => number;
@@ -52,23 +62,34 @@ export interface BuildCacheProbeOptions {
 
 const NOT_CONFIGURED: BuildCacheProbe = async () => false;
 
+/** Hashes gathered for one request to the build tier, each with its waiters' answer. */
+interface Batch {
+  answers: Map<string, (built: boolean) => void>;
+  /** Answers false to whoever still waits once `answerWithinMs` has passed. */
+  timer: NodeJS.Timeout;
+}
+
 /**
  * With BUILD_API_URL set every prepare needs `cache_available`, and a round
  * trip to the build tier for each cost more than the whole prepare. So:
- * concurrent prepares of one hash share one request; answers are kept
- * briefly ("built" longer than "not built"), in a bounded cache; connections
- * are kept alive; and no answer waits longer than `answerWithinMs`.
+ * answers are kept briefly ("built" longer than "not built") in a bounded
+ * cache; concurrent prepares of one hash share one question; the hashes of
+ * prepares that arrive together are asked in one request
+ * (`POST /api/v1/build-cache`, one Redis command on the build tier), over
+ * kept-alive connections; and no answer waits longer than `answerWithinMs`.
  */
 export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCacheProbe {
   if (!options.buildApiUrl) return NOT_CONFIGURED;
   const base = new URL(options.buildApiUrl);
-  const prefix = base.pathname.replace(/\/+$/, "");
+  const path = `${base.pathname.replace(/\/+$/, "")}/api/v1/build-cache`;
   const answerWithinMs = options.answerWithinMs ?? 100;
   const timeoutMs = options.timeoutMs ?? 2000;
   const builtTtlMs = options.builtTtlMs ?? 60_000;
   const notBuiltTtlMs = options.notBuiltTtlMs ?? 1000;
-  const connections = options.connections ?? 8;
-  const maxInFlight = options.maxInFlight ?? connections;
+  const connections = options.connections ?? 2;
+  const maxInFlight = options.maxInFlight ?? 1;
+  const maxBatch = options.maxBatch ?? 100;
+  const minIntervalMs = options.minIntervalMs ?? 5;
   const pool = options.fetch
     ? undefined
     : new Pool(base.origin, {
@@ -83,53 +104,117 @@ export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCac
     ttl: Math.max(builtTtlMs, notBuiltTtlMs, 1),
     ...(options.now ? { perf: { now: options.now }, ttlResolution: 0 } : {}),
   });
-  /** Per hash in flight: what its waiters get, false once `answerWithinMs` has passed. */
+  /** Per hash asked or to be asked: what its waiters get, false once `answerWithinMs` has passed. */
   const inFlight = new Map<string, Promise<boolean>>();
+  let gathering: Batch | undefined;
+  let requestsOut = 0;
+  let lastSentAt = Number.NEGATIVE_INFINITY;
+  let waitingForInterval = false;
 
-  const ask = async (requestHash: string): Promise<boolean> => {
-    const path = `${prefix}/api/v1/build/${encodeURIComponent(requestHash)}`;
+  /** The build tier's answer per hash; an empty map when it could not tell. */
+  async function ask(hashes: string[]): Promise<Map<string, boolean>> {
+    const body = JSON.stringify({ request_hashes: hashes });
     const signal = AbortSignal.timeout(timeoutMs);
+    let answer: unknown;
     try {
       if (!pool) {
-        const res = await options.fetch?.(`${base.origin}${path}`, { method: "HEAD", signal });
-        return res?.status === 200;
+        const res = await options.fetch?.(`${base.origin}${path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body,
+          signal,
+        });
+        if (res?.status !== 200) return new Map();
+        answer = await res.json();
+      } else {
+        const res = await pool.request({
+          path,
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body,
+          signal,
+        });
+        if (res.statusCode !== 200) {
+          await res.body.dump();
+          return new Map();
+        }
+        answer = await res.body.json();
       }
-      // undici closes the connection after a HEAD unless told otherwise (a
-      // guard against servers that send a body with it); the build tier does not.
-      const { statusCode, body } = await pool.request({
-        path,
-        method: "HEAD",
-        signal,
-        reset: false,
-      });
-      await body.dump();
-      return statusCode === 200;
     } catch {
-      return false;
+      return new Map();
     }
-  };
+    const available = (answer as { cache_available?: unknown } | null)?.cache_available;
+    if (typeof available !== "object" || available === null) return new Map();
+    return new Map(
+      hashes.map((hash) => [hash, (available as Record<string, unknown>)[hash] === true]),
+    );
+  }
+
+  function send(batch: Batch): void {
+    requestsOut++;
+    lastSentAt = performance.now();
+    const hashes = [...batch.answers.keys()];
+    void ask(hashes).then((found) => {
+      requestsOut--;
+      clearTimeout(batch.timer);
+      for (const [hash, answer] of batch.answers) {
+        const built = found.get(hash) === true;
+        const ttl = built ? builtTtlMs : notBuiltTtlMs;
+        // lru-cache reads a ttl of 0 as "forever".
+        if (ttl > 0) known.set(hash, built, { ttl });
+        inFlight.delete(hash);
+        answer(built);
+      }
+      // Hashes that came while every request was out go now, together.
+      sendGathered();
+    });
+  }
+
+  function sendGathered(): void {
+    if (!gathering || requestsOut >= maxInFlight) return;
+    const wait = lastSentAt + minIntervalMs - performance.now();
+    if (wait > 0 && gathering.answers.size < maxBatch) {
+      if (!waitingForInterval) {
+        waitingForInterval = true;
+        setTimeout(() => {
+          waitingForInterval = false;
+          sendGathered();
+        }, wait);
+      }
+      return;
+    }
+    const batch = gathering;
+    gathering = undefined;
+    send(batch);
+  }
+
+  function gather(requestHash: string): Promise<boolean> {
+    if (!gathering) {
+      const answers = new Map<string, (built: boolean) => void>();
+      const timer = setTimeout(() => {
+        for (const answer of answers.values()) answer(false);
+      }, answerWithinMs);
+      gathering = { answers, timer };
+      // Sent once this turn of the event loop is done: the prepares that
+      // arrived together (one read of many sockets) share the request.
+      setImmediate(sendGathered);
+    }
+    const batch = gathering;
+    const answer = new Promise<boolean>((resolve) => batch.answers.set(requestHash, resolve));
+    if (batch.answers.size >= maxBatch) sendGathered();
+    return answer;
+  }
 
   const probe: BuildCacheProbe = (requestHash) => {
     const cached = known.get(requestHash);
     if (cached !== undefined) return Promise.resolve(cached);
     const waiting = inFlight.get(requestHash);
     if (waiting) return waiting;
-    if (inFlight.size >= maxInFlight) return Promise.resolve(false);
-
-    const asked = ask(requestHash).then((built) => {
-      const ttl = built ? builtTtlMs : notBuiltTtlMs;
-      // lru-cache reads a ttl of 0 as "forever".
-      if (ttl > 0) known.set(requestHash, built, { ttl });
-      inFlight.delete(requestHash);
-      return built;
-    });
-    let timer: NodeJS.Timeout | undefined;
-    const answer = Promise.race([
-      asked,
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), answerWithinMs);
-      }),
-    ]).finally(() => clearTimeout(timer));
+    // Every request out and the next one full: not asked at all.
+    if (requestsOut >= maxInFlight && (gathering?.answers.size ?? 0) >= maxBatch) {
+      return Promise.resolve(false);
+    }
+    const answer = gather(requestHash);
     inFlight.set(requestHash, answer);
     return answer;
   };

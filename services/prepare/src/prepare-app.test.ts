@@ -58,9 +58,14 @@ async function startPrepare(
 beforeAll(async () => {
   upstream = await startFakeUpstream();
   builtHashes = new Set();
-  buildTier = createServer((req, res) => {
-    const hash = req.url?.split("/").pop() ?? "";
-    res.writeHead(builtHashes.has(hash) ? 200 : 404).end();
+  // A stand-in build tier's POST /api/v1/build-cache.
+  buildTier = createServer(async (req, res) => {
+    let body = "";
+    for await (const chunk of req) body += chunk;
+    const { request_hashes: hashes } = JSON.parse(body) as { request_hashes: string[] };
+    const available = Object.fromEntries(hashes.map((hash) => [hash, builtHashes.has(hash)]));
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ cache_available: available }));
   });
   await new Promise<void>((resolve) => buildTier.listen(0, "127.0.0.1", resolve));
   prepare = await startPrepare();
@@ -97,7 +102,7 @@ async function post(body: unknown, init: RequestInit = {}, base = prepare.url) {
 }
 
 describe("the prepare tier's OpenAPI document", () => {
-  it("documents every route the tier mounts", () => {
+  it("documents every route the tier mounts", async () => {
     const app = createPrepareApp({
       catalog: createOpenwrtCatalog({
         client: createMetadataClient({ upstreamUrl: upstream.url }),
@@ -113,6 +118,10 @@ describe("the prepare tier's OpenAPI document", () => {
       logger: silent,
     });
     expect(undocumentedRoutes(app)).toEqual([]);
+    const doc = (await (await app.request("/openapi.json")).json()) as any;
+    const prepare = doc.paths["/api/v1/build/prepare"].post;
+    expect(prepare.requestBody.content["application/json"].schema).toBeDefined();
+    expect(prepare.responses["200"].content["application/json"].schema).toBeDefined();
   });
 });
 

@@ -1,13 +1,15 @@
+import { prepareRequestSchema, stringifyOrderedJson, withClientDicts } from "@asu/core";
 import {
-  DEFAULT_LIMITS,
-  prepareRequestSchema,
-  stringifyOrderedJson,
-  toFastApiErrors,
-  withClientDicts,
-} from "@asu/core";
-import { type ApiApp, createApiApp, parseJsonBody, readBodyText } from "@asu/http";
+  type ApiApp,
+  type ApiEnv,
+  createApiApp,
+  orderedJson,
+  PREPARE_PATH,
+  rawBody,
+} from "@asu/http";
 import type { Logger } from "@asu/observability";
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context, MiddlewareHandler } from "hono";
 import type { BuildCacheProbe } from "./build-cache-probe.ts";
 import { type PrepareDeps, type PreparedAnswer, prepareRequest } from "./prepare-request.ts";
 import { prepareResponseSchema } from "./prepare-schemas.ts";
@@ -28,34 +30,6 @@ interface RememberedAnswer {
   head: string;
 }
 
-const prepareRoute = createRoute({
-  method: "post",
-  path: "/api/v1/build/prepare",
-  summary: "Show which package changes a build would make",
-  description:
-    "Validates a build request and resolves its packages (server-side rules and, with `from_version`, the package migrations between the two versions). Send `prepared_request` to `POST /api/v1/build?skip_package_resolution=true` to build exactly that.",
-  request: {
-    body: {
-      required: true,
-      content: {
-        "application/json": {
-          schema: prepareRequestSchema(DEFAULT_LIMITS),
-        },
-      },
-    },
-  },
-  responses: {
-    200: {
-      description: "Prepared",
-      content: { "application/json": { schema: prepareResponseSchema } },
-    },
-    400: { description: "Refused by validation: `{detail, status}`" },
-    413: { description: "Body larger than 1 MiB" },
-    422: { description: "Schema failure, FastAPI's shape" },
-    503: { description: "Upstream metadata unavailable" },
-  },
-});
-
 export function createPrepareApp(deps: PrepareAppDeps): ApiApp {
   const app = createApiApp({
     title: "ASU prepare tier",
@@ -67,28 +41,9 @@ export function createPrepareApp(deps: PrepareAppDeps): ApiApp {
     ttlMs: deps.answerTtlMs,
     sizeOf: (answer) => answer.head.length,
   });
-  const schema = prepareRequestSchema({
-    maxCustomRootfsSizeMb: deps.settings.maxCustomRootfsSizeMb,
-    maxDefaultsLength: deps.settings.maxDefaultsLength,
-  });
 
-  app.openAPIRegistry.registerPath(prepareRoute);
-  app.post(prepareRoute.path, async (c) => {
-    const body = await readBodyText(c);
-    if (!body.ok) throw body.error;
-
-    let answer = answers.get(body.text);
-    if (!answer) {
-      const json = parseJsonBody(body.text);
-      if (!json.ok) throw json.error;
-      const parsed = schema.safeParse(json.value);
-      if (!parsed.success) return c.json(toFastApiErrors(parsed.error, json.value), 422);
-      const request = withClientDicts(parsed.data, json.value);
-      const { branch, ...wire } = await prepareRequest(request, deps);
-      // Serialized once: identical bodies get these bytes back, plus cache_available.
-      answer = { branch, wire, head: stringifyOrderedJson(wire).slice(0, -1) };
-      answers.set(body.text, answer);
-    }
+  /** The answer, with whether its hash is already built (that is never remembered). */
+  async function send(c: Context<ApiEnv>, answer: RememberedAnswer) {
     const { request_hash: requestHash, changes } = answer.wire;
     // Debug: a prepare is a preview that many devices repeat; the build tier
     // logs at info when a hash is really enqueued.
@@ -100,7 +55,52 @@ export function createPrepareApp(deps: PrepareAppDeps): ApiApp {
     return c.body(`${answer.head},"cache_available":${built}}`, 200, {
       "content-type": "application/json",
     });
-  });
+  }
+
+  // Devices of one model send identical bodies: one seen before is answered
+  // before it is parsed or validated again.
+  const knownBody: MiddlewareHandler<ApiEnv> = async (c, next) => {
+    const answer = answers.get(c.var.bodyText);
+    if (answer) return send(c, answer);
+    await next();
+  };
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: PREPARE_PATH,
+      summary: "Show which package changes a build would make",
+      description:
+        "Validates a build request and resolves its packages (server-side rules and, with `from_version`, the package migrations between the two versions). Send `prepared_request` to `POST /api/v1/build?skip_package_resolution=true` to build exactly that. The body is read as JSON whatever its content type.",
+      middleware: [rawBody(), knownBody, orderedJson()] as const,
+      request: {
+        body: {
+          required: true,
+          content: {
+            "application/json": { schema: prepareRequestSchema(deps.settings) },
+          },
+        },
+      },
+      responses: {
+        200: {
+          description: "Prepared",
+          content: { "application/json": { schema: prepareResponseSchema } },
+        },
+        400: { description: "Refused by validation: `{detail, status}`" },
+        413: { description: "Body larger than 1 MiB" },
+        422: { description: "Schema failure, FastAPI's shape" },
+        503: { description: "Upstream metadata unavailable" },
+      },
+    }),
+    async (c) => {
+      const request = withClientDicts(c.req.valid("json"), c.var.bodyJson);
+      const { branch, ...wire } = await prepareRequest(request, deps);
+      // Serialized once: identical bodies get these bytes back, plus cache_available.
+      const answer = { branch, wire, head: stringifyOrderedJson(wire).slice(0, -1) };
+      answers.set(c.var.bodyText, answer);
+      return send(c, answer);
+    },
+  );
 
   app.openapi(
     createRoute({

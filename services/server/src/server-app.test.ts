@@ -2,12 +2,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { DEFAULT_BRANCHES } from "@asu/core";
+import { type BuildTier, createBuildTier } from "@asu/build-api";
+import { loadConfig } from "@asu/config";
 import { createLogger } from "@asu/observability";
-import { type BuildQueue, createBuildQueue } from "@asu/queue";
-import { createLocalStore } from "@asu/store";
-import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
@@ -16,10 +13,9 @@ import { createServerApp } from "./server-app.ts";
 
 let redisServer: RedisServer;
 let upstream: FakeUpstream;
-let redis: Redis;
 let served: ServedApp;
 let publicPath: string;
-let queue: BuildQueue;
+let tier: BuildTier | undefined;
 
 const quiet = () =>
   createLogger({ service: "t", destination: new Writable({ write: (_c, _e, done) => done() }) });
@@ -28,39 +24,28 @@ beforeAll(async () => {
   redisServer = await startRedisServer();
   upstream = await startFakeUpstream();
   publicPath = await mkdtemp(join(tmpdir(), "asu-server-app-"));
-  redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  redis.on("error", () => {});
+  const config = loadConfig({
+    env: { REDIS_URL: redisServer.url, UPSTREAM_URL: upstream.url, PUBLIC_PATH: publicPath },
+    tomlPath: "",
+  });
+  tier = createBuildTier({ config, logger: quiet() });
+  const { redis } = tier;
   await new Promise((resolve) => redis.once("ready", resolve));
-  const client = createMetadataClient({ upstreamUrl: upstream.url });
-  queue = createBuildQueue({ connection: redis });
   const app = createServerApp({
-    catalog: createOpenwrtCatalog({ client, branches: DEFAULT_BRANCHES }),
-    client,
-    queue,
-    redis,
-    store: createLocalStore(publicPath),
+    build: tier,
     settings: {
-      allow_defaults: false,
-      repository_allow_list: [],
-      maxCustomRootfsSizeMb: 1024,
-      maxDefaultsLength: 20480,
-      build_ttl: 60,
-      build_ttl_unversioned: 60,
-      build_defaults_ttl: 60,
-      build_failure_ttl: 60,
-      base_container: "ghcr.io/openwrt/imagebuilder",
-      max_pending_jobs: 10,
-      upstream_url: upstream.url,
+      ...config,
+      maxCustomRootfsSizeMb: config.max_custom_rootfs_size_mb,
+      maxDefaultsLength: config.max_defaults_length,
     },
-    loggers: { build: quiet(), prepare: quiet() },
+    logger: quiet(),
   });
   served = await serveApp(app);
 });
 
 afterAll(async () => {
   await served?.close();
-  await queue?.close();
-  redis?.disconnect();
+  await tier?.close();
   await redisServer?.stop();
   await upstream?.close();
   if (publicPath) await rm(publicPath, { recursive: true, force: true });
@@ -81,7 +66,7 @@ function post(path: string, body: unknown) {
   });
 }
 
-describe("createServerApp", () => {
+describe("createServerApp on the composed build tier", () => {
   it("answers prepare from the prepare tier, asking the build tier in-process", async () => {
     const res = await post("/api/v1/build/prepare?client=test", {
       ...archer,
@@ -106,7 +91,7 @@ describe("createServerApp", () => {
     expect(health).toMatchObject({ status: "ok", redis: "ok" });
   });
 
-  it("splits by exact path, as the Caddyfile does for the microservices stack", async () => {
+  it("splits by path as the Caddyfile does for the microservices stack", async () => {
     // Other methods on the prepare path belong to the prepare tier too.
     const get = await fetch(`${served.url}/api/v1/build/prepare`);
     expect(get.status).toBe(404);
@@ -121,6 +106,10 @@ describe("createServerApp", () => {
     const longer = await post("/api/v1/build/prepared", archer);
     expect(longer.status).toBe(405);
     expect(longer.headers.get("allow")).toBe("GET, HEAD, OPTIONS");
+    // With a trailing slash it is still the prepare tier's, which has no such route.
+    const slash = await post("/api/v1/build/prepare/", archer);
+    expect(slash.status).toBe(404);
+    expect(await slash.json()).toEqual({ detail: "Not Found" });
   });
 
   it("lists both tiers' routes in one OpenAPI document", async () => {

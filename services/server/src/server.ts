@@ -3,15 +3,13 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
-import { startJanitor } from "@asu/build-api";
-import { type Config, describeConfig, loadBranches } from "@asu/config";
+import { createBuildTier } from "@asu/build-api";
+import { type Config, describeConfig } from "@asu/config";
 import { createLogger, type Logger } from "@asu/observability";
-import { createBuildQueue, settleWithin } from "@asu/queue";
-import { createStoreFromConfig } from "@asu/store";
-import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
+import { settleWithin } from "@asu/queue";
 import { type RunningWorker, startWorker } from "@asu/worker";
 import { createAdaptorServer } from "@hono/node-server";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { describeExit, type SupervisedChild } from "./child-process.ts";
 import { lockDataDir } from "./data-lock.ts";
 import { ensurePodmanNetwork } from "./podman-network.ts";
@@ -223,53 +221,18 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       logger.info({ network: config.container_network }, "created the build containers' network");
     }
 
-    // Fail fast instead of queueing commands while Redis is away: answers
-    // become 503s with a reason, never requests that hang.
-    const buildRedis = new Redis(config.redis_url, {
-      maxRetriesPerRequest: 1,
-      enableOfflineQueue: false,
-      commandTimeout: 5000,
-    });
-    buildRedis.on("error", (error) =>
-      logger.warn({ err: error.message }, "redis connection error"),
-    );
-    cleanups.push({
-      name: "redis client",
-      run: () => buildRedis.quit().catch(() => buildRedis.disconnect()),
-    });
-    await redisReady(buildRedis, describeConfig(config).REDIS_URL);
-
-    const buildLogger = tierLogger("build");
-    const client = createMetadataClient({
-      upstreamUrl: config.upstream_url,
-      timeoutMs: config.upstream_timeout * 1000,
-      logger: buildLogger,
-    });
-    const catalog = createOpenwrtCatalog({ client, branches: loadBranches(config.branches_file) });
-    const queue = createBuildQueue({ connection: buildRedis });
-    cleanups.push({ name: "build queue", run: () => queue.close() });
-    const store = createStoreFromConfig(config);
+    const tier = createBuildTier({ config, logger: tierLogger("build") });
+    cleanups.push({ name: "build tier", run: () => tier.close() });
+    await redisReady(tier.redis, describeConfig(config).REDIS_URL);
     const app = createServerApp({
-      catalog,
-      client,
-      queue,
-      redis: buildRedis,
-      store,
+      build: tier,
       settings: {
         ...config,
         maxCustomRootfsSizeMb: config.max_custom_rootfs_size_mb,
         maxDefaultsLength: config.max_defaults_length,
       },
-      loggers: { build: buildLogger, prepare: tierLogger("prepare") },
+      logger: tierLogger("prepare"),
     });
-    const janitor = startJanitor({
-      redis: buildRedis,
-      queue,
-      store,
-      failureTtlSeconds: config.build_failure_ttl,
-      logger: buildLogger,
-    });
-    cleanups.push({ name: "janitor", run: async () => janitor.stop() });
     options.signal?.throwIfAborted();
 
     const worker = await startWorker({

@@ -45,14 +45,6 @@ export function sandboxFromConfig(config: SandboxConfig): BuildSandbox {
   };
 }
 
-/**
- * Run as root right after start: the /builder tmpfs is root's once Podman
- * copied the image's files in, and buildbot (whatever its uid) must create
- * BIN_DIR and work files there. Root owns the directory, so no capability
- * is needed.
- */
-export const OPEN_WORKDIR = ["chmod", "1777", BUILD_DIR] as const;
-
 /** /run holds nothing of a build's; it only must not be unbounded. */
 const RUN_MB = 16;
 
@@ -72,7 +64,9 @@ export interface BuildContainerSpec {
  * The build container, hardened and bounded: every capability dropped, no
  * new privileges, a read-only root, and every writable place a size-capped
  * tmpfs. /builder is one of them, filled from the image (Podman's tmpcopyup),
- * so the ImageBuilder works in a copy of itself. Memory (tmpfs content
+ * so the ImageBuilder works in a copy of itself; `U` makes it the image
+ * user's (buildbot, whatever its uid) as the copy is made: otherwise the
+ * mount point is root's, and opening it would cost an exec per build. Memory (tmpfs content
  * included: it is charged to the container), swap, CPUs and processes are
  * capped by the kernel. `sleep` is its only process, so it ends by itself
  * after the job timeout even when nobody removes it.
@@ -96,7 +90,7 @@ export function buildContainerOptions(spec: BuildContainerSpec): Docker.Containe
       ReadonlyRootfs: true,
       // Sticky and world-writable, as /tmp: buildbot writes there whatever its uid.
       Tmpfs: {
-        [BUILD_DIR]: `size=${sandbox.diskMb}m`,
+        [BUILD_DIR]: `size=${sandbox.diskMb}m,U`,
         "/tmp": `size=${tmpMb}m,mode=1777`,
         "/var/tmp": `size=${tmpMb}m,mode=1777`,
         "/run": `size=${RUN_MB}m,mode=755`,

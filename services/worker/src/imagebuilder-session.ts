@@ -6,7 +6,6 @@ import {
   BUILD_LABEL,
   type BuildContainerSpec,
   buildContainerOptions,
-  OPEN_WORKDIR,
   QUEUE_LABEL,
   WORKER_LABEL,
 } from "./build-container.ts";
@@ -244,15 +243,6 @@ export async function openImagebuilderSession(
       info = await untilAborted(execution.inspect(), signal);
     }
     return { exitCode: info.ExitCode ?? -1, stdout: stdout.text(), stderr: stderr.text() };
-  }
-
-  try {
-    // Not through exec(): opening the work dir changes none of the image's answers.
-    const opened = await execute(OPEN_WORKDIR, { user: "root" });
-    if (opened.exitCode !== 0) throw new Error(`cannot open ${BUILD_DIR}: ${opened.stderr.trim()}`);
-  } catch (error) {
-    await remove().catch(() => {});
-    throw error;
   }
 
   let owner: Promise<FileOwner> | undefined;

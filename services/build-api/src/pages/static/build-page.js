@@ -2,6 +2,8 @@
 // the build request and its progress, then the images. It speaks the
 // public API only (the same calls the Firmware Selector makes).
 
+import { byId, el } from "./dom.js";
+
 const POLL_MS = 2000;
 const STAGES = [
   ["init", "Starting"],
@@ -12,9 +14,8 @@ const STAGES = [
   ["done", "Done"],
 ];
 
-const main = document.getElementById("main");
+const main = byId("main");
 const prepareBase = (main?.dataset.prepareUrl ?? "").replace(/\/+$/, "");
-const byId = (id) => document.getElementById(id);
 const form = byId("build-form");
 const versionSelect = byId("version");
 const targetSelect = byId("target");
@@ -35,20 +36,6 @@ const state = {
   /** Bumped on every new build request, so a late poll of an old one is ignored. */
   buildRun: 0,
 };
-
-/** `el("p", { className: "x" }, "text", child)`: builds DOM without HTML strings. */
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key.startsWith("data-") || key.startsWith("aria-")) node.setAttribute(key, value);
-    else node[key] = value;
-  }
-  for (const child of children.flat()) {
-    if (child === undefined || child === null || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
 
 class ApiFailure extends Error {
   constructor(status, body) {

@@ -3,10 +3,10 @@
 // (builds-per-day, builds-by-version); rankings may come as such a chart
 // object, as `[[name, n]]`, as `[{name, count}]` or as `{name: n}`.
 
+import { byId, el } from "./dom.js";
 import { barChart, lineChart } from "./svg-charts.js";
 
 const TOP_PACKAGES = 20;
-const byId = (id) => document.getElementById(id);
 
 /** A 404 (endpoint absent) or disabled stats give a note instead of a console full of errors. */
 async function getJson(path) {
@@ -70,28 +70,22 @@ function words(key) {
 }
 
 function tile(label, value) {
-  const node = document.createElement("div");
-  node.className = "tile";
-  const name = document.createElement("div");
-  name.className = "label";
-  name.textContent = label;
-  const number = document.createElement("div");
-  number.className = "value";
-  number.textContent = typeof value === "number" ? value.toLocaleString("en") : String(value);
-  node.append(name, number);
-  return node;
+  return el(
+    "div",
+    { className: "tile" },
+    el("div", { className: "label" }, label),
+    el(
+      "div",
+      { className: "value" },
+      typeof value === "number" ? value.toLocaleString("en") : String(value),
+    ),
+  );
 }
 
 function chartSection(id, title) {
-  const section = document.createElement("section");
-  const heading = document.createElement("h2");
-  heading.id = `${id}-heading`;
-  heading.textContent = title;
-  section.setAttribute("aria-labelledby", heading.id);
-  const figure = document.createElement("figure");
-  figure.className = "chart";
-  figure.id = id;
-  section.append(heading, figure);
+  const heading = el("h2", { id: `${id}-heading` }, title);
+  const figure = el("figure", { className: "chart", id });
+  const section = el("section", { "aria-labelledby": heading.id }, heading, figure);
   return { section, figure };
 }
 
@@ -141,10 +135,8 @@ function drawSummary(summary) {
     const { section, figure } = chartSection("stage-durations", "Build duration per stage");
     const timed = stages.total?.count;
     if (typeof timed === "number") {
-      const note = document.createElement("p");
-      note.className = "muted";
-      note.textContent = `Mean seconds over ${timed} timed build${timed === 1 ? "" : "s"}.`;
-      section.insertBefore(note, figure);
+      const note = `Mean seconds over ${timed} timed build${timed === 1 ? "" : "s"}.`;
+      section.insertBefore(el("p", { className: "muted" }, note), figure);
     }
     barChart(figure, stagePairs(stages), {
       title: "Mean duration per stage",
@@ -170,11 +162,7 @@ function drawSummary(summary) {
 }
 
 function unavailable(figure, error) {
-  figure.replaceChildren();
-  const note = document.createElement("p");
-  note.className = "muted";
-  note.textContent = `Not available: ${error.message}`;
-  figure.append(note);
+  figure.replaceChildren(el("p", { className: "muted" }, `Not available: ${error.message}`));
   figure.dataset.drawn = "unavailable";
 }
 
@@ -246,10 +234,7 @@ async function fillBranches() {
     for (const id of ["version-branch", "packages-branch"]) {
       const select = byId(id);
       for (const name of names) {
-        const option = document.createElement("option");
-        option.value = name;
-        option.textContent = name;
-        select.append(option);
+        select.append(el("option", { value: name }, name));
       }
     }
   } catch {

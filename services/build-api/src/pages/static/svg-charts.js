@@ -2,6 +2,8 @@
 // and horizontal bars for rankings. Each chart comes with a legend and a
 // table of its numbers, so nothing is only visible as a picture.
 
+import { el } from "./dom.js";
+
 const SVG = "http://www.w3.org/2000/svg";
 const PALETTE_SIZE = 8;
 
@@ -9,16 +11,6 @@ function svg(tag, attributes = {}, ...children) {
   const node = document.createElementNS(SVG, tag);
   for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
   for (const child of children) {
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-function html(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  Object.assign(node, props);
-  for (const child of children.flat()) {
-    if (child === undefined || child === null) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return node;
@@ -44,37 +36,37 @@ function formatNumber(value) {
 }
 
 function dataTable(caption, headers, rows) {
-  return html(
+  return el(
     "details",
     {},
-    html("summary", {}, "Numbers"),
-    html(
+    el("summary", {}, "Numbers"),
+    el(
       "div",
       { className: "table-scroll" },
-      html(
+      el(
         "table",
         {},
-        html("caption", { className: "muted" }, caption),
-        html(
+        el("caption", { className: "muted" }, caption),
+        el(
           "thead",
           {},
-          html(
+          el(
             "tr",
             {},
             headers.map((header, index) =>
-              html("th", { scope: "col", className: index > 0 ? "num" : "" }, header),
+              el("th", { scope: "col", className: index > 0 ? "num" : "" }, header),
             ),
           ),
         ),
-        html(
+        el(
           "tbody",
           {},
           rows.map((row) =>
-            html(
+            el(
               "tr",
               {},
               row.map((cell, index) =>
-                html(
+                el(
                   index === 0 ? "th" : "td",
                   index === 0 ? { scope: "row" } : { className: "num" },
                   index === 0 ? cell : formatNumber(cell),
@@ -89,7 +81,7 @@ function dataTable(caption, headers, rows) {
 }
 
 function emptyChart(figure, message) {
-  figure.replaceChildren(html("p", { className: "muted" }, message));
+  figure.replaceChildren(el("p", { className: "muted" }, message));
   figure.dataset.drawn = "empty";
 }
 
@@ -177,14 +169,14 @@ export function lineChart(figure, { labels, series }, { title, empty = "No data 
     grid,
     ...lines,
   );
-  const legend = html(
+  const legend = el(
     "ul",
     { className: "legend" },
     series.map((item, index) =>
-      html(
+      el(
         "li",
         {},
-        html("span", { className: "swatch", style: `background: ${seriesColour(index)}` }),
+        el("span", { className: "swatch", style: `background: ${seriesColour(index)}` }),
         item.label,
       ),
     ),

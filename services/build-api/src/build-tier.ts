@@ -1,0 +1,103 @@
+import { type Config, loadBranches } from "@asu/config";
+import type { ApiApp } from "@asu/http";
+import type { Logger } from "@asu/observability";
+import { type BuildQueue, createBuildQueue } from "@asu/queue";
+import { type BuildStore, createStoreFromConfig } from "@asu/store";
+import {
+  createMetadataClient,
+  createOpenwrtCatalog,
+  createPackageIndexes,
+  type MetadataClient,
+  type OpenwrtCatalog,
+  type PackageIndexes,
+} from "@asu/upstream";
+import { Redis } from "ioredis";
+import { createBuildApp } from "./build-app.ts";
+import { type Janitor, startJanitor } from "./janitor.ts";
+
+export interface BuildTierOptions {
+  config: Config;
+  logger: Logger;
+  version?: string;
+}
+
+/** The build tier, composed: what `pnpm start:build` serves and `pnpm start` serves with prepare. */
+export interface BuildTier {
+  app: ApiApp;
+  redis: Redis;
+  queue: BuildQueue;
+  store: BuildStore;
+  client: MetadataClient;
+  catalog: OpenwrtCatalog;
+  /** The indexes requests are checked against; undefined when PACKAGE_CHECK is off. */
+  indexes: PackageIndexes | undefined;
+  janitor: Janitor;
+  /** Stops the janitor, then closes the queue and the Redis client. */
+  close(): Promise<void>;
+}
+
+/**
+ * One build tier from the configuration: its Redis client, the metadata
+ * client and catalogue, the package indexes, the queue, the store, the app
+ * and the janitor. Nothing waits for Redis here: the caller decides how
+ * long to wait before serving.
+ */
+export function createBuildTier(options: BuildTierOptions): BuildTier {
+  const { config, logger } = options;
+  // Fail fast instead of queueing commands while Redis is away: answers
+  // become 503s with a reason, never requests that hang.
+  const redis = new Redis(config.redis_url, {
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    commandTimeout: 5000,
+  });
+  redis.on("error", (error) => logger.warn({ err: error.message }, "redis connection error"));
+  const client = createMetadataClient({
+    upstreamUrl: config.upstream_url,
+    timeoutMs: config.upstream_timeout * 1000,
+    logger,
+  });
+  const catalog = createOpenwrtCatalog({ client, branches: loadBranches(config.branches_file) });
+  const indexes = config.package_check
+    ? createPackageIndexes({ client, branches: catalog.branches })
+    : undefined;
+  const queue = createBuildQueue({ connection: redis });
+  const store = createStoreFromConfig(config);
+  const app = createBuildApp({
+    catalog,
+    client,
+    queue,
+    redis,
+    store,
+    indexes,
+    settings: {
+      ...config,
+      maxCustomRootfsSizeMb: config.max_custom_rootfs_size_mb,
+      maxDefaultsLength: config.max_defaults_length,
+    },
+    logger,
+    ...(options.version ? { version: options.version } : {}),
+  });
+  const janitor = startJanitor({
+    redis,
+    queue,
+    store,
+    failureTtlSeconds: config.build_failure_ttl,
+    logger,
+  });
+  return {
+    app,
+    redis,
+    queue,
+    store,
+    client,
+    catalog,
+    indexes,
+    janitor,
+    async close() {
+      janitor.stop();
+      await queue.close();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

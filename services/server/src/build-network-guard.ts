@@ -1,0 +1,166 @@
+import { spawn } from "node:child_process";
+
+/*
+ * The host's side of the build network. `--opt isolate=true` keeps build
+ * containers off other isolated networks, but netavark (1.4, Podman 4.3)
+ * lets them reach every port the host itself listens on, through the
+ * bridge's gateway address or any other address of the host: a tier or a
+ * worker's metrics on HOST=0.0.0.0, a Redis not bound to loopback, sshd.
+ * Netavark has no option for that (`--opt` takes only isolate, mtu and
+ * vlan; anything else is "unsupported bridge network option"), so the
+ * guard is an nftables table of its own on the Podman host, next to
+ * netavark's rules and independent of them.
+ */
+
+/** What the guard needs to know of a Podman network (`podman network inspect`). */
+export interface GuardedNetwork {
+  name: string;
+  /** The bridge on the host, e.g. `podman1`. */
+  interfaceName: string;
+  /** The bridge's addresses, where aardvark-dns answers the containers' lookups. */
+  gateways: string[];
+  dnsEnabled: boolean;
+}
+
+export interface GuardOptions {
+  /**
+   * Host ports (TCP) builds must still reach at the gateway, such as a
+   * package cache or download mirror that runs on the host itself.
+   */
+  allowTcpPorts?: number[];
+}
+
+/** nftables names: letters, digits and underscore are safe everywhere. */
+export function guardTableName(network: string): string {
+  return `asu_build_guard_${network.replace(/[^A-Za-z0-9_]/g, "_")}`;
+}
+
+const addressFamily = (address: string) => (address.includes(":") ? "ip6" : "ip");
+
+/**
+ * The nftables script guarding `network`: replaces any earlier guard of the
+ * same network (run it again after the network was recreated). From the
+ * build bridge the host accepts only DNS to the gateway (when enabled), the
+ * allowed ports and answers to the host's own connections; every other
+ * connection to the host is refused at once (a reset, not a hang). Port
+ * forwards (DNAT: a container's published port reached through any host
+ * address) are dropped too, whatever network the target is on. Traffic
+ * through the host to the internet is untouched.
+ */
+export function guardRuleset(network: GuardedNetwork, options: GuardOptions = {}): string {
+  const table = guardTableName(network.name);
+  const bridge = JSON.stringify(network.interfaceName);
+  const accepted: string[] = [];
+  if (network.dnsEnabled) {
+    for (const gateway of network.gateways) {
+      const family = addressFamily(gateway);
+      accepted.push(
+        `iifname ${bridge} ${family} daddr ${gateway} meta l4proto { tcp, udp } th dport 53 accept`,
+      );
+    }
+  }
+  for (const port of options.allowTcpPorts ?? []) {
+    if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+      throw new Error(`not a TCP port: ${port}`);
+    }
+    for (const gateway of network.gateways) {
+      accepted.push(
+        `iifname ${bridge} ${addressFamily(gateway)} daddr ${gateway} tcp dport ${port} accept`,
+      );
+    }
+  }
+  return [
+    // Creating before deleting makes the delete succeed on a first run.
+    `table inet ${table} {}`,
+    `delete table inet ${table}`,
+    `table inet ${table} {`,
+    "  chain input {",
+    "    type filter hook input priority filter; policy accept;",
+    `    iifname ${bridge} ct state established,related accept`,
+    // IPv6 finds its neighbours and router through the host: without these
+    // a build on an IPv6 network loses its route out.
+    `    iifname ${bridge} icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept`,
+    ...accepted.map((rule) => `    ${rule}`),
+    `    iifname ${bridge} meta l4proto tcp counter reject with tcp reset`,
+    `    iifname ${bridge} counter reject`,
+    "  }",
+    "  chain forward {",
+    "    type filter hook forward priority filter; policy accept;",
+    `    iifname ${bridge} ct status dnat counter reject`,
+    "  }",
+    "}",
+    "",
+  ].join("\n");
+}
+
+/** The guard of `network` removed; a no-op script when there is none. */
+export function guardRemoval(network: string): string {
+  const table = guardTableName(network);
+  return `table inet ${table} {}\ndelete table inet ${table}\n`;
+}
+
+/** Reads what the guard needs from `podman network inspect` output. */
+export function guardedNetwork(inspected: unknown): GuardedNetwork {
+  const [network] = inspected as {
+    name?: string;
+    driver?: string;
+    network_interface?: string;
+    subnets?: { gateway?: string }[];
+    dns_enabled?: boolean;
+  }[];
+  if (!network?.name || network.driver !== "bridge" || !network.network_interface) {
+    throw new Error("the build network must be a Podman bridge network");
+  }
+  return {
+    name: network.name,
+    interfaceName: network.network_interface,
+    gateways: (network.subnets ?? []).flatMap((subnet) => (subnet.gateway ? [subnet.gateway] : [])),
+    dnsEnabled: network.dns_enabled === true,
+  };
+}
+
+function run(
+  command: string,
+  args: string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"], env: options.env });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString("utf8");
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString("utf8");
+    });
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0
+        ? resolve(stdout)
+        : reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${stderr.trim()}`)),
+    );
+    child.stdin.end(options.input ?? "");
+  });
+}
+
+/**
+ * Installs the guard of `network` on this host (root; `nft` and `podman`
+ * on PATH, `env` for podman, e.g. CONTAINER_HOST). Returns the script applied.
+ */
+export async function guardBuildNetwork(
+  network: string,
+  options: GuardOptions & { env?: NodeJS.ProcessEnv; print?: boolean } = {},
+): Promise<string> {
+  const inspected = JSON.parse(
+    await run("podman", ["network", "inspect", network], { env: options.env }),
+  );
+  const script = guardRuleset(guardedNetwork(inspected), options);
+  if (!options.print) await run("nft", ["-f", "-"], { input: script });
+  return script;
+}
+
+/** Removes the guard of `network` from this host. */
+export async function unguardBuildNetwork(network: string): Promise<void> {
+  await run("nft", ["-f", "-"], { input: guardRemoval(network) });
+}

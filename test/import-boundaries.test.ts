@@ -1,0 +1,79 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+
+/*
+ * The folders tell the architecture only while imports keep to it:
+ * packages never import services (or tests), and no tier imports another.
+ * The all-in-one server is the one place the tiers meet: it composes them
+ * through each tier's public entry (its package name), never its files.
+ */
+
+const ROOT = resolve(import.meta.dirname, "..");
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((entry) => entry.isFile() && /\.(ts|js)$/.test(entry.name))
+    .map((entry) => join(entry.parentPath, entry.name))
+    .filter((path) => !path.includes("node_modules") && !/\.test\.ts$/.test(path));
+}
+
+function importsOf(path: string): string[] {
+  const text = readFileSync(path, "utf8");
+  return [...text.matchAll(/(?:from|import)\s*\(?\s*"([^"]+)"/g)].map(
+    (match) => match[1] as string,
+  );
+}
+
+const folders = (parent: string) =>
+  readdirSync(join(ROOT, parent), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name);
+
+const packageName = (folder: string) =>
+  (JSON.parse(readFileSync(join(ROOT, folder, "package.json"), "utf8")) as { name: string }).name;
+
+const SERVICES = folders("services").map((name) => ({
+  folder: `services/${name}`,
+  name: packageName(`services/${name}`),
+}));
+
+/** Where an import lands: a service's folder, test/, or elsewhere. */
+function target(from: string, spec: string): string | undefined {
+  if (spec.startsWith(".")) {
+    const path = relative(ROOT, resolve(from, "..", spec));
+    if (path.startsWith("test/")) return "test";
+    return SERVICES.find((service) => path.startsWith(`${service.folder}/`))?.folder;
+  }
+  return SERVICES.find((service) => spec === service.name || spec.startsWith(`${service.name}/`))
+    ?.folder;
+}
+
+describe("import boundaries", () => {
+  it("packages import no service and no test code", () => {
+    const crossing = folders("packages").flatMap((name) =>
+      sourceFiles(join(ROOT, "packages", name)).flatMap((file) =>
+        importsOf(file)
+          .filter((spec) => target(file, spec) !== undefined)
+          .map((spec) => `${relative(ROOT, file)} → ${spec}`),
+      ),
+    );
+    expect(crossing).toEqual([]);
+  });
+
+  it("no tier imports another; the server imports tiers by their package name only", () => {
+    const crossing = SERVICES.flatMap((service) =>
+      sourceFiles(join(ROOT, service.folder)).flatMap((file) =>
+        importsOf(file)
+          .filter((spec) => {
+            const landed = target(file, spec);
+            if (landed === undefined || landed === service.folder) return false;
+            const byName = !spec.startsWith(".") && SERVICES.some((other) => other.name === spec);
+            return !(service.folder === "services/server" && byName);
+          })
+          .map((spec) => `${relative(ROOT, file)} → ${spec}`),
+      ),
+    );
+    expect(crossing).toEqual([]);
+  });
+});
