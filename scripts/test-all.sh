@@ -25,6 +25,8 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v podman-compose >/dev/null 2>&1 || missing+=(podman-compose)
 # The deployment test makes a test CA and certificate for its TLS stand-in.
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# The build network's host guard (pnpm start installs it; its tests check it) is an nftables table.
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing+=(nftables)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
 if ((${#missing[@]})); then
   log "installing system packages: ${missing[*]}"

@@ -9,8 +9,14 @@ import {
 } from "../services/server/src/build-network-guard.ts";
 import { buildContainerOptions } from "../services/worker/src/build-container.ts";
 import { ATH79_24_10_DOUBLE } from "./support/asu-stack.ts";
-import { execInContainer } from "./support/containers.ts";
 import { buildImagebuilderDouble } from "./support/imagebuilder-double.ts";
+import {
+  execText as execIn,
+  HTTP,
+  type ProbeProtocol,
+  probe as probeFrom,
+  REDIS,
+} from "./support/network-probe.ts";
 import { type PodmanService, runPodman, startPodmanService } from "./support/podman-service.ts";
 import { type RedisServer, startRedisServer } from "./support/redis-server.ts";
 import { startTcpRelay, type TcpRelay } from "./support/tcp-relay.ts";
@@ -86,31 +92,15 @@ async function buildContainer(network: string): Promise<Docker.Container> {
   return container;
 }
 
-/** What a probe says to a port and the answer that shows it got through. */
-const HTTP = { say: "GET /config HTTP/1.0\\r\\n\\r\\n", answer: "200 OK" };
-const REDIS = { say: "PING\\r\\n", answer: "PONG" };
-
-/** `open` or `closed` per address, from inside the container, as buildbot. */
-async function probe(
+function probe(
   container: Docker.Container,
-  targets: [host: string, port: number | string, protocol?: typeof HTTP][],
+  targets: [host: string, port: number | string, protocol?: ProbeProtocol][],
 ): Promise<string[]> {
-  const script = targets
-    .map(
-      // busybox's nc: its static wget crashes on this host.
-      ([host, port, { say, answer } = HTTP]) =>
-        // The pause keeps nc from closing before a fast server (Redis) answers.
-        `if { printf '${say}'; sleep 1; } | nc -w 3 ${host} ${port} 2>/dev/null | grep -q '${answer}'; then echo open; else echo closed; fi`,
-    )
-    .join("; ");
-  return execText(container, script);
+  return probeFrom(docker, container, targets);
 }
 
-async function execText(container: Docker.Container, script: string): Promise<string[]> {
-  const { stdout } = await execInContainer(docker, container, ["sh", "-c", script], {
-    User: "buildbot",
-  });
-  return stdout.trim().split("\n");
+function execText(container: Docker.Container, script: string): Promise<string[]> {
+  return execIn(docker, container, script);
 }
 
 beforeAll(async () => {

@@ -2,10 +2,14 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, readdir, rm, symlink } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { guardTableName } from "../services/server/src/build-network-guard.ts";
+import { buildContainerOptions } from "../services/worker/src/build-container.ts";
 import { postJson, waitForBuild } from "./support/asu-stack.ts";
 import {
   type FakeUpstream,
@@ -13,7 +17,10 @@ import {
   startFakeUpstream,
 } from "./support/fake-upstream.ts";
 import { buildImagebuilderDouble } from "./support/imagebuilder-double.ts";
+import { type ProbeProtocol, probe } from "./support/network-probe.ts";
 import { type PodmanService, runPodman, startPodmanService } from "./support/podman-service.ts";
+import { runCommand } from "./support/run-command.ts";
+import { startTcpRelay, type TcpRelay } from "./support/tcp-relay.ts";
 
 /*
  * `pnpm start` as an operator runs it: the real process, its own redis-server
@@ -39,7 +46,11 @@ let upstream: FakeUpstream;
 let podman: PodmanService;
 let docker: Docker;
 let workDir: string;
+let image: string;
 const started: ServerProcess[] = [];
+const probeContainers: Docker.Container[] = [];
+const hostServers: Server[] = [];
+const relays: TcpRelay[] = [];
 
 interface ServerProcess {
   child: ChildProcess;
@@ -145,7 +156,7 @@ beforeAll(async () => {
   upstream = await startFakeUpstream();
   podman = await startPodmanService();
   docker = new Docker({ socketPath: podman.socketPath });
-  await buildImagebuilderDouble(podman, {
+  image = await buildImagebuilderDouble(podman, {
     tag: "v24.10.0",
     flavour: "opkg",
     version: "24.10.0",
@@ -165,6 +176,12 @@ afterAll(async () => {
       process.kill(line.pid, "SIGKILL");
     }
   }
+  await Promise.all(probeContainers.map((c) => c.remove({ force: true }).catch(() => {})));
+  for (const server of hostServers) server.close();
+  await Promise.all(relays.map((relay) => relay.close()));
+  await runCommand("nft", ["delete", "table", "inet", guardTableName(NETWORK)], {
+    allowFailure: true,
+  });
   if (podman) await runPodman(podman.env, ["network", "rm", "-f", NETWORK], { allowFailure: true });
   await podman?.stop();
   await upstream?.close();
@@ -289,6 +306,109 @@ describe("pnpm start: the whole server in one process", () => {
       throw new Error(`${(error as Error).message}\nserver output:\n${restarted.output()}`);
     }
   }, 240_000);
+});
+
+/** A host service listening on every address, as a tier with HOST=0.0.0.0 does. */
+async function hostHttpServer(): Promise<number> {
+  const server = createServer((_req, res) => res.end("ok"));
+  hostServers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, "0.0.0.0", resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+/** An address of this host other than loopback: how a LAN mirror is named. */
+function lanAddress(): string {
+  const address = Object.values(networkInterfaces())
+    .flat()
+    .find((entry) => entry && !entry.internal && entry.family === "IPv4")?.address;
+  if (!address) throw new Error("this host has no IPv4 address beyond loopback");
+  return address;
+}
+
+async function nftTableExists(network: string): Promise<boolean> {
+  const listed = await runCommand("nft", ["list", "table", "inet", guardTableName(network)], {
+    allowFailure: true,
+  });
+  return listed.code === 0;
+}
+
+describe("the build network's guard (issue 12)", () => {
+  it("keeps builds off the host's ports while it runs, leaves their downloads open, and goes on stop", async () => {
+    // The tests run as root with nft: the server guards its network itself.
+    const cwd = await mkdtemp(join(tmpdir(), "asu-server-guard-"));
+    // The fake upstream as a mirror on the LAN: builds and the server both reach it there.
+    const mirror = await startTcpRelay({
+      host: "0.0.0.0",
+      targetPort: Number(new URL(upstream.url).port),
+    });
+    relays.push(mirror);
+    const cache = await hostHttpServer();
+    const other = await hostHttpServer();
+    const server = spawnServer(
+      serverEnv({
+        HOST: "0.0.0.0",
+        UPSTREAM_URL: `http://${lanAddress()}:${mirror.port}`,
+        BUILD_HOST_PORTS: String(cache),
+      }),
+      cwd,
+    );
+    try {
+      const url = (await server.waitForLog("ready")).url as string;
+      const api = Number(new URL(url).port);
+      const guarded = await server.waitForLog("guarded the build network against the host");
+      expect(guarded.allowed_host_ports.sort()).toEqual([cache, mirror.port].sort());
+      expect(await nftTableExists(NETWORK)).toBe(true);
+
+      const [inspected] = JSON.parse(
+        (await runPodman(podman.env, ["network", "inspect", NETWORK])).stdout,
+      ) as { subnets: { gateway: string }[] }[];
+      const gateway = inspected?.subnets[0]?.gateway as string;
+      expect(gateway).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+      const build = await docker.createContainer(
+        buildContainerOptions({
+          image,
+          requestHash: `guard-probe-${suffix}`,
+          workerId: `guard-probe-${suffix}`,
+          jobTimeoutSeconds: 300,
+          network: NETWORK,
+          sandbox: {
+            memoryBytes: 128 * 1024 * 1024,
+            cpus: 1,
+            diskMb: 64,
+            outputMaxMb: 16,
+            pidsLimit: 64,
+          },
+        }),
+      );
+      probeContainers.push(build);
+      await build.start();
+      const versions = { say: "GET /.versions.json HTTP/1.0\\r\\n\\r\\n", answer: "200 OK" };
+      const targets: [string, number, ProbeProtocol?][] = [
+        [gateway, api],
+        [gateway, other],
+        [gateway, cache],
+        [lanAddress(), mirror.port, versions],
+      ];
+      expect(await probe(docker, build, targets)).toEqual(["closed", "closed", "open", "open"]);
+
+      // Builds still succeed behind it.
+      const queued = await postJson(`${url}/api/v1/build`, archer);
+      expect(queued.status).toBe(202);
+      const done = await waitForBuild(url, queued.body.request_hash);
+      expect(done.status).toBe(200);
+
+      server.child.kill("SIGTERM");
+      expect((await server.exited).code).toBe(0);
+      expect(server.lines.map((line) => line.msg)).toContain("removed the build network's guard");
+      expect(await nftTableExists(NETWORK)).toBe(false);
+      // Unguarded again, the host's other port answers: the guard, nothing else, closed it.
+      expect(await probe(docker, build, [[gateway, other]])).toEqual(["open"]);
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\nserver output:\n${server.output()}`);
+    } finally {
+      await rm(cwd, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
 
 describe("one server per data folder", () => {

@@ -23,8 +23,13 @@
  *
  * Needs Debian's caddy on the PATH (apt-get install -y caddy), the same
  * package the proxy image installs.
+ * The prepare tier runs under the CPU quota compose gives each replica
+ * (PREPARE_CPUS, 0.5 by default; root and a cgroup cpu controller needed),
+ * so Caddy gets the cores a deployment leaves it; the build tier is uncapped
+ * there and here.
+ *
  * Usage: pnpm bench:front-door [-- --duration 10 --connections 48 --rounds 3
- *   --caddyfile path/to/Caddyfile --scenarios prepare,mix]
+ *   --caddyfile path/to/Caddyfile --scenarios prepare,mix --prepare-cpus 0.5]
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -42,6 +47,7 @@ import { startFakeUpstream } from "../../test/support/fake-upstream.ts";
 import { findCommand } from "../../test/support/run-command.ts";
 import { BENCH_PUBLIC_PATH } from "../build/bench-build-tier.ts";
 import { request as buildRequest } from "../build/request.ts";
+import { type CpuLimit, limitCpu } from "./cpu-limit.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((arg) => arg !== "--"),
@@ -52,12 +58,15 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     caddyfile: { type: "string" },
     scenarios: { type: "string", default: "prepare,mix" },
+    // The compose stack's default PREPARE_CPUS; 0 leaves the tier uncapped.
+    "prepare-cpus": { type: "string", default: "0.5" },
   },
 });
 const duration = Number(values.duration);
 const connections = Number(values.connections);
 const warmup = Number(values.warmup);
 const rounds = Number(values.rounds);
+const prepareCpus = Number(values["prepare-cpus"]);
 
 const PREPARE_PORT = 18_091;
 const BUILD_PORT = 18_092;
@@ -319,13 +328,19 @@ const [build, hash] = await startBuildTier();
 // A download the size of a small image, the same bytes for both ways in.
 await writeFile(join(BENCH_PUBLIC_PATH, "store", hash, IMAGE), randomBytes(IMAGE_BYTES));
 const prepare = await startPrepareTier(upstream.url);
+// The stack caps each prepare replica (PREPARE_CPUS); the same cap here, or
+// the bench would measure a tier with cores a deployment leaves to Caddy.
+let prepareLimit: CpuLimit | undefined;
+if (prepareCpus > 0 && prepare.pid) {
+  prepareLimit = limitCpu(prepare.pid, prepareCpus, `asu-bench-prepare-${process.pid}`);
+}
 let proxy: ChildProcess | undefined;
 const summary: string[] = [];
 try {
   proxy = await startCaddy(caddy, join(dir, "caddy.log"));
   const tiers = { prepare, build };
   console.log(
-    `${connections} connections, ${duration} s each after ${warmup} s warm-up, ${rounds} rounds; one replica per tier`,
+    `${connections} connections, ${duration} s each after ${warmup} s warm-up, ${rounds} rounds; one replica per tier; prepare tier ${prepareLimit ? `capped at ${prepareCpus} CPU as compose's PREPARE_CPUS (${prepareLimit.path})` : "uncapped (--prepare-cpus 0)"}, build tier uncapped as in compose`,
   );
   await printSizes(hash);
   for (const name of (values.scenarios ?? "").split(",")) {
@@ -356,7 +371,7 @@ try {
   console.log("medians");
   for (const line of summary) console.log(` ${line}`);
   console.log(
-    `Note: on this ${availableParallelism()}-core machine the load generator, the tiers and Caddy compete for the same cores, so every CPU µs Caddy spends per request is taken from the tiers: the last figure of each line estimates the ratio that sharing allows (tiers / (tiers + caddy) CPU per request). A front door with cores of its own is not bound so; that is not measured here.`,
+    `Note: on this ${availableParallelism()}-core machine the load generator, the tiers and Caddy compete for the same cores, so every CPU µs Caddy spends per request is taken from the tiers: the last figure of each line estimates the ratio that sharing allows (tiers / (tiers + caddy) CPU per request). With the prepare tier capped as compose caps it (the default, --prepare-cpus 0.5), the tier rather than the shared cores bounds the direct figure, as in a deployment; --prepare-cpus 0 shows the uncapped bound.`,
   );
 } finally {
   proxy?.kill("SIGTERM");
@@ -364,6 +379,8 @@ try {
   build.kill("SIGTERM");
   if (proxy) await once(proxy, "exit");
   await once(build, "exit");
+  if (prepare.exitCode === null && prepare.signalCode === null) await once(prepare, "exit");
+  prepareLimit?.remove();
   await upstream.close();
   await rm(dir, { recursive: true, force: true });
 }

@@ -9,16 +9,19 @@
  * prepare asks it whether the prepared request is built (`cache_available`).
  * Each server runs in its own process, so the load generator does not share
  * their event loops. Usage:
- *   pnpm bench:prepare [-- --duration 5 --rounds 3 --connections 50 --only repeated|distinct]
+ *   pnpm bench:prepare [-- --duration 5 --rounds 3 --connections 50 --only repeated|distinct|unknown]
  *
  * Each mode runs `rounds` rounds of bare then prepare, and reports the median
  * of the rounds' ratios: on a machine shared with other work the load drifts,
  * and alternating short runs keeps both sides under the same drift.
  *
  * `repeated`: every request carries the same body, as the many routers of one
- * model do. `distinct`: every request a body of its own (an extra package
- * with a counter), so each is validated, resolved and hashed, and each hash
- * is new to the build tier. `--also-unprobed` adds a prepare tier without
+ * model do. `distinct`: every request a body of its own as routers send them
+ * (bodies.ts: real profiles, subsets of the packages the fixture indexes
+ * publish, some upgrades from an older version, a few typos), so each is
+ * validated, resolved, checked and hashed, and each hash is new to the build
+ * tier; the goals apply to these two. `unknown`: the worst case, every body
+ * with a package no index has (a counter), so each also computes suggestions. `--also-unprobed` adds a prepare tier without
  * BUILD_API_URL (not how it is deployed), to show what the probe costs.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -29,6 +32,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { startFakeUpstream } from "../../test/support/fake-upstream.ts";
+import { routerBodies } from "./bodies.ts";
 
 const { values } = parseArgs({
   // pnpm passes its `--` on.
@@ -41,16 +45,29 @@ const { values } = parseArgs({
     only: { type: "string" },
     // Also the prepare tier without BUILD_API_URL: what the probe costs.
     "also-unprobed": { type: "boolean", default: false },
+    // A directory: the prepare tier writes a V8 CPU profile there when it stops.
+    "cpu-prof": { type: "string" },
   },
 });
 const duration = Number(values.duration);
 const connections = Number(values.connections);
 const warmup = Number(values.warmup);
 const rounds = Number(values.rounds);
-const modes = (["repeated", "distinct"] as const).filter(
+const modes = (["repeated", "distinct", "unknown"] as const).filter(
   (mode) => values.only === undefined || values.only === mode,
 );
-const GOALS = { repeated: 0.6, distinct: 0.4 };
+type Mode = (typeof modes)[number];
+// `unknown` has no goal: it is the worst case, not traffic.
+const GOALS: Record<Mode, number | undefined> = {
+  repeated: 0.6,
+  distinct: 0.4,
+  unknown: undefined,
+};
+const TITLES: Record<Mode, string> = {
+  repeated: "one body repeated:",
+  distinct: "a new body on every request (routers' package sets):",
+  unknown: "a new body on every request, each with an unknown package (worst case):",
+};
 
 const request = {
   version: "24.10.0",
@@ -61,13 +78,21 @@ const request = {
 };
 const body = JSON.stringify(request);
 // Made up front so the load generator spends its time sending, not building
-// bodies; each run of the distinct mode takes bodies no earlier run sent, so
+// bodies; each run of a new-body mode takes bodies no earlier run sent, so
 // neither the answer cache nor the cache_available probe has seen them.
-const distinctBodies = Array.from({ length: 400_000 }, (_, i) =>
-  JSON.stringify({ ...request, packages: [...request.packages, `extra-${i}`] }),
-);
-let counter = 0;
-const distinctBody = () => distinctBodies[counter++ % distinctBodies.length];
+const newBodies: Record<"distinct" | "unknown", string[]> = {
+  distinct: modes.includes("distinct") ? routerBodies(400_000) : [],
+  unknown: modes.includes("unknown")
+    ? Array.from({ length: 400_000 }, (_, i) =>
+        JSON.stringify({ ...request, packages: [...request.packages, `extra-${i}`] }),
+      )
+    : [],
+};
+const counters = { distinct: 0, unknown: 0 };
+const newBody = (mode: "distinct" | "unknown") => {
+  const bodies = newBodies[mode];
+  return bodies[counters[mode]++ % bodies.length];
+};
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
@@ -104,16 +129,16 @@ async function stop(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function load(url: string, mode: (typeof modes)[number], seconds: number) {
+async function load(url: string, mode: Mode, seconds: number) {
   const result = await autocannon({
     url,
     method: "POST",
     headers: { "content-type": "application/json" },
     body,
     requests:
-      mode === "distinct"
-        ? [{ setupRequest: (req) => ({ ...req, body: distinctBody() }) }]
-        : undefined,
+      mode === "repeated"
+        ? undefined
+        : [{ setupRequest: (req) => ({ ...req, body: newBody(mode) }) }],
     connections,
     duration: seconds,
   });
@@ -139,7 +164,7 @@ function cpuSeconds(child: ChildProcess): number {
 async function measure(
   name: string,
   server: { port: number; child: ChildProcess },
-  mode: (typeof modes)[number],
+  mode: Mode,
   alsoCounted: ChildProcess[] = [],
 ) {
   const url = `http://127.0.0.1:${server.port}/api/v1/build/prepare`;
@@ -182,6 +207,9 @@ try {
       UPSTREAM_URL: upstream.url,
       BUILD_API_URL: `http://127.0.0.1:${BUILD_PORT}`,
       LOG_LEVEL: "info",
+      ...(values["cpu-prof"]
+        ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values["cpu-prof"]}` }
+        : {}),
     },
     (line) => line.includes("prepare tier listening"),
   );
@@ -209,7 +237,7 @@ try {
   const listed = (list: number[]) =>
     `median ${median(list).toFixed(2)} of ${list.map((r) => r.toFixed(2)).join(", ")}`;
   for (const mode of modes) {
-    console.log(mode === "repeated" ? "one body repeated:" : "a new body on every request:");
+    console.log(TITLES[mode]);
     const ratios: number[] = [];
     const unprobedRatios: number[] = [];
     for (let round = 1; round <= rounds; round++) {
@@ -227,7 +255,10 @@ try {
         unprobedRatios.push(figures.rps / bareFigures.rps);
       }
     }
-    console.log(`  ratio prepare/bare: ${listed(ratios)} (goal ≥ ${GOALS[mode]})`);
+    const goal = GOALS[mode];
+    console.log(
+      `  ratio prepare/bare: ${listed(ratios)}${goal === undefined ? " (no goal: worst case)" : ` (goal ≥ ${goal})`}`,
+    );
     if (unprobedRatios.length > 0) {
       console.log(`  ratio unprobed/bare: ${listed(unprobedRatios)} (no BUILD_API_URL)`);
     }

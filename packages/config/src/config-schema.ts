@@ -28,7 +28,7 @@ const durationSetting = z.preprocess((value) => {
 }, z.number().int().nonnegative());
 
 /** pydantic-settings reads lists from JSON; operators also write them comma-separated. */
-const listSetting = z.preprocess((value) => {
+const splitList = (value: unknown) => {
   if (typeof value !== "string") return value;
   const text = value.trim();
   if (text === "") return [];
@@ -43,7 +43,12 @@ const listSetting = z.preprocess((value) => {
     .split(/[\s,]+/)
     .map((item) => item.trim())
     .filter(Boolean);
-}, z.array(z.string()));
+};
+const listSetting = z.preprocess(splitList, z.array(z.string()));
+const portListSetting = z.preprocess(
+  splitList,
+  z.array(integerSetting.pipe(z.number().min(1).max(65_535))),
+);
 
 /** `3g`, `512m`, `1.5G` or bytes, as `podman run --memory` reads it; the value is bytes. */
 const byteSizeSetting = z.preprocess((value) => {
@@ -301,6 +306,12 @@ export const configSchema = z.object({
     "Podman network of the build containers (`none` cuts them off)",
     { tiers: ["worker"] },
     "container_network",
+  ),
+  build_host_ports: setting(
+    portListSetting.default([]),
+    "TCP ports of the Podman host that builds may still reach once `pnpm start` guards the build network against the host (a package cache or mirror on the host itself; JSON list or comma-separated). The ports of `UPSTREAM_URL` and `CACHE_URL` are added when they name the host",
+    { tiers: ["worker"], shownDefault: "empty" },
+    "build_host_ports",
   ),
   build_memory: setting(
     byteSizeSetting.pipe(z.number().min(16 * 1024 * 1024)).default(4 * 1024 ** 3),

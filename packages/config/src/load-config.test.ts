@@ -126,3 +126,21 @@ describe("describeConfig", () => {
     expect(JSON.stringify(shown)).not.toContain(key);
   });
 });
+
+describe("BUILD_HOST_PORTS", () => {
+  it("reads ports comma-separated or as a JSON list, and refuses what is no port", () => {
+    expect(loadConfig({ env: {}, ...noToml }).build_host_ports).toEqual([]);
+    expect(
+      loadConfig({ env: { BUILD_HOST_PORTS: "3142, 8080" }, ...noToml }).build_host_ports,
+    ).toEqual([3142, 8080]);
+    expect(loadConfig({ env: { BUILD_HOST_PORTS: "[3142]" }, ...noToml }).build_host_ports).toEqual(
+      [3142],
+    );
+    expect(() => loadConfig({ env: { BUILD_HOST_PORTS: "70000" }, ...noToml })).toThrow(
+      ConfigError,
+    );
+    expect(() => loadConfig({ env: { BUILD_HOST_PORTS: "cache" }, ...noToml })).toThrow(
+      ConfigError,
+    );
+  });
+});

@@ -56,6 +56,22 @@ describe("parseOrderedJson", () => {
     expect(stringifyOrderedJson(value)).toBe('{"b":1,"10":2,"1":3,"__proto__":4}');
   });
 
+  it("builds prototype-free ordered objects at every level, __proto__ kept as a key", () => {
+    const value = parseOrderedJson(
+      '{"z": {"y": [{"x": 1, "__proto__": {"w": 2}}]}, "a": "b"}',
+    ) as Record<string, Record<string, Record<string, unknown>[]>>;
+    expect(keysInOrder(value)).toEqual(["z", "a"]);
+    const inner = value.z?.y?.[0] as Record<string, unknown>;
+    expect(keysInOrder(inner)).toEqual(["x", "__proto__"]);
+    const proto = Object.getOwnPropertyDescriptor(inner, "__proto__")?.value as object;
+    for (const object of [value, value.z as object, inner, proto]) {
+      expect(Object.getPrototypeOf(object)).toBeNull();
+      expect((object as Record<symbol, unknown>)[KEY_ORDER]).toEqual(Object.keys(object));
+    }
+    expect(Object.hasOwn(inner, "__proto__")).toBe(true);
+    expect(stringifyOrderedJson(value)).toBe('{"z":{"y":[{"x":1,"__proto__":{"w":2}}]},"a":"b"}');
+  });
+
   it("gives a repeated key its first place and its last value, as a Python dict", () => {
     const value = parseOrderedJson('{"2": "x", "1": "y", "2": "z"}') as Record<string, string>;
     expect(keysInOrder(value)).toEqual(["2", "1"]);

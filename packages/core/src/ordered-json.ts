@@ -27,8 +27,60 @@ export class JsonSyntaxError extends Error {
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 const WHITESPACE = /[ \t\n\r]*/y;
 
+/** A key JSON.parse and Object.keys put first (an array index), out of the order sent. */
+const INDEX_KEY = /^(?:0|[1-9]\d*)$/;
+
+/** Gives up on a value the fast path cannot copy faithfully. */
+const NOT_COPIED = Symbol("not copied");
+
+/**
+ * What `parseText` would build from JSON.parse's `value`, or NOT_COPIED when
+ * JSON.parse's value may differ from it: an index-like key (moved to the
+ * front) or nesting past the limit (refused, with the parser's message).
+ * Objects JSON.parse builds keep their keys in the order sent otherwise,
+ * a repeated key in its first place with its last value, as parseText does.
+ */
+function copyOrdered(value: unknown, depth: number, maxDepth: number): unknown {
+  if (value === null || typeof value !== "object") return value;
+  if (depth >= maxDepth) return NOT_COPIED;
+  if (Array.isArray(value)) {
+    const items: unknown[] = new Array(value.length);
+    for (let i = 0; i < value.length; i++) {
+      const item = copyOrdered(value[i], depth + 1, maxDepth);
+      if (item === NOT_COPIED) return NOT_COPIED;
+      items[i] = item;
+    }
+    return items;
+  }
+  const order = Object.keys(value);
+  const object: OrderedRecord = Object.create(null);
+  for (const key of order) {
+    if (INDEX_KEY.test(key)) return NOT_COPIED;
+    const item = copyOrdered((value as Record<string, unknown>)[key], depth + 1, maxDepth);
+    if (item === NOT_COPIED) return NOT_COPIED;
+    object[key] = item;
+  }
+  Object.defineProperty(object, KEY_ORDER, { value: order, enumerable: false });
+  return object;
+}
+
 /** Parses `text` as JSON.parse does, with ordered prototype-free objects and a depth limit. */
 export function parseOrderedJson(text: string, maxDepth = MAX_JSON_DEPTH): unknown {
+  // The native parser is several times faster; its result is copied when
+  // that copy is what the parser below would build, which for request
+  // bodies is nearly always. Otherwise, and for every error, the parser
+  // below decides.
+  let native: unknown;
+  try {
+    native = JSON.parse(text);
+  } catch {
+    return parseText(text, maxDepth);
+  }
+  const copied = copyOrdered(native, 0, maxDepth);
+  return copied === NOT_COPIED ? parseText(text, maxDepth) : copied;
+}
+
+function parseText(text: string, maxDepth: number): unknown {
   let at = 0;
 
   const skipSpace = () => {
@@ -187,7 +239,28 @@ export function withKeyOrder<T>(
  * Values without an order are written as JSON.stringify writes them.
  */
 export function stringifyOrderedJson(value: unknown): string {
+  // JSON.stringify writes the same when every object's order is its own
+  // key order, as it is unless an index-like key was sent after others.
+  if (inOwnOrder(value, 0)) return JSON.stringify(value) ?? "null";
   return write(value) ?? "null";
+}
+
+/** Whether JSON.stringify writes `value` as `write` does (deep values: not looked at, so no). */
+function inOwnOrder(value: unknown, depth: number): boolean {
+  if (value === null || typeof value !== "object") return true;
+  if (depth > MAX_JSON_DEPTH || typeof (value as { toJSON?: unknown }).toJSON === "function") {
+    return false;
+  }
+  if (Array.isArray(value)) return value.every((item) => inOwnOrder(item, depth + 1));
+  const own = Object.keys(value);
+  const order = (value as OrderedRecord)[KEY_ORDER];
+  if (order && order.length === own.length && order.some((key, i) => key !== own[i])) {
+    return false;
+  }
+  for (const key of own) {
+    if (!inOwnOrder((value as Record<string, unknown>)[key], depth + 1)) return false;
+  }
+  return true;
 }
 
 function write(value: unknown): string | undefined {

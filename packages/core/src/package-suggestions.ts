@@ -3,6 +3,7 @@ import { PACKAGE_CHANGES, type PackageChange } from "./package-changes.ts";
 import { compareCodePoints } from "./python-format.ts";
 
 const DEFAULT_LIMIT = 5;
+const I18N_PREFIX = "luci-i18n-";
 /** Renames followed in a chain at most this far, so a cyclic table cannot loop. */
 const MAX_RENAME_HOPS = 8;
 
@@ -42,13 +43,45 @@ export function editDistance(a: string, b: string, limit = Number.POSITIVE_INFIN
   return previous[b.length] ?? 0;
 }
 
-/** Every package name the indexes list (not aliases: suggestions are names users type). */
-function knownNames(search: IndexSearch): Set<string> {
-  const names = new Set<string>();
+/** The names of a search, arranged once for every suggestion made from it. */
+interface KnownNames {
+  /** Every package name the indexes list (not aliases: suggestions are names users type). */
+  all: ReadonlySet<string>;
+  /** The same names by length: a typo or two away is at most two letters longer or shorter. */
+  byLength: ReadonlyMap<number, readonly string[]>;
+  kmods: readonly string[];
+  i18n: readonly string[];
+}
+
+/**
+ * Per search: a search is shared by the requests of a short while (the
+ * prepare tier reuses one), and its index has thousands of names, which a
+ * misspelt package would otherwise walk and copy every time. A WeakMap: an
+ * entry lives as long as its search does.
+ */
+const knownBySearch = new WeakMap<IndexSearch, KnownNames>();
+
+function knownNames(search: IndexSearch): KnownNames {
+  const cached = knownBySearch.get(search);
+  if (cached) return cached;
+  const all = new Set<string>();
   for (const index of search.indexes) {
-    for (const name of index.names.versions.keys()) names.add(name);
+    for (const name of index.names.versions.keys()) all.add(name);
   }
-  return names;
+  const byLength = new Map<number, string[]>();
+  for (const name of all) {
+    const same = byLength.get(name.length);
+    if (same) same.push(name);
+    else byLength.set(name.length, [name]);
+  }
+  const known = {
+    all,
+    byLength,
+    kmods: [...all].filter((name) => name.startsWith("kmod-")),
+    i18n: [...all].filter((name) => name.startsWith(I18N_PREFIX)),
+  };
+  knownBySearch.set(search, known);
+  return known;
 }
 
 /** The table's renames of a name, followed through chains, newest last. */
@@ -64,13 +97,15 @@ function renamesOf(name: string, changes: readonly PackageChange[]): string[] {
   return found;
 }
 
-function closeNames(name: string, names: ReadonlySet<string>): string[] {
+function closeNames(name: string, names: KnownNames): string[] {
   const limit = maxDistance(name);
   const scored: { name: string; distance: number }[] = [];
-  for (const candidate of names) {
-    if (candidate === name) continue;
-    const distance = editDistance(name, candidate, limit);
-    if (distance <= limit) scored.push({ name: candidate, distance });
+  for (let length = name.length - limit; length <= name.length + limit; length++) {
+    for (const candidate of names.byLength.get(length) ?? []) {
+      if (candidate === name) continue;
+      const distance = editDistance(name, candidate, limit);
+      if (distance <= limit) scored.push({ name: candidate, distance });
+    }
   }
   return scored
     .sort((a, b) => a.distance - b.distance || compareCodePoints(a.name, b.name))
@@ -81,16 +116,14 @@ function closeNames(name: string, names: ReadonlySet<string>): string[] {
  * `kmod-ath10k` ↔ `kmod-ath10k-ct`: the module under its variant name, or
  * the plain module of a variant.
  */
-function kmodCounterparts(name: string, names: ReadonlySet<string>): string[] {
+function kmodCounterparts(name: string, names: KnownNames): string[] {
   const found: string[] = [];
-  for (const candidate of names) {
-    if (!candidate.startsWith("kmod-") || candidate === name) continue;
+  for (const candidate of names.kmods) {
+    if (candidate === name) continue;
     if (candidate.startsWith(`${name}-`) || name.startsWith(`${candidate}-`)) found.push(candidate);
   }
   return found.sort((a, b) => a.length - b.length || compareCodePoints(a, b));
 }
-
-const I18N_PREFIX = "luci-i18n-";
 
 /**
  * A language pack whose app was renamed (`luci-i18n-opkg-de` →
@@ -99,7 +132,7 @@ const I18N_PREFIX = "luci-i18n-";
  */
 function i18nCounterparts(
   name: string,
-  names: ReadonlySet<string>,
+  names: KnownNames,
   changes: readonly PackageChange[],
 ): string[] {
   const rest = name.slice(I18N_PREFIX.length);
@@ -111,7 +144,7 @@ function i18nCounterparts(
     const from = `${change.source.slice("luci-app-".length)}-`;
     if (!rest.startsWith(from)) continue;
     const renamed = `${I18N_PREFIX}${change.target.slice("luci-app-".length)}-${rest.slice(from.length)}`;
-    if (names.has(renamed)) found.push(renamed);
+    if (names.all.has(renamed)) found.push(renamed);
   }
   // The language is one or two trailing words; the app is what precedes it.
   const words = rest.split("-");
@@ -119,7 +152,7 @@ function i18nCounterparts(
     if (words.length <= languageWords) continue;
     const app = words.slice(0, -languageWords).join("-");
     const language = words[words.length - languageWords] ?? "";
-    const siblings = [...names]
+    const siblings = names.i18n
       .filter((candidate) => {
         if (candidate === name || !candidate.startsWith(`${I18N_PREFIX}${app}-`)) return false;
         const other = candidate.slice(`${I18N_PREFIX}${app}-`.length);
@@ -149,7 +182,7 @@ export function suggestPackages(
   const changes = options.changes ?? PACKAGE_CHANGES;
   const names = knownNames(search);
   const candidates = [
-    ...renamesOf(name, changes).filter((renamed) => names.has(renamed)),
+    ...renamesOf(name, changes).filter((renamed) => names.all.has(renamed)),
     ...closeNames(name, names),
     ...(name.startsWith("kmod-") ? kmodCounterparts(name, names) : []),
     ...(name.startsWith(I18N_PREFIX) ? i18nCounterparts(name, names, changes) : []),

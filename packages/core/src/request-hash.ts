@@ -45,8 +45,13 @@ export function packagesHash(packages: Iterable<string>): string {
   return sha256Hex([...names].sort(compareCodePoints).join(" "));
 }
 
+// Most requests pin nothing and carry no defaults: those parts are constants.
+const NO_PINS_HASH = sha256Hex("{}");
+const NO_DEFAULTS_HASH = sha256Hex("");
+
 /** sha256 of `json.dumps(packages_versions, sort_keys=True)`, its part of the request hash. */
 export function packagesVersionsHash(packagesVersions: Record<string, string>): string {
+  if (Object.keys(packagesVersions).length === 0) return NO_PINS_HASH;
   return sha256Hex(pythonJsonDumps(packagesVersions, { sortKeys: true }));
 }
 
@@ -84,7 +89,7 @@ export function requestHashInput(req: HashedRequest, options: RequestHashOptions
     packagesVersionsHash(req.packages_versions),
     pythonRepr(req.diff_packages),
     req.filesystem ?? "",
-    sha256Hex(req.defaults ?? ""),
+    req.defaults ? sha256Hex(req.defaults) : NO_DEFAULTS_HASH,
     pythonRepr(req.rootfs_size_mb),
     pythonRepr(req.repository_keys),
     pythonRepr(req.repositories),

@@ -136,6 +136,69 @@ describe("createPackageIndexes over the fake upstream", () => {
     expect(second.indexes[0]?.names).toBe(first.indexes[0]?.names);
   });
 
+  it("reuses a search for reuseForMs, then reads the files again", async () => {
+    const client = createMetadataClient({ upstreamUrl: upstream.url });
+    let reads = 0;
+    const counting = {
+      url: client.url,
+      getJson: <T>(path: string) => {
+        reads++;
+        return client.getJson<T>(path);
+      },
+      getText: (path: string) => {
+        reads++;
+        return client.getText(path);
+      },
+    };
+    let clock = 1000;
+    const reader = createPackageIndexes({
+      client: counting,
+      branches: DEFAULT_BRANCHES,
+      reuseForMs: 500,
+      now: () => clock,
+    });
+    const input = {
+      version: "24.10.0",
+      target: "ath79/generic",
+      architecture: "mips_24kc",
+      metadata: { linux_kernel: KERNEL_24_10 },
+    };
+    const first = await reader.search(input);
+    const readsOfOne = reads;
+    expect(readsOfOne).toBeGreaterThan(0);
+    clock += 499;
+    expect(await reader.search(input)).toBe(first);
+    expect(reads).toBe(readsOfOne);
+    // Another kernel is another search.
+    await reader.search({ ...input, metadata: { linux_kernel: KERNEL_SNAPSHOT } });
+    expect(reads).toBeGreaterThan(readsOfOne);
+    const afterOther = reads;
+    clock += 1;
+    const later = await reader.search(input);
+    expect(later).not.toBe(first);
+    expect(later).toEqual(first);
+    expect(reads).toBe(afterOther + readsOfOne);
+  });
+
+  it("never reuses a search with repositories of the request's own", async () => {
+    const client = createMetadataClient({ upstreamUrl: upstream.url });
+    const reader = createPackageIndexes({
+      client,
+      branches: DEFAULT_BRANCHES,
+      reuseForMs: 60_000,
+      repositories: createRepositoryIndexes({ timeoutMs: 3000 }),
+    });
+    const input = {
+      version: "24.10.0",
+      target: "ath79/generic",
+      architecture: "mips_24kc",
+      metadata: { linux_kernel: KERNEL_24_10 },
+      repositories: { gone: `${upstream.url}/custom/none` },
+    };
+    const first = await reader.search(input);
+    expect(await reader.search(input)).not.toBe(first);
+  });
+
   it("makes absent names unknown while upstream is down and nothing is cached", async () => {
     await upstream.setDown(true, "status503");
     const search = await indexes().search({

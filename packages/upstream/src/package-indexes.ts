@@ -38,6 +38,15 @@ export interface PackageIndexesOptions {
   repositories?: RepositoryIndexes;
   /** Parsed indexes kept (each one upstream file), least recently used dropped. Default 128. */
   maxParsed?: number;
+  /**
+   * How long one search (a version, target and kernel, no repositories of
+   * the request's own) is reused without asking the metadata client again
+   * (default 0: never). Each search reads a dozen cached files and parses
+   * feeds.conf; under a flood of new bodies that is a good share of a
+   * prepare. A change upstream goes unseen at most this much longer.
+   */
+  reuseForMs?: number;
+  now?: () => number;
 }
 
 /**
@@ -51,6 +60,8 @@ export interface PackageIndexes {
 }
 
 const DEFAULT_MAX_PARSED = 128;
+/** Searches reused at most: one per version, target and kernel asked lately. */
+const MAX_REUSED = 64;
 
 /** UpstreamUnavailableError already says which file and why. */
 const failureReason = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -106,43 +117,74 @@ export function createPackageIndexes(options: PackageIndexesOptions): PackageInd
     }
   }
 
-  return {
-    async search(input) {
-      const branch = findBranch(input.version, branches);
-      const unreadable: UnreadableIndex[] = [];
-      if (!branch) {
-        return { indexes: [], unreadable: [{ url: input.version, reason: "unknown branch" }] };
-      }
-      const base = branchPath(input.version, branches) ?? "";
-      const targetDir = `${base}/targets/${input.target}`;
-      const dirs = [`${targetDir}/packages`];
-      if (hasSplitKmods(input.version, branch)) {
-        const kernel = kmodsDirectory(input.metadata.linux_kernel);
-        if (kernel === undefined) {
-          unreadable.push({
-            url: client.url(`${targetDir}/kmods/`),
-            reason: "profiles.json names no kernel",
-          });
-        } else dirs.push(`${targetDir}/kmods/${kernel}`);
-      }
-      const feeds = await feedDirs(`${base}/packages/${input.architecture}`);
-      if (Array.isArray(feeds)) dirs.push(...feeds);
-      else unreadable.push(feeds);
+  const reuseForMs = options.reuseForMs ?? 0;
+  const now = options.now ?? Date.now;
+  const reused = new Map<string, { until: number; search: Promise<IndexSearch> }>();
 
-      const [outcomes, custom] = await Promise.all([
-        Promise.all(dirs.map(readDir)),
-        Promise.all(Object.values(input.repositories ?? {}).map((url) => repositories.read(url))),
-      ]);
-      const indexes: SearchedIndex[] = [];
-      for (const outcome of outcomes) {
-        if ("index" in outcome) indexes.push(outcome.index);
-        else unreadable.push(outcome.unreadable);
-      }
-      for (const repository of custom) {
-        if (repository.ok) indexes.push({ url: repository.url, names: repository.names });
-        else unreadable.push({ url: repository.url, reason: repository.reason });
-      }
-      return { indexes, unreadable };
+  /** The search of `input`, shared while it is at most `reuseForMs` old. */
+  function reusedSearch(input: IndexSearchInput): Promise<IndexSearch> {
+    const key = `${input.version}\n${input.target}\n${input.architecture}\n${kmodsDirectory(input.metadata.linux_kernel) ?? ""}`;
+    const at = now();
+    const entry = reused.get(key);
+    if (entry && at < entry.until) return entry.search;
+    const search = searchIndexes(input);
+    reused.delete(key);
+    reused.set(key, { until: at + reuseForMs, search });
+    search.catch(() => {
+      if (reused.get(key)?.search === search) reused.delete(key);
+    });
+    // Oldest first in a Map: drop entries past the bound.
+    while (reused.size > MAX_REUSED) {
+      const oldest = reused.keys().next();
+      if (oldest.done) break;
+      reused.delete(oldest.value);
+    }
+    return search;
+  }
+
+  async function searchIndexes(input: IndexSearchInput): Promise<IndexSearch> {
+    const branch = findBranch(input.version, branches);
+    const unreadable: UnreadableIndex[] = [];
+    if (!branch) {
+      return { indexes: [], unreadable: [{ url: input.version, reason: "unknown branch" }] };
+    }
+    const base = branchPath(input.version, branches) ?? "";
+    const targetDir = `${base}/targets/${input.target}`;
+    const dirs = [`${targetDir}/packages`];
+    if (hasSplitKmods(input.version, branch)) {
+      const kernel = kmodsDirectory(input.metadata.linux_kernel);
+      if (kernel === undefined) {
+        unreadable.push({
+          url: client.url(`${targetDir}/kmods/`),
+          reason: "profiles.json names no kernel",
+        });
+      } else dirs.push(`${targetDir}/kmods/${kernel}`);
+    }
+    const feeds = await feedDirs(`${base}/packages/${input.architecture}`);
+    if (Array.isArray(feeds)) dirs.push(...feeds);
+    else unreadable.push(feeds);
+
+    const [outcomes, custom] = await Promise.all([
+      Promise.all(dirs.map(readDir)),
+      Promise.all(Object.values(input.repositories ?? {}).map((url) => repositories.read(url))),
+    ]);
+    const indexes: SearchedIndex[] = [];
+    for (const outcome of outcomes) {
+      if ("index" in outcome) indexes.push(outcome.index);
+      else unreadable.push(outcome.unreadable);
+    }
+    for (const repository of custom) {
+      if (repository.ok) indexes.push({ url: repository.url, names: repository.names });
+      else unreadable.push({ url: repository.url, reason: repository.reason });
+    }
+    return { indexes, unreadable };
+  }
+
+  return {
+    search(input) {
+      const ownRepositories = input.repositories && Object.keys(input.repositories).length > 0;
+      if (reuseForMs <= 0 || ownRepositories) return searchIndexes(input);
+      return reusedSearch(input);
     },
   };
 }

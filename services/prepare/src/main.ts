@@ -19,7 +19,11 @@ function start() {
   const isBuilt = createBuildCacheProbe({ buildApiUrl: config.build_api_url });
   const app = createPrepareApp({
     catalog,
-    ...(config.package_check ? { indexes: createPackageIndexes({ client, branches }) } : {}),
+    ...(config.package_check
+      ? // A search is reused for a second: a flood of new bodies then reads
+        // the indexes about once a second, not a dozen files per prepare.
+        { indexes: createPackageIndexes({ client, branches, reuseForMs: 1000 }) }
+      : {}),
     settings: {
       allow_defaults: config.allow_defaults,
       repository_allow_list: config.repository_allow_list,

@@ -4,6 +4,7 @@ import {
   guardRemoval,
   guardRuleset,
   guardTableName,
+  hostPortsOf,
 } from "./build-network-guard.ts";
 
 const NETWORK = {
@@ -15,7 +16,7 @@ const NETWORK = {
 
 describe("guardRuleset", () => {
   it("refuses everything from the bridge to the host but DNS at the gateways and allowed ports", () => {
-    const script = guardRuleset(NETWORK, { allowTcpPorts: [3142] });
+    const script = guardRuleset(NETWORK, { allowTcpPorts: [3142, 3142] });
     const rules = script.split("\n").map((line) => line.trim());
     expect(rules).toContain(
       'iifname "podman1" ip daddr 10.89.0.1 meta l4proto { tcp, udp } th dport 53 accept',
@@ -23,7 +24,10 @@ describe("guardRuleset", () => {
     expect(rules).toContain(
       'iifname "podman1" ip6 daddr fd00:1::1 meta l4proto { tcp, udp } th dport 53 accept',
     );
-    expect(rules).toContain('iifname "podman1" ip daddr 10.89.0.1 tcp dport 3142 accept');
+    // An allowed port is open at every address of the host, once however often listed.
+    expect(rules.filter((rule) => rule === 'iifname "podman1" tcp dport 3142 accept')).toHaveLength(
+      1,
+    );
     // The refusals come after every accept, and port forwards are refused too.
     const lastAccept = rules.findLastIndex((rule) => rule.endsWith(" accept"));
     expect(rules.indexOf('iifname "podman1" counter reject')).toBeGreaterThan(lastAccept);
@@ -70,5 +74,40 @@ describe("guardedNetwork", () => {
     expect(() => guardedNetwork([{ name: "mac", driver: "macvlan" }])).toThrow(
       "the build network must be a Podman bridge network",
     );
+  });
+});
+
+describe("hostPortsOf", () => {
+  const addresses = ["10.89.0.1", "192.0.2.7", "fd00:1::1"];
+
+  it("finds the ports of URLs that name the host, by its container name or an address", () => {
+    expect(
+      hostPortsOf(
+        [
+          "http://host.containers.internal:8080/",
+          "https://192.0.2.7/openwrt",
+          "http://[fd00:1::1]:3142",
+          "http://HOST.DOCKER.INTERNAL",
+        ],
+        addresses,
+      ),
+    ).toEqual([8080, 443, 3142, 80]);
+  });
+
+  it("leaves out the internet, loopback and what is no http URL", () => {
+    expect(
+      hostPortsOf(
+        [
+          "https://downloads.openwrt.org",
+          "http://127.0.0.1:8081",
+          "http://localhost:8081",
+          undefined,
+          "",
+          "not a url",
+          "ftp://192.0.2.7:21",
+        ],
+        addresses,
+      ),
+    ).toEqual([]);
   });
 });

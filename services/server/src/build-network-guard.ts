@@ -41,7 +41,7 @@ const addressFamily = (address: string) => (address.includes(":") ? "ip6" : "ip"
  * The nftables script guarding `network`: replaces any earlier guard of the
  * same network (run it again after the network was recreated). From the
  * build bridge the host accepts only DNS to the gateway (when enabled), the
- * allowed ports and answers to the host's own connections; every other
+ * allowed ports (at any of its addresses) and answers to the host's own connections; every other
  * connection to the host is refused at once (a reset, not a hang). Port
  * forwards (DNAT: a container's published port reached through any host
  * address) are dropped too, whatever network the target is on. Traffic
@@ -59,15 +59,13 @@ export function guardRuleset(network: GuardedNetwork, options: GuardOptions = {}
       );
     }
   }
-  for (const port of options.allowTcpPorts ?? []) {
+  for (const port of new Set(options.allowTcpPorts ?? [])) {
     if (!Number.isInteger(port) || port < 1 || port > 65_535) {
       throw new Error(`not a TCP port: ${port}`);
     }
-    for (const gateway of network.gateways) {
-      accepted.push(
-        `iifname ${bridge} ${addressFamily(gateway)} daddr ${gateway} tcp dport ${port} accept`,
-      );
-    }
+    // At every address of the host, not only the gateway: a build may name
+    // the host by its LAN address (UPSTREAM_URL=http://192.0.2.7:8080).
+    accepted.push(`iifname ${bridge} tcp dport ${port} accept`);
   }
   return [
     // Creating before deleting makes the delete succeed on a first run.
@@ -97,6 +95,38 @@ export function guardRuleset(network: GuardedNetwork, options: GuardOptions = {}
 export function guardRemoval(network: string): string {
   const table = guardTableName(network);
   return `table inet ${table} {}\ndelete table inet ${table}\n`;
+}
+
+/** How a build container names the Podman host (Podman's and Docker's names). */
+const HOST_NAMES = new Set(["host.containers.internal", "host.docker.internal"]);
+
+/**
+ * The TCP ports of `urls` that point at the Podman host, by its name for
+ * containers or one of `hostAddresses` (its gateways, its other
+ * addresses): the guard must leave them open or builds lose their
+ * downloads. Loopback addresses are not among them: a build cannot reach
+ * the host's loopback anyway.
+ */
+export function hostPortsOf(
+  urls: readonly (string | undefined)[],
+  hostAddresses: readonly string[],
+): number[] {
+  const addresses = new Set(hostAddresses.map((address) => address.toLowerCase()));
+  const ports = new Set<number>();
+  for (const text of urls) {
+    if (!text) continue;
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      continue;
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") continue;
+    const host = url.hostname.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+    if (!HOST_NAMES.has(host) && !addresses.has(host)) continue;
+    ports.add(url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80);
+  }
+  return [...ports];
 }
 
 /** Reads what the guard needs from `podman network inspect` output. */
@@ -156,11 +186,16 @@ export async function guardBuildNetwork(
     await run("podman", ["network", "inspect", network], { env: options.env }),
   );
   const script = guardRuleset(guardedNetwork(inspected), options);
-  if (!options.print) await run("nft", ["-f", "-"], { input: script });
+  if (!options.print) await applyNftables(script);
   return script;
+}
+
+/** Runs an nftables script (root, `nft` on PATH). */
+export async function applyNftables(script: string, nft = "nft"): Promise<void> {
+  await run(nft, ["-f", "-"], { input: script });
 }
 
 /** Removes the guard of `network` from this host. */
 export async function unguardBuildNetwork(network: string): Promise<void> {
-  await run("nft", ["-f", "-"], { input: guardRemoval(network) });
+  await applyNftables(guardRemoval(network));
 }

@@ -3,6 +3,11 @@ import { podmanMessage, podmanRequest } from "./podman-api.ts";
 /** CONTAINER_NETWORK values that are network modes, not networks (as the worker reads them). */
 const NETWORK_MODES = new Set(["none", "host", "bridge", "private", "slirp4netns", "pasta"]);
 
+/** Whether CONTAINER_NETWORK names a network mode (`none`, `host`, …) rather than a network. */
+export function isNetworkMode(network: string): boolean {
+  return NETWORK_MODES.has(network.split(":")[0] ?? network);
+}
+
 /**
  * Creates the build containers' network unless it exists or is a network
  * mode. The worker refuses to start without it, and on a fresh machine
@@ -12,8 +17,7 @@ const NETWORK_MODES = new Set(["none", "host", "bridge", "private", "slirp4netns
  * @returns whether it was created now
  */
 export async function ensurePodmanNetwork(socketPath: string, network: string): Promise<boolean> {
-  const mode = network.split(":")[0] ?? network;
-  if (NETWORK_MODES.has(mode)) return false;
+  if (isNetworkMode(network)) return false;
   const name = encodeURIComponent(network);
   const exists = await podmanRequest(socketPath, "GET", `/v4.0.0/libpod/networks/${name}/exists`);
   if (exists.status === 204) return false;

@@ -12,7 +12,8 @@ import { createAdaptorServer } from "@hono/node-server";
 import type { Redis } from "ioredis";
 import { describeExit, type SupervisedChild } from "./child-process.ts";
 import { lockDataDir } from "./data-lock.ts";
-import { ensurePodmanNetwork } from "./podman-network.ts";
+import { ensurePodmanNetwork, isNetworkMode } from "./podman-network.ts";
+import { guardPrivateBuildNetwork } from "./private-build-guard.ts";
 import { startPrivatePodman } from "./private-podman.ts";
 import { startPrivateRedis } from "./private-redis.ts";
 import { PODMAN_PROGRAM, REDIS_PROGRAM, requirePrograms } from "./program-check.ts";
@@ -219,6 +220,17 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
     if (podman && (await ensurePodmanNetwork(podman.location, config.container_network))) {
       logger.info({ network: config.container_network }, "created the build containers' network");
+    }
+    if (podman && !isNetworkMode(config.container_network)) {
+      const unguard = await guardPrivateBuildNetwork({
+        socketPath: podman.location,
+        network: config.container_network,
+        allowTcpPorts: config.build_host_ports,
+        urls: [config.upstream_url, config.cache_url],
+        env,
+        logger,
+      });
+      if (unguard) cleanups.push({ name: "build network guard", run: unguard });
     }
 
     const tier = createBuildTier({ config, logger: tierLogger("build") });
