@@ -2,7 +2,7 @@
 # The one command that runs every test on a machine that has only Node and
 # npm (an older Node too: the tests run on the project's Node 24): it installs
 # pnpm and the system packages the tests need, installs the workspace, checks
-# lint and types, and runs the whole vitest suite.
+# lint and types, and runs the unit, end-to-end and deployment tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,5 +47,14 @@ pnpm lint
 log "typecheck"
 pnpm typecheck
 
-log "tests"
-pnpm test:unit "$@"
+# Arguments (file filters, vitest flags) go to one run over every project.
+if (($#)); then
+  log "tests: $*"
+  exec pnpm exec vitest run "$@"
+fi
+log "unit tests"
+pnpm test:unit
+log "end-to-end tests"
+pnpm test:e2e
+log "deployment test"
+pnpm test:deployment

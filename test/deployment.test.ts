@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from "node:crypto";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { envName, settingKeys } from "@asu/config";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { freeLoopbackPort } from "../services/server/src/private-redis.ts";
 import { postJson, waitForBuild } from "./support/asu-stack.ts";
 import {
   ensureNodeBaseImage,
@@ -14,7 +14,11 @@ import {
   testBuildLabel,
 } from "./support/base-image.ts";
 import { type ComposeStack, startComposeStack } from "./support/compose-stack.ts";
-import { type FakeUpstream, startFakeUpstream } from "./support/fake-upstream.ts";
+import {
+  type FakeUpstream,
+  FIXTURE_REVISION_24_10,
+  startFakeUpstream,
+} from "./support/fake-upstream.ts";
 import {
   buildImagebuilderDouble,
   type ImagebuilderDoubleOptions,
@@ -43,7 +47,7 @@ const TIERS = ["prepare", "build", "worker", "proxy", "package-cache"] as const;
 /** The tiers that are Node programs, with a node_modules to look into. */
 const NODE_TIERS = ["prepare", "build", "worker"] as const;
 const BASE_CONTAINER_REPOSITORY = "localhost/asu-test/deploy-imagebuilder";
-const REVISION = "r28427-6df0e3d02a";
+const REVISION = FIXTURE_REVISION_24_10;
 const PREPARE_REPLICAS = 2;
 const MIRROR_HOST = "downloads.openwrt.org";
 const DOUBLE: ImagebuilderDoubleOptions = {
@@ -73,17 +77,6 @@ if (missing.length > 0) {
 
 const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
 const seconds = (since: number) => Math.round((performance.now() - since) / 100) / 10;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe("the .env example", () => {
   it("names every setting of the configuration schema", async () => {
@@ -205,20 +198,21 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
   }
 
   async function waitForStack(url: string, stack: ComposeStack): Promise<void> {
-    const deadline = Date.now() + 180_000;
-    let last = "no answer";
-    while (Date.now() < deadline) {
-      try {
-        const res = await fetch(`${url}/health`);
-        const body = (await res.json()) as any;
-        last = `${res.status} ${JSON.stringify(body)}`;
-        if (res.status === 200 && body.workers?.online >= 1) return;
-      } catch (error) {
-        last = (error as Error).message;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 500));
+    try {
+      await vi.waitFor(
+        async () => {
+          const res = await fetch(`${url}/health`);
+          const body = (await res.json()) as any;
+          if (res.status !== 200 || !(body.workers?.online >= 1)) {
+            throw new Error(`${res.status} ${JSON.stringify(body)}`);
+          }
+        },
+        { timeout: 180_000, interval: 500 },
+      );
+    } catch (error) {
+      const last = (error as Error).message;
+      throw new Error(`stack not ready at ${url} (${last}):\n${await stack.diagnostics()}`);
     }
-    throw new Error(`stack not ready at ${url} (${last}):\n${await stack.diagnostics()}`);
   }
 
   /** What a client does: prepare, build the prepared request, poll, download, check. */
@@ -406,7 +400,7 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
         if (tier === "package-cache") await buildPackageCacheImage();
         else await ensureImage(tier);
       }
-      const port = await freePort();
+      const port = await freeLoopbackPort();
       url = `http://127.0.0.1:${port}`;
       stack = await phase("podman-compose up (microservices)", () =>
         startComposeStack({
@@ -473,26 +467,23 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
       }
     }, 300_000);
 
-    it("runs prepare → build → poll → download through Caddy; packages come through the cache", async () => {
+    // The second build needs the cache the first one warmed: one test, in order.
+    it("runs prepare → build → poll → download through Caddy; packages come through the cache, a second build's from the cache", async () => {
       await phase("prepare → build → download (proxy, cache cold)", () => firstBuildThrough(url));
-      const fetched = (await cacheLog()).filter((entry) => entry.path.endsWith(".ipk"));
-      expect(fetched.length).toBeGreaterThan(0);
-      expect(fetched.every((entry) => entry.status === 200)).toBe(true);
-      expect(fetched.map((entry) => entry.cache)).toContain("MISS");
-    }, 900_000);
+      const cold = (await cacheLog()).filter((entry) => entry.path.endsWith(".ipk"));
+      expect(cold.length).toBeGreaterThan(0);
+      expect(cold.every((entry) => entry.status === 200)).toBe(true);
+      expect(cold.map((entry) => entry.cache)).toContain("MISS");
 
-    it("serves a second build's package downloads from the cache", async () => {
       const logged = (await cacheLog()).length;
       const asked = packageRequests();
       // Another request (another hash) whose packages the first build fetched.
       await phase("second build (cache warm)", () => buildThrough(url, ["luci"]));
-      const fetched = (await cacheLog())
-        .slice(logged)
-        .filter((entry) => entry.path.endsWith(".ipk"));
-      expect(fetched.length).toBeGreaterThan(0);
-      expect(new Set(fetched.map((entry) => entry.cache))).toEqual(new Set(["HIT"]));
+      const warm = (await cacheLog()).slice(logged).filter((entry) => entry.path.endsWith(".ipk"));
+      expect(warm.length).toBeGreaterThan(0);
+      expect(new Set(warm.map((entry) => entry.cache))).toEqual(new Set(["HIT"]));
       expect(packageRequests()).toBe(asked);
-    }, 900_000);
+    }, 1_800_000);
 
     it("passes request ids through, logs JSON, compresses JSON, answers CORS preflights, spreads prepare over the replicas", async () => {
       const preflight = await fetch(`${url}/api/v1/build/prepare`, {
@@ -585,7 +576,7 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
     beforeAll(async () => {
       await ensureImage("server");
       await ensureImage("proxy");
-      const port = await freePort();
+      const port = await freeLoopbackPort();
       url = `http://127.0.0.1:${port}`;
       stack = await phase("podman-compose up (one server)", () =>
         startComposeStack({

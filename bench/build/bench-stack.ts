@@ -3,6 +3,7 @@
 
 import { removeBuildContainers } from "../../services/worker/src/imagebuilder-session.ts";
 import { type AsuStack, startAsuStack } from "../../test/support/asu-stack.ts";
+import { FIXTURE_REVISION_24_10 } from "../../test/support/fake-upstream.ts";
 import type { ImagebuilderDoubleOptions } from "../../test/support/imagebuilder-double.ts";
 import { imagebuilderDoubleRef } from "../../test/support/imagebuilder-double.ts";
 import { runPodman } from "../../test/support/podman-service.ts";
@@ -15,7 +16,7 @@ export const BENCH_IMAGE: Omit<ImagebuilderDoubleOptions, "baseContainer"> = {
   tag: "v24.10.0",
   flavour: "opkg",
   version: "24.10.0",
-  revision: "r28427-6df0e3d02a",
+  revision: FIXTURE_REVISION_24_10,
   target: "ath79/generic",
 };
 

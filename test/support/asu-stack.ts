@@ -16,14 +16,11 @@ import { createBuildCacheProbe } from "../../services/prepare/src/build-cache-pr
 import { createPrepareApp } from "../../services/prepare/src/prepare-app.ts";
 import { type RunningWorker, startWorker } from "../../services/worker/src/worker.ts";
 import { publishDoubleIndexes } from "./double-indexes.ts";
-import { type FakeUpstream, startFakeUpstream } from "./fake-upstream.ts";
+import { type FakeUpstream, FIXTURE_REVISION_24_10, startFakeUpstream } from "./fake-upstream.ts";
 import { buildImagebuilderDouble, type ImagebuilderDoubleOptions } from "./imagebuilder-double.ts";
 import { type PodmanService, startPodmanService } from "./podman-service.ts";
 import { type RedisServer, startRedisServer } from "./redis-server.ts";
 import { type ServedApp, serveApp } from "./serve-app.ts";
-
-/** version_code of 24.10.0 in test/fixtures/upstream: the double must report the same. */
-export const FIXTURE_REVISION_24_10 = "r28427-6df0e3d02a";
 
 /** The ImageBuilder double most end-to-end tests build with: 24.10.0 ath79/generic, opkg. */
 export const ATH79_24_10_DOUBLE = {

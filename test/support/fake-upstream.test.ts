@@ -260,7 +260,7 @@ describe("down modes", () => {
   it("close() does not wait for hanging requests", async () => {
     await upstream.setDown(true, "hang");
     const pending = fetch(`${upstream.url}/.versions.json`).catch(() => "failed");
-    while (upstream.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await expect.poll(() => upstream.requests.length).toBeGreaterThan(0);
     const started = Date.now();
     await upstream.close();
     expect(Date.now() - started).toBeLessThan(1000);

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { readFile, realpath, stat } from "node:fs/promises";
 import {
   createServer,
@@ -17,6 +18,20 @@ import { fileURLToPath } from "node:url";
  * - `status503`: every request answers 503
  * - `hang`: requests are read and never answered, to exercise timeouts
  */
+/**
+ * version_code of 24.10.0 in test/fixtures/upstream, as its profiles.json
+ * says: builds of 24.10.0 report it, and the ImageBuilder doubles must too.
+ */
+export const FIXTURE_REVISION_24_10: string = JSON.parse(
+  readFileSync(
+    new URL(
+      "../fixtures/upstream/releases/24.10.0/targets/ath79/generic/profiles.json",
+      import.meta.url,
+    ),
+    "utf8",
+  ),
+).version_code;
+
 export type FakeUpstreamDownMode = "refuse" | "reset" | "status503" | "hang";
 
 export interface FakeUpstreamOptions {

@@ -1,5 +1,5 @@
-import { PassThrough } from "node:stream";
 import type Docker from "dockerode";
+import { execInContainer } from "./containers.ts";
 
 /** What a probe says to a port and the answer that shows it got through. */
 export interface ProbeProtocol {
@@ -16,20 +16,10 @@ export async function execText(
   container: Docker.Container,
   script: string,
 ): Promise<string[]> {
-  const exec = await container.exec({
-    Cmd: ["sh", "-c", script],
+  const { stdout, stderr } = await execInContainer(docker, container, ["sh", "-c", script], {
     User: "buildbot",
-    AttachStdout: true,
-    AttachStderr: true,
   });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  let text = "";
-  const sink = new PassThrough().on("data", (chunk: Buffer) => {
-    text += chunk.toString("utf8");
-  });
-  docker.modem.demuxStream(stream, sink, sink);
-  await new Promise((resolve) => stream.on("end", resolve));
-  return text.trim().split("\n");
+  return `${stdout}${stderr}`.trim().split("\n");
 }
 
 /**

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { vi } from "vitest";
 import { runPodman } from "./podman-service.ts";
 import { runCommand } from "./run-command.ts";
 
@@ -99,15 +100,15 @@ export async function startTlsStandIn(options: TlsStandInOptions): Promise<TlsSt
       ...["-v", `${dir}:/stand-in:ro`, "--entrypoint", "node", options.image],
       ...["/stand-in/relay.mjs", options.targetHost, String(options.targetPort)],
     ]);
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const logs = await runPodman(options.podmanEnv, ["logs", name], { allowFailure: true });
-      if (logs.stdout.includes("ready")) break;
-      if (Date.now() > deadline) {
-        throw new Error(`TLS stand-in did not start: ${logs.stdout}${logs.stderr}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    await vi.waitFor(
+      async () => {
+        const logs = await runPodman(options.podmanEnv, ["logs", name], { allowFailure: true });
+        if (!logs.stdout.includes("ready")) {
+          throw new Error(`TLS stand-in did not start: ${logs.stdout}${logs.stderr}`);
+        }
+      },
+      { timeout: 60_000, interval: 250 },
+    );
     return {
       caCert: await readFile(join(dir, "ca.crt"), "utf8"),
       hostname: options.hostname,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { CONTRACT, contractChangesOf } from "../../../test/support/contract-tables.ts";
 import type { Branch } from "./branches.ts";
 import {
   branchesFromTable,
@@ -17,80 +18,21 @@ const named = (name: string) => DEFAULT_BRANCHES.find((branch) => branch.name ==
 describe("DEFAULT_BRANCHES", () => {
   it("lists the contract's branches, newest first, all enabled", () => {
     expect(
-      DEFAULT_BRANCHES.map(({ name, path, enabled, snapshot, branch_off_rev }) => ({
+      DEFAULT_BRANCHES.map(({ name, path, snapshot, branch_off_rev }) => ({
         name,
         path,
-        enabled,
         snapshot,
-        branch_off_rev,
+        ...(branch_off_rev === undefined ? {} : { branch_off_rev }),
       })),
-    ).toEqual([
-      {
-        name: "SNAPSHOT",
-        path: "snapshots",
-        enabled: true,
-        snapshot: true,
-        branch_off_rev: undefined,
-      },
-      {
-        name: "25.12",
-        path: "releases/{version}",
-        enabled: true,
-        snapshot: false,
-        branch_off_rev: 32295,
-      },
-      {
-        name: "24.10",
-        path: "releases/{version}",
-        enabled: true,
-        snapshot: false,
-        branch_off_rev: 27990,
-      },
-      {
-        name: "23.05",
-        path: "releases/{version}",
-        enabled: true,
-        snapshot: false,
-        branch_off_rev: 23069,
-      },
-      {
-        name: "22.03",
-        path: "releases/{version}",
-        enabled: true,
-        snapshot: false,
-        branch_off_rev: 19160,
-      },
-      {
-        name: "21.02",
-        path: "releases/{version}",
-        enabled: true,
-        snapshot: false,
-        branch_off_rev: 15812,
-      },
-    ]);
+    ).toEqual(CONTRACT.branches);
+    expect(DEFAULT_BRANCHES.every((branch) => branch.enabled)).toBe(true);
   });
 
   it("gives SNAPSHOT every change and each release the changes up to its branch-off", () => {
+    for (const { name } of CONTRACT.branches) {
+      expect(named(name)?.package_changes, name).toEqual(contractChangesOf(name));
+    }
     expect(named("SNAPSHOT")?.package_changes).toEqual(PACKAGE_CHANGES);
-    expect(named("25.12")?.package_changes).toEqual(PACKAGE_CHANGES);
-    expect(sources(named("24.10"))).toEqual([
-      "firewall",
-      "kmod-nft-nat6",
-      "libustream-wolfssl",
-      "px5g-wolfssl",
-      "wpad-basic-wolfssl",
-      "luci-app-diag-core",
-      "auc",
-      "luci-app-opkg",
-    ]);
-    expect(sources(named("23.05"))).toEqual([
-      "firewall",
-      "kmod-nft-nat6",
-      "libustream-wolfssl",
-      "px5g-wolfssl",
-      "wpad-basic-wolfssl",
-    ]);
-    expect(sources(named("22.03"))).toEqual(["firewall"]);
     expect(sources(named("21.02"))).toEqual([]);
   });
 

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { CONTRACT } from "../../../test/support/contract-tables.ts";
 import {
   buildRequestSchema,
   DEFAULT_LIMITS,
@@ -138,10 +139,11 @@ describe("field patterns", () => {
     }
   });
 
+  // A byte a code point: a Set of a million numbers takes seconds to fill.
   const inRanges = (ranges: Ranges) => {
-    const set = new Set<number>();
-    for (const [from, to] of ranges) for (let cp = from; cp <= to; cp++) set.add(cp);
-    return set;
+    const marks = new Uint8Array(0x110000);
+    for (const [from, to] of ranges) marks.fill(1, from, to + 1);
+    return { has: (cp: number) => marks[cp] === 1 };
   };
 
   it("agrees with pydantic on every code point it has assigned", () => {
@@ -274,16 +276,7 @@ describe("lax values, as pydantic takes them from JSON", () => {
 
 describe("enums", () => {
   it("takes each filesystem and null", () => {
-    expect(FILESYSTEMS).toEqual([
-      "squashfs",
-      "ext4",
-      "ubifs",
-      "erofs",
-      "jffs2",
-      "jffs2-nand",
-      "targz",
-      "cpiogz",
-    ]);
+    expect(FILESYSTEMS).toEqual(CONTRACT.filesystems);
     for (const fs of FILESYSTEMS) expect(accepts("filesystem", fs), fs).toBe(true);
     expect(accepts("filesystem", null)).toBe(true);
     expect(accepts("filesystem", "EXT4")).toBe(false);

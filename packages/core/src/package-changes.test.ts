@@ -1,19 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { CONTRACT } from "../../../test/support/contract-tables.ts";
 import { PACKAGE_CHANGES, packageChangesUpTo } from "./package-changes.ts";
 
 describe("PACKAGE_CHANGES", () => {
   it("is the contract's table, in order, with exact fields", () => {
-    expect(PACKAGE_CHANGES).toEqual([
-      { source: "firewall", target: "firewall4", revision: 18611 },
-      { source: "kmod-nft-nat6", revision: 20282, mandatory: true },
-      { source: "libustream-wolfssl", target: "libustream-mbedtls", revision: 21994 },
-      { source: "px5g-wolfssl", target: "px5g-mbedtls", revision: 21994 },
-      { source: "wpad-basic-wolfssl", target: "wpad-basic-mbedtls", revision: 21994 },
-      { source: "luci-app-diag-core", revision: 25984, mandatory: true },
-      { source: "auc", target: "owut", revision: 26792 },
-      { source: "luci-app-opkg", target: "luci-app-package-manager", revision: 27897 },
-      { source: "opkg", target: "apk-mbedtls", revision: 28056 },
-    ]);
+    expect(PACKAGE_CHANGES).toEqual(CONTRACT.packageChanges);
   });
 
   it("serialises removals without a target key and renames without a mandatory key", () => {

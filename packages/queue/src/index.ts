@@ -8,4 +8,5 @@ export * from "./job-snapshot.ts";
 export * from "./refused-builds.ts";
 export * from "./result-ttl.ts";
 export * from "./running-builds.ts";
+export * from "./settle-within.ts";
 export * from "./worker-heartbeat.ts";

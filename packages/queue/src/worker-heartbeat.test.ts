@@ -1,3 +1,4 @@
+import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
 import {
@@ -8,14 +9,8 @@ import {
   workerKey,
 } from "./worker-heartbeat.ts";
 
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const statusOf = async (redis: Redis, id: string) =>
+  JSON.parse((await redis.get(`asu:workers:${id}`)) ?? "{}");
 
 describe("worker heartbeat", () => {
   let server: RedisServer;
@@ -33,11 +28,8 @@ describe("worker heartbeat", () => {
     const beat = startHeartbeat(redis, { workerId: "w1", concurrency: 2 });
     const other = startHeartbeat(redis, { workerId: "w2", concurrency: 1 });
 
-    const first = await until(
-      () => readWorkers(redis),
-      (workers) => workers.length === 2,
-    );
-    const w1 = first.find((worker) => worker.id === "w1");
+    await expect.poll(async () => (await readWorkers(redis)).length).toBe(2);
+    const w1 = (await readWorkers(redis)).find((worker) => worker.id === "w1");
     expect(w1).toMatchObject({
       id: "w1",
       concurrency: 2,
@@ -50,30 +42,19 @@ describe("worker heartbeat", () => {
     expect(ttl).toBeLessThanOrEqual(HEARTBEAT_TTL_SECONDS);
 
     beat.buildStarted("a".repeat(64));
-    const busy = await until(
-      async () => JSON.parse((await redis.get("asu:workers:w1")) ?? "{}"),
-      (status) => status.state === "busy",
-    );
-    expect(busy.active).toEqual(["a".repeat(64)]);
+    await expect
+      .poll(() => statusOf(redis, "w1"))
+      .toMatchObject({ state: "busy", active: ["a".repeat(64)] });
 
     beat.buildFinished("a".repeat(64));
     beat.builders(false);
-    const unavailable = await until(
-      async () => JSON.parse((await redis.get("asu:workers:w1")) ?? "{}"),
-      (status) => status.state === "unavailable",
-    );
-    expect(unavailable.active).toEqual([]);
+    await expect
+      .poll(() => statusOf(redis, "w1"))
+      .toMatchObject({ state: "unavailable", active: [] });
     beat.builders(true);
-    await until(
-      async () => JSON.parse((await redis.get("asu:workers:w1")) ?? "{}"),
-      (status) => status.state === "idle",
-    );
+    await expect.poll(() => statusOf(redis, "w1")).toMatchObject({ state: "idle" });
     beat.stopping();
-    const stopping = await until(
-      async () => JSON.parse((await redis.get("asu:workers:w1")) ?? "{}"),
-      (status) => status.state === "stopping",
-    );
-    expect(stopping.active).toEqual([]);
+    await expect.poll(() => statusOf(redis, "w1")).toMatchObject({ state: "stopping", active: [] });
 
     await beat.stop();
     expect(await redis.exists("asu:workers:w1")).toBe(0);
@@ -85,15 +66,11 @@ describe("worker heartbeat", () => {
   it("refreshes the key on its interval", async () => {
     const redis = server.client();
     const beat = startHeartbeat(redis, { workerId: "w3", concurrency: 1, intervalMs: 50 });
-    const first = await until(
-      () => redis.get("asu:workers:w3"),
-      (value) => value !== null,
-    );
-    const later = await until(
-      () => redis.get("asu:workers:w3"),
-      (value) => value !== first,
-    );
-    expect(JSON.parse(later ?? "{}").updated_at > JSON.parse(first ?? "{}").updated_at).toBe(true);
+    await expect.poll(() => redis.get("asu:workers:w3")).not.toBeNull();
+    const first = await statusOf(redis, "w3");
+    await expect
+      .poll(async () => (await statusOf(redis, "w3")).updated_at > first.updated_at)
+      .toBe(true);
     await beat.stop();
   });
 
@@ -107,13 +84,17 @@ describe("worker heartbeat", () => {
     const gone = await startRedisServer();
     const unreachable = gone.client();
     await gone.stop();
+    let refused = 0;
     const silent = startHeartbeat(unreachable, {
       workerId: "w5",
       concurrency: 1,
       intervalMs: 50,
-      onError: () => {},
+      onError: () => {
+        refused++;
+      },
     });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Beats that Redis refused, not a while without news.
+    await expect.poll(() => refused).toBeGreaterThanOrEqual(2);
     expect(silent.fresh()).toBe(false);
     await silent.stop();
     unreachable.disconnect();

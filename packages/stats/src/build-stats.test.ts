@@ -100,15 +100,23 @@ describe("recording", () => {
     }
     recorder.record({ kind: "stage", stage: "building_image", seconds: 1.25 });
     expect(await redis.keys("asu:stats:*")).toEqual([]);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const increments = () =>
+      commands.filter((command) => /^(hincrby|hincrbyfloat|zincrby) /i.test(command));
+    // The pipeline ends with each key's expiry: once the monitor has seen all
+    // of them, it has seen every increment too.
+    await expect
+      .poll(async () => {
+        const keys = await redis.keys("asu:stats:*");
+        const expired = commands.filter((command) => /^expireat /i.test(command)).length;
+        return keys.length > 0 && expired === keys.length;
+      })
+      .toBe(true);
     monitor.disconnect();
     expect(await redis.hgetall(`asu:stats:event:${TODAY}`)).toEqual({ requests: "50" });
     expect(await redis.hgetall(`asu:stats:client:${TODAY}`)).toEqual({ "luci/1": "50" });
     expect(await redis.hget(`asu:stats:stage:${TODAY}`, "building_image:seconds")).toBe("1.25");
     // Four increments (requests, client, the stage's count and seconds), not one per request.
-    expect(
-      commands.filter((command) => /^(hincrby|hincrbyfloat|zincrby) /i.test(command)),
-    ).toHaveLength(4);
+    expect(increments()).toHaveLength(4);
   });
 
   it("records nothing when SERVER_STATS is off", async () => {

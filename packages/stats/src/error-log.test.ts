@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
 import {
   appendErrorLog,
+  ERROR_LOG_KEY,
   ERROR_LOG_LENGTH,
   errorLogEntry,
   errorLogTimestamp,
@@ -64,7 +65,14 @@ describe("the stored error log", () => {
 
   it("keeps the newest 5000 entries, newest first", async () => {
     expect(ERROR_LOG_LENGTH).toBe(5000);
-    for (let index = 0; index < ERROR_LOG_LENGTH + 5; index++) {
+    // A log one entry short of full, newest first as appendErrorLog keeps it,
+    // then six appends that have to push the oldest out.
+    const full = ERROR_LOG_LENGTH - 1;
+    await redis.rpush(
+      ERROR_LOG_KEY,
+      ...Array.from({ length: full }, (_, index) => `entry ${full - 1 - index}`),
+    );
+    for (let index = full; index < ERROR_LOG_LENGTH + 5; index++) {
       await appendErrorLog(redis, `entry ${index}`);
     }
     const all = await readErrorLog(redis);

@@ -23,8 +23,6 @@ const VERSIONS = {
 };
 const TARGETS_1_2_3 = { "testtarget/testsubtarget": "testarch" };
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 let upstream: FakeUpstream;
 let warnings: { obj: object; msg: string | undefined }[];
 
@@ -201,28 +199,32 @@ describe("caching", () => {
   });
 
   it("revalidates an entry older than ttlMs conditionally on next use", async () => {
-    const metadata = client({ ttlMs: 50 });
+    let clock = 0;
+    const metadata = client({ ttlMs: 50, now: () => clock });
     const first = await metadata.getJson(".versions.json");
     expect(await metadata.getJson(".versions.json")).toBe(first);
     expect(upstream.requests).toHaveLength(1);
 
-    await sleep(80);
+    clock += 50;
     expect(await metadata.getJson(".versions.json")).toBe(first);
     expect(upstream.requests).toHaveLength(2);
     expect(upstream.requests[1]?.headers["if-none-match"]).toMatch(/^"[0-9a-f]{32}"$/);
 
     const changed = { ...VERSIONS, stable_version: "24.10.1" };
     upstream.addFile(".versions.json", JSON.stringify(changed));
-    await sleep(80);
+    clock += 50;
     expect(await metadata.getJson(".versions.json")).toEqual(changed);
     expect(metadata.stats()).toEqual({ fetches: 3, failures: 0, hits: 1 });
   });
 
   it("re-asks for an absent file once ttlMs has passed", async () => {
-    const metadata = client({ ttlMs: 50 });
+    let clock = 0;
+    const metadata = client({ ttlMs: 50, now: () => clock });
     expect(await metadata.getJson("late.json")).toBeUndefined();
     upstream.addFile("late.json", "[1]");
-    await sleep(80);
+    clock += 49;
+    expect(await metadata.getJson("late.json")).toBeUndefined();
+    clock += 1;
     expect(await metadata.getJson("late.json")).toEqual([1]);
   });
 
@@ -354,7 +356,8 @@ describe("upstream down with a warm cache", () => {
   it.each<FakeUpstreamDownMode>(["refuse", "reset", "status503", "hang"])(
     "%s → the stale body is served on refresh, with a warning",
     async (mode) => {
-      const metadata = client({ timeoutMs: 200 });
+      // Long enough for the first read on a loaded machine; "hang" waits it out.
+      const metadata = client({ timeoutMs: 1_000 });
       const cached = await metadata.getJson(".versions.json");
       await upstream.setDown(true, mode);
 
@@ -375,10 +378,11 @@ describe("upstream down with a warm cache", () => {
   });
 
   it("serves the stale body after ttl expiry, then waits failureBackoffMs before asking again", async () => {
-    const metadata = client({ ttlMs: 30, failureBackoffMs: 150 });
+    let clock = 0;
+    const metadata = client({ ttlMs: 30, failureBackoffMs: 150, now: () => clock });
     const cached = await metadata.getJson(".versions.json");
     await upstream.setDown(true, "status503");
-    await sleep(50);
+    clock += 30;
 
     expect(await metadata.getJson(".versions.json")).toBe(cached);
     expect(warnings[0]?.obj).toMatchObject({ reason: "HTTP 503" });
@@ -386,10 +390,13 @@ describe("upstream down with a warm cache", () => {
     expect(upstream.requests).toHaveLength(2);
 
     await upstream.setDown(false);
-    await sleep(200);
+    clock += 149;
+    expect(await metadata.getJson(".versions.json")).toBe(cached);
+    expect(upstream.requests).toHaveLength(2);
+    clock += 1;
     expect(await metadata.getJson(".versions.json")).toBe(cached);
     expect(upstream.requests).toHaveLength(3);
-    expect(metadata.stats()).toEqual({ fetches: 3, failures: 1, hits: 1 });
+    expect(metadata.stats()).toEqual({ fetches: 3, failures: 1, hits: 2 });
   });
 
   it("keeps the last good JSON when upstream starts serving garbage", async () => {

@@ -26,6 +26,8 @@ export interface MetadataClientOptions {
   maxEntries?: number;
   fetch?: typeof fetch;
   logger?: MetadataClientLogger;
+  /** The clock that ages entries, unix ms. Default Date.now. */
+  now?: () => number;
 }
 
 export interface GetOptions {
@@ -93,6 +95,7 @@ export function createMetadataClient(options: MetadataClientOptions): MetadataCl
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const fetchImpl = options.fetch ?? globalThis.fetch;
   const logger = options.logger;
+  const now = options.now ?? Date.now;
 
   // Map iteration order is insertion order; re-inserting on use makes it an LRU.
   const cache = new Map<string, CacheEntry>();
@@ -117,7 +120,7 @@ export function createMetadataClient(options: MetadataClientOptions): MetadataCl
     // of both tiers reads several files).
     const key = `${kind}:${path}`;
     const cached = cache.get(key);
-    if (cached !== undefined && getOptions?.refresh !== true && Date.now() < cached.expiresAt) {
+    if (cached !== undefined && getOptions?.refresh !== true && now() < cached.expiresAt) {
       counters.hits++;
       remember(key, cached);
       return cached.value;
@@ -158,12 +161,12 @@ export function createMetadataClient(options: MetadataClientOptions): MetadataCl
       counters.failures++;
       const reason = describeFetchFailure(error, timeoutMs);
       if (cached === undefined) throw new UpstreamUnavailableError(url, reason, { cause: error });
-      const now = Date.now();
+      const failedAt = now();
       logger?.warn(
-        { url, reason, staleForMs: now - cached.fetchedAt },
+        { url, reason, staleForMs: failedAt - cached.fetchedAt },
         "upstream metadata unavailable, serving cached copy",
       );
-      return { ...cached, expiresAt: now + failureBackoffMs };
+      return { ...cached, expiresAt: failedAt + failureBackoffMs };
     }
   }
 
@@ -177,8 +180,8 @@ export function createMetadataClient(options: MetadataClientOptions): MetadataCl
     if (cached?.lastModified !== undefined) headers["if-modified-since"] = cached.lastModified;
     // One signal for headers and body, so a body that stalls midway also times out.
     const response = await fetchImpl(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
-    const now = Date.now();
-    const fresh = { fetchedAt: now, expiresAt: now + ttlMs };
+    const fetchedAt = now();
+    const fresh = { fetchedAt, expiresAt: fetchedAt + ttlMs };
 
     if (response.status === 304 && cached !== undefined) {
       await discardBody(response);

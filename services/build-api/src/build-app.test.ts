@@ -12,16 +12,20 @@ import { type RedisServer, startRedisServer } from "../../../test/support/redis-
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
 import { ALLOWED_METHODS, createBuildApp } from "./build-app.ts";
 
-let redisServer: RedisServer;
 let upstream: FakeUpstream;
-let served: ServedApp;
-let redis: Redis;
-let app: ApiApp;
 
-beforeAll(async () => {
-  redisServer = await startRedisServer();
-  upstream = await startFakeUpstream();
-  redis = new Redis(redisServer.url, {
+interface Tier {
+  redisServer: RedisServer;
+  redis: Redis;
+  app: ApiApp;
+  served: ServedApp;
+  close(): Promise<void>;
+}
+
+/** A build tier over its own redis-server, so a test may take that Redis away. */
+async function startTier(): Promise<Tier> {
+  const redisServer = await startRedisServer();
+  const redis = new Redis(redisServer.url, {
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     commandTimeout: 2000,
@@ -29,7 +33,7 @@ beforeAll(async () => {
   redis.on("error", () => {});
   await new Promise((resolve) => redis.once("ready", resolve));
   const client = createMetadataClient({ upstreamUrl: upstream.url });
-  app = createBuildApp({
+  const app = createBuildApp({
     catalog: createOpenwrtCatalog({ client, branches: DEFAULT_BRANCHES }),
     client,
     queue: createBuildQueue({ connection: redis }),
@@ -53,14 +57,33 @@ beforeAll(async () => {
       destination: new Writable({ write: (_c, _e, done) => done() }),
     }),
   });
-  served = await serveApp(app);
+  const served = await serveApp(app);
+  return {
+    redisServer,
+    redis,
+    app,
+    served,
+    async close() {
+      await served.close();
+      redis.disconnect();
+      await redisServer.stop().catch(() => {});
+    },
+  };
+}
+
+let tier: Tier;
+let served: ServedApp;
+let app: ApiApp;
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream();
+  tier = await startTier();
+  ({ served, app } = tier);
 });
 
 afterAll(async () => {
-  await served?.close();
-  redis?.disconnect();
+  await tier?.close();
   await upstream?.close();
-  await redisServer?.stop().catch(() => {});
 });
 
 const archer = {
@@ -124,23 +147,29 @@ describe("createBuildApp", () => {
   });
 
   it("answers 503 quickly, not 500 or a hang, when Redis is gone", async () => {
-    await redisServer.stop();
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const started = Date.now();
-    const post = await fetch(`${served.url}/api/v1/build`, {
-      method: "POST",
-      body: JSON.stringify(archer),
-    });
-    expect(post.status).toBe(503);
-    expect(await post.json()).toEqual({
-      status: 503,
-      title: "Service Unavailable",
-      detail: "Build queue unavailable: cannot reach Redis",
-    });
-    const poll = await fetch(`${served.url}/api/v1/build/${"a".repeat(64)}`);
-    expect(poll.status).toBe(503);
-    const health = await fetch(`${served.url}/health`);
-    expect(health.status).toBe(503);
-    expect(Date.now() - started).toBeLessThan(8000);
+    const doomed = await startTier();
+    try {
+      const { served, redis } = doomed;
+      await doomed.redisServer.stop();
+      await expect.poll(() => redis.status).not.toBe("ready");
+      const started = Date.now();
+      const post = await fetch(`${served.url}/api/v1/build`, {
+        method: "POST",
+        body: JSON.stringify(archer),
+      });
+      expect(post.status).toBe(503);
+      expect(await post.json()).toEqual({
+        status: 503,
+        title: "Service Unavailable",
+        detail: "Build queue unavailable: cannot reach Redis",
+      });
+      const poll = await fetch(`${served.url}/api/v1/build/${"a".repeat(64)}`);
+      expect(poll.status).toBe(503);
+      const health = await fetch(`${served.url}/health`);
+      expect(health.status).toBe(503);
+      expect(Date.now() - started).toBeLessThan(8000);
+    } finally {
+      await doomed.close();
+    }
   });
 });

@@ -18,7 +18,7 @@ import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { UnrecoverableError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
@@ -117,15 +117,7 @@ function worker(processor: (job: any) => Promise<BuildResult>) {
   return instance;
 }
 
-async function until<T>(probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const SETTLED = { timeout: 10_000, interval: 50 };
 
 describe("POST /api/v1/build", () => {
   it("queues a valid request under the hash of the request as built", async () => {
@@ -259,9 +251,9 @@ describe("POST /api/v1/build", () => {
         JSON.stringify({ ...archer, packages: Array(120_000).fill("p".repeat(20)) }),
       );
       expect(body.length).toBeGreaterThan(2_600_000);
-      // Spread over two seconds as on a slow uplink: the server must still be reading.
+      // Spread out as on a slow uplink: the server must still be reading.
       const answer = await uploadThenRead(`${served.url}/api/v1/build`, body, {
-        seconds: 2,
+        seconds: 0.5,
         chunked,
       });
       expect(answer.status).toBe(413);
@@ -312,19 +304,23 @@ describe("GET and HEAD /api/v1/build/{hash}", () => {
       };
     });
 
-    const started = await until(async () => {
+    // A taken job shows "init" until the worker reports its first stage.
+    const started = await vi.waitFor(async () => {
       const answer = await call("GET", `/api/v1/build/${hash}`);
-      return answer.body.detail === "started" ? answer : undefined;
-    });
+      expect(answer.body.imagebuilder_status).toBe("validate_manifest");
+      return answer;
+    }, SETTLED);
+    expect(started.body.detail).toBe("started");
     expect(started.status).toBe(202);
     expect(started.body.imagebuilder_status).toBe("validate_manifest");
     expect(started.res.headers.get("x-imagebuilder-status")).toBe("validate_manifest");
 
     release();
-    const done = await until(async () => {
+    const done = await vi.waitFor(async () => {
       const answer = await call("GET", `/api/v1/build/${hash}`);
-      return answer.status === 200 ? answer : undefined;
-    });
+      expect(answer.status).toBe(200);
+      return answer;
+    }, SETTLED);
     expect(done.body).toMatchObject({
       status: 200,
       detail: "done",
@@ -359,10 +355,11 @@ describe("GET and HEAD /api/v1/build/{hash}", () => {
       });
       throw new Error(detail);
     });
-    const failed = await until(async () => {
+    const failed = await vi.waitFor(async () => {
       const answer = await call("GET", `/api/v1/build/${body.request_hash}`);
-      return answer.status === 500 ? answer : undefined;
-    });
+      expect(answer.status).toBe(500);
+      return answer;
+    }, SETTLED);
     expect(failed.body).toMatchObject({
       status: 500,
       detail: "Error: Impossible package selection: missing (nope)",
@@ -380,16 +377,16 @@ describe("GET and HEAD /api/v1/build/{hash}", () => {
       resultTtl: 1,
     });
     worker(async () => ({ bin_dir: hash, manifest: {} }));
-    await until(async () =>
-      (await call("GET", `/api/v1/build/${hash}`)).status === 200 ? true : undefined,
-    );
+    await expect.poll(async () => (await call("GET", `/api/v1/build/${hash}`)).status).toBe(200);
     const store = createLocalStore(publicPath);
     await mkdir(join(store.root, hash), { recursive: true });
     await writeFile(join(store.root, hash, "fw.bin"), "x");
-    await recordExpiry(redis, hash, Date.now(), 1);
+    // As the worker does: the result expires resultTtl after the build finished.
+    const finishedOn = (await queue.queue.getJob(hash))?.finishedOn;
+    if (finishedOn === undefined) throw new Error("the build has not finished");
+    await recordExpiry(redis, hash, finishedOn, 1);
 
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    expect((await call("GET", `/api/v1/build/${hash}`)).status).toBe(404);
+    await expect.poll(async () => (await call("GET", `/api/v1/build/${hash}`)).status).toBe(404);
 
     const janitor = startJanitor({
       redis,
@@ -463,10 +460,11 @@ describe("failures of ours", () => {
       const queued = await post(a.url, archer);
       expect(queued.status).toBe(202);
       const hash = queued.body.request_hash;
-      const failed = await until(async () => {
+      const failed = await vi.waitFor(async () => {
         const answer = await get(b.url, hash);
-        return answer.status === 500 ? answer : undefined;
-      });
+        expect(answer.status).toBe(500);
+        return answer;
+      }, SETTLED);
       expect(attempts).toEqual([0, 1]);
       expect(failed.body).toMatchObject({
         detail: "Error: registry hiccup",
@@ -482,10 +480,11 @@ describe("failures of ours", () => {
       expect(again.body).toMatchObject({ request_hash: hash, detail: "queued" });
       consumer.resume();
       // Replica b never kept the failure: it sees the new build's result.
-      const built = await until(async () => {
+      const built = await vi.waitFor(async () => {
         const answer = await get(b.url, hash);
-        return answer.status === 200 ? answer : undefined;
-      });
+        expect(answer.status).toBe(200);
+        return answer;
+      }, SETTLED);
       expect(built.body.bin_dir).toBe(hash);
       expect((await post(b.url, archer)).status).toBe(200);
     } finally {
@@ -510,10 +509,11 @@ describe("failures of ours", () => {
       });
       const queued = await post(a.url, archer);
       const hash = queued.body.request_hash;
-      const failed = await until(async () => {
+      const failed = await vi.waitFor(async () => {
         const answer = await get(a.url, hash);
-        return answer.status === 500 ? answer : undefined;
-      });
+        expect(answer.status).toBe(500);
+        return answer;
+      }, SETTLED);
       expect(failed.body.failure_kind).toBe("request");
       const again = await post(a.url, archer);
       expect(again.status).toBe(500);

@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import { createBuildTier } from "@asu/build-api";
 import { type Config, describeConfig } from "@asu/config";
 import { createLogger, type Logger } from "@asu/observability";
+import { settleWithin } from "@asu/queue";
 import { type RunningWorker, startWorker } from "@asu/worker";
 import { createAdaptorServer } from "@hono/node-server";
 import type { Redis } from "ioredis";
@@ -28,19 +29,6 @@ const HTTP_CLOSE_GRACE_MS = 3_000;
  */
 const BROKEN_WORKER_CLOSE_MS = 10_000;
 const REDIS_READY_TIMEOUT_MS = 15_000;
-
-function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.then(
-      () => {},
-      () => {},
-    ),
-    new Promise<void>((resolvePromise) => {
-      timer = setTimeout(resolvePromise, ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 export interface StartServerOptions extends ServerConfig {
   /** Where ./data (Redis's files, Podman's socket) lives; default the working directory. */

@@ -17,6 +17,7 @@ import {
   KEY_PREFIX,
   queueInstanceId,
   runningBuilds,
+  settleWithin,
   startHeartbeat,
   WORKER_LOCK_SETTINGS,
 } from "@asu/queue";
@@ -92,18 +93,6 @@ export interface RunningWorker {
 const CANCEL_GRACE_MS = 15_000;
 const REDIS_GOODBYE_MS = 2000;
 const LEFTOVER_SWEEP_MS = 60_000;
-
-/** Waits for a promise at most `ms`, ignoring its outcome. */
-async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    promise.catch(() => {}),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
-    }),
-  ]);
-  clearTimeout(timer);
-}
 
 function defaultWorkerId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;

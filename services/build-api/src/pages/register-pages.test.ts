@@ -6,7 +6,11 @@ import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type FakeUpstream, startFakeUpstream } from "../../../../test/support/fake-upstream.ts";
+import {
+  type FakeUpstream,
+  FIXTURE_REVISION_24_10,
+  startFakeUpstream,
+} from "../../../../test/support/fake-upstream.ts";
 import { type RedisServer, startRedisServer } from "../../../../test/support/redis-server.ts";
 import { type ServedApp, serveApp } from "../../../../test/support/serve-app.ts";
 import { createBuildApp } from "../build-app.ts";
@@ -180,7 +184,7 @@ describe("device API", () => {
     const res = await fetch(`${served.url}/api/v1/profiles/24.10.0/ath79/generic`);
     expect(res.status).toBe(200);
     const body = (await res.json()) as any;
-    expect(body.version_code).toBe("r28427-6df0e3d02a");
+    expect(body.version_code).toBe(FIXTURE_REVISION_24_10);
     expect(body.default_packages).toContain("base-files");
     const names = body.profiles.map((profile: any) => profile.titles[0]);
     expect(names).toEqual([...names].sort((a, b) => a.localeCompare(b, "en")));

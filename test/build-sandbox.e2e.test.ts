@@ -1,7 +1,6 @@
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import type Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUILD_LABEL } from "../services/worker/src/build-container.ts";
@@ -13,7 +12,7 @@ import {
   startAsuStack,
   waitForBuild,
 } from "./support/asu-stack.ts";
-import { containersGone } from "./support/containers.ts";
+import { containersGone, execInContainer } from "./support/containers.ts";
 
 /*
  * The build sandbox over real HTTP: a worker with small limits, and
@@ -71,22 +70,6 @@ async function expectNothingLeft(hash: string) {
   expect(store.filter((name) => name.includes(hash))).toEqual([]);
 }
 
-async function execIn(docker: Docker, id: string, command: string): Promise<string> {
-  const exec = await docker.getContainer(id).exec({
-    Cmd: ["sh", "-c", command],
-    AttachStdout: true,
-    AttachStderr: true,
-  });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  let text = "";
-  const sink = new PassThrough().on("data", (chunk: Buffer) => {
-    text += chunk.toString("utf8");
-  });
-  docker.modem.demuxStream(stream, sink, sink);
-  await new Promise((resolve) => stream.on("end", resolve));
-  return text;
-}
-
 describe("the build sandbox", () => {
   it.concurrent("runs a build within the limits in a read-only, bounded container", async ({
     expect,
@@ -120,16 +103,16 @@ describe("the build sandbox", () => {
       CapDrop: expect.arrayContaining(["CHOWN", "DAC_OVERRIDE", "SETUID"]),
     });
     // The kernel enforces them (cgroup v1 here; v2 names the files differently).
-    const seen = await execIn(
-      stack.docker,
-      id,
+    const { stdout: seen } = await execInContainer(stack.docker, stack.docker.getContainer(id), [
+      "sh",
+      "-c",
       [
         "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null",
         "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null",
         "touch /usr/bin/planted 2>&1",
         "df -m /builder /tmp /var/tmp /run | awk 'NR > 1 { print $6, $2 }'",
       ].join("; "),
-    );
+    ]);
     expect(seen).toContain(String(MEMORY_MB * 1024 * 1024));
     expect(seen).toMatch(new RegExp(`^${PIDS}$`, "m"));
     expect(seen).toContain("Read-only file system");

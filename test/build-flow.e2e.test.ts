@@ -1,18 +1,18 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { RunningWorker } from "../services/worker/src/worker.ts";
 import {
   type AsuStack,
   ATH79_24_10_DOUBLE,
-  FIXTURE_REVISION_24_10,
   postJson,
   startAsuStack,
   waitForBuild,
 } from "./support/asu-stack.ts";
 import { containersGone } from "./support/containers.ts";
 import { publishDoubleIndexes } from "./support/double-indexes.ts";
+import { FIXTURE_REVISION_24_10 } from "./support/fake-upstream.ts";
 
 /*
  * The whole build path over real HTTP: prepare tier → build tier → Redis
@@ -101,13 +101,17 @@ async function download(binDir: string, name: string): Promise<Buffer> {
   return Buffer.from(await res.arrayBuffer());
 }
 
-async function waitForStage(hash: string) {
-  for (;;) {
-    const res = await fetch(`${stack.buildUrl}/api/v1/build/${hash}`);
-    const body = (await res.json()) as any;
-    if (body.detail !== "queued") return body;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/** The build's answer once a worker has taken it. */
+function waitForStage(hash: string) {
+  return vi.waitFor(
+    async () => {
+      const res = await fetch(`${stack.buildUrl}/api/v1/build/${hash}`);
+      const body = (await res.json()) as any;
+      expect(body.detail).not.toBe("queued");
+      return body;
+    },
+    { timeout: 60_000, interval: 100 },
+  );
 }
 
 async function containersOf(hash: string) {
@@ -332,14 +336,17 @@ describe("concurrency and failures", () => {
     const hashes = new Set(answers.map((answer) => answer.body.request_hash));
     expect(hashes.size).toBe(1);
     const [hash] = [...hashes] as [string];
+    // Sampled at every poll until the build is over.
     let most = 0;
-    for (;;) {
-      most = Math.max(most, (await containersOf(hash)).length);
-      const res = await fetch(`${stack.buildUrl}/api/v1/build/${hash}`);
-      await res.arrayBuffer();
-      if (res.status !== 202) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await vi.waitFor(
+      async () => {
+        most = Math.max(most, (await containersOf(hash)).length);
+        const res = await fetch(`${stack.buildUrl}/api/v1/build/${hash}`);
+        await res.arrayBuffer();
+        expect(res.status).not.toBe(202);
+      },
+      { timeout: 80_000, interval: 100 },
+    );
     expect(most).toBe(1);
     expect(await containersGone(stack.docker, `asu.build=${hash}`)).toEqual([]);
   });
@@ -364,10 +371,9 @@ describe("concurrency and failures", () => {
     // node itself, not a wrapper script: SIGKILL must hit the worker process.
     const doomed = spawn(process.execPath, [main], { env, stdio: "ignore" });
     try {
-      for (let i = 0; i < 300 && (await containersOf(hash)).length === 0; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      expect((await containersOf(hash)).length).toBe(1);
+      await expect
+        .poll(async () => (await containersOf(hash)).length, { timeout: 30_000, interval: 100 })
+        .toBe(1);
       expect((await waitForStage(hash)).detail).toBe("started");
     } finally {
       doomed.kill("SIGKILL");

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FIXTURE_REVISION_24_10 } from "../../../test/support/fake-upstream.ts";
 import { buildImagebuilderDouble } from "../../../test/support/imagebuilder-double.ts";
 import {
   BUILD_NETWORK,
@@ -74,7 +75,7 @@ describe("ImageBuilder sessions remember what an untouched image answers", () =>
       tag: "v24.10.0",
       flavour: "opkg",
       version: "24.10.0",
-      revision: "r28427-6df0e3d02a",
+      revision: FIXTURE_REVISION_24_10,
       target: "ath79/generic",
     });
     snapshot = await buildImagebuilderDouble(podman, {
@@ -113,7 +114,7 @@ describe("ImageBuilder sessions remember what an untouched image answers", () =>
     const first = await session(release, facts);
     const info = await first.session.exec(INFO_COMMAND);
     expect(info.exitCode).toBe(0);
-    expect(info.stdout).toContain('Current Revision: "r28427-6df0e3d02a"');
+    expect(info.stdout).toContain(`Current Revision: "${FIXTURE_REVISION_24_10}"`);
     expect(await first.session.exists("/builder/repositories")).toBe(false);
     await first.session.putFiles("/builder", [{ path: "asu-files/x", content: "1" }]);
     expect(first.calls.filter((call) => call === "exec make info")).toHaveLength(1);

@@ -5,11 +5,11 @@ import { type RunningWorker, startWorker } from "../services/worker/src/worker.t
 import {
   type AsuStack,
   ATH79_24_10_DOUBLE,
-  FIXTURE_REVISION_24_10,
   postJson,
   startAsuStack,
   waitForBuild,
 } from "./support/asu-stack.ts";
+import { FIXTURE_REVISION_24_10 } from "./support/fake-upstream.ts";
 import {
   buildImagebuilderDouble,
   imagebuilderDoubleRelease,

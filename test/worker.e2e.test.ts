@@ -25,12 +25,13 @@ import {
 import { readErrorLog } from "@asu/stats";
 import Docker from "dockerode";
 import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { buildAnswer } from "../services/build-api/src/build-answer.ts";
 import { ensureImage } from "../services/worker/src/image-pull.ts";
 import { BUILD_LABEL, WORKER_LABEL } from "../services/worker/src/imagebuilder-session.ts";
 import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
 import { containersGone } from "./support/containers.ts";
+import { FIXTURE_REVISION_24_10 } from "./support/fake-upstream.ts";
 import {
   buildImagebuilderDouble,
   defaultPackagesFor,
@@ -42,7 +43,7 @@ import { serveApp } from "./support/serve-app.ts";
 import { buildSigningDouble } from "./support/worker-signing-double.ts";
 
 const BASE = "localhost/asu-test/worker-imagebuilder";
-const OPKG_REVISION = "r28427-6df0e3d02a";
+const OPKG_REVISION = FIXTURE_REVISION_24_10;
 const APK_REVISION = "r29102-4b8c1b4e0f";
 const LUCI_VERSION = "25.033.27781~eaa84a1-r1";
 const ARCHER = "tplink_archer-c7-v5";
@@ -54,7 +55,6 @@ const WORKER_MAIN = new URL("../services/worker/src/main.ts", import.meta.url).p
 
 const schema = buildRequestSchema(DEFAULT_LIMITS);
 const sha256 = (bytes: Buffer | string) => createHash("sha256").update(bytes).digest("hex");
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // A usign public key: "Ed", key number 0123456789abcdef, 32 key bytes.
 const USIGN_KEY = Buffer.concat([
@@ -129,33 +129,25 @@ interface Outcome {
 /** Enqueues like the build tier and polls like a client until the job is finished. */
 async function build(queue: BuildQueue, data: BuildJobData, timeoutMs = 150_000): Promise<Outcome> {
   await queue.enqueue(data);
+  // Every stage a poll saw, in order.
   const stages: string[] = [];
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const snapshot = await queue.snapshot(data.requestHash);
-    if (!snapshot) throw new Error(`job ${data.requestHash} vanished`);
-    const stage = (snapshot.progress as Partial<BuildProgress> | undefined)?.imagebuilder_status;
-    if (stage && stages.at(-1) !== stage) stages.push(stage);
-    if (snapshot.state === "completed" || snapshot.state === "failed") {
-      // snapshot() reads the job before its state: read once more so a job that
-      // finished in between comes with its result.
-      const settled = await queue.snapshot(data.requestHash);
-      if (!settled) throw new Error(`job ${data.requestHash} vanished`);
-      return { state: settled.state, answer: buildAnswer(settled), data, stages };
-    }
-    if (Date.now() > deadline) throw new Error(`job still ${snapshot.state} (stages ${stages})`);
-    await sleep(50);
-  }
-}
-
-async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out; last value ${JSON.stringify(value)}`);
-    await sleep(50);
-  }
+  await vi.waitFor(
+    async () => {
+      const snapshot = await queue.snapshot(data.requestHash);
+      if (!snapshot) throw new Error(`job ${data.requestHash} vanished`);
+      const stage = (snapshot.progress as Partial<BuildProgress> | undefined)?.imagebuilder_status;
+      if (stage && stages.at(-1) !== stage) stages.push(stage);
+      expect(["completed", "failed"], `job still ${snapshot.state} (stages ${stages})`).toContain(
+        snapshot.state,
+      );
+    },
+    { timeout: timeoutMs, interval: 50 },
+  );
+  // snapshot() reads the job before its state: read once more so a job that
+  // finished in between comes with its result.
+  const settled = await queue.snapshot(data.requestHash);
+  if (!settled) throw new Error(`job ${data.requestHash} vanished`);
+  return { state: settled.state, answer: buildAnswer(settled), data, stages };
 }
 
 function workerConfig(redisUrl: string, publicPath: string, socketPath: string, env = {}) {
@@ -677,10 +669,11 @@ describe("worker", () => {
     const stopping = await newWorker({ WORKER_SHUTDOWN_GRACE: "60" });
     const data = jobData(OPKG, { packages: ["slowpackage", "curl"] });
     await stopping.queue.enqueue(data);
-    await waitFor(
-      () => stopping.queue.snapshot(data.requestHash),
-      (snapshot) => snapshot?.state === "active",
-    );
+    await expect
+      .poll(async () => (await stopping.queue.snapshot(data.requestHash))?.state, {
+        timeout: 30_000,
+      })
+      .toBe("active");
     await stopping.worker.close();
     const snapshot = await stopping.queue.snapshot(data.requestHash);
     expect(snapshot?.state).toBe("completed");
@@ -716,22 +709,26 @@ describe("worker", () => {
     const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
     try {
       await queue.enqueue(data);
-      const busy = await waitFor(
+      const busy = await vi.waitFor(
         async () => {
           const keys = await redis.keys("asu:workers:*");
           const values = keys.length > 0 ? await redis.mget(...keys) : [];
-          return values.map((value) => JSON.parse(value ?? "{}"));
+          const statuses = values.map((value) => JSON.parse(value ?? "{}"));
+          expect(statuses.map((status) => status.state)).toContain("busy");
+          return statuses;
         },
-        (statuses) => statuses.some((status) => status.state === "busy"),
+        { timeout: 30_000, interval: 50 },
       );
       const workerId = busy[0].id as string;
       expect(busy[0].active).toEqual([data.requestHash]);
-      await waitFor(
-        () => queue.snapshot(data.requestHash),
-        (snapshot) =>
-          (snapshot?.progress as Partial<BuildProgress>)?.imagebuilder_status ===
-          "validate_manifest",
-      );
+      await expect
+        .poll(
+          async () =>
+            ((await queue.snapshot(data.requestHash))?.progress as Partial<BuildProgress>)
+              ?.imagebuilder_status,
+          { timeout: 30_000 },
+        )
+        .toBe("validate_manifest");
       expect(await containersOf(workerId)).toHaveLength(1);
       child.kill("SIGTERM");
       expect(await exited).toBe(0);

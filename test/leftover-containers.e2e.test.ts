@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { queueInstanceId } from "@asu/queue";
 import type Docker from "dockerode";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { BUILD_LABEL, QUEUE_LABEL, WORKER_LABEL } from "../services/worker/src/build-container.ts";
 import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
 import {
@@ -96,8 +96,9 @@ describe("leftover build containers", () => {
     const hash: string = queued.body.request_hash;
     const seen = new Set<string>();
     // The build takes two slow steps (about 10 s); the sweeper looks every 0.3 s.
-    const done = await (async () => {
-      for (;;) {
+    // Sampled at every poll until the build is over.
+    const done = await vi.waitFor(
+      async () => {
         const containers = await stack.docker.listContainers({
           all: true,
           filters: { label: [`${BUILD_LABEL}=${hash}`] },
@@ -105,10 +106,11 @@ describe("leftover build containers", () => {
         for (const info of containers) seen.add(info.Id);
         const res = await fetch(`${stack.buildUrl}/api/v1/build/${hash}`);
         const body = (await res.json()) as any;
-        if (res.status !== 202) return { status: res.status, body };
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    })();
+        expect(res.status).not.toBe(202);
+        return { status: res.status, body };
+      },
+      { timeout: 80_000, interval: 200 },
+    );
     expect(done.status, JSON.stringify(done.body)).toBe(200);
     // One container all along: the build was never cut short and restarted.
     expect(seen.size).toBe(1);

@@ -7,11 +7,15 @@ import type { AddressInfo } from "node:net";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import Docker from "dockerode";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { guardTableName } from "../services/server/src/build-network-guard.ts";
 import { buildContainerOptions } from "../services/worker/src/build-container.ts";
 import { postJson, waitForBuild } from "./support/asu-stack.ts";
-import { type FakeUpstream, startFakeUpstream } from "./support/fake-upstream.ts";
+import {
+  type FakeUpstream,
+  FIXTURE_REVISION_24_10,
+  startFakeUpstream,
+} from "./support/fake-upstream.ts";
 import { buildImagebuilderDouble } from "./support/imagebuilder-double.ts";
 import { type ProbeProtocol, probe } from "./support/network-probe.ts";
 import { type PodmanService, runPodman, startPodmanService } from "./support/podman-service.ts";
@@ -25,7 +29,7 @@ import { startTcpRelay, type TcpRelay } from "./support/tcp-relay.ts";
 
 const SERVER_MAIN = new URL("../services/server/src/main.ts", import.meta.url).pathname;
 const BASE = "localhost/asu-server-start/imagebuilder";
-const REVISION = "r28427-6df0e3d02a";
+const REVISION = FIXTURE_REVISION_24_10;
 const suffix = randomBytes(4).toString("hex");
 const WORKER_ID = `server-start-${suffix}`;
 /** Not asu-build: the server has to create it, as on a fresh machine. */
@@ -113,16 +117,20 @@ function spawnServer(env: Record<string, string>, cwd = workDir): ServerProcess 
     lines,
     output: () => text,
     exited,
-    async waitForLog(msg, timeoutMs = 60_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const line = lines.find((entry) => entry.msg === msg);
-        if (line) return line;
-        if (child.exitCode !== null || Date.now() > deadline) {
-          throw new Error(`no "${msg}" log line; server output:\n${text}`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+    waitForLog(msg, timeoutMs = 60_000) {
+      const line = () => lines.find((entry) => entry.msg === msg);
+      const missing = () => new Error(`no "${msg}" log line; server output:\n${text}`);
+      const logged = vi.waitFor(
+        () => {
+          const found = line();
+          if (!found) throw missing();
+          return found;
+        },
+        { timeout: timeoutMs, interval: 50 },
+      );
+      // An exited server writes no more: fail then, not at the timeout.
+      const gone = exited.then(() => line() ?? Promise.reject(missing()));
+      return Promise.race([logged, gone]);
     },
   };
   started.push(server);
@@ -142,16 +150,6 @@ function isAlive(pid: number): boolean {
 
 async function containersOfWorker() {
   return docker.listContainers({ all: true, filters: { label: [`asu.worker=${WORKER_ID}`] } });
-}
-
-async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out; last value ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 beforeAll(async () => {
@@ -191,10 +189,10 @@ afterAll(async () => {
 }, 60_000);
 
 describe("pnpm start: the whole server in one process", () => {
-  let builtHash: string;
-  let slowHash: string;
-
-  it("starts Redis and Podman itself, builds, and stops cleanly on SIGTERM", async () => {
+  // One data folder's life, in order: the restart needs what the first run left.
+  it("starts Redis and Podman itself, builds, stops cleanly on SIGTERM, and keeps results and queued builds across a restart (append-only file)", async () => {
+    let builtHash = "";
+    let slowHash = "";
     const server = spawnServer(serverEnv());
     try {
       const ready = await server.waitForLog("ready");
@@ -265,7 +263,9 @@ describe("pnpm start: the whole server in one process", () => {
       });
       expect(slow.status).toBe(202);
       slowHash = slow.body.request_hash;
-      await waitFor(containersOfWorker, (containers) => containers.length === 1);
+      await expect
+        .poll(async () => (await containersOfWorker()).length, { timeout: 60_000, interval: 100 })
+        .toBe(1);
 
       const signalledAt = Date.now();
       server.child.kill("SIGTERM");
@@ -286,29 +286,26 @@ describe("pnpm start: the whole server in one process", () => {
     } catch (error) {
       throw new Error(`${(error as Error).message}\nserver output:\n${server.output()}`);
     }
-  }, 120_000);
 
-  it("keeps results and queued builds across a restart (append-only file)", async () => {
-    expect(slowHash).toBeDefined();
-    const server = spawnServer(serverEnv());
+    const restarted = spawnServer(serverEnv());
     try {
-      const url = (await server.waitForLog("ready")).url as string;
+      const url = (await restarted.waitForLog("ready")).url as string;
       const kept = await fetch(`${url}/api/v1/build/${builtHash}`);
       expect(kept.status).toBe(200);
       const resumed = await waitForBuild(url, slowHash);
       expect(resumed.status).toBe(200);
       // Built by this run: the handed-back job waited in Redis meanwhile.
       expect(
-        server.lines.some((line) => line.msg === "build done" && line.request_hash === slowHash),
+        restarted.lines.some((line) => line.msg === "build done" && line.request_hash === slowHash),
       ).toBe(true);
 
-      server.child.kill("SIGTERM");
-      expect((await server.exited).code).toBe(0);
+      restarted.child.kill("SIGTERM");
+      expect((await restarted.exited).code).toBe(0);
       expect(await containersOfWorker()).toEqual([]);
     } catch (error) {
-      throw new Error(`${(error as Error).message}\nserver output:\n${server.output()}`);
+      throw new Error(`${(error as Error).message}\nserver output:\n${restarted.output()}`);
     }
-  }, 120_000);
+  }, 240_000);
 });
 
 /** A host service listening on every address, as a tier with HOST=0.0.0.0 does. */

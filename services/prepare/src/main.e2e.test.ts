@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 
 describe("pnpm start:prepare", () => {
   it("starts without Redis or Podman and stops cleanly on SIGTERM", async () => {
@@ -14,11 +14,12 @@ describe("pnpm start:prepare", () => {
     child.stdout.on("data", (chunk) => {
       output += String(chunk);
     });
-    const deadline = Date.now() + 20_000;
-    while (!output.includes("prepare tier listening")) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(output);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await vi.waitFor(
+      () => {
+        if (!output.includes("prepare tier listening")) throw new Error(output);
+      },
+      { timeout: 20_000, interval: 50 },
+    );
     const url = /"url":"(http:[^"]+)"/.exec(output)?.[1]?.replace("0.0.0.0", "127.0.0.1");
     const health = await fetch(`${url}/health`);
     expect(await health.json()).toEqual({ status: "ok" });

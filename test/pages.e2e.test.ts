@@ -7,12 +7,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { registerPages } from "../services/build-api/src/pages/register-pages.ts";
 import { registerStatsRoutes } from "../services/build-api/src/stats-routes.ts";
 import type { RunningWorker } from "../services/worker/src/worker.ts";
-import {
-  type AsuStack,
-  ATH79_24_10_DOUBLE,
-  FIXTURE_REVISION_24_10,
-  startAsuStack,
-} from "./support/asu-stack.ts";
+import { type AsuStack, ATH79_24_10_DOUBLE, startAsuStack } from "./support/asu-stack.ts";
+import { FIXTURE_REVISION_24_10 } from "./support/fake-upstream.ts";
 
 /*
  * The pages in a real browser (Debian's Chromium, driven by playwright-core)

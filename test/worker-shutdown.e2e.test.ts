@@ -4,7 +4,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type PodmanService, startPodmanService } from "./support/podman-service.ts";
 import { type RedisServer, startRedisServer } from "./support/redis-server.ts";
 
@@ -42,11 +42,12 @@ describe("worker shutdown", () => {
     child.stderr.on("data", (chunk) => {
       output += String(chunk);
     });
-    const deadline = Date.now() + 30_000;
-    while (!output.includes('"worker started"')) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(output);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await vi.waitFor(
+      () => {
+        if (!output.includes('"worker started"')) throw new Error(output);
+      },
+      { timeout: 30_000, interval: 100 },
+    );
 
     await redis.stop();
     const stopped = Date.now();

@@ -1,5 +1,5 @@
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freeLoopbackPort } from "../services/server/src/private-redis.ts";
 import type { RunningWorker } from "../services/worker/src/worker.ts";
 import {
   type AsuStack,
@@ -21,15 +21,6 @@ let stack: AsuStack;
 let worker: RunningWorker;
 let metricsUrl: string;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
-
 beforeAll(async () => {
   stack = await startAsuStack({
     baseContainer: BASE,
@@ -38,7 +29,7 @@ beforeAll(async () => {
   });
   worker = await stack.startWorker({
     worker_concurrency: 2,
-    metrics_port: await freePort(),
+    metrics_port: await freeLoopbackPort(),
     host: "127.0.0.1",
   });
   if (!worker.metricsUrl) throw new Error("worker metrics not served");

@@ -1,11 +1,11 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { PassThrough } from "node:stream";
 import { gunzipSync } from "node:zlib";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startFakeUpstream } from "./support/fake-upstream.ts";
+import { execInContainer } from "./support/containers.ts";
+import { FIXTURE_REVISION_24_10, startFakeUpstream } from "./support/fake-upstream.ts";
 import {
   buildImagebuilderDouble,
   defaultPackagesFor,
@@ -141,12 +141,6 @@ describe("ImageBuilder double data", () => {
   });
 });
 
-interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 describe("ImageBuilder double in Podman", () => {
   let service: PodmanService | undefined;
   let docker: Docker;
@@ -161,7 +155,7 @@ describe("ImageBuilder double in Podman", () => {
         tag: "v24.10.0",
         flavour: "opkg",
         version: "24.10.0",
-        revision: "r28427-6df0e3d02a",
+        revision: FIXTURE_REVISION_24_10,
         target: "ath79/generic",
       }),
       buildImagebuilderDouble(service, {
@@ -203,41 +197,8 @@ describe("ImageBuilder double in Podman", () => {
     }
   }
 
-  async function exec(
-    container: Docker.Container,
-    cmd: string[],
-    env: string[] = [],
-  ): Promise<ExecResult> {
-    const execution = await container.exec({
-      Cmd: cmd,
-      Env: env,
-      User: "buildbot",
-      WorkingDir: "/builder",
-      AttachStdout: true,
-      AttachStderr: true,
-    });
-    const stream = await execution.start({ hijack: true, stdin: false });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    const stdout = new PassThrough().on("data", (chunk: Buffer) => out.push(chunk));
-    const stderr = new PassThrough().on("data", (chunk: Buffer) => err.push(chunk));
-    docker.modem.demuxStream(stream, stdout, stderr);
-    await new Promise<void>((resolve, reject) => {
-      stream.on("end", resolve);
-      stream.on("close", resolve);
-      stream.on("error", reject);
-    });
-    let info = await execution.inspect();
-    while (info.Running) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      info = await execution.inspect();
-    }
-    return {
-      code: info.ExitCode ?? -1,
-      stdout: Buffer.concat(out).toString("utf8"),
-      stderr: Buffer.concat(err).toString("utf8"),
-    };
-  }
+  const exec = (container: Docker.Container, cmd: string[], env: string[] = []) =>
+    execInContainer(docker, container, cmd, { Env: env, User: "buildbot", WorkingDir: "/builder" });
 
   async function binDir(container: Docker.Container): Promise<Map<string, Buffer>> {
     const stream = await container.getArchive({ path: BIN_DIR });
@@ -273,7 +234,7 @@ describe("ImageBuilder double in Podman", () => {
       tag: "v24.10.0",
       flavour: "opkg",
       version: "24.10.0",
-      revision: "r28427-6df0e3d02a",
+      revision: FIXTURE_REVISION_24_10,
       target: "ath79/generic",
       baseContainer: "localhost/asu-test/imagebuilder-cache-check",
     } as const;
@@ -309,7 +270,7 @@ describe("ImageBuilder double in Podman", () => {
         [
           'Current Target: "ath79/generic"',
           'Current Architecture: "mips"',
-          'Current Revision: "r28427-6df0e3d02a"',
+          `Current Revision: "${FIXTURE_REVISION_24_10}"`,
           `Default Packages: ${defaults}`,
           "Available Profiles:",
           "",
@@ -435,7 +396,7 @@ describe("ImageBuilder double in Podman", () => {
         profiles: undefined,
         source_date_epoch: 1737936000,
         target: "ath79/generic",
-        version_code: "r28427-6df0e3d02a",
+        version_code: FIXTURE_REVISION_24_10,
         version_number: "24.10.0",
       });
       const profile = json.profiles["tplink_archer-c7-v5"];
@@ -606,7 +567,7 @@ describe("ImageBuilder double in Podman", () => {
       tag: "v24.10.0",
       flavour: "opkg",
       version: "24.10.0",
-      revision: "r28427-6df0e3d02a",
+      revision: FIXTURE_REVISION_24_10,
       target: "ath79/generic",
       baseContainer: "localhost/asu-test/imagebuilder-downloads",
       downloadPackages: true,
