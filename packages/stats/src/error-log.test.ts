@@ -7,6 +7,7 @@ import {
   ERROR_LOG_LENGTH,
   errorLogEntry,
   errorLogTimestamp,
+  LEGACY_ERROR_LOG_KEY,
   readErrorLog,
 } from "./error-log.ts";
 
@@ -65,6 +66,7 @@ describe("the stored error log", () => {
 
   it("keeps the newest 5000 entries, newest first", async () => {
     expect(ERROR_LOG_LENGTH).toBe(5000);
+    await redis.del(ERROR_LOG_KEY);
     // A log one entry short of full, newest first as appendErrorLog keeps it,
     // then six appends that have to push the oldest out.
     const full = ERROR_LOG_LENGTH - 1;
@@ -83,5 +85,24 @@ describe("the stored error log", () => {
       `entry ${ERROR_LOG_LENGTH + 4}`,
       `entry ${ERROR_LOG_LENGTH + 3}`,
     ]);
+  });
+
+  it("is the contract's list build:errors, and takes over an earlier version's log", async () => {
+    expect(ERROR_LOG_KEY).toBe("build:errors");
+    await redis.del(ERROR_LOG_KEY);
+    // Written by a replica of an earlier version (newest first), while a new
+    // one already logged a failure under the contract's name.
+    await redis.rpush(LEGACY_ERROR_LOG_KEY, "old 2", "old 1");
+    await redis.rpush(ERROR_LOG_KEY, "new 1");
+    const fresh = server.client();
+    try {
+      expect(await readErrorLog(fresh)).toEqual(["new 1", "old 2", "old 1"]);
+      expect(await fresh.exists(LEGACY_ERROR_LOG_KEY)).toBe(0);
+      await appendErrorLog(fresh, "new 2");
+      expect(await readErrorLog(fresh)).toEqual(["new 2", "new 1", "old 2", "old 1"]);
+    } finally {
+      fresh.disconnect();
+      await redis.del(ERROR_LOG_KEY);
+    }
   });
 });

@@ -2,8 +2,13 @@ import type { BuildRequest, FailureKind } from "@asu/core";
 import { KEY_PREFIX } from "@asu/queue";
 import type { Redis } from "ioredis";
 
-/** The capped, anonymised error log (`YYYY-MM-DD HH:MM:SS version:target:profile message`), newest first. */
-export const ERROR_LOG_KEY = `${KEY_PREFIX}:build-errors`;
+/**
+ * The capped, anonymised error log (`YYYY-MM-DD HH:MM:SS version:target:profile message`),
+ * newest first, under the name the contract gives it.
+ */
+export const ERROR_LOG_KEY = "build:errors";
+/** Where earlier versions of this server kept the log; merged into ERROR_LOG_KEY on first use. */
+export const LEGACY_ERROR_LOG_KEY = `${KEY_PREFIX}:build-errors`;
 /** Entries the error log keeps, as many as the Python server's. */
 export const ERROR_LOG_LENGTH = 5000;
 
@@ -36,8 +41,30 @@ export function errorLogEntry(
   return `${errorLogTimestamp(now)} ${request.version}:${request.target}:${request.profile} ${tag}${clean}`;
 }
 
+/**
+ * The old list's entries are older than any under the new name, so they go
+ * after them (newest first), within the cap; one script, so replicas
+ * starting together cannot merge them twice.
+ */
+const MERGE_LEGACY = `
+local old = redis.call('LRANGE', KEYS[1], 0, -1)
+for i = 1, #old do redis.call('RPUSH', KEYS[2], old[i]) end
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[1]) - 1)
+redis.call('DEL', KEYS[1])
+return #old`;
+
+const merged = new WeakSet<Redis>();
+
+/** Moves a log kept under the old key to the contract's key, once per client. */
+async function mergeLegacyLog(redis: Redis): Promise<void> {
+  if (merged.has(redis)) return;
+  await redis.eval(MERGE_LEGACY, 2, LEGACY_ERROR_LOG_KEY, ERROR_LOG_KEY, ERROR_LOG_LENGTH);
+  merged.add(redis);
+}
+
 /** Newest first, capped, so it can never grow without bound. */
 export async function appendErrorLog(redis: Redis, entry: string): Promise<void> {
+  await mergeLegacyLog(redis);
   await redis
     .multi()
     .lpush(ERROR_LOG_KEY, entry)
@@ -47,5 +74,6 @@ export async function appendErrorLog(redis: Redis, entry: string): Promise<void>
 
 /** The newest `n` entries (all that are kept when `n` is not given), newest first. */
 export async function readErrorLog(redis: Redis, n = ERROR_LOG_LENGTH): Promise<string[]> {
+  await mergeLegacyLog(redis);
   return redis.lrange(ERROR_LOG_KEY, 0, Math.min(n, ERROR_LOG_LENGTH) - 1);
 }
