@@ -665,7 +665,7 @@ describe("worker", () => {
     expect(options.logs.join("")).toContain("package cache unreachable");
   });
 
-  it.concurrent("close() lets a running build finish", async () => {
+  it.concurrent("close() lets a running build finish", async ({ expect }) => {
     const stopping = await newWorker({ WORKER_SHUTDOWN_GRACE: "60" });
     const data = jobData(OPKG, { packages: ["slowpackage", "curl"] });
     await stopping.queue.enqueue(data);
@@ -681,7 +681,9 @@ describe("worker", () => {
     expect(await stopping.redis.exists(`asu:workers:${stopping.worker.id}`)).toBe(0);
   });
 
-  it.concurrent("SIGTERM past the grace period hands the build back (worker as a process)", async () => {
+  it.concurrent("SIGTERM past the grace period hands the build back (worker as a process)", async ({
+    expect,
+  }) => {
     const server = await newRedis();
     const redis = server.client();
     const queue = createBuildQueue({ connection: redis });
