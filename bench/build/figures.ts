@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 
 export function median(values: readonly number[]): number {
@@ -19,4 +20,21 @@ export function ms(value: number): string {
 export function machineLoad(): string {
   const [one, five] = loadavg();
   return `machine: ${availableParallelism()} CPUs, load average ${one?.toFixed(2)} (1 min) ${five?.toFixed(2)} (5 min)`;
+}
+
+/**
+ * CPU seconds process `pid` has used so far (user + system, from Linux
+ * /proc); NaN once it is gone. On a machine shared with other work, CPU per
+ * request drifts far less than requests/s.
+ */
+export function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name, which is in parentheses and may hold spaces;
+    // utime and stime are fields 14 and 15 of stat(5), in ticks of 1/100 s.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
 }

@@ -34,7 +34,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { createWriteStream, readFileSync } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,6 +46,7 @@ import autocannon from "autocannon";
 import { startFakeUpstream } from "../../test/support/fake-upstream.ts";
 import { findCommand } from "../../test/support/run-command.ts";
 import { BENCH_PUBLIC_PATH } from "../build/bench-build-tier.ts";
+import { cpuSeconds, median } from "../build/figures.ts";
 import { request as buildRequest } from "../build/request.ts";
 import { type CpuLimit, limitCpu } from "./cpu-limit.ts";
 
@@ -84,14 +85,6 @@ const prepareBody = JSON.stringify({
   packages: ["luci", "auc", "luci-i18n-base-en", "htop", "tcpdump"],
   from_version: "23.05.0",
 });
-
-/** Seconds of CPU a process has used so far (user + system), from /proc. */
-function cpuSeconds(child: ChildProcess): number {
-  const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 async function startBuildTier(): Promise<[ChildProcess, string]> {
   const script = fileURLToPath(new URL("../build/build-server.ts", import.meta.url));
@@ -275,12 +268,12 @@ async function measure(
   processes: Record<string, ChildProcess>,
 ): Promise<Figures> {
   const before = Object.fromEntries(
-    Object.entries(processes).map(([name, child]) => [name, cpuSeconds(child)]),
+    Object.entries(processes).map(([name, child]) => [name, cpuSeconds(child.pid)]),
   );
   const result = await load(streams, proxied, duration);
   const cpu: Record<string, number> = {};
   for (const [name, child] of Object.entries(processes)) {
-    cpu[name] = ((cpuSeconds(child) - (before[name] ?? 0)) * 1e6) / result.requests;
+    cpu[name] = ((cpuSeconds(child.pid) - (before[name] ?? 0)) * 1e6) / result.requests;
   }
   const cpuText = Object.entries(cpu)
     .map(([name, us]) => `${name} ${us.toFixed(0)}`)
@@ -310,14 +303,6 @@ async function printSizes(hash: string) {
       );
     }
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[middle] ?? 0)
-    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
 }
 
 const caddy = findCommand("caddy");

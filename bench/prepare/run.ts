@@ -26,12 +26,12 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { startFakeUpstream } from "../../test/support/fake-upstream.ts";
+import { cpuSeconds, median } from "../build/figures.ts";
 import { routerBodies } from "./bodies.ts";
 
 const { values } = parseArgs({
@@ -147,20 +147,6 @@ async function load(url: string, mode: Mode, seconds: number) {
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
-/**
- * CPU seconds a process has used (Linux /proc; user + system). On a machine
- * shared with other work, CPU per request drifts far less than requests/s.
- */
-function cpuSeconds(child: ChildProcess): number {
-  try {
-    const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]?.split(" ");
-    // utime and stime, fields 14 and 15 of stat(5), in clock ticks of 1/100 s.
-    return (Number(fields?.[11]) + Number(fields?.[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
-
 async function measure(
   name: string,
   server: { port: number; child: ChildProcess },
@@ -170,9 +156,9 @@ async function measure(
   const url = `http://127.0.0.1:${server.port}/api/v1/build/prepare`;
   await load(url, mode, warmup);
   const counted = [server.child, ...alsoCounted];
-  const before = counted.map(cpuSeconds);
+  const before = counted.map((child) => cpuSeconds(child.pid));
   const figures = await load(url, mode, duration);
-  const used = counted.map((child, i) => cpuSeconds(child) - (before[i] as number));
+  const used = counted.map((child, i) => cpuSeconds(child.pid) - (before[i] as number));
   const requests = figures.rps * duration;
   const perRequest = used.map((seconds) => `${((seconds / requests) * 1e6).toFixed(0)} µs`);
   console.log(
@@ -227,13 +213,6 @@ try {
   console.log(
     `${connections} connections, ${duration} s each after ${warmup} s warm-up, ${rounds} rounds; prepare with BUILD_API_URL set to a running build tier`,
   );
-  const median = (list: number[]) => {
-    const sorted = [...list].sort((a, b) => a - b);
-    const middle = Math.floor(sorted.length / 2);
-    return sorted.length % 2
-      ? (sorted[middle] as number)
-      : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-  };
   const listed = (list: number[]) =>
     `median ${median(list).toFixed(2)} of ${list.map((r) => r.toFixed(2)).join(", ")}`;
   for (const mode of modes) {
