@@ -9,7 +9,7 @@
  * prepare asks it whether the prepared request is built (`cache_available`).
  * Each server runs in its own process, so the load generator does not share
  * their event loops. Usage:
- *   pnpm bench:prepare [-- --duration 5 --rounds 3 --connections 50 --only repeated|distinct|unknown]
+ *   pnpm bench:prepare [-- --duration 5 --rounds 3 --connections 50 --only repeated|distinct|unknown --cpu-prof DIR]
  *
  * Each mode runs `rounds` rounds of bare then prepare, and reports the median
  * of the rounds' ratios: on a machine shared with other work the load drifts,
@@ -45,7 +45,8 @@ const { values } = parseArgs({
     only: { type: "string" },
     // Also the prepare tier without BUILD_API_URL: what the probe costs.
     "also-unprobed": { type: "boolean", default: false },
-    // A directory: the prepare tier writes a V8 CPU profile there when it stops.
+    // A directory: the prepare and build tiers write V8 CPU profiles there when they stop
+    // (CPU.<date>.<pid>...; the pids are printed).
     "cpu-prof": { type: "string" },
   },
 });
@@ -147,22 +148,42 @@ async function load(url: string, mode: Mode, seconds: number) {
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
+/** The build-cache requests the build tier has answered so far, from its own /metrics. */
+async function buildCacheRequests(): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${BUILD_PORT}/metrics`)).text();
+  return text
+    .split("\n")
+    .filter(
+      (line) =>
+        line.startsWith("asu_http_requests_total{") && line.includes('route="/api/v1/build-cache"'),
+    )
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
+}
+
 async function measure(
   name: string,
   server: { port: number; child: ChildProcess },
   mode: Mode,
-  alsoCounted: ChildProcess[] = [],
+  build?: ChildProcess,
 ) {
   const url = `http://127.0.0.1:${server.port}/api/v1/build/prepare`;
   await load(url, mode, warmup);
-  const counted = [server.child, ...alsoCounted];
-  const before = counted.map((child) => cpuSeconds(child.pid));
+  const before = [cpuSeconds(server.child.pid), cpuSeconds(build?.pid)];
+  const asksBefore = build ? await buildCacheRequests() : 0;
   const figures = await load(url, mode, duration);
-  const used = counted.map((child, i) => cpuSeconds(child.pid) - (before[i] as number));
+  const used = [cpuSeconds(server.child.pid), cpuSeconds(build?.pid)].map(
+    (seconds, i) => seconds - (before[i] as number),
+  );
   const requests = figures.rps * duration;
-  const perRequest = used.map((seconds) => `${((seconds / requests) * 1e6).toFixed(0)} µs`);
+  const µs = (seconds: number, per: number) => `${((seconds / per) * 1e6).toFixed(0)} µs`;
+  let buildTier = "";
+  if (build) {
+    // Each prepare of a new body asks about one new hash; a repeated body's is remembered.
+    const asks = (await buildCacheRequests()) - asksBefore;
+    buildTier = ` (+ build tier ${µs(used[1] as number, requests)}; ${asks} build-cache requests, ${µs(used[1] as number, Math.max(asks, 1))} each)`;
+  }
   console.log(
-    `  ${name.padEnd(10)} ${figures.rps.toFixed(0).padStart(7)} req/s  p50 ${figures.p50} ms  p99 ${figures.p99} ms  cpu/req ${perRequest[0]}${alsoCounted.length > 0 ? ` (+ build tier ${perRequest[1]})` : ""}`,
+    `  ${name.padEnd(10)} ${figures.rps.toFixed(0).padStart(7)} req/s  p50 ${figures.p50} ms  p99 ${figures.p99} ms  cpu/req ${µs(used[0] as number, requests)}${buildTier}`,
   );
   return figures;
 }
@@ -172,12 +193,15 @@ const BARE_PORT = 18_081;
 const PREPARE_PORT = 18_082;
 const UNPROBED_PORT = 18_083;
 
+const profiled: Record<string, string> = values["cpu-prof"]
+  ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values["cpu-prof"]}` }
+  : {};
 const upstream = await startFakeUpstream();
 const children: ChildProcess[] = [];
 try {
   const build = await startServer(
     "../build/build-server.ts",
-    { PORT: String(BUILD_PORT) },
+    { PORT: String(BUILD_PORT), ...profiled },
     (line) => line.startsWith("ready"),
   );
   children.push(build);
@@ -193,13 +217,16 @@ try {
       UPSTREAM_URL: upstream.url,
       BUILD_API_URL: `http://127.0.0.1:${BUILD_PORT}`,
       LOG_LEVEL: "info",
-      ...(values["cpu-prof"]
-        ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values["cpu-prof"]}` }
-        : {}),
+      ...profiled,
     },
     (line) => line.includes("prepare tier listening"),
   );
   children.push(prepare);
+  if (values["cpu-prof"]) {
+    console.log(
+      `CPU profiles in ${values["cpu-prof"]}: prepare pid ${prepare.pid}, build tier pid ${build.pid}`,
+    );
+  }
   let unprobed: ChildProcess | undefined;
   if (values["also-unprobed"]) {
     unprobed = await startServer(
@@ -226,7 +253,7 @@ try {
         "prepare",
         { port: PREPARE_PORT, child: prepare },
         mode,
-        [build],
+        build,
       );
       ratios.push(prepareFigures.rps / bareFigures.rps);
       if (unprobed) {

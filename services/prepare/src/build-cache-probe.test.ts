@@ -109,15 +109,19 @@ describe("createBuildCacheProbe", () => {
     expect(await probe("d")).toBe(true);
   });
 
-  it("sends at most one request per minIntervalMs, gathering the hashes meanwhile", async () => {
-    const probe = probeWith({ minIntervalMs: 3000 });
-    // Idle: asked at once.
-    expect(await probe("a")).toBe(false);
+  it("sends the hashes gathered meanwhile as soon as the request out returns", async () => {
+    const probe = probeWith({ maxInFlight: 1 });
+    const first = probe("held-a");
+    await expect.poll(() => seen.length).toBe(1);
     const b = probe("b");
     await new Promise((resolve) => setImmediate(resolve));
     const c = probe("c");
-    expect(await Promise.all([b, c])).toEqual([false, false]);
-    expect(seen).toEqual([`${ASK} a`, `${ASK} b,c`]);
+    release("held-a");
+    expect(await Promise.all([first, b, c])).toEqual([false, false, false]);
+    expect(seen).toEqual([`${ASK} held-a`, `${ASK} b,c`]);
+    // Idle again: asked at once, alone.
+    expect(await probe("d")).toBe(false);
+    expect(seen).toEqual([`${ASK} held-a`, `${ASK} b,c`, `${ASK} d`]);
   });
 
   it("asks once for concurrent probes of one hash", async () => {

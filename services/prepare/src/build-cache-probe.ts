@@ -38,25 +38,16 @@ export interface BuildCacheProbeOptions {
   connections?: number;
   /**
    * Requests to the build tier at once at most (default 1). Hashes that
-   * come while they are all out wait for the next request, up to `maxBatch`
-   * of them; past that a new hash is answered false without asking. So the
-   * busier the tier, the more hashes a request carries: a flood of new
-   * bodies costs the build tier (and, on a shared machine, the prepare
-   * tier) about one request per round trip, not one per prepare.
+   * come while they are all out wait for the next request, which goes as
+   * soon as one returns, up to `maxBatch` of them; past that a new hash is
+   * answered false without asking. No clock paces the requests: the slower
+   * the build tier answers, the more hashes the next one carries, so a
+   * flood of new bodies costs the build tier about one request per round
+   * trip, not one per prepare, and a lone prepare is asked at once.
    */
   maxInFlight?: number;
   /** Hashes asked in one request at most (default 100, what the build tier accepts). */
   maxBatch?: number;
-  /**
-   * Least time between two requests to the build tier (default 20 ms), a
-   * full batch excepted: a lone prepare is asked at once, but under a
-   * flood of new bodies the hashes of 20 ms go together, and the build tier
-   * answers at most 50 such requests a second. Each request costs both
-   * tiers about as much as a cache hit (a hash more in one costs a few µs):
-   * at 5 ms, a flood cost the build tier 110–160 µs of CPU per prepare and
-   * the prepare tier a tenth of its own.
-   */
-  minIntervalMs?: number;
   /** Instead of HTTP connections: a build tier in this process (`pnpm start`). */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
   now?: () => number;
@@ -91,7 +82,6 @@ export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCac
   const connections = options.connections ?? 2;
   const maxInFlight = options.maxInFlight ?? 1;
   const maxBatch = options.maxBatch ?? 100;
-  const minIntervalMs = options.minIntervalMs ?? 20;
   const pool = options.fetch
     ? undefined
     : new Pool(base.origin, {
@@ -110,8 +100,6 @@ export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCac
   const inFlight = new Map<string, Promise<boolean>>();
   let gathering: Batch | undefined;
   let requestsOut = 0;
-  let lastSentAt = Number.NEGATIVE_INFINITY;
-  let waitingForInterval = false;
 
   /** The build tier's answer per hash; an empty map when it could not tell. */
   async function ask(hashes: string[]): Promise<Map<string, boolean>> {
@@ -154,7 +142,6 @@ export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCac
 
   function send(batch: Batch): void {
     requestsOut++;
-    lastSentAt = performance.now();
     const hashes = [...batch.answers.keys()];
     void ask(hashes).then((found) => {
       requestsOut--;
@@ -174,17 +161,6 @@ export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCac
 
   function sendGathered(): void {
     if (!gathering || requestsOut >= maxInFlight) return;
-    const wait = lastSentAt + minIntervalMs - performance.now();
-    if (wait > 0 && gathering.answers.size < maxBatch) {
-      if (!waitingForInterval) {
-        waitingForInterval = true;
-        setTimeout(() => {
-          waitingForInterval = false;
-          sendGathered();
-        }, wait);
-      }
-      return;
-    }
     const batch = gathering;
     gathering = undefined;
     send(batch);
