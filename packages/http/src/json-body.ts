@@ -153,7 +153,8 @@ export function rawBody(limit = MAX_BODY_BYTES): MiddlewareHandler<BodyEnv> {
  */
 export function orderedJson(): MiddlewareHandler<BodyEnv> {
   return async (c, next) => {
-    const json = parseJsonBody(c.var.bodyText ?? "");
+    // c.get, not c.var: Hono builds a new object of all variables for each c.var.
+    const json = parseJsonBody(c.get("bodyText") ?? "");
     if (!json.ok) throw json.error;
     c.set("bodyJson", json.value);
     c.req.bodyCache.json = Promise.resolve(json.value);

@@ -11,7 +11,7 @@ import type { Logger } from "@asu/observability";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import type { BuildCacheProbe } from "./build-cache-probe.ts";
-import { type PrepareDeps, type PreparedAnswer, prepareRequest } from "./prepare-request.ts";
+import { type PrepareDeps, prepareRequest } from "./prepare-request.ts";
 import { prepareResponseSchema } from "./prepare-schemas.ts";
 import { createPreparedAnswers } from "./prepared-answers.ts";
 
@@ -23,9 +23,11 @@ export interface PrepareAppDeps extends PrepareDeps {
   version?: string;
 }
 
+/** Only what `send` needs: every object kept is garbage collection work until it expires. */
 interface RememberedAnswer {
   branch: string;
-  wire: Omit<PreparedAnswer, "branch">;
+  requestHash: string;
+  changes: number;
   /** The wire answer as JSON without its closing brace. */
   head: string;
 }
@@ -40,15 +42,16 @@ export function createPrepareApp(deps: PrepareAppDeps): ApiApp {
   const answers = createPreparedAnswers<RememberedAnswer>({
     ttlMs: deps.answerTtlMs,
     sizeOf: (answer) => answer.head.length,
+    keepFromSecondSight: true,
   });
 
   /** The answer, with whether its hash is already built (that is never remembered). */
   async function send(c: Context<ApiEnv>, answer: RememberedAnswer) {
-    const { request_hash: requestHash, changes } = answer.wire;
+    const { requestHash } = answer;
     // Debug: a prepare is a preview that many devices repeat; the build tier
     // logs at info when a hash is really enqueued.
     c.get("logger").debug(
-      { request_hash: requestHash, branch: answer.branch, changes: changes.length },
+      { request_hash: requestHash, branch: answer.branch, changes: answer.changes },
       "prepared",
     );
     const built = await deps.isBuilt(requestHash);
@@ -60,7 +63,8 @@ export function createPrepareApp(deps: PrepareAppDeps): ApiApp {
   // Devices of one model send identical bodies: one seen before is answered
   // before it is parsed or validated again.
   const knownBody: MiddlewareHandler<ApiEnv> = async (c, next) => {
-    const answer = answers.get(c.var.bodyText);
+    // c.get, not c.var: Hono builds a new object of all variables for each c.var.
+    const answer = answers.get(c.get("bodyText"));
     if (answer) return send(c, answer);
     await next();
   };
@@ -93,11 +97,16 @@ export function createPrepareApp(deps: PrepareAppDeps): ApiApp {
       },
     }),
     async (c) => {
-      const request = withClientDicts(c.req.valid("json"), c.var.bodyJson);
+      const request = withClientDicts(c.req.valid("json"), c.get("bodyJson"));
       const { branch, ...wire } = await prepareRequest(request, deps);
       // Serialized once: identical bodies get these bytes back, plus cache_available.
-      const answer = { branch, wire, head: stringifyOrderedJson(wire).slice(0, -1) };
-      answers.set(c.var.bodyText, answer);
+      const answer = {
+        branch,
+        requestHash: wire.request_hash,
+        changes: wire.changes.length,
+        head: stringifyOrderedJson(wire).slice(0, -1),
+      };
+      answers.set(c.get("bodyText"), answer);
       return send(c, answer);
     },
   );

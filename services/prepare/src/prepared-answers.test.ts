@@ -42,4 +42,20 @@ describe("createPreparedAnswers", () => {
     answers.set("a", { n: 1 });
     expect(answers.get("a")).toBeUndefined();
   });
+
+  it("with keepFromSecondSight, keeps an answer only for a body offered before", () => {
+    const answers = createPreparedAnswers<{ n: number }>({ keepFromSecondSight: true });
+    answers.set("a", { n: 1 });
+    expect(answers.get("a")).toBeUndefined();
+    answers.set("b", { n: 2 });
+    answers.set("a", { n: 3 });
+    expect(answers.get("a")).toEqual({ n: 3 });
+    expect(answers.get("b")).toBeUndefined();
+    // A flood of other bodies each sent once keeps none of them.
+    for (let i = 0; i < 1000; i++) answers.set(`body ${i}`, { n: i });
+    expect(
+      Array.from({ length: 1000 }, (_, i) => answers.get(`body ${i}`)).filter(Boolean),
+    ).toEqual([]);
+    expect(answers.get("a")).toEqual({ n: 3 });
+  });
 });

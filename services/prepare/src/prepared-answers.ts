@@ -19,8 +19,19 @@ export function createPreparedAnswers<T extends {}>(options: {
   /** Bytes of one answer besides its body (the key); bounds the cache by bytes. */
   sizeOf?: (answer: T) => number;
   maxBytes?: number;
+  /**
+   * Keeps an answer only when its body was offered before (not necessarily
+   * kept): a body that many devices send is kept from its second prepare on,
+   * while a flood of bodies each sent once keeps nothing. Keeping every one
+   * of those cost more than computing it (measured: 35-50 µs of CPU per
+   * prepare, nearly all garbage collection of answers that would never be
+   * asked again). Sightings are remembered in a fixed table of 32-bit body
+   * fingerprints: no allocation, and a collision only keeps an answer early.
+   */
+  keepFromSecondSight?: boolean;
 }): PreparedAnswers<T> {
   if (options.ttlMs === 0) return { get: () => undefined, set: () => undefined };
+  const seen = options.keepFromSecondSight ? createSightings() : undefined;
   const cache = new LRUCache<string, T>({
     max: options.max ?? 2000,
     ttl: options.ttlMs ?? 60_000,
@@ -34,7 +45,30 @@ export function createPreparedAnswers<T extends {}>(options: {
   return {
     get: (body) => cache.get(body),
     set: (body, answer) => {
-      if (body.length <= 64 * 1024) cache.set(body, answer);
+      if (body.length > 64 * 1024) return;
+      if (seen && !seen(body)) return;
+      cache.set(body, answer);
     },
+  };
+}
+
+/** Slots of the sightings table: 256 KiB, a few seconds of a flood of new bodies. */
+const SIGHTING_SLOTS = 1 << 16;
+
+/** Whether a body was offered before, recording that it now was (see keepFromSecondSight). */
+function createSightings(): (body: string) => boolean {
+  const slots = new Uint32Array(SIGHTING_SLOTS);
+  return (body) => {
+    // FNV-1a over the UTF-16 units; 0 marks an empty slot, so it is never a fingerprint.
+    let hash = 0x811c9dc5;
+    for (let i = 0; i < body.length; i++) {
+      hash ^= body.charCodeAt(i);
+      hash = Math.imul(hash, 0x01000193);
+    }
+    const fingerprint = hash >>> 0 || 1;
+    const slot = (fingerprint ^ (fingerprint >>> 16)) & (SIGHTING_SLOTS - 1);
+    if (slots[slot] === fingerprint) return true;
+    slots[slot] = fingerprint;
+    return false;
   };
 }
