@@ -180,7 +180,9 @@ async function measure(
   if (build) {
     // Each prepare of a new body asks about one new hash; a repeated body's is remembered.
     const asks = (await buildCacheRequests()) - asksBefore;
-    buildTier = ` (+ build tier ${µs(used[1] as number, requests)}; ${asks} build-cache requests, ${µs(used[1] as number, Math.max(asks, 1))} each)`;
+    // A few requests (a repeated body: one a second) say nothing about one's cost.
+    const each = asks >= 50 ? `, ${µs(used[1] as number, asks)} each` : "";
+    buildTier = ` (+ build tier ${µs(used[1] as number, requests)}; ${asks} build-cache requests${each})`;
   }
   console.log(
     `  ${name.padEnd(10)} ${figures.rps.toFixed(0).padStart(7)} req/s  p50 ${figures.p50} ms  p99 ${figures.p99} ms  cpu/req ${µs(used[0] as number, requests)}${buildTier}`,
