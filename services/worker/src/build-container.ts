@@ -10,6 +10,14 @@ export const QUEUE_LABEL = "asu.queue";
 
 export const BUILD_DIR = "/builder";
 
+/**
+ * The BUILD_LABEL of a warm container (container-pool.ts): made before its
+ * build is known, so it names no request; never a request hash (64 hex digits).
+ */
+export const WARM_BUILD = "warm";
+/** How long a warm container waits for a build of its image before it is removed. */
+export const WARM_IDLE_SECONDS = 300;
+
 /** What one build container may use of the host. */
 export interface BuildSandbox {
   memoryBytes: number;
@@ -71,12 +79,15 @@ export interface BuildContainerSpec {
  * capped by the kernel. `sleep` is its only process, so it ends by itself
  * after the job timeout even when nobody removes it.
  */
-export function buildContainerOptions(spec: BuildContainerSpec): Docker.ContainerCreateOptions {
+export function buildContainerOptions(
+  spec: BuildContainerSpec,
+  lifetimeSeconds = spec.jobTimeoutSeconds,
+): Docker.ContainerCreateOptions {
   const { sandbox } = spec;
   const tmpMb = Math.max(16, Math.floor(sandbox.diskMb / 4));
   return {
     Image: spec.image,
-    Cmd: ["sleep", String(spec.jobTimeoutSeconds)],
+    Cmd: ["sleep", String(lifetimeSeconds)],
     WorkingDir: BUILD_DIR,
     Labels: {
       [BUILD_LABEL]: spec.requestHash,
@@ -103,4 +114,18 @@ export function buildContainerOptions(spec: BuildContainerSpec): Docker.Containe
       NetworkMode: spec.network,
     },
   };
+}
+
+/**
+ * A warm container: the same sandbox, labelled WARM_BUILD, living its idle
+ * time on top of a whole build's, so the build it is handed to keeps the
+ * full job timeout.
+ */
+export function warmContainerOptions(
+  spec: Omit<BuildContainerSpec, "requestHash">,
+): Docker.ContainerCreateOptions {
+  return buildContainerOptions(
+    { ...spec, requestHash: WARM_BUILD },
+    spec.jobTimeoutSeconds + WARM_IDLE_SECONDS,
+  );
 }

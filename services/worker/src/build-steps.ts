@@ -32,6 +32,7 @@ import {
   sandboxFailure,
 } from "./build-failure.ts";
 import { builtProfile, composeBuildResult } from "./build-result.ts";
+import type { ContainerPool } from "./container-pool.ts";
 import { errorSignals } from "./failure-signals.ts";
 import { ensureImage, type ImagePullPolicy } from "./image-pull.ts";
 import { type SelectedImage, selectImage } from "./image-selection.ts";
@@ -101,6 +102,8 @@ export interface BuildDependencies {
    * before it stops. Without it, removal is awaited in line.
    */
   afterBuild?: (cleanup: Promise<void>) => void;
+  /** WARM_CONTAINERS: started containers of recent images, so a build need not wait for its own. */
+  pool?: ContainerPool;
 }
 
 /** What one build needs besides its job data. */
@@ -478,8 +481,11 @@ export async function runBuild(context: BuildContext): Promise<BuildResult> {
   const { data, deps, signal } = context;
   await context.stage("container_setup");
   const selected = await findImage(context);
+  const warm = deps.pool?.take(selected.image, selected.imageId);
   const session = await openImagebuilderSession(deps.docker, {
     image: selected.image,
+    imageId: selected.imageId,
+    warm,
     requestHash: data.requestHash,
     workerId: deps.workerId,
     queueId: deps.queueId,
@@ -488,6 +494,8 @@ export async function runBuild(context: BuildContext): Promise<BuildResult> {
     sandbox: deps.settings.sandbox,
     signal,
   });
+  // The next build of this image finds its container ready.
+  deps.pool?.prepare(selected.image, selected.imageId);
   // A timeout or a shutdown stops whatever runs in the container at once.
   const removeNow = () => {
     session.remove().catch(() => {});

@@ -1,6 +1,12 @@
 import type Docker from "dockerode";
 import { describe, expect, it } from "vitest";
-import { BUILD_LABEL, QUEUE_LABEL, removeLeftovers, WORKER_LABEL } from "./imagebuilder-session.ts";
+import {
+  BUILD_LABEL,
+  QUEUE_LABEL,
+  removeLeftovers,
+  WARM_BUILD,
+  WORKER_LABEL,
+} from "./imagebuilder-session.ts";
 
 const NOW = 1_800_000_000_000;
 
@@ -88,5 +94,35 @@ describe("removeLeftovers", () => {
     });
     expect(asked).toEqual([["h5", "h6"]]);
     expect(removed).toEqual(["orphan"]);
+  });
+
+  it("removes warm containers with their worker: offline, or past idle time and job timeout", async () => {
+    const warm = (id: string, worker: string, age: number, queue = "q1"): Listed => ({
+      Id: id,
+      Created: seconds - age,
+      Labels: { [BUILD_LABEL]: WARM_BUILD, [WORKER_LABEL]: worker, [QUEUE_LABEL]: queue },
+    });
+    const { docker, removed } = fakeDocker([
+      warm("online", "w1", 5),
+      warm("offline", "w2", 5),
+      warm("other-queue", "w3", 5, "q2"),
+      // Within its idle time on top of the timeout: a build may have just taken it.
+      warm("taken-late", "w1", 1000 + 200),
+      warm("expired", "w1", 1000 + 301),
+    ]);
+    const asked: (readonly string[])[] = [];
+    await removeLeftovers(docker, {
+      olderThanSeconds: 1000,
+      now: NOW,
+      queueId: "q1",
+      running: async (hashes) => {
+        asked.push(hashes);
+        return new Set();
+      },
+      onlineWorkers: async () => new Set(["w1"]),
+    });
+    // A warm container names no build: its worker's heartbeat speaks for it.
+    expect(asked).toEqual([[]]);
+    expect(removed.sort()).toEqual(["expired", "offline"]);
   });
 });

@@ -7,15 +7,24 @@ import {
   type BuildContainerSpec,
   buildContainerOptions,
   QUEUE_LABEL,
+  WARM_BUILD,
+  WARM_IDLE_SECONDS,
   WORKER_LABEL,
 } from "./build-container.ts";
 import { CappedOutput, DEFAULT_OUTPUT_LIMIT } from "./capped-output.ts";
+import type { WarmContainer } from "./container-pool.ts";
 import { type ImageFacts, workerImageFacts } from "./image-facts.ts";
 import { INFO_COMMAND } from "./imagebuilder-commands.ts";
 import { type ExtractResult, extractTar } from "./tar-extract.ts";
 import { type ContainerFile, type FileOwner, packFiles } from "./tar-pack.ts";
 
-export { BUILD_DIR, BUILD_LABEL, QUEUE_LABEL, WORKER_LABEL } from "./build-container.ts";
+export {
+  BUILD_DIR,
+  BUILD_LABEL,
+  QUEUE_LABEL,
+  WARM_BUILD,
+  WORKER_LABEL,
+} from "./build-container.ts";
 
 export const BUILD_USER = "buildbot";
 /** buildbot's ids in the ImageBuilder images, used when `id` cannot tell. */
@@ -38,6 +47,10 @@ export interface SessionOptions extends BuildContainerSpec {
   outputLimitBytes?: number;
   /** What images answered before; the worker's shared cache by default. */
   facts?: ImageFacts;
+  /** The id `image` resolved to: the container is created from exactly it, and nobody asks again. */
+  imageId?: string;
+  /** A started, never-used container of this image to build in instead of a new one. */
+  warm?: WarmContainer;
 }
 
 export interface ExecResult {
@@ -132,12 +145,15 @@ async function readSingleFile(archive: Readable, limit: number): Promise<string 
   return found ? Buffer.concat(chunks).toString("utf8") : undefined;
 }
 
-/** Creates and starts the build container (see buildContainerOptions for its limits). */
+/**
+ * Creates and starts the build container (see buildContainerOptions for its
+ * limits), or takes over a warm one of the same image (container-pool.ts).
+ */
 export async function openImagebuilderSession(
   docker: Docker,
   options: SessionOptions,
 ): Promise<ImagebuilderSession> {
-  const { signal } = options;
+  const { signal, warm } = options;
   const outputLimit = options.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT;
   const facts = options.facts ?? workerImageFacts;
   // The job id is the hash and a job runs once at a time, so a container
@@ -148,30 +164,47 @@ export async function openImagebuilderSession(
     filters: { label: [`${BUILD_LABEL}=${options.requestHash}`] },
   });
   listing.catch(() => {});
-  const container = await docker.createContainer(buildContainerOptions(options));
+  const container = warm
+    ? docker.getContainer(warm.id)
+    : await docker.createContainer(
+        buildContainerOptions({ ...options, image: options.imageId ?? options.image }),
+      );
 
+  let staleRemoval: Promise<unknown> = Promise.resolve();
   let removal: Promise<void> | undefined;
   const remove = (): Promise<void> => {
-    removal ??= container.remove({ force: true, v: true }).then(
-      () => undefined,
-      (error: unknown) => {
-        if (statusCode(error) !== 404) throw error;
-      },
-    );
+    removal ??= Promise.all([
+      container.remove({ force: true, v: true }).then(
+        () => undefined,
+        (error: unknown) => {
+          if (statusCode(error) !== 404) throw error;
+        },
+      ),
+      staleRemoval.catch(() => {}),
+    ]).then(() => undefined);
     return removal;
   };
 
   // Exactly the image this container runs, whatever its tag points at by now.
-  const imageId: Promise<string | undefined> = container.inspect().then(
-    (info) => info.Image || undefined,
-    () => undefined,
-  );
-  try {
+  const knownImageId = warm?.imageId ?? options.imageId;
+  const imageId: Promise<string | undefined> = knownImageId
+    ? Promise.resolve(knownImageId)
+    : container.inspect().then(
+        (info) => info.Image || undefined,
+        () => undefined,
+      );
+  const removeStale = async () => {
     const stale = (await listing).filter((info) => info.Id !== container.id);
-    await untilAborted(
-      Promise.all([container.start(), removeContainers(docker, stale), imageId]),
-      signal,
-    );
+    await removeContainers(docker, stale);
+  };
+  try {
+    if (warm) {
+      // Started already: the dead attempt's container goes beside the build.
+      staleRemoval = removeStale();
+      staleRemoval.catch(() => {});
+    } else {
+      await untilAborted(Promise.all([container.start(), removeStale(), imageId]), signal);
+    }
   } catch (error) {
     await remove().catch(() => {});
     throw error;
@@ -348,6 +381,8 @@ export interface LeftoverOptions {
   queueId?: string;
   /** Which of these builds a worker of the queue runs now (runningBuilds). */
   running?: (requestHashes: readonly string[]) => Promise<Set<string>>;
+  /** Which workers of the queue are online (their heartbeats): the others' warm containers go. */
+  onlineWorkers?: () => Promise<Set<string>>;
   now?: number;
 }
 
@@ -355,9 +390,11 @@ export interface LeftoverOptions {
  * Removes build containers nobody will finish: those of this worker id, any
  * older than the job timeout (their worker died without cleaning up), and
  * those of this worker's queue whose build no worker runs (their worker
- * died, or lost Podman mid-build, and the job went on without them).
- * Containers of other queues are left to their own workers, which alone can
- * see those jobs. Returns the removed container ids.
+ * died, or lost Podman mid-build, and the job went on without them). A warm
+ * container names no build, so it goes with its worker: when that worker is
+ * offline, or past its idle time on top of the job timeout. Containers of
+ * other queues are left to their own workers, which alone can see those
+ * jobs. Returns the removed container ids.
  */
 export async function removeLeftovers(docker: Docker, options: LeftoverOptions): Promise<string[]> {
   const now = options.now ?? Date.now();
@@ -367,14 +404,30 @@ export async function removeLeftovers(docker: Docker, options: LeftoverOptions):
   });
   const sameQueue = (info: Docker.ContainerInfo) =>
     options.queueId !== undefined && info.Labels?.[QUEUE_LABEL] === options.queueId;
+  const isWarm = (info: Docker.ContainerInfo) => info.Labels?.[BUILD_LABEL] === WARM_BUILD;
   const hashes = [
-    ...new Set(containers.filter(sameQueue).map((info) => info.Labels?.[BUILD_LABEL] ?? "")),
+    ...new Set(
+      containers
+        .filter((info) => sameQueue(info) && !isWarm(info))
+        .map((info) => info.Labels?.[BUILD_LABEL] ?? ""),
+    ),
   ];
   // Read after the listing: a build that starts in between makes a container not listed.
   const running = options.running ? await options.running(hashes) : undefined;
+  const online =
+    options.onlineWorkers && containers.some((info) => sameQueue(info) && isWarm(info))
+      ? await options.onlineWorkers()
+      : undefined;
   const unfinishable = containers.filter((info) => {
     const ours = options.workerId !== undefined && info.Labels?.[WORKER_LABEL] === options.workerId;
-    const expired = now / 1000 - info.Created > options.olderThanSeconds;
+    const age = now / 1000 - info.Created;
+    if (isWarm(info)) {
+      const expired = age > options.olderThanSeconds + WARM_IDLE_SECONDS;
+      const orphaned =
+        online !== undefined && sameQueue(info) && !online.has(info.Labels?.[WORKER_LABEL] ?? "");
+      return ours || expired || orphaned;
+    }
+    const expired = age > options.olderThanSeconds;
     const orphaned =
       running !== undefined && sameQueue(info) && !running.has(info.Labels?.[BUILD_LABEL] ?? "");
     return ours || expired || orphaned;
