@@ -59,6 +59,19 @@ export interface ExecResult {
   stderr: string;
 }
 
+/** A command that stops halfway for an answer: see ImagebuilderSession.execWithAnswer. */
+export interface Handshake {
+  /** The line the command prints to stdout and to stderr when it waits for its answer. */
+  marker: string;
+  /** Told the output before the marker; its line goes to the command's stdin. */
+  answer(before: { stdout: string; stderr: string }): Promise<string>;
+}
+
+/** A handshake command's outcome: `before` is absent when it ended before asking. */
+export interface HandshakeResult extends ExecResult {
+  before?: { stdout: string; stderr: string };
+}
+
 export interface ExecOptions {
   env?: Record<string, string>;
   /** buildbot unless said otherwise. */
@@ -70,6 +83,16 @@ export interface ImagebuilderSession {
   readonly containerId: string;
   /** Runs a command as buildbot in /builder. */
   exec(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /**
+   * Runs a command that prints `marker` and waits for one line on stdin:
+   * two steps with an answer in between, in one exec. stdout and stderr of
+   * the result are what came after the marker.
+   */
+  execWithAnswer(
+    argv: readonly string[],
+    handshake: Handshake,
+    options?: ExecOptions,
+  ): Promise<HandshakeResult>;
   /** Writes files below `dir` (absolute, in the container), owned by buildbot. */
   putFiles(dir: string, files: readonly ContainerFile[]): Promise<void>;
   exists(path: string): Promise<boolean>;
@@ -246,26 +269,76 @@ export async function openImagebuilderSession(
     );
   }
 
-  async function execute(argv: readonly string[], execOptions: ExecOptions): Promise<ExecResult> {
+  async function execute(
+    argv: readonly string[],
+    execOptions: ExecOptions,
+    handshake?: Handshake,
+  ): Promise<HandshakeResult> {
     const execution = await untilAborted(
       container.exec({
         Cmd: [...argv],
         Env: Object.entries(execOptions.env ?? {}).map(([key, value]) => `${key}=${value}`),
         User: execOptions.user ?? BUILD_USER,
         WorkingDir: BUILD_DIR,
+        AttachStdin: Boolean(handshake),
         AttachStdout: true,
         AttachStderr: true,
       }),
       signal,
     );
-    const stream = await untilAborted(execution.start({ hijack: true, stdin: false }), signal);
-    const stdout = new CappedOutput(outputLimit);
-    const stderr = new CappedOutput(outputLimit);
-    const outSink = new PassThrough().on("data", (chunk: Buffer) => stdout.push(chunk));
-    const errSink = new PassThrough().on("data", (chunk: Buffer) => stderr.push(chunk));
+    const stream = (await untilAborted(
+      execution.start({ hijack: true, stdin: Boolean(handshake) }),
+      signal,
+    )) as NodeJS.ReadWriteStream & { destroy(): void };
+    let stdout = new CappedOutput(outputLimit);
+    let stderr = new CappedOutput(outputLimit);
+    let before: { stdout: string; stderr: string } | undefined;
+    let answering: Promise<void> | undefined;
+    let failAnswer: (error: unknown) => void = () => {};
+    // A failed answer ends the exec at once.
+    const answerFailed = new Promise<never>((_, reject) => {
+      failAnswer = reject;
+    });
+    answerFailed.catch(() => {});
+    // The command waits on stdin once it printed the marker to both streams,
+    // so the marker is the last thing each stream has said.
+    const mark = handshake ? Buffer.from(`${handshake.marker}\n`) : undefined;
+    const waiting = { out: false, err: false };
+    const tails = { out: Buffer.alloc(0), err: Buffer.alloc(0) };
+    const watch = (which: "out" | "err", chunk: Buffer) => {
+      if (!mark || before) return;
+      tails[which] = Buffer.concat([tails[which], chunk]).subarray(-mark.length);
+      waiting[which] = tails[which].equals(mark);
+      if (!waiting.out || !waiting.err) return;
+      const strip = (text: string) => text.slice(0, text.length - mark.length);
+      before = { stdout: strip(stdout.text()), stderr: strip(stderr.text()) };
+      stdout = new CappedOutput(outputLimit);
+      stderr = new CappedOutput(outputLimit);
+      answering = (handshake as Handshake).answer(before).then(
+        (line) => {
+          stream.write(`${line}\n`);
+        },
+        (error: unknown) => {
+          // An empty answer stops the command; the build ends with the error.
+          stream.write("\n");
+          failAnswer(error);
+          throw error;
+        },
+      );
+      answering.catch(() => {});
+    };
+    const outSink = new PassThrough().on("data", (chunk: Buffer) => {
+      stdout.push(chunk);
+      watch("out", chunk);
+    });
+    const errSink = new PassThrough().on("data", (chunk: Buffer) => {
+      stderr.push(chunk);
+      watch("err", chunk);
+    });
     docker.modem.demuxStream(stream, outSink, errSink);
     try {
-      await untilAborted(streamEnded(stream), signal);
+      await untilAborted(Promise.race([streamEnded(stream), answerFailed]), signal);
+      await answering;
     } finally {
       stream.destroy();
     }
@@ -275,7 +348,12 @@ export async function openImagebuilderSession(
       await new Promise((resolve) => setTimeout(resolve, 20));
       info = await untilAborted(execution.inspect(), signal);
     }
-    return { exitCode: info.ExitCode ?? -1, stdout: stdout.text(), stderr: stderr.text() };
+    return {
+      exitCode: info.ExitCode ?? -1,
+      stdout: stdout.text(),
+      stderr: stderr.text(),
+      ...(before && { before }),
+    };
   }
 
   let owner: Promise<FileOwner> | undefined;
@@ -289,6 +367,11 @@ export async function openImagebuilderSession(
   return {
     containerId: container.id,
     exec,
+
+    execWithAnswer(argv, handshake, execOptions = {}) {
+      commandRan = true;
+      return execute(argv, execOptions, handshake);
+    },
 
     async putFiles(dir, files) {
       if (files.length === 0) return;

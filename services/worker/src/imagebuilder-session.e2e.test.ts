@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { manifestHash, parseManifest } from "@asu/core";
 import Docker from "dockerode";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FIXTURE_REVISION_24_10 } from "../../../test/support/fake-upstream.ts";
@@ -11,12 +12,18 @@ import {
 } from "../../../test/support/podman-service.ts";
 import { BUILD_LABEL, WARM_BUILD, WORKER_LABEL } from "./build-container.ts";
 import { type ContainerPool, createContainerPool, type WarmContainer } from "./container-pool.ts";
-import { INFO_COMMAND } from "./imagebuilder-commands.ts";
+import {
+  binDir,
+  INFO_COMMAND,
+  imageCommand,
+  manifestCommand,
+  manifestThenImageCommand,
+} from "./imagebuilder-commands.ts";
 import { openImagebuilderSession, removeLeftovers } from "./imagebuilder-session.ts";
 
 const SANDBOX = { memoryBytes: 1024 ** 3, cpus: 1, diskMb: 256, outputMaxMb: 64, pidsLimit: 256 };
 
-describe("warm build containers", () => {
+describe("build containers: warm ones, and a step that waits for the worker", () => {
   let podman: PodmanService;
   let docker: Docker;
   let release: string;
@@ -210,4 +217,86 @@ describe("warm build containers", () => {
     pool.prepare(release, releaseId);
     expect(pool.held).toBe(0);
   }, 180_000);
+
+  describe("make manifest and make image in one exec, with the worker's answer between", () => {
+    const PROFILE = "tplink_archer-c7-v5";
+
+    async function mergedStep(packages: string[], answer: (manifest: string) => Promise<string>) {
+      const requestHash = `merged-${randomBytes(6).toString("hex")}`;
+      const { spec } = newPool(0);
+      const session = await openImagebuilderSession(docker, {
+        ...spec,
+        image: release,
+        requestHash,
+      });
+      const marker = `asu-test-${randomBytes(4).toString("hex")}`;
+      const image = imageCommand({
+        request: { profile: PROFILE, defaults: null, rootfs_size_mb: null, filesystem: null },
+        packages,
+        manifest: {},
+        requestHash,
+      });
+      const asked: string[] = [];
+      const run = session.execWithAnswer(
+        manifestThenImageCommand(manifestCommand(PROFILE, packages), image, marker),
+        {
+          marker,
+          answer: async (before) => {
+            asked.push(before.stdout);
+            return answer(before.stdout);
+          },
+        },
+      );
+      return { session, run, asked, requestHash, marker };
+    }
+
+    it("runs make image named after the manifest the worker checked", async () => {
+      const { session, run, asked, requestHash, marker } = await mergedStep(
+        ["luci"],
+        async (text) => manifestHash(parseManifest(text)),
+      );
+      try {
+        const result = await run;
+        expect(result.exitCode, result.stderr).toBe(0);
+        const manifest = parseManifest(result.before?.stdout ?? "");
+        expect(manifest).toHaveProperty("luci");
+        expect(asked).toHaveLength(1);
+        // The marker itself is in neither part.
+        expect(`${result.before?.stdout}${result.stdout}${result.stderr}`).not.toContain(marker);
+        const profiles = JSON.parse(
+          (await session.readFile(`${binDir(requestHash)}/profiles.json`)) ?? "{}",
+        );
+        const names = JSON.stringify(profiles);
+        expect(names).toContain(manifestHash(manifest));
+      } finally {
+        await session.remove();
+      }
+    }, 180_000);
+
+    it("stops before make image when the answer fails, with the answer's error", async () => {
+      const refused = new Error("packages_versions mismatch");
+      const { session, run, requestHash } = await mergedStep(["luci"], async () => {
+        throw refused;
+      });
+      try {
+        await expect(run).rejects.toBe(refused);
+        expect(await session.exists(binDir(requestHash))).toBe(false);
+      } finally {
+        await session.remove();
+      }
+    }, 180_000);
+
+    it("asks nothing when make manifest fails, and keeps its output and exit code", async () => {
+      const { session, run, asked } = await mergedStep(["no-such-package"], async () => "0");
+      try {
+        const result = await run;
+        expect(result.before).toBeUndefined();
+        expect(asked).toEqual([]);
+        expect(result.exitCode).not.toBe(0);
+        expect(result.stderr).toContain("no-such-package");
+      } finally {
+        await session.remove();
+      }
+    }, 180_000);
+  });
 });
