@@ -792,7 +792,7 @@ describe("worker", () => {
     }
   });
 
-  it.concurrent("a build takes the container its image's last build readied; each serves one build", async ({
+  it.concurrent("a build takes the container its image's last builds readied; each serves one build", async ({
     expect,
   }) => {
     const own = await newWorker();
@@ -800,8 +800,12 @@ describe("worker", () => {
       (await containersOf(own.worker.id))
         .filter((info) => info.Labels?.[BUILD_LABEL] === WARM_BUILD && info.State === "running")
         .map((info) => info.Id);
+    // The image's first build readies nothing; once it is built again, the next build's container.
     const first = await build(own.queue, jobData(OPKG, { packages: ["luci", "nano"] }));
     expect(first.state).toBe("completed");
+    expect(await warm()).toEqual([]);
+    const again = await build(own.queue, jobData(OPKG, { packages: ["luci", "tcpdump"] }));
+    expect(again.state).toBe("completed");
     await expect.poll(warm, { timeout: 60_000 }).toHaveLength(1);
     const [readied] = await warm();
 

@@ -279,7 +279,7 @@ export const configSchema = z.object({
   ),
   warm_containers: setting(
     booleanSetting.default(true),
-    "Keep a started, never-used build container ready for the next build of each recently built image, at most one per build slot: a build then does not wait for its container. Each idle one holds a copy of its ImageBuilder in memory (its /builder) until taken, or for 5 minutes",
+    "Keep a started, never-used build container ready for the next build of an image built again within 5 minutes, at most one per build slot: a build then does not wait for its container. Each idle one holds a copy of its ImageBuilder in memory (its /builder) until taken, or for 5 minutes",
     { tiers: ["worker"] },
     "warm_containers",
   ),

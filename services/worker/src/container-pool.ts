@@ -7,9 +7,9 @@ import {
 
 /*
  * Warm containers: creating and starting a build container is a third of a
- * small build, and nothing in it depends on the request. So after a build
- * of an image starts, the worker readies the next container of that image
- * beside it: created, hardened and started exactly as a build's own, never
+ * small build, and nothing in it depends on the request. So once an image
+ * is built again, the worker readies the next container of that image beside
+ * the build: created, hardened and started exactly as a build's own, never
  * used. The next build of that image takes it and nobody else ever does; a
  * build that finds none makes its own, as without the pool.
  */
@@ -38,8 +38,10 @@ export interface ContainerPool {
   /** A ready container of this image id, handed out once; undefined when there is none. */
   take(image: string, imageId: string): WarmContainer | undefined;
   /**
-   * Readies a container for the next build of the image when there is room,
-   * or when an idle container of another image can make room. Never waits.
+   * Told that a build of the image started. When the image was built before
+   * within the idle time, readies a container for its next build if there
+   * is room, or if an idle container of another image can make room. Never
+   * waits.
    */
   prepare(image: string, imageId: string): void;
   /** Containers held: ready or being made. */
@@ -64,6 +66,8 @@ interface Entry {
 }
 
 const READY_TIMEOUT_MS = 60_000;
+/** Images whose last build the pool remembers. */
+const REMEMBERED_IMAGES = 256;
 
 function statusCode(error: unknown): number | undefined {
   return (error as { statusCode?: number } | null)?.statusCode;
@@ -75,6 +79,10 @@ export function createContainerPool(options: ContainerPoolOptions): ContainerPoo
   const readyTimeoutMs = options.readyTimeoutMs ?? READY_TIMEOUT_MS;
   const entries: Entry[] = [];
   const removals = new Set<Promise<void>>();
+  // When each image was last built: a container is readied only for an image
+  // built again within the idle time. With many images, most are built once
+  // in a while, and a container readied for those would be made for nothing.
+  const lastBuilt = new Map<string, number>();
   let closed = false;
 
   const report = (error: unknown) => options.onError?.(error as Error);
@@ -180,7 +188,15 @@ export function createContainerPool(options: ContainerPoolOptions): ContainerPoo
 
     prepare(image, imageId) {
       if (closed || size < 1) return;
+      const now = Date.now();
+      const previous = lastBuilt.get(imageId);
+      lastBuilt.delete(imageId);
+      lastBuilt.set(imageId, now);
+      if (lastBuilt.size > REMEMBERED_IMAGES) {
+        lastBuilt.delete(lastBuilt.keys().next().value as string);
+      }
       dropOutdated(image, imageId);
+      if (previous === undefined || now - previous > idleMs) return;
       if (entries.length >= size) {
         // Room from the longest idle ready container of another image, if any.
         const evictable = entries

@@ -108,7 +108,11 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
   it("hands out a started container with a build container's sandbox, once", async () => {
     const { pool, workerId, spec, errors } = newPool(1);
     const id = await imageId(release);
+    // An image built once in a while gets none; one built again does.
     pool.prepare(release, id);
+    expect(pool.held).toBe(0);
+    pool.prepare(release, id);
+    expect(pool.held).toBe(1);
     const warm = await takeWhenReady(pool, release, id);
     expect(pool.take(release, id)).toBeUndefined();
     expect(pool.held).toBe(0);
@@ -176,10 +180,12 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
     const [releaseId, snapshotId] = await Promise.all([imageId(release), imageId(snapshot)]);
     pool.prepare(release, releaseId);
     pool.prepare(release, releaseId);
+    pool.prepare(release, releaseId);
     expect(pool.held).toBe(1);
     await expect
       .poll(async () => (await containersOf(workerId)).filter((c) => c.State === "running"))
       .toHaveLength(1);
+    pool.prepare(snapshot, snapshotId);
     pool.prepare(snapshot, snapshotId);
     expect(pool.held).toBe(1);
     const warm = await takeWhenReady(pool, snapshot, snapshotId);
@@ -194,6 +200,7 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
     const { pool, workerId } = newPool(2);
     const id = await imageId(release);
     pool.prepare(release, id);
+    pool.prepare(release, id);
     await expect
       .poll(async () => (await containersOf(workerId)).filter((c) => c.State === "running"))
       .toHaveLength(1);
@@ -207,13 +214,17 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
     const { pool, workerId } = newPool(2);
     const [releaseId, snapshotId] = await Promise.all([imageId(release), imageId(snapshot)]);
     pool.prepare(release, releaseId);
+    pool.prepare(release, releaseId);
     await expect
       .poll(async () => (await containersOf(workerId)).filter((c) => c.State === "running"))
       .toHaveLength(1);
     pool.prepare(snapshot, snapshotId);
+    pool.prepare(snapshot, snapshotId);
+    expect(pool.held).toBe(2);
     await pool.close();
     expect(pool.held).toBe(0);
     await expect.poll(async () => (await containersOf(workerId)).length).toBe(0);
+    pool.prepare(release, releaseId);
     pool.prepare(release, releaseId);
     expect(pool.held).toBe(0);
   }, 180_000);
