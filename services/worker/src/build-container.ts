@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { Config } from "@asu/config";
 import type Docker from "dockerode";
 
@@ -15,6 +16,27 @@ export const BUILD_DIR = "/builder";
  * build is known, so it names no request; never a request hash (64 hex digits).
  */
 export const WARM_BUILD = "warm";
+/** The name a build gives the warm container it takes: its label cannot change, its name can. */
+export function buildContainerName(requestHash: string): string {
+  return `asu-build-${requestHash}-${randomBytes(3).toString("hex")}`;
+}
+
+const BUILD_NAME = /^\/?asu-build-(.+)-[0-9a-f]{6}$/;
+
+/**
+ * The request hash of a container's build: its label, or for a warm
+ * container the name its build gave it; undefined for an idle warm one.
+ */
+export function buildOf(info: Pick<Docker.ContainerInfo, "Labels" | "Names">): string | undefined {
+  const label = info.Labels?.[BUILD_LABEL];
+  if (label !== WARM_BUILD) return label;
+  for (const name of info.Names ?? []) {
+    const match = BUILD_NAME.exec(name);
+    if (match) return match[1];
+  }
+  return undefined;
+}
+
 /** How long a warm container waits for a build of its image before it is removed. */
 export const WARM_IDLE_SECONDS = 300;
 

@@ -19,7 +19,11 @@ import {
   manifestCommand,
   manifestThenImageCommand,
 } from "./imagebuilder-commands.ts";
-import { openImagebuilderSession, removeLeftovers } from "./imagebuilder-session.ts";
+import {
+  listBuildContainers,
+  openImagebuilderSession,
+  removeLeftovers,
+} from "./imagebuilder-session.ts";
 
 const SANDBOX = { memoryBytes: 1024 ** 3, cpus: 1, diskMb: 256, outputMaxMb: 64, pidsLimit: 256 };
 
@@ -156,14 +160,19 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
     }
 
     // A build's session in it: nothing ran there before, and it goes with the build.
+    const requestHash = `pool-${randomBytes(6).toString("hex")}`;
     const session = await openImagebuilderSession(docker, {
       ...spec,
       image: release,
       imageId: id,
       warm,
-      requestHash: `pool-${randomBytes(6).toString("hex")}`,
+      requestHash,
     });
     expect(session.containerId).toBe(warm.id);
+    // Named after its build, so the build's containers include it.
+    await expect
+      .poll(async () => (await listBuildContainers(docker, requestHash)).map((c) => c.Id))
+      .toEqual([warm.id]);
     // Its only process is its own sleep: idle time on top of the job timeout.
     const top = await docker.getContainer(warm.id).top();
     expect(top.Processes?.map((row: string[]) => row.join(" "))).toEqual([

@@ -14,6 +14,7 @@ interface Listed {
   Id: string;
   Created: number;
   Labels: Record<string, string>;
+  Names?: string[];
 }
 
 function fakeDocker(containers: Listed[]) {
@@ -96,11 +97,18 @@ describe("removeLeftovers", () => {
     expect(removed).toEqual(["orphan"]);
   });
 
-  it("removes warm containers with their worker: offline, or past idle time and job timeout", async () => {
-    const warm = (id: string, worker: string, age: number, queue = "q1"): Listed => ({
+  it("removes idle warm containers with their worker, and taken ones with their build", async () => {
+    const warm = (
+      id: string,
+      worker: string,
+      age: number,
+      queue = "q1",
+      build?: string,
+    ): Listed => ({
       Id: id,
       Created: seconds - age,
       Labels: { [BUILD_LABEL]: WARM_BUILD, [WORKER_LABEL]: worker, [QUEUE_LABEL]: queue },
+      ...(build && { Names: [`/asu-build-${build}-0a1b2c`] }),
     });
     const { docker, removed } = fakeDocker([
       warm("online", "w1", 5),
@@ -109,6 +117,9 @@ describe("removeLeftovers", () => {
       // Within its idle time on top of the timeout: a build may have just taken it.
       warm("taken-late", "w1", 1000 + 200),
       warm("expired", "w1", 1000 + 301),
+      // Taken by a build, which named it: it lives as long as that build runs.
+      warm("taken-running", "w2", 5, "q1", "h5"),
+      warm("taken-orphan", "w1", 5, "q1", "h9"),
     ]);
     const asked: (readonly string[])[] = [];
     await removeLeftovers(docker, {
@@ -117,12 +128,12 @@ describe("removeLeftovers", () => {
       queueId: "q1",
       running: async (hashes) => {
         asked.push(hashes);
-        return new Set();
+        return new Set(["h5"]);
       },
       onlineWorkers: async () => new Set(["w1"]),
     });
-    // A warm container names no build: its worker's heartbeat speaks for it.
-    expect(asked).toEqual([[]]);
-    expect(removed.sort()).toEqual(["expired", "offline"]);
+    // An idle warm container names no build: its worker's heartbeat speaks for it.
+    expect(asked).toEqual([["h5", "h9"]]);
+    expect(removed.sort()).toEqual(["expired", "offline", "taken-orphan"]);
   });
 });

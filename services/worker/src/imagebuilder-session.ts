@@ -5,7 +5,9 @@ import {
   BUILD_DIR,
   BUILD_LABEL,
   type BuildContainerSpec,
+  buildContainerName,
   buildContainerOptions,
+  buildOf,
   QUEUE_LABEL,
   WARM_BUILD,
   WARM_IDLE_SECONDS,
@@ -180,12 +182,9 @@ export async function openImagebuilderSession(
   const outputLimit = options.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT;
   const facts = options.facts ?? workerImageFacts;
   // The job id is the hash and a job runs once at a time, so a container
-  // already labelled with it is a dead attempt's (its worker was killed).
-  // Looked for while the new one is created, which is then told apart by id.
-  const listing = docker.listContainers({
-    all: true,
-    filters: { label: [`${BUILD_LABEL}=${options.requestHash}`] },
-  });
+  // already of it is a dead attempt's (its worker was killed). Looked for
+  // while the new one is created, which is then told apart by id.
+  const listing = listBuildContainers(docker, options.requestHash);
   listing.catch(() => {});
   const container = warm
     ? docker.getContainer(warm.id)
@@ -222,8 +221,13 @@ export async function openImagebuilderSession(
   };
   try {
     if (warm) {
-      // Started already: the dead attempt's container goes beside the build.
-      staleRemoval = removeStale();
+      // Started already. Named after its build (its label cannot change), so
+      // the sweep and a later attempt find it; that and removing a dead
+      // attempt's container go beside the build.
+      staleRemoval = Promise.all([
+        container.rename({ name: buildContainerName(options.requestHash) }),
+        removeStale(),
+      ]);
       staleRemoval.catch(() => {});
     } else {
       await untilAborted(Promise.all([container.start(), removeStale(), imageId]), signal);
@@ -431,11 +435,19 @@ export async function removeBuildContainers(
   docker: Docker,
   requestHash: string,
 ): Promise<string[]> {
-  const containers = await docker.listContainers({
-    all: true,
-    filters: { label: [`${BUILD_LABEL}=${requestHash}`] },
-  });
-  return removeContainers(docker, containers);
+  return removeContainers(docker, await listBuildContainers(docker, requestHash));
+}
+
+/** The containers of one build: labelled with its hash, or warm ones named after it. */
+export async function listBuildContainers(
+  docker: Docker,
+  requestHash: string,
+): Promise<Docker.ContainerInfo[]> {
+  const [labelled, warm] = await Promise.all([
+    docker.listContainers({ all: true, filters: { label: [`${BUILD_LABEL}=${requestHash}`] } }),
+    docker.listContainers({ all: true, filters: { label: [`${BUILD_LABEL}=${WARM_BUILD}`] } }),
+  ]);
+  return [...labelled, ...warm.filter((info) => buildOf(info) === requestHash)];
 }
 
 /** Force-removes containers, one already gone counting as removed; returns their ids. */
@@ -473,9 +485,10 @@ export interface LeftoverOptions {
  * Removes build containers nobody will finish: those of this worker id, any
  * older than the job timeout (their worker died without cleaning up), and
  * those of this worker's queue whose build no worker runs (their worker
- * died, or lost Podman mid-build, and the job went on without them). A warm
- * container names no build, so it goes with its worker: when that worker is
- * offline, or past its idle time on top of the job timeout. Containers of
+ * died, or lost Podman mid-build, and the job went on without them). A
+ * build's warm container counts as its (named after it); an idle warm one
+ * names no build, so it goes with its worker: when that worker is offline,
+ * or past its idle time on top of the job timeout. Containers of
  * other queues are left to their own workers, which alone can see those
  * jobs. Returns the removed container ids.
  */
@@ -487,12 +500,13 @@ export async function removeLeftovers(docker: Docker, options: LeftoverOptions):
   });
   const sameQueue = (info: Docker.ContainerInfo) =>
     options.queueId !== undefined && info.Labels?.[QUEUE_LABEL] === options.queueId;
-  const isWarm = (info: Docker.ContainerInfo) => info.Labels?.[BUILD_LABEL] === WARM_BUILD;
+  // Warm and idle: no build yet (a taken one is named after its build).
+  const isWarm = (info: Docker.ContainerInfo) => buildOf(info) === undefined;
   const hashes = [
     ...new Set(
       containers
         .filter((info) => sameQueue(info) && !isWarm(info))
-        .map((info) => info.Labels?.[BUILD_LABEL] ?? ""),
+        .map((info) => buildOf(info) ?? ""),
     ),
   ];
   // Read after the listing: a build that starts in between makes a container not listed.
@@ -510,9 +524,9 @@ export async function removeLeftovers(docker: Docker, options: LeftoverOptions):
         online !== undefined && sameQueue(info) && !online.has(info.Labels?.[WORKER_LABEL] ?? "");
       return ours || expired || orphaned;
     }
-    const expired = age > options.olderThanSeconds;
-    const orphaned =
-      running !== undefined && sameQueue(info) && !running.has(info.Labels?.[BUILD_LABEL] ?? "");
+    const warmBefore = info.Labels?.[BUILD_LABEL] === WARM_BUILD ? WARM_IDLE_SECONDS : 0;
+    const expired = age > options.olderThanSeconds + warmBefore;
+    const orphaned = running !== undefined && sameQueue(info) && !running.has(buildOf(info) ?? "");
     return ours || expired || orphaned;
   });
   return removeContainers(docker, unfinishable);
