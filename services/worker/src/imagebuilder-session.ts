@@ -443,11 +443,9 @@ export async function listBuildContainers(
   docker: Docker,
   requestHash: string,
 ): Promise<Docker.ContainerInfo[]> {
-  const [labelled, warm] = await Promise.all([
-    docker.listContainers({ all: true, filters: { label: [`${BUILD_LABEL}=${requestHash}`] } }),
-    docker.listContainers({ all: true, filters: { label: [`${BUILD_LABEL}=${WARM_BUILD}`] } }),
-  ]);
-  return [...labelled, ...warm.filter((info) => buildOf(info) === requestHash)];
+  // One listing of every build container: a label filter cannot match a name too.
+  const containers = await docker.listContainers({ all: true, filters: { label: [BUILD_LABEL] } });
+  return containers.filter((info) => buildOf(info) === requestHash);
 }
 
 /** Force-removes containers, one already gone counting as removed; returns their ids. */
