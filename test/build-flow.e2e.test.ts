@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { listBuildContainers } from "../services/worker/src/imagebuilder-session.ts";
 import type { RunningWorker } from "../services/worker/src/worker.ts";
 import {
   type AsuStack,
@@ -115,7 +116,7 @@ function waitForStage(hash: string) {
 }
 
 async function containersOf(hash: string) {
-  return stack.docker.listContainers({ all: true, filters: { label: [`asu.build=${hash}`] } });
+  return listBuildContainers(stack.docker, hash);
 }
 
 describe("prepare → build → poll → download", () => {

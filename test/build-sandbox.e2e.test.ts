@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUILD_LABEL } from "../services/worker/src/build-container.ts";
+import { listBuildContainers } from "../services/worker/src/imagebuilder-session.ts";
 import type { RunningWorker } from "../services/worker/src/worker.ts";
 import {
   type AsuStack,
@@ -83,9 +84,9 @@ describe("the build sandbox", () => {
     await expect
       .poll(
         async () => {
-          [container] = await stack.docker.listContainers({
-            filters: { label: [`${BUILD_LABEL}=${hash}`] },
-          });
+          [container] = (await listBuildContainers(stack.docker, hash)).filter(
+            (info) => info.State === "running",
+          );
           return container;
         },
         { timeout: 60_000, interval: 100 },

@@ -2,7 +2,12 @@ import { randomBytes } from "node:crypto";
 import { queueInstanceId } from "@asu/queue";
 import type Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { BUILD_LABEL, QUEUE_LABEL, WORKER_LABEL } from "../services/worker/src/build-container.ts";
+import {
+  BUILD_LABEL,
+  QUEUE_LABEL,
+  WARM_BUILD,
+  WORKER_LABEL,
+} from "../services/worker/src/build-container.ts";
 import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
 import {
   type AsuStack,
@@ -40,11 +45,15 @@ afterAll(async () => {
 }, 120_000);
 
 /** A build container as a worker that died mid-build leaves it: labelled, running. */
-async function leftover(queue: string, hash = randomBytes(32).toString("hex")) {
+async function leftover(
+  queue: string,
+  hash = randomBytes(32).toString("hex"),
+  worker = "worker-that-died",
+) {
   const container = await stack.docker.createContainer({
     Image: imagebuilderDoubleRef({ ...ATH79_24_10_DOUBLE, baseContainer: BASE }),
     Cmd: ["sleep", "300"],
-    Labels: { [BUILD_LABEL]: hash, [WORKER_LABEL]: "worker-that-died", [QUEUE_LABEL]: queue },
+    Labels: { [BUILD_LABEL]: hash, [WORKER_LABEL]: worker, [QUEUE_LABEL]: queue },
   });
   made.push(container);
   await container.start();
@@ -82,6 +91,15 @@ describe("leftover build containers", () => {
     await expect.poll(() => exists(after), { timeout: 30_000, interval: 100 }).toBe(false);
     // Another ASU (or test) on the same Podman: its jobs are not ours to judge.
     expect(await exists(otherQueue)).toBe(true);
+  }, 180_000);
+
+  it("removes the idle warm containers of a worker no longer online, not an online one's", async () => {
+    const online = await sweeper();
+    const dead = await leftover(queueId, WARM_BUILD);
+    const live = await leftover(queueId, WARM_BUILD, online.id);
+    await sweeper();
+    await expect.poll(() => exists(dead), { timeout: 30_000, interval: 100 }).toBe(false);
+    expect(await exists(live)).toBe(true);
   }, 180_000);
 
   it("never removes a running build's container", async () => {

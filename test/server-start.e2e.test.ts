@@ -10,6 +10,7 @@ import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { guardTableName } from "../services/server/src/build-network-guard.ts";
 import { buildContainerOptions } from "../services/worker/src/build-container.ts";
+import { listBuildContainers } from "../services/worker/src/imagebuilder-session.ts";
 import { postJson, waitForBuild } from "./support/asu-stack.ts";
 import {
   type FakeUpstream,
@@ -264,7 +265,10 @@ describe("pnpm start: the whole server in one process", () => {
       expect(slow.status).toBe(202);
       slowHash = slow.body.request_hash;
       await expect
-        .poll(async () => (await containersOfWorker()).length, { timeout: 60_000, interval: 100 })
+        .poll(async () => (await listBuildContainers(docker, slowHash)).length, {
+          timeout: 60_000,
+          interval: 100,
+        })
         .toBe(1);
 
       const signalledAt = Date.now();

@@ -28,7 +28,11 @@ import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { buildAnswer } from "../services/build-api/src/build-answer.ts";
 import { ensureImage } from "../services/worker/src/image-pull.ts";
-import { BUILD_LABEL, WORKER_LABEL } from "../services/worker/src/imagebuilder-session.ts";
+import {
+  BUILD_LABEL,
+  WARM_BUILD,
+  WORKER_LABEL,
+} from "../services/worker/src/imagebuilder-session.ts";
 import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
 import { containersGone } from "./support/containers.ts";
 import { FIXTURE_REVISION_24_10 } from "./support/fake-upstream.ts";
@@ -731,7 +735,11 @@ describe("worker", () => {
           { timeout: 30_000 },
         )
         .toBe("validate_manifest");
-      expect(await containersOf(workerId)).toHaveLength(1);
+      // The build's container (a warm one for the next build may be there too).
+      const building = (await containersOf(workerId)).filter(
+        (info) => info.Labels?.[BUILD_LABEL] === data.requestHash,
+      );
+      expect(building).toHaveLength(1);
       child.kill("SIGTERM");
       expect(await exited).toBe(0);
       const snapshot = await queue.snapshot(data.requestHash);
@@ -784,7 +792,42 @@ describe("worker", () => {
     }
   });
 
+  it.concurrent("a build takes the container its image's last builds readied; each serves one build", async ({
+    expect,
+  }) => {
+    const own = await newWorker();
+    const warm = async () =>
+      (await containersOf(own.worker.id))
+        .filter((info) => info.Labels?.[BUILD_LABEL] === WARM_BUILD && info.State === "running")
+        .map((info) => info.Id);
+    // The image's first build readies nothing; once it is built again, the next build's container.
+    const first = await build(own.queue, jobData(OPKG, { packages: ["luci", "nano"] }));
+    expect(first.state).toBe("completed");
+    expect(await warm()).toEqual([]);
+    const again = await build(own.queue, jobData(OPKG, { packages: ["luci", "tcpdump"] }));
+    expect(again.state).toBe("completed");
+    await expect.poll(warm, { timeout: 60_000 }).toHaveLength(1);
+    const [readied] = await warm();
+
+    const second = await build(own.queue, jobData(OPKG, { packages: ["luci", "htop"] }));
+    expect(second.state).toBe("completed");
+    expect(buildBody(second).manifest).toHaveProperty("htop");
+    // Taken by the second build and gone with it; the next build gets a new one.
+    await expect
+      .poll(warm, { timeout: 60_000 })
+      .toEqual([expect.not.stringMatching(readied as string)]);
+    expect(
+      (await containersOf(own.worker.id)).filter(
+        (info) => info.Labels?.[BUILD_LABEL] !== WARM_BUILD,
+      ),
+    ).toEqual([]);
+    await own.worker.close();
+    expect(await containersOf(own.worker.id)).toEqual([]);
+  }, 180_000);
+
   it("leaves no build container and no staging folder behind", async () => {
+    // A running worker holds warm containers for its next builds; a closed one nothing.
+    for (const worker of workers) await worker.close();
     const ours = await docker.listContainers({ all: true, filters: { label: [BUILD_LABEL] } });
     const mine = ours.filter((info) => workerIds.includes(info.Labels?.[WORKER_LABEL] ?? ""));
     expect(mine).toEqual([]);

@@ -1,7 +1,7 @@
 // Where the time of one server build goes: named moments of the build path,
 // read from the client's polls, BullMQ's job stamps, the worker's container
 // API calls and its log, all on this process's performance.now() clock.
-import type { TraceEvent } from "./docker-trace.ts";
+import { MERGED_STEP, type TraceEvent } from "./docker-trace.ts";
 import { median } from "./figures.ts";
 import type { JobTimes } from "./job-times.ts";
 import type { LogEntry } from "./log-capture.ts";
@@ -20,7 +20,7 @@ export interface Phase {
   ms: number;
 }
 
-const MAKE_COMMANDS = ["make info", "make manifest", "make image"];
+const MAKE_COMMANDS = ["make info", "make manifest", "make image", MERGED_STEP];
 
 function lastEnd(events: readonly TraceEvent[], match: (event: TraceEvent) => boolean) {
   const found = events.filter(match);

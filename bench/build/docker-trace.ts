@@ -5,6 +5,9 @@
 // they ended.
 import type Docker from "dockerode";
 
+/** What a trace calls the exec of `make manifest` and `make image` together. */
+export const MERGED_STEP = "make manifest+image";
+
 export interface TraceEvent {
   /** `Container.start`, `Exec.inspect`, `Container.getArchive stream`, … */
   call: string;
@@ -33,7 +36,13 @@ function isEntity(value: unknown): value is object {
 /** What tells calls of one method apart in a timeline. */
 function detailOf(method: string, args: readonly unknown[], inherited: string): string {
   const first = args[0] as { Cmd?: string[]; Image?: string; path?: string } | undefined;
-  if (method === "exec" && first?.Cmd) return first.Cmd.slice(0, 2).join(" ");
+  if (method === "exec" && first?.Cmd) {
+    // The worker's merged step: make manifest, its answer, make image, in one sh.
+    if (first.Cmd[0] === "sh" && first.Cmd[2]?.includes("'make' 'manifest'")) {
+      return MERGED_STEP;
+    }
+    return first.Cmd.slice(0, 2).join(" ");
+  }
   if (method === "createContainer" && first?.Image) return first.Image;
   if (method === "putArchive") return (args[1] as { path?: string } | undefined)?.path ?? "";
   if ((method === "getArchive" || method === "infoArchive") && first?.path) return first.path;

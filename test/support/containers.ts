@@ -1,11 +1,14 @@
 import { PassThrough } from "node:stream";
 import type Docker from "dockerode";
 import { vi } from "vitest";
+import { BUILD_LABEL } from "../../services/worker/src/build-container.ts";
+import { listBuildContainers } from "../../services/worker/src/imagebuilder-session.ts";
 
 /**
  * Waits until no container carries `label`, and returns those still there
  * after `timeoutMs`: workers remove a finished build's container right after
- * answering, not before.
+ * answering, not before. A build's (`asu.build={hash}`) include the warm
+ * container it took, which is named after it.
  */
 export async function containersGone(
   docker: Docker,
@@ -13,10 +16,14 @@ export async function containersGone(
   timeoutMs = 15_000,
 ): Promise<Docker.ContainerInfo[]> {
   let left: Docker.ContainerInfo[] = [];
+  const [key, value] = label.split("=");
   await vi
     .waitFor(
       async () => {
-        left = await docker.listContainers({ all: true, filters: { label: [label] } });
+        left =
+          key === BUILD_LABEL && value
+            ? await listBuildContainers(docker, value)
+            : await docker.listContainers({ all: true, filters: { label: [label] } });
         if (left.length > 0) throw new Error(`${left.length} containers left`);
       },
       { timeout: timeoutMs, interval: 100 },

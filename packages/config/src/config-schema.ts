@@ -277,6 +277,12 @@ export const configSchema = z.object({
     { tiers: ["worker"] },
     "worker_concurrency",
   ),
+  warm_containers: setting(
+    booleanSetting.default(true),
+    "Keep a started, never-used build container ready for the next build of an image built again within 5 minutes, at most one per build slot: a build then does not wait for its container. Each idle one holds a copy of its ImageBuilder in memory (its /builder) until taken, or for 5 minutes",
+    { tiers: ["worker"] },
+    "warm_containers",
+  ),
   infra_retries: setting(
     integerSetting.pipe(z.number().min(0).max(10)).default(2),
     "How often a build that failed for a fault of ours (registry, Podman, disk, downloads, time limit) is tried again",

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { Config } from "@asu/config";
 import type Docker from "dockerode";
 
@@ -9,6 +10,35 @@ export const WORKER_LABEL = "asu.worker";
 export const QUEUE_LABEL = "asu.queue";
 
 export const BUILD_DIR = "/builder";
+
+/**
+ * The BUILD_LABEL of a warm container (container-pool.ts): made before its
+ * build is known, so it names no request; never a request hash (64 hex digits).
+ */
+export const WARM_BUILD = "warm";
+/** The name a build gives the warm container it takes: its label cannot change, its name can. */
+export function buildContainerName(requestHash: string): string {
+  return `asu-build-${requestHash}-${randomBytes(3).toString("hex")}`;
+}
+
+const BUILD_NAME = /^\/?asu-build-(.+)-[0-9a-f]{6}$/;
+
+/**
+ * The request hash of a container's build: its label, or for a warm
+ * container the name its build gave it; undefined for an idle warm one.
+ */
+export function buildOf(info: Pick<Docker.ContainerInfo, "Labels" | "Names">): string | undefined {
+  const label = info.Labels?.[BUILD_LABEL];
+  if (label !== WARM_BUILD) return label;
+  for (const name of info.Names ?? []) {
+    const match = BUILD_NAME.exec(name);
+    if (match) return match[1];
+  }
+  return undefined;
+}
+
+/** How long a warm container waits for a build of its image before it is removed. */
+export const WARM_IDLE_SECONDS = 300;
 
 /** What one build container may use of the host. */
 export interface BuildSandbox {
@@ -71,12 +101,15 @@ export interface BuildContainerSpec {
  * capped by the kernel. `sleep` is its only process, so it ends by itself
  * after the job timeout even when nobody removes it.
  */
-export function buildContainerOptions(spec: BuildContainerSpec): Docker.ContainerCreateOptions {
+export function buildContainerOptions(
+  spec: BuildContainerSpec,
+  lifetimeSeconds = spec.jobTimeoutSeconds,
+): Docker.ContainerCreateOptions {
   const { sandbox } = spec;
   const tmpMb = Math.max(16, Math.floor(sandbox.diskMb / 4));
   return {
     Image: spec.image,
-    Cmd: ["sleep", String(spec.jobTimeoutSeconds)],
+    Cmd: ["sleep", String(lifetimeSeconds)],
     WorkingDir: BUILD_DIR,
     Labels: {
       [BUILD_LABEL]: spec.requestHash,
@@ -103,4 +136,18 @@ export function buildContainerOptions(spec: BuildContainerSpec): Docker.Containe
       NetworkMode: spec.network,
     },
   };
+}
+
+/**
+ * A warm container: the same sandbox, labelled WARM_BUILD, living its idle
+ * time on top of a whole build's, so the build it is handed to keeps the
+ * full job timeout.
+ */
+export function warmContainerOptions(
+  spec: Omit<BuildContainerSpec, "requestHash">,
+): Docker.ContainerCreateOptions {
+  return buildContainerOptions(
+    { ...spec, requestHash: WARM_BUILD },
+    spec.jobTimeoutSeconds + WARM_IDLE_SECONDS,
+  );
 }

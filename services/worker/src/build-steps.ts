@@ -15,6 +15,7 @@ import {
   checkRevision,
   keyFiles,
   type MakeInfo,
+  manifestHash,
   packageSelectionError,
   parseMakeInfo,
   parseManifest,
@@ -32,6 +33,7 @@ import {
   sandboxFailure,
 } from "./build-failure.ts";
 import { builtProfile, composeBuildResult } from "./build-result.ts";
+import type { ContainerPool } from "./container-pool.ts";
 import { errorSignals } from "./failure-signals.ts";
 import { ensureImage, type ImagePullPolicy } from "./image-pull.ts";
 import { type SelectedImage, selectImage } from "./image-selection.ts";
@@ -48,6 +50,7 @@ import {
   INFO_COMMAND,
   imageCommand,
   manifestCommand,
+  manifestThenImageCommand,
   SETUP_COMMAND,
   setupEnvironment,
 } from "./imagebuilder-commands.ts";
@@ -101,6 +104,8 @@ export interface BuildDependencies {
    * before it stops. Without it, removal is awaited in line.
    */
   afterBuild?: (cleanup: Promise<void>) => void;
+  /** WARM_CONTAINERS: started containers of recent images, so a build need not wait for its own. */
+  pool?: ContainerPool;
 }
 
 /** What one build needs besides its job data. */
@@ -254,38 +259,84 @@ function packagesToBuild(data: BuildJobData, info: MakeInfo): string[] {
   );
 }
 
-/** Step 7, `make manifest`: the packages the image will hold, checked against packages_versions. */
-async function readManifest(
-  context: BuildContext,
-  session: ImagebuilderSession,
-  packages: readonly string[],
-) {
+/** What `make manifest` printed, or why the request cannot have it. */
+function checkedManifest(context: BuildContext, run: ExecResult): Record<string, string> {
   const { request } = context.data;
-  const manifestRun = await run(context, session, manifestCommand(request.profile, packages));
-  if (manifestRun.exitCode !== 0) {
-    throw new BuildFailure(
-      packageSelectionError(manifestRun.stderr),
-      manifestRun.stdout,
-      manifestRun.stderr,
-      { step: "manifest", exitCode: manifestRun.exitCode, stderr: manifestRun.stderr },
-    );
+  const limit = sandboxFailure(run.exitCode, run.stderr, context.deps.settings.sandbox);
+  if (limit) throw new BuildFailure(limit, run.stdout, run.stderr);
+  if (run.exitCode !== 0) {
+    throw new BuildFailure(packageSelectionError(run.stderr), run.stdout, run.stderr, {
+      step: "manifest",
+      exitCode: run.exitCode,
+      stderr: run.stderr,
+    });
   }
-  const manifest = parseManifest(manifestRun.stdout);
+  const manifest = parseManifest(run.stdout);
   const versionsError = checkPackagesVersions(manifest, request.packages_versions);
-  if (versionsError) throw new BuildFailure(versionsError, manifestRun.stdout, manifestRun.stderr);
+  if (versionsError) throw new BuildFailure(versionsError, run.stdout, run.stderr);
   return manifest;
 }
 
-/** Step 8, `make image`. */
-async function makeImage(
+/**
+ * Steps 7 and 8 in one exec: `make manifest`, its packages checked against
+ * packages_versions, then `make image` named after the manifest, which
+ * starts only once the manifest passed. A failure of either step is
+ * classified exactly as when they ran apart.
+ */
+async function manifestAndImage(
   context: BuildContext,
   session: ImagebuilderSession,
   packages: string[],
-  manifest: Record<string, string>,
 ) {
   const { request, requestHash } = context.data;
-  const buildCmd = imageCommand({ request, packages, manifest, requestHash });
-  const imageRun = await run(context, session, buildCmd);
+  const manifestCmd = manifestCommand(request.profile, packages);
+  let manifest: Record<string, string> | undefined;
+  let buildCmd: string[] = [];
+  const started = Date.now();
+  let imageStarted = started;
+  const logged = (command: string, exitCode: number, since: number) =>
+    context.log.info(
+      { command, exit_code: exitCode, ms: Date.now() - since },
+      "imagebuilder command finished",
+    );
+  // Unguessable, so no package's output can answer in the worker's place.
+  const marker = `asu-manifest-done-${randomBytes(8).toString("hex")}`;
+  const merged = await session.execWithAnswer(
+    manifestThenImageCommand(
+      manifestCmd,
+      imageCommand({ request, packages, manifest: {}, requestHash }),
+      marker,
+    ),
+    {
+      marker,
+      async answer(before) {
+        logged("make manifest", 0, started);
+        manifest = checkedManifest(context, { exitCode: 0, ...before });
+        buildCmd = imageCommand({ request, packages, manifest, requestHash });
+        await context.stage("building_image");
+        imageStarted = Date.now();
+        return manifestHash(manifest);
+      },
+    },
+  );
+  if (!merged.before || !manifest) {
+    // It ended before the manifest was checked: make manifest failed (or was killed).
+    logged("make manifest", merged.exitCode, started);
+    checkedManifest(context, merged);
+    throw new BuildFailure(FAILURE_DETAILS.internal, merged.stdout, merged.stderr, {
+      step: "manifest",
+      exitCode: merged.exitCode,
+      unexpected: true,
+    });
+  }
+  logged("make image", merged.exitCode, imageStarted);
+  const imageRun: ExecResult = {
+    exitCode: merged.exitCode,
+    stdout: merged.stdout,
+    stderr: merged.stderr,
+  };
+  const limit = sandboxFailure(imageRun.exitCode, imageRun.stderr, context.deps.settings.sandbox);
+  if (limit) throw new BuildFailure(limit, imageRun.stdout, imageRun.stderr);
   const imageFailure = imageBuildFailure(imageRun.exitCode, imageRun.stderr);
   if (imageFailure) {
     throw new BuildFailure(imageFailure, imageRun.stdout, imageRun.stderr, {
@@ -294,7 +345,7 @@ async function makeImage(
       stderr: imageRun.stderr,
     });
   }
-  return { buildCmd, imageRun };
+  return { manifest, buildCmd, imageRun };
 }
 
 /**
@@ -392,10 +443,7 @@ async function buildInContainer(
 
   await context.stage("validate_manifest");
   const packages = packagesToBuild(context.data, info);
-  const manifest = await readManifest(context, session, packages);
-
-  await context.stage("building_image");
-  const { buildCmd, imageRun } = await makeImage(context, session, packages, manifest);
+  const { manifest, buildCmd, imageRun } = await manifestAndImage(context, session, packages);
   return storeResult(context, session, { packages, manifest, buildCmd, imageRun });
 }
 
@@ -478,8 +526,11 @@ export async function runBuild(context: BuildContext): Promise<BuildResult> {
   const { data, deps, signal } = context;
   await context.stage("container_setup");
   const selected = await findImage(context);
+  const warm = deps.pool?.take(selected.image, selected.imageId);
   const session = await openImagebuilderSession(deps.docker, {
     image: selected.image,
+    imageId: selected.imageId,
+    warm,
     requestHash: data.requestHash,
     workerId: deps.workerId,
     queueId: deps.queueId,
@@ -488,6 +539,8 @@ export async function runBuild(context: BuildContext): Promise<BuildResult> {
     sandbox: deps.settings.sandbox,
     signal,
   });
+  // The next build of this image finds its container ready.
+  deps.pool?.prepare(selected.image, selected.imageId);
   // A timeout or a shutdown stops whatever runs in the container at once.
   const removeNow = () => {
     session.remove().catch(() => {});

@@ -78,12 +78,12 @@ describe("ensureImage", () => {
     expect(errors).toEqual(["connect ECONNREFUSED", "manifest unknown"]);
   });
 
-  it("missing: pulls only an absent image", async () => {
+  it("missing: pulls only an absent image, and answers the image's id", async () => {
     const present = fakeDocker(new Set([IMAGE]), offline);
-    await ensureImage(present.docker, IMAGE, { policy: "missing" });
+    expect(await ensureImage(present.docker, IMAGE, { policy: "missing" })).toBe(IMAGE);
     expect(present.calls).toEqual([`inspect ${IMAGE}`]);
     const absent = fakeDocker(new Set(), { pull: () => ({ adds: true }) });
-    await ensureImage(absent.docker, IMAGE, { policy: "missing" });
+    expect(await ensureImage(absent.docker, IMAGE, { policy: "missing" })).toBe(IMAGE);
     expect(absent.calls).toEqual([`inspect ${IMAGE}`, `pull ${IMAGE}`, `inspect ${IMAGE}`]);
   });
 

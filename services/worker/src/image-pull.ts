@@ -18,12 +18,12 @@ export interface EnsureImageOptions {
   signal?: AbortSignal;
 }
 
-async function hasImage(docker: Docker, image: string): Promise<boolean> {
+/** The local image's id; undefined when there is none. */
+async function localImageId(docker: Docker, image: string): Promise<string | undefined> {
   try {
-    await docker.getImage(image).inspect();
-    return true;
+    return (await docker.getImage(image).inspect()).Id;
   } catch (error) {
-    if ((error as { statusCode?: number }).statusCode === 404) return false;
+    if ((error as { statusCode?: number }).statusCode === 404) return undefined;
     throw error;
   }
 }
@@ -71,12 +71,13 @@ function sharedPull(docker: Docker, image: string, signal?: AbortSignal): Promis
  * otherwise takes what is local (an image missing then stays missing until
  * the next check); `missing` pulls only what is not there; `never` takes
  * what is local. Throws the contract's `Image not found` failure otherwise.
+ * Answers the image's id: the build's container is made from exactly it.
  */
 export async function ensureImage(
   docker: Docker,
   image: string,
   options: EnsureImageOptions,
-): Promise<void> {
+): Promise<string> {
   const { policy, signal } = options;
   const notFound = () =>
     new BuildFailure(FAILURE_DETAILS.imageNotFound(image), "", "", { imageMissing: true });
@@ -84,10 +85,14 @@ export async function ensureImage(
     policy === "never" ||
     (policy === "interval" && options.mayCheckRegistry && !(await options.mayCheckRegistry()));
   if (skipRegistry) {
-    if (await hasImage(docker, image)) return;
+    const id = await localImageId(docker, image);
+    if (id) return id;
     throw notFound();
   }
-  if (policy === "missing" && (await hasImage(docker, image))) return;
+  if (policy === "missing") {
+    const id = await localImageId(docker, image);
+    if (id) return id;
+  }
   try {
     await sharedPull(docker, image, signal);
     options.onRegistryCheck?.("pulled");
@@ -96,5 +101,7 @@ export async function ensureImage(
     options.onRegistryCheck?.("failed");
     options.onPullError?.(error as Error);
   }
-  if (!(await hasImage(docker, image))) throw notFound();
+  const id = await localImageId(docker, image);
+  if (!id) throw notFound();
+  return id;
 }

@@ -14,6 +14,7 @@ function images(existing: string[]) {
     if (!existing.includes(image)) {
       throw new BuildFailure(FAILURE_DETAILS.imageNotFound(image), "", "", { imageMissing: true });
     }
+    return `id-of-${image}`;
   };
   return { asked, ensure };
 }
@@ -23,17 +24,26 @@ const data = { image: RELEASE, fallbackImages: [BRANCH, MASTER] };
 describe("selectImage", () => {
   it("takes the release's own image when it exists", async () => {
     const { asked, ensure } = images([RELEASE, BRANCH]);
-    expect(await selectImage(data, ensure)).toEqual({ image: RELEASE, fallback: false });
+    expect(await selectImage(data, ensure)).toEqual({
+      image: RELEASE,
+      imageId: `id-of-${RELEASE}`,
+      fallback: false,
+    });
     expect(asked).toEqual([RELEASE]);
   });
 
   it("falls back to the branch's snapshot image, else master", async () => {
     expect(await selectImage(data, images([BRANCH, MASTER]).ensure)).toEqual({
       image: BRANCH,
+      imageId: `id-of-${BRANCH}`,
       fallback: true,
     });
     const { asked, ensure } = images([MASTER]);
-    expect(await selectImage(data, ensure)).toEqual({ image: MASTER, fallback: true });
+    expect(await selectImage(data, ensure)).toEqual({
+      image: MASTER,
+      imageId: `id-of-${MASTER}`,
+      fallback: true,
+    });
     expect(asked).toEqual([RELEASE, BRANCH, MASTER]);
   });
 

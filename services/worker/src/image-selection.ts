@@ -3,6 +3,8 @@ import { BuildFailure } from "./build-failure.ts";
 
 export interface SelectedImage {
   image: string;
+  /** The id `image` resolved to. */
+  imageId: string;
   /** A snapshot image standing in for a release's: setup.sh must fetch the release. */
   fallback: boolean;
 }
@@ -18,17 +20,16 @@ function isMissing(error: unknown): boolean {
  */
 export async function selectImage(
   data: Pick<BuildJobData, "image" | "fallbackImages">,
-  ensure: (image: string) => Promise<void>,
+  /** Makes sure the image is there; its id. */
+  ensure: (image: string) => Promise<string>,
 ): Promise<SelectedImage> {
   try {
-    await ensure(data.image);
-    return { image: data.image, fallback: false };
+    return { image: data.image, imageId: await ensure(data.image), fallback: false };
   } catch (error) {
     if (!isMissing(error)) throw error;
     for (const candidate of data.fallbackImages ?? []) {
       try {
-        await ensure(candidate);
-        return { image: candidate, fallback: true };
+        return { image: candidate, imageId: await ensure(candidate), fallback: true };
       } catch (fallbackError) {
         if (!isMissing(fallbackError)) throw fallbackError;
       }

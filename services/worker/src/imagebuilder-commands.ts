@@ -61,3 +61,40 @@ export function imageCommand(input: ImageCommandInput): string[] {
   if (request.filesystem) command.push(`ROOTFS_FILESYSTEM=${request.filesystem}`);
   return command;
 }
+
+/** Exit codes of the merged step when the worker's answer stopped it before `make image`. */
+export const STOPPED_BEFORE_IMAGE = [97, 98] as const;
+
+const EXTRA_IMAGE_NAME = "EXTRA_IMAGE_NAME=";
+
+/** One word for sh, whatever it holds. */
+function shellWord(argument: string): string {
+  return `'${argument.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * `make manifest` and `make image` in one exec, with the worker's answer in
+ * between: the script prints the manifest, then `marker` on stdout and
+ * stderr, and waits for one line on stdin: the EXTRA_IMAGE_NAME (the
+ * manifest's hash) once the worker has checked the manifest, or an empty
+ * line to stop. `image` is imageCommand's, whose EXTRA_IMAGE_NAME the
+ * answer replaces; anything but hex digits stops it too.
+ */
+export function manifestThenImageCommand(
+  manifest: readonly string[],
+  image: readonly string[],
+  marker: string,
+): string[] {
+  const imageWords = image.map((argument) =>
+    argument.startsWith(EXTRA_IMAGE_NAME) ? `"${EXTRA_IMAGE_NAME}$name"` : shellWord(argument),
+  );
+  const script = [
+    `${manifest.map(shellWord).join(" ")} || exit $?`,
+    `printf '\\n%s\\n' ${shellWord(marker)}`,
+    `printf '\\n%s\\n' ${shellWord(marker)} >&2`,
+    `IFS= read -r name || exit ${STOPPED_BEFORE_IMAGE[0]}`,
+    `case $name in ''|*[!0-9a-f]*) exit ${STOPPED_BEFORE_IMAGE[1]} ;; esac`,
+    `exec ${imageWords.join(" ")}`,
+  ].join("\n");
+  return ["sh", "-c", script];
+}

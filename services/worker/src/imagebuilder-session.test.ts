@@ -1,6 +1,12 @@
 import type Docker from "dockerode";
 import { describe, expect, it } from "vitest";
-import { BUILD_LABEL, QUEUE_LABEL, removeLeftovers, WORKER_LABEL } from "./imagebuilder-session.ts";
+import {
+  BUILD_LABEL,
+  QUEUE_LABEL,
+  removeLeftovers,
+  WARM_BUILD,
+  WORKER_LABEL,
+} from "./imagebuilder-session.ts";
 
 const NOW = 1_800_000_000_000;
 
@@ -8,6 +14,7 @@ interface Listed {
   Id: string;
   Created: number;
   Labels: Record<string, string>;
+  Names?: string[];
 }
 
 function fakeDocker(containers: Listed[]) {
@@ -88,5 +95,45 @@ describe("removeLeftovers", () => {
     });
     expect(asked).toEqual([["h5", "h6"]]);
     expect(removed).toEqual(["orphan"]);
+  });
+
+  it("removes idle warm containers with their worker, and taken ones with their build", async () => {
+    const warm = (
+      id: string,
+      worker: string,
+      age: number,
+      queue = "q1",
+      build?: string,
+    ): Listed => ({
+      Id: id,
+      Created: seconds - age,
+      Labels: { [BUILD_LABEL]: WARM_BUILD, [WORKER_LABEL]: worker, [QUEUE_LABEL]: queue },
+      ...(build && { Names: [`/asu-build-${build}-0a1b2c`] }),
+    });
+    const { docker, removed } = fakeDocker([
+      warm("online", "w1", 5),
+      warm("offline", "w2", 5),
+      warm("other-queue", "w3", 5, "q2"),
+      // Within its idle time on top of the timeout: a build may have just taken it.
+      warm("taken-late", "w1", 1000 + 200),
+      warm("expired", "w1", 1000 + 301),
+      // Taken by a build, which named it: it lives as long as that build runs.
+      warm("taken-running", "w2", 5, "q1", "h5"),
+      warm("taken-orphan", "w1", 5, "q1", "h9"),
+    ]);
+    const asked: (readonly string[])[] = [];
+    await removeLeftovers(docker, {
+      olderThanSeconds: 1000,
+      now: NOW,
+      queueId: "q1",
+      running: async (hashes) => {
+        asked.push(hashes);
+        return new Set(["h5"]);
+      },
+      onlineWorkers: async () => new Set(["w1"]),
+    });
+    // An idle warm container names no build: its worker's heartbeat speaks for it.
+    expect(asked).toEqual([["h5", "h9"]]);
+    expect(removed.sort()).toEqual(["expired", "offline", "taken-orphan"]);
   });
 });

@@ -5,17 +5,28 @@ import {
   BUILD_DIR,
   BUILD_LABEL,
   type BuildContainerSpec,
+  buildContainerName,
   buildContainerOptions,
+  buildOf,
   QUEUE_LABEL,
+  WARM_BUILD,
+  WARM_IDLE_SECONDS,
   WORKER_LABEL,
 } from "./build-container.ts";
 import { CappedOutput, DEFAULT_OUTPUT_LIMIT } from "./capped-output.ts";
+import type { WarmContainer } from "./container-pool.ts";
 import { type ImageFacts, workerImageFacts } from "./image-facts.ts";
 import { INFO_COMMAND } from "./imagebuilder-commands.ts";
 import { type ExtractResult, extractTar } from "./tar-extract.ts";
 import { type ContainerFile, type FileOwner, packFiles } from "./tar-pack.ts";
 
-export { BUILD_DIR, BUILD_LABEL, QUEUE_LABEL, WORKER_LABEL } from "./build-container.ts";
+export {
+  BUILD_DIR,
+  BUILD_LABEL,
+  QUEUE_LABEL,
+  WARM_BUILD,
+  WORKER_LABEL,
+} from "./build-container.ts";
 
 export const BUILD_USER = "buildbot";
 /** buildbot's ids in the ImageBuilder images, used when `id` cannot tell. */
@@ -38,12 +49,29 @@ export interface SessionOptions extends BuildContainerSpec {
   outputLimitBytes?: number;
   /** What images answered before; the worker's shared cache by default. */
   facts?: ImageFacts;
+  /** The id `image` resolved to: the container is created from exactly it, and nobody asks again. */
+  imageId?: string;
+  /** A started, never-used container of this image to build in instead of a new one. */
+  warm?: WarmContainer;
 }
 
 export interface ExecResult {
   exitCode: number;
   stdout: string;
   stderr: string;
+}
+
+/** A command that stops halfway for an answer: see ImagebuilderSession.execWithAnswer. */
+export interface Handshake {
+  /** The line the command prints to stdout and to stderr when it waits for its answer. */
+  marker: string;
+  /** Told the output before the marker; its line goes to the command's stdin. */
+  answer(before: { stdout: string; stderr: string }): Promise<string>;
+}
+
+/** A handshake command's outcome: `before` is absent when it ended before asking. */
+export interface HandshakeResult extends ExecResult {
+  before?: { stdout: string; stderr: string };
 }
 
 export interface ExecOptions {
@@ -57,6 +85,16 @@ export interface ImagebuilderSession {
   readonly containerId: string;
   /** Runs a command as buildbot in /builder. */
   exec(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /**
+   * Runs a command that prints `marker` and waits for one line on stdin:
+   * two steps with an answer in between, in one exec. stdout and stderr of
+   * the result are what came after the marker.
+   */
+  execWithAnswer(
+    argv: readonly string[],
+    handshake: Handshake,
+    options?: ExecOptions,
+  ): Promise<HandshakeResult>;
   /** Writes files below `dir` (absolute, in the container), owned by buildbot. */
   putFiles(dir: string, files: readonly ContainerFile[]): Promise<void>;
   exists(path: string): Promise<boolean>;
@@ -132,46 +170,68 @@ async function readSingleFile(archive: Readable, limit: number): Promise<string 
   return found ? Buffer.concat(chunks).toString("utf8") : undefined;
 }
 
-/** Creates and starts the build container (see buildContainerOptions for its limits). */
+/**
+ * Creates and starts the build container (see buildContainerOptions for its
+ * limits), or takes over a warm one of the same image (container-pool.ts).
+ */
 export async function openImagebuilderSession(
   docker: Docker,
   options: SessionOptions,
 ): Promise<ImagebuilderSession> {
-  const { signal } = options;
+  const { signal, warm } = options;
   const outputLimit = options.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT;
   const facts = options.facts ?? workerImageFacts;
   // The job id is the hash and a job runs once at a time, so a container
-  // already labelled with it is a dead attempt's (its worker was killed).
-  // Looked for while the new one is created, which is then told apart by id.
-  const listing = docker.listContainers({
-    all: true,
-    filters: { label: [`${BUILD_LABEL}=${options.requestHash}`] },
-  });
+  // already of it is a dead attempt's (its worker was killed). Looked for
+  // while the new one is created, which is then told apart by id.
+  const listing = listBuildContainers(docker, options.requestHash);
   listing.catch(() => {});
-  const container = await docker.createContainer(buildContainerOptions(options));
+  const container = warm
+    ? docker.getContainer(warm.id)
+    : await docker.createContainer(
+        buildContainerOptions({ ...options, image: options.imageId ?? options.image }),
+      );
 
+  let staleRemoval: Promise<unknown> = Promise.resolve();
   let removal: Promise<void> | undefined;
   const remove = (): Promise<void> => {
-    removal ??= container.remove({ force: true, v: true }).then(
-      () => undefined,
-      (error: unknown) => {
-        if (statusCode(error) !== 404) throw error;
-      },
-    );
+    removal ??= Promise.all([
+      container.remove({ force: true, v: true }).then(
+        () => undefined,
+        (error: unknown) => {
+          if (statusCode(error) !== 404) throw error;
+        },
+      ),
+      staleRemoval.catch(() => {}),
+    ]).then(() => undefined);
     return removal;
   };
 
   // Exactly the image this container runs, whatever its tag points at by now.
-  const imageId: Promise<string | undefined> = container.inspect().then(
-    (info) => info.Image || undefined,
-    () => undefined,
-  );
-  try {
+  const knownImageId = warm?.imageId ?? options.imageId;
+  const imageId: Promise<string | undefined> = knownImageId
+    ? Promise.resolve(knownImageId)
+    : container.inspect().then(
+        (info) => info.Image || undefined,
+        () => undefined,
+      );
+  const removeStale = async () => {
     const stale = (await listing).filter((info) => info.Id !== container.id);
-    await untilAborted(
-      Promise.all([container.start(), removeContainers(docker, stale), imageId]),
-      signal,
-    );
+    await removeContainers(docker, stale);
+  };
+  try {
+    if (warm) {
+      // Started already. Named after its build (its label cannot change), so
+      // the sweep and a later attempt find it; that and removing a dead
+      // attempt's container go beside the build.
+      staleRemoval = Promise.all([
+        container.rename({ name: buildContainerName(options.requestHash) }),
+        removeStale(),
+      ]);
+      staleRemoval.catch(() => {});
+    } else {
+      await untilAborted(Promise.all([container.start(), removeStale(), imageId]), signal);
+    }
   } catch (error) {
     await remove().catch(() => {});
     throw error;
@@ -213,26 +273,76 @@ export async function openImagebuilderSession(
     );
   }
 
-  async function execute(argv: readonly string[], execOptions: ExecOptions): Promise<ExecResult> {
+  async function execute(
+    argv: readonly string[],
+    execOptions: ExecOptions,
+    handshake?: Handshake,
+  ): Promise<HandshakeResult> {
     const execution = await untilAborted(
       container.exec({
         Cmd: [...argv],
         Env: Object.entries(execOptions.env ?? {}).map(([key, value]) => `${key}=${value}`),
         User: execOptions.user ?? BUILD_USER,
         WorkingDir: BUILD_DIR,
+        AttachStdin: Boolean(handshake),
         AttachStdout: true,
         AttachStderr: true,
       }),
       signal,
     );
-    const stream = await untilAborted(execution.start({ hijack: true, stdin: false }), signal);
-    const stdout = new CappedOutput(outputLimit);
-    const stderr = new CappedOutput(outputLimit);
-    const outSink = new PassThrough().on("data", (chunk: Buffer) => stdout.push(chunk));
-    const errSink = new PassThrough().on("data", (chunk: Buffer) => stderr.push(chunk));
+    const stream = (await untilAborted(
+      execution.start({ hijack: true, stdin: Boolean(handshake) }),
+      signal,
+    )) as NodeJS.ReadWriteStream & { destroy(): void };
+    let stdout = new CappedOutput(outputLimit);
+    let stderr = new CappedOutput(outputLimit);
+    let before: { stdout: string; stderr: string } | undefined;
+    let answering: Promise<void> | undefined;
+    let failAnswer: (error: unknown) => void = () => {};
+    // A failed answer ends the exec at once.
+    const answerFailed = new Promise<never>((_, reject) => {
+      failAnswer = reject;
+    });
+    answerFailed.catch(() => {});
+    // The command waits on stdin once it printed the marker to both streams,
+    // so the marker is the last thing each stream has said.
+    const mark = handshake ? Buffer.from(`${handshake.marker}\n`) : undefined;
+    const waiting = { out: false, err: false };
+    const tails = { out: Buffer.alloc(0), err: Buffer.alloc(0) };
+    const watch = (which: "out" | "err", chunk: Buffer) => {
+      if (!mark || before) return;
+      tails[which] = Buffer.concat([tails[which], chunk]).subarray(-mark.length);
+      waiting[which] = tails[which].equals(mark);
+      if (!waiting.out || !waiting.err) return;
+      const strip = (text: string) => text.slice(0, text.length - mark.length);
+      before = { stdout: strip(stdout.text()), stderr: strip(stderr.text()) };
+      stdout = new CappedOutput(outputLimit);
+      stderr = new CappedOutput(outputLimit);
+      answering = (handshake as Handshake).answer(before).then(
+        (line) => {
+          stream.write(`${line}\n`);
+        },
+        (error: unknown) => {
+          // An empty answer stops the command; the build ends with the error.
+          stream.write("\n");
+          failAnswer(error);
+          throw error;
+        },
+      );
+      answering.catch(() => {});
+    };
+    const outSink = new PassThrough().on("data", (chunk: Buffer) => {
+      stdout.push(chunk);
+      watch("out", chunk);
+    });
+    const errSink = new PassThrough().on("data", (chunk: Buffer) => {
+      stderr.push(chunk);
+      watch("err", chunk);
+    });
     docker.modem.demuxStream(stream, outSink, errSink);
     try {
-      await untilAborted(streamEnded(stream), signal);
+      await untilAborted(Promise.race([streamEnded(stream), answerFailed]), signal);
+      await answering;
     } finally {
       stream.destroy();
     }
@@ -242,7 +352,12 @@ export async function openImagebuilderSession(
       await new Promise((resolve) => setTimeout(resolve, 20));
       info = await untilAborted(execution.inspect(), signal);
     }
-    return { exitCode: info.ExitCode ?? -1, stdout: stdout.text(), stderr: stderr.text() };
+    return {
+      exitCode: info.ExitCode ?? -1,
+      stdout: stdout.text(),
+      stderr: stderr.text(),
+      ...(before && { before }),
+    };
   }
 
   let owner: Promise<FileOwner> | undefined;
@@ -256,6 +371,11 @@ export async function openImagebuilderSession(
   return {
     containerId: container.id,
     exec,
+
+    execWithAnswer(argv, handshake, execOptions = {}) {
+      commandRan = true;
+      return execute(argv, execOptions, handshake);
+    },
 
     async putFiles(dir, files) {
       if (files.length === 0) return;
@@ -315,11 +435,17 @@ export async function removeBuildContainers(
   docker: Docker,
   requestHash: string,
 ): Promise<string[]> {
-  const containers = await docker.listContainers({
-    all: true,
-    filters: { label: [`${BUILD_LABEL}=${requestHash}`] },
-  });
-  return removeContainers(docker, containers);
+  return removeContainers(docker, await listBuildContainers(docker, requestHash));
+}
+
+/** The containers of one build: labelled with its hash, or warm ones named after it. */
+export async function listBuildContainers(
+  docker: Docker,
+  requestHash: string,
+): Promise<Docker.ContainerInfo[]> {
+  // One listing of every build container: a label filter cannot match a name too.
+  const containers = await docker.listContainers({ all: true, filters: { label: [BUILD_LABEL] } });
+  return containers.filter((info) => buildOf(info) === requestHash);
 }
 
 /** Force-removes containers, one already gone counting as removed; returns their ids. */
@@ -348,6 +474,8 @@ export interface LeftoverOptions {
   queueId?: string;
   /** Which of these builds a worker of the queue runs now (runningBuilds). */
   running?: (requestHashes: readonly string[]) => Promise<Set<string>>;
+  /** Which workers of the queue are online (their heartbeats): the others' warm containers go. */
+  onlineWorkers?: () => Promise<Set<string>>;
   now?: number;
 }
 
@@ -355,9 +483,12 @@ export interface LeftoverOptions {
  * Removes build containers nobody will finish: those of this worker id, any
  * older than the job timeout (their worker died without cleaning up), and
  * those of this worker's queue whose build no worker runs (their worker
- * died, or lost Podman mid-build, and the job went on without them).
- * Containers of other queues are left to their own workers, which alone can
- * see those jobs. Returns the removed container ids.
+ * died, or lost Podman mid-build, and the job went on without them). A
+ * build's warm container counts as its (named after it); an idle warm one
+ * names no build, so it goes with its worker: when that worker is offline,
+ * or past its idle time on top of the job timeout. Containers of
+ * other queues are left to their own workers, which alone can see those
+ * jobs. Returns the removed container ids.
  */
 export async function removeLeftovers(docker: Docker, options: LeftoverOptions): Promise<string[]> {
   const now = options.now ?? Date.now();
@@ -367,16 +498,33 @@ export async function removeLeftovers(docker: Docker, options: LeftoverOptions):
   });
   const sameQueue = (info: Docker.ContainerInfo) =>
     options.queueId !== undefined && info.Labels?.[QUEUE_LABEL] === options.queueId;
+  // Warm and idle: no build yet (a taken one is named after its build).
+  const isWarm = (info: Docker.ContainerInfo) => buildOf(info) === undefined;
   const hashes = [
-    ...new Set(containers.filter(sameQueue).map((info) => info.Labels?.[BUILD_LABEL] ?? "")),
+    ...new Set(
+      containers
+        .filter((info) => sameQueue(info) && !isWarm(info))
+        .map((info) => buildOf(info) ?? ""),
+    ),
   ];
   // Read after the listing: a build that starts in between makes a container not listed.
   const running = options.running ? await options.running(hashes) : undefined;
+  const online =
+    options.onlineWorkers && containers.some((info) => sameQueue(info) && isWarm(info))
+      ? await options.onlineWorkers()
+      : undefined;
   const unfinishable = containers.filter((info) => {
     const ours = options.workerId !== undefined && info.Labels?.[WORKER_LABEL] === options.workerId;
-    const expired = now / 1000 - info.Created > options.olderThanSeconds;
-    const orphaned =
-      running !== undefined && sameQueue(info) && !running.has(info.Labels?.[BUILD_LABEL] ?? "");
+    const age = now / 1000 - info.Created;
+    if (isWarm(info)) {
+      const expired = age > options.olderThanSeconds + WARM_IDLE_SECONDS;
+      const orphaned =
+        online !== undefined && sameQueue(info) && !online.has(info.Labels?.[WORKER_LABEL] ?? "");
+      return ours || expired || orphaned;
+    }
+    const warmBefore = info.Labels?.[BUILD_LABEL] === WARM_BUILD ? WARM_IDLE_SECONDS : 0;
+    const expired = age > options.olderThanSeconds + warmBefore;
+    const orphaned = running !== undefined && sameQueue(info) && !running.has(buildOf(info) ?? "");
     return ours || expired || orphaned;
   });
   return removeContainers(docker, unfinishable);

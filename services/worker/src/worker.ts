@@ -16,6 +16,7 @@ import {
   type Heartbeat,
   KEY_PREFIX,
   queueInstanceId,
+  readWorkers,
   runningBuilds,
   settleWithin,
   startHeartbeat,
@@ -30,6 +31,7 @@ import { type SandboxConfig, sandboxFromConfig } from "./build-container.ts";
 import { createBuildProcessor } from "./build-processor.ts";
 import { createCacheProbe } from "./cache-probe.ts";
 import { checkContainerNetwork } from "./container-network.ts";
+import { createContainerPool } from "./container-pool.ts";
 import { loadBuildKey } from "./image-signing.ts";
 import { removeLeftovers } from "./imagebuilder-session.ts";
 import { watchPodman } from "./podman-availability.ts";
@@ -51,6 +53,7 @@ export type WorkerConfig = Pick<
   | "cache_url"
   | "log_level"
   | "worker_concurrency"
+  | "warm_containers"
   | "image_pull"
   | "image_pull_interval"
   | "upstream_url"
@@ -130,6 +133,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       olderThanSeconds: config.job_timeout + 60,
       queueId,
       running: (hashes) => runningBuilds(redis, hashes),
+      onlineWorkers: async () => new Set((await readWorkers(redis)).map((worker) => worker.id)),
     });
     if (removed.length > 0)
       logger.warn({ containers: removed }, "removed leftover build containers");
@@ -146,6 +150,21 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
 
   const registry = metricsRegistry({ worker: id });
   const metrics = workerMetrics(registry);
+  const sandbox = sandboxFromConfig(config);
+  const pool = config.warm_containers
+    ? createContainerPool({
+        docker,
+        size: config.worker_concurrency,
+        spec: {
+          workerId: id,
+          queueId,
+          jobTimeoutSeconds: config.job_timeout,
+          network: config.container_network,
+          sandbox,
+        },
+        onError: (error) => logger.warn({ err: error.message }, "warm container failed"),
+      })
+    : undefined;
   const cleanups = new Set<Promise<void>>();
   // Set once the BullMQ worker exists; an outage before that has no jobs to hand back.
   let consumer: Worker<BuildJobData, BuildResult> | undefined;
@@ -157,6 +176,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       metrics.podmanAvailable.set(0);
       heartbeat.builders(false);
       void consumer?.pause(true).catch(() => {});
+      // Whatever Podman comes back as, these may not be in it.
+      void pool?.discard();
     },
     onUp() {
       logger.info("podman API answers again: taking jobs");
@@ -171,13 +192,14 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       void cleanup.finally(() => cleanups.delete(cleanup));
     },
     docker,
+    pool,
     redis,
     store,
     storeRoot: store.stagingRoot,
     workerId: id,
     queueId,
     settings: {
-      sandbox: sandboxFromConfig(config),
+      sandbox,
       jobTimeoutSeconds: config.job_timeout,
       imagePull: config.image_pull,
       imagePullIntervalSeconds: config.image_pull_interval,
@@ -263,7 +285,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     });
     try {
       await Promise.race([worker.close(), abandoned]);
-      await Promise.race([Promise.allSettled([...cleanups]), abandoned]);
+      await Promise.race([Promise.allSettled([...cleanups, pool?.close()]), abandoned]);
     } finally {
       for (const timer of timers) clearTimeout(timer);
       await metricsListener?.close();

@@ -1,0 +1,222 @@
+import type Docker from "dockerode";
+import {
+  type BuildContainerSpec,
+  WARM_IDLE_SECONDS,
+  warmContainerOptions,
+} from "./build-container.ts";
+
+/*
+ * Warm containers: creating and starting a build container is a third of a
+ * small build, and nothing in it depends on the request. So once an image
+ * is built again, the worker readies the next container of that image beside
+ * the build: created, hardened and started exactly as a build's own, never
+ * used. The next build of that image takes it and nobody else ever does; a
+ * build that finds none makes its own, as without the pool.
+ */
+
+/** A started container no command has run in yet. */
+export interface WarmContainer {
+  id: string;
+  /** The image id it was created from. */
+  imageId: string;
+}
+
+export interface ContainerPoolOptions {
+  docker: Docker;
+  /** Everything of a build container but its image and request. */
+  spec: Omit<BuildContainerSpec, "requestHash" | "image">;
+  /** Most containers held, ready or being made: one per build slot. */
+  size: number;
+  /** How long a ready container waits for a build; WARM_IDLE_SECONDS by default. */
+  idleMs?: number;
+  /** Longest wait for one container to be created and started. */
+  readyTimeoutMs?: number;
+  onError?: (error: Error) => void;
+}
+
+export interface ContainerPool {
+  /** A ready container of this image id, handed out once; undefined when there is none. */
+  take(image: string, imageId: string): WarmContainer | undefined;
+  /**
+   * Told that a build of the image started. When the image was built before
+   * within the idle time, readies a container for its next build if there
+   * is room, or if an idle container of another image can make room. Never
+   * waits.
+   */
+  prepare(image: string, imageId: string): void;
+  /** Containers held: ready or being made. */
+  readonly held: number;
+  /** Removes every held container (Podman restarted, or the images are unknown). */
+  discard(): Promise<void>;
+  /** Takes no more work and removes everything it holds. */
+  close(): Promise<void>;
+}
+
+interface Entry {
+  image: string;
+  imageId: string;
+  /** Set once started. */
+  id?: string;
+  since: number;
+  idleTimer?: NodeJS.Timeout;
+  /** Settles once the container is started, failed, or given up on. */
+  ready: Promise<void>;
+  /** Left the pool while being made: remove it when it exists. */
+  dropped: boolean;
+}
+
+const READY_TIMEOUT_MS = 60_000;
+/** Images whose last build the pool remembers. */
+const REMEMBERED_IMAGES = 256;
+
+function statusCode(error: unknown): number | undefined {
+  return (error as { statusCode?: number } | null)?.statusCode;
+}
+
+export function createContainerPool(options: ContainerPoolOptions): ContainerPool {
+  const { docker, size } = options;
+  const idleMs = options.idleMs ?? WARM_IDLE_SECONDS * 1000;
+  const readyTimeoutMs = options.readyTimeoutMs ?? READY_TIMEOUT_MS;
+  const entries: Entry[] = [];
+  const removals = new Set<Promise<void>>();
+  // When each image was last built: a container is readied only for an image
+  // built again within the idle time. With many images, most are built once
+  // in a while, and a container readied for those would be made for nothing.
+  const lastBuilt = new Map<string, number>();
+  let closed = false;
+
+  const report = (error: unknown) => options.onError?.(error as Error);
+
+  function removeContainer(id: string): Promise<void> {
+    const removal = docker
+      .getContainer(id)
+      .remove({ force: true, v: true })
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          if (statusCode(error) !== 404) report(error);
+        },
+      );
+    removals.add(removal);
+    void removal.finally(() => removals.delete(removal));
+    return removal;
+  }
+
+  /** Out of the pool; its container removed now or as soon as it exists. */
+  function drop(entry: Entry): Promise<void> {
+    const index = entries.indexOf(entry);
+    if (index >= 0) entries.splice(index, 1);
+    clearTimeout(entry.idleTimer);
+    entry.dropped = true;
+    return entry.id ? removeContainer(entry.id) : entry.ready;
+  }
+
+  function make(image: string, imageId: string) {
+    const entry: Entry = {
+      image,
+      imageId,
+      since: Date.now(),
+      dropped: false,
+      ready: Promise.resolve(),
+    };
+    entries.push(entry);
+    let timer: NodeJS.Timeout | undefined;
+    const creating = (async () => {
+      const container = await docker.createContainer(
+        warmContainerOptions({ ...options.spec, image: imageId }),
+      );
+      try {
+        await container.start();
+      } catch (error) {
+        await removeContainer(container.id);
+        throw error;
+      }
+      return container.id;
+    })();
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`warm container not started within ${readyTimeoutMs} ms`)),
+        readyTimeoutMs,
+      );
+    });
+    // A creation that answers after its timeout still leaves a container: removed then.
+    creating.then(
+      (id) => {
+        if (entry.dropped) void removeContainer(id);
+      },
+      () => {},
+    );
+    entry.ready = Promise.race([creating, timedOut]).then(
+      (id) => {
+        clearTimeout(timer);
+        if (entry.dropped) return;
+        entry.id = id;
+        entry.idleTimer = setTimeout(() => void drop(entry), idleMs);
+        entry.idleTimer.unref();
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        if (!entry.dropped) report(error);
+        entry.dropped = true;
+        const index = entries.indexOf(entry);
+        if (index >= 0) entries.splice(index, 1);
+      },
+    );
+  }
+
+  /** Another id under the same name: the image was pulled anew, its old containers are of no use. */
+  function dropOutdated(image: string, imageId: string) {
+    for (const entry of entries.filter((e) => e.image === image && e.imageId !== imageId)) {
+      void drop(entry);
+    }
+  }
+
+  async function dropAll() {
+    await Promise.all([...entries].map(drop));
+    await Promise.all([...removals]);
+  }
+
+  return {
+    take(image, imageId) {
+      dropOutdated(image, imageId);
+      const entry = entries.find((e) => e.imageId === imageId && e.id !== undefined);
+      if (!entry?.id) return undefined;
+      entries.splice(entries.indexOf(entry), 1);
+      clearTimeout(entry.idleTimer);
+      return { id: entry.id, imageId };
+    },
+
+    prepare(image, imageId) {
+      if (closed || size < 1) return;
+      const now = Date.now();
+      const previous = lastBuilt.get(imageId);
+      lastBuilt.delete(imageId);
+      lastBuilt.set(imageId, now);
+      if (lastBuilt.size > REMEMBERED_IMAGES) {
+        lastBuilt.delete(lastBuilt.keys().next().value as string);
+      }
+      dropOutdated(image, imageId);
+      if (previous === undefined || now - previous > idleMs) return;
+      if (entries.length >= size) {
+        // Room from the longest idle ready container of another image, if any.
+        const evictable = entries
+          .filter((e) => e.imageId !== imageId && e.id !== undefined)
+          .sort((a, b) => a.since - b.since)[0];
+        if (!evictable) return;
+        void drop(evictable);
+      }
+      make(image, imageId);
+    },
+
+    get held() {
+      return entries.length;
+    },
+
+    discard: dropAll,
+
+    async close() {
+      closed = true;
+      await dropAll();
+    },
+  };
+}

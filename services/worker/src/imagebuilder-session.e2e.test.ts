@@ -1,0 +1,322 @@
+import { randomBytes } from "node:crypto";
+import { manifestHash, parseManifest } from "@asu/core";
+import Docker from "dockerode";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { FIXTURE_REVISION_24_10 } from "../../../test/support/fake-upstream.ts";
+import { buildImagebuilderDouble } from "../../../test/support/imagebuilder-double.ts";
+import {
+  BUILD_NETWORK,
+  ensurePodmanNetwork,
+  type PodmanService,
+  startPodmanService,
+} from "../../../test/support/podman-service.ts";
+import { BUILD_LABEL, WARM_BUILD, WORKER_LABEL } from "./build-container.ts";
+import { type ContainerPool, createContainerPool, type WarmContainer } from "./container-pool.ts";
+import {
+  binDir,
+  INFO_COMMAND,
+  imageCommand,
+  manifestCommand,
+  manifestThenImageCommand,
+} from "./imagebuilder-commands.ts";
+import {
+  listBuildContainers,
+  openImagebuilderSession,
+  removeLeftovers,
+} from "./imagebuilder-session.ts";
+
+const SANDBOX = { memoryBytes: 1024 ** 3, cpus: 1, diskMb: 256, outputMaxMb: 64, pidsLimit: 256 };
+
+describe("build containers: warm ones, and a step that waits for the worker", () => {
+  let podman: PodmanService;
+  let docker: Docker;
+  let release: string;
+  let snapshot: string;
+  const pools: ContainerPool[] = [];
+  const workerIds: string[] = [];
+  const BASE = "localhost/asu-test/container-pool";
+
+  beforeAll(async () => {
+    podman = await startPodmanService();
+    await ensurePodmanNetwork(podman.env, BUILD_NETWORK);
+    docker = new Docker({ socketPath: podman.socketPath });
+    release = await buildImagebuilderDouble(podman, {
+      baseContainer: BASE,
+      tag: "v24.10.0",
+      flavour: "opkg",
+      version: "24.10.0",
+      revision: FIXTURE_REVISION_24_10,
+      target: "ath79/generic",
+    });
+    snapshot = await buildImagebuilderDouble(podman, {
+      baseContainer: BASE,
+      tag: "master",
+      flavour: "apk",
+      version: "SNAPSHOT",
+      revision: "r29000-aaaaaaaaaa",
+      target: "x86/64",
+    });
+  }, 300_000);
+
+  afterEach(async () => {
+    await Promise.all(pools.splice(0).map((pool) => pool.close()));
+  });
+
+  afterAll(async () => {
+    for (const workerId of workerIds) {
+      await removeLeftovers(docker, { workerId, olderThanSeconds: Number.POSITIVE_INFINITY });
+    }
+    await podman?.stop();
+  }, 60_000);
+
+  const imageId = async (image: string) => (await docker.getImage(image).inspect()).Id;
+
+  function newPool(size: number) {
+    const workerId = `pool-test-${randomBytes(4).toString("hex")}`;
+    workerIds.push(workerId);
+    const spec = {
+      workerId,
+      jobTimeoutSeconds: 120,
+      network: BUILD_NETWORK,
+      sandbox: SANDBOX,
+    };
+    const errors: Error[] = [];
+    const pool = createContainerPool({
+      docker,
+      size,
+      spec,
+      onError: (error) => errors.push(error),
+    });
+    pools.push(pool);
+    return { pool, workerId, spec, errors };
+  }
+
+  const containersOf = (workerId: string) =>
+    docker.listContainers({ all: true, filters: { label: [`${WORKER_LABEL}=${workerId}`] } });
+
+  /** Takes a container once one is ready. */
+  async function takeWhenReady(pool: ContainerPool, image: string, id: string) {
+    let taken: WarmContainer | undefined;
+    await expect
+      .poll(
+        () => {
+          taken = pool.take(image, id);
+          return taken;
+        },
+        { timeout: 60_000 },
+      )
+      .toBeDefined();
+    return taken as WarmContainer;
+  }
+
+  it("hands out a started container with a build container's sandbox, once", async () => {
+    const { pool, workerId, spec, errors } = newPool(1);
+    const id = await imageId(release);
+    // An image built once in a while gets none; one built again does.
+    pool.prepare(release, id);
+    expect(pool.held).toBe(0);
+    pool.prepare(release, id);
+    expect(pool.held).toBe(1);
+    const warm = await takeWhenReady(pool, release, id);
+    expect(pool.take(release, id)).toBeUndefined();
+    expect(pool.held).toBe(0);
+
+    const info = await docker.getContainer(warm.id).inspect();
+    expect(info.State.Running).toBe(true);
+    expect(info.Config.Labels[BUILD_LABEL]).toBe(WARM_BUILD);
+    expect(info.Config.Labels[WORKER_LABEL]).toBe(workerId);
+
+    // The same sandbox as a container made for a build.
+    const cold = await openImagebuilderSession(docker, {
+      ...spec,
+      image: release,
+      imageId: id,
+      requestHash: `pool-${randomBytes(6).toString("hex")}`,
+    });
+    try {
+      const made = await docker.getContainer(cold.containerId).inspect();
+      const sandboxOf = (c: Docker.ContainerInspectInfo) => {
+        const host = c.HostConfig as Docker.HostConfig & { Tmpfs?: Record<string, string> };
+        return {
+          image: c.Image,
+          capDrop: host.CapDrop,
+          securityOpt: host.SecurityOpt,
+          readonly: host.ReadonlyRootfs,
+          tmpfs: host.Tmpfs,
+          memory: host.Memory,
+          cpus: host.NanoCpus,
+          pids: host.PidsLimit,
+          network: host.NetworkMode,
+          user: c.Config.User,
+        };
+      };
+      expect(sandboxOf(info)).toEqual(sandboxOf(made));
+      // Podman lists ALL as the capabilities it dropped.
+      expect(info.HostConfig.CapDrop?.map((cap: string) => cap.replace(/^CAP_/, ""))).toContain(
+        "CHOWN",
+      );
+    } finally {
+      await cold.remove();
+    }
+
+    // A build's session in it: nothing ran there before, and it goes with the build.
+    const requestHash = `pool-${randomBytes(6).toString("hex")}`;
+    const session = await openImagebuilderSession(docker, {
+      ...spec,
+      image: release,
+      imageId: id,
+      warm,
+      requestHash,
+    });
+    expect(session.containerId).toBe(warm.id);
+    // Named after its build, so the build's containers include it.
+    await expect
+      .poll(async () => (await listBuildContainers(docker, requestHash)).map((c) => c.Id))
+      .toEqual([warm.id]);
+    // Its only process is its own sleep: idle time on top of the job timeout.
+    const top = await docker.getContainer(warm.id).top();
+    expect(top.Processes?.map((row: string[]) => row.join(" "))).toEqual([
+      expect.stringMatching(/sleep 420$/),
+    ]);
+    expect((await session.exec(INFO_COMMAND)).exitCode).toBe(0);
+    await session.remove();
+    await expect.poll(async () => (await containersOf(workerId)).length).toBe(0);
+    expect(errors).toEqual([]);
+  }, 180_000);
+
+  it("holds at most its size; an idle container of another image makes room", async () => {
+    const { pool, workerId } = newPool(1);
+    const [releaseId, snapshotId] = await Promise.all([imageId(release), imageId(snapshot)]);
+    pool.prepare(release, releaseId);
+    pool.prepare(release, releaseId);
+    pool.prepare(release, releaseId);
+    expect(pool.held).toBe(1);
+    await expect
+      .poll(async () => (await containersOf(workerId)).filter((c) => c.State === "running"))
+      .toHaveLength(1);
+    pool.prepare(snapshot, snapshotId);
+    pool.prepare(snapshot, snapshotId);
+    expect(pool.held).toBe(1);
+    const warm = await takeWhenReady(pool, snapshot, snapshotId);
+    expect(pool.take(release, releaseId)).toBeUndefined();
+    await expect
+      .poll(async () => (await containersOf(workerId)).map((c) => c.Id))
+      .toEqual([warm.id]);
+    await docker.getContainer(warm.id).remove({ force: true });
+  }, 180_000);
+
+  it("drops the containers of an image whose id changed", async () => {
+    const { pool, workerId } = newPool(2);
+    const id = await imageId(release);
+    pool.prepare(release, id);
+    pool.prepare(release, id);
+    await expect
+      .poll(async () => (await containersOf(workerId)).filter((c) => c.State === "running"))
+      .toHaveLength(1);
+    // The name now points at another image (a pull): nothing made from the old one is handed out.
+    expect(pool.take(release, "sha256:0000")).toBeUndefined();
+    expect(pool.held).toBe(0);
+    await expect.poll(async () => (await containersOf(workerId)).length).toBe(0);
+  }, 180_000);
+
+  it("removes everything when it closes, a container still being made included", async () => {
+    const { pool, workerId } = newPool(2);
+    const [releaseId, snapshotId] = await Promise.all([imageId(release), imageId(snapshot)]);
+    pool.prepare(release, releaseId);
+    pool.prepare(release, releaseId);
+    await expect
+      .poll(async () => (await containersOf(workerId)).filter((c) => c.State === "running"))
+      .toHaveLength(1);
+    pool.prepare(snapshot, snapshotId);
+    pool.prepare(snapshot, snapshotId);
+    expect(pool.held).toBe(2);
+    await pool.close();
+    expect(pool.held).toBe(0);
+    await expect.poll(async () => (await containersOf(workerId)).length).toBe(0);
+    pool.prepare(release, releaseId);
+    pool.prepare(release, releaseId);
+    expect(pool.held).toBe(0);
+  }, 180_000);
+
+  describe("make manifest and make image in one exec, with the worker's answer between", () => {
+    const PROFILE = "tplink_archer-c7-v5";
+
+    async function mergedStep(packages: string[], answer: (manifest: string) => Promise<string>) {
+      const requestHash = `merged-${randomBytes(6).toString("hex")}`;
+      const { spec } = newPool(0);
+      const session = await openImagebuilderSession(docker, {
+        ...spec,
+        image: release,
+        requestHash,
+      });
+      const marker = `asu-test-${randomBytes(4).toString("hex")}`;
+      const image = imageCommand({
+        request: { profile: PROFILE, defaults: null, rootfs_size_mb: null, filesystem: null },
+        packages,
+        manifest: {},
+        requestHash,
+      });
+      const asked: string[] = [];
+      const run = session.execWithAnswer(
+        manifestThenImageCommand(manifestCommand(PROFILE, packages), image, marker),
+        {
+          marker,
+          answer: async (before) => {
+            asked.push(before.stdout);
+            return answer(before.stdout);
+          },
+        },
+      );
+      return { session, run, asked, requestHash, marker };
+    }
+
+    it("runs make image named after the manifest the worker checked", async () => {
+      const { session, run, asked, requestHash, marker } = await mergedStep(
+        ["luci"],
+        async (text) => manifestHash(parseManifest(text)),
+      );
+      try {
+        const result = await run;
+        expect(result.exitCode, result.stderr).toBe(0);
+        const manifest = parseManifest(result.before?.stdout ?? "");
+        expect(manifest).toHaveProperty("luci");
+        expect(asked).toHaveLength(1);
+        // The marker itself is in neither part.
+        expect(`${result.before?.stdout}${result.stdout}${result.stderr}`).not.toContain(marker);
+        const profiles = JSON.parse(
+          (await session.readFile(`${binDir(requestHash)}/profiles.json`)) ?? "{}",
+        );
+        const names = JSON.stringify(profiles);
+        expect(names).toContain(manifestHash(manifest));
+      } finally {
+        await session.remove();
+      }
+    }, 180_000);
+
+    it("stops before make image when the answer fails, with the answer's error", async () => {
+      const refused = new Error("packages_versions mismatch");
+      const { session, run, requestHash } = await mergedStep(["luci"], async () => {
+        throw refused;
+      });
+      try {
+        await expect(run).rejects.toBe(refused);
+        expect(await session.exists(binDir(requestHash))).toBe(false);
+      } finally {
+        await session.remove();
+      }
+    }, 180_000);
+
+    it("asks nothing when make manifest fails, and keeps its output and exit code", async () => {
+      const { session, run, asked } = await mergedStep(["no-such-package"], async () => "0");
+      try {
+        const result = await run;
+        expect(result.before).toBeUndefined();
+        expect(asked).toEqual([]);
+        expect(result.exitCode).not.toBe(0);
+        expect(result.stderr).toContain("no-such-package");
+      } finally {
+        await session.remove();
+      }
+    }, 180_000);
+  });
+});
