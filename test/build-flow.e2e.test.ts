@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import type { RunningWorker } from "../services/worker/src/worker.ts";
+import type { RunningWorker } from "../packages/build-worker/src/worker.ts";
 import {
   type AsuStack,
   ATH79_24_10_DOUBLE,

@@ -2,8 +2,12 @@ import { randomBytes } from "node:crypto";
 import { queueInstanceId } from "@asu/queue";
 import type Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { BUILD_LABEL, QUEUE_LABEL, WORKER_LABEL } from "../services/worker/src/build-container.ts";
-import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
+import {
+  BUILD_LABEL,
+  QUEUE_LABEL,
+  WORKER_LABEL,
+} from "../packages/build-worker/src/build-container.ts";
+import { type RunningWorker, startWorker } from "../packages/build-worker/src/worker.ts";
 import {
   type AsuStack,
   ATH79_24_10_DOUBLE,

@@ -5,9 +5,9 @@ import { createLogger } from "@asu/observability";
 import { type BuildQueue, createBuildQueue } from "@asu/queue";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { registerStatsRoutes } from "../services/build-api/src/stats-routes.ts";
+import { registerStatsRoutes } from "../packages/build-tier/src/stats-routes.ts";
+import { type RunningWorker, startWorker } from "../packages/build-worker/src/worker.ts";
 import { freeLoopbackPort } from "../services/server/src/private-redis.ts";
-import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
 import {
   type AsuStack,
   ATH79_24_10_DOUBLE,

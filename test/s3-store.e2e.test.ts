@@ -10,7 +10,7 @@ import { type BuildQueue, createBuildQueue } from "@asu/queue";
 import { createStoreFromConfig } from "@asu/store";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { startJanitor } from "../services/build-api/src/janitor.ts";
+import { startJanitor } from "../packages/build-tier/src/janitor.ts";
 import {
   type AsuStack,
   ATH79_24_10_DOUBLE,

@@ -8,8 +8,8 @@ import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { buildContainerOptions } from "../packages/build-worker/src/build-container.ts";
 import { guardTableName } from "../services/server/src/build-network-guard.ts";
-import { buildContainerOptions } from "../services/worker/src/build-container.ts";
 import { postJson, waitForBuild } from "./support/asu-stack.ts";
 import {
   type FakeUpstream,

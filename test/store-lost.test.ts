@@ -16,7 +16,7 @@ import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { type Job, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBuildApp } from "../services/build-api/src/build-app.ts";
+import { createBuildApp } from "../packages/build-tier/src/build-app.ts";
 import { type FakeUpstream, startFakeUpstream } from "./support/fake-upstream.ts";
 import { type RedisServer, startRedisServer } from "./support/redis-server.ts";
 import { type S3Server, startS3Server } from "./support/s3-server.ts";

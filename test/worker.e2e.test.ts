@@ -26,10 +26,10 @@ import { readErrorLog } from "@asu/stats";
 import Docker from "dockerode";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { buildAnswer } from "../services/build-api/src/build-answer.ts";
-import { ensureImage } from "../services/worker/src/image-pull.ts";
-import { BUILD_LABEL, WORKER_LABEL } from "../services/worker/src/imagebuilder-session.ts";
-import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
+import { buildAnswer } from "../packages/build-tier/src/build-answer.ts";
+import { ensureImage } from "../packages/build-worker/src/image-pull.ts";
+import { BUILD_LABEL, WORKER_LABEL } from "../packages/build-worker/src/imagebuilder-session.ts";
+import { type RunningWorker, startWorker } from "../packages/build-worker/src/worker.ts";
 import { containersGone } from "./support/containers.ts";
 import { FIXTURE_REVISION_24_10 } from "./support/fake-upstream.ts";
 import {
