@@ -15,6 +15,7 @@ import {
   waitForBuild,
 } from "./support/asu-stack.ts";
 import { type ServedApp, serveApp } from "./support/serve-app.ts";
+import { silentLogger } from "./support/silent-logger.ts";
 
 /*
  * What operators watch, over a real build: /metrics of the build tier and
@@ -71,10 +72,7 @@ beforeAll(async () => {
   const app = createApiApp({
     title: "stats",
     version: "0",
-    logger: createLogger({
-      service: "stats",
-      destination: new Writable({ write: (_c, _e, done) => done() }),
-    }),
+    logger: silentLogger("stats"),
   });
   statsQueue = createBuildQueue({ connection: statsRedis });
   registerStatsRoutes(app, {

@@ -8,11 +8,11 @@ import {
   ARCHER,
   BUILD_ROUTE_SETTINGS,
   type BuildRouteStand,
-  silentLogger,
   startBuildRouteStand,
 } from "./support/build-route-stand.ts";
 import { type S3Server, startS3Server } from "./support/s3-server.ts";
 import { type ServedApp, serveApp } from "./support/serve-app.ts";
+import { silentLogger } from "./support/silent-logger.ts";
 
 // A finished build whose files left the store is built again, not answered
 // "done" with downloads that 404.

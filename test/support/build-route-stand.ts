@@ -1,6 +1,4 @@
-import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
-import { createLogger, type Logger } from "@asu/observability";
 import {
   BUILD_QUEUE,
   type BuildJobData,
@@ -48,14 +46,6 @@ export const ARCHER = {
   profile: "tplink_archer-c7-v5",
   packages: ["luci"],
 };
-
-/** A logger that writes nowhere, so a test's output is the test runner's. */
-export function silentLogger(service: string): Logger {
-  return createLogger({
-    service,
-    destination: new Writable({ write: (_chunk, _encoding, done) => done() }),
-  });
-}
 
 export interface BuildRouteStand {
   redisServer: RedisServer;

@@ -1,7 +1,5 @@
-import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
 import { type ApiApp, undocumentedRoutes } from "@asu/http";
-import { createLogger } from "@asu/observability";
 import { createBuildQueue } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
@@ -10,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { silentLogger } from "../../../test/support/silent-logger.ts";
 import { ALLOWED_METHODS, createBuildApp } from "./build-app.ts";
 
 let upstream: FakeUpstream;
@@ -52,10 +51,7 @@ async function startTier(): Promise<Tier> {
       max_pending_jobs: 10,
       upstream_url: upstream.url,
     },
-    logger: createLogger({
-      service: "t",
-      destination: new Writable({ write: (_c, _e, done) => done() }),
-    }),
+    logger: silentLogger("t"),
   });
   const served = await serveApp(app);
   return {

@@ -8,10 +8,10 @@ import {
   ARCHER,
   BUILD_ROUTE_SETTINGS,
   type BuildRouteStand,
-  silentLogger,
   startBuildRouteStand,
 } from "../../../test/support/build-route-stand.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { silentLogger } from "../../../test/support/silent-logger.ts";
 import { BUILD_CACHE_MAX_HASHES, registerBuildCacheRoute } from "./build-cache-route.ts";
 import { registerBuildRoutes } from "./build-routes.ts";
 

@@ -13,10 +13,10 @@ import {
   BUILD_ROUTE_SETTINGS,
   type BuildRouteStand,
   callJson,
-  silentLogger,
   startBuildRouteStand,
 } from "../../../test/support/build-route-stand.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { silentLogger } from "../../../test/support/silent-logger.ts";
 import { uploadThenRead } from "../../../test/support/upload-then-read.ts";
 import { registerBuildRoutes } from "./build-routes.ts";
 import { startJanitor } from "./janitor.ts";

@@ -10,11 +10,11 @@ import {
   BUILD_ROUTE_SETTINGS,
   type BuildRouteStand,
   callJson,
-  silentLogger,
   startBuildRouteStand,
 } from "../../../test/support/build-route-stand.ts";
 import type { FakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { silentLogger } from "../../../test/support/silent-logger.ts";
 import { registerBuildRoutes } from "./build-routes.ts";
 
 /*
