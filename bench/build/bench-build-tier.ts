@@ -12,8 +12,12 @@ import { createBuildApp } from "../../packages/build-tier/src/build-app.ts";
 import { type FakeUpstream, startFakeUpstream } from "../../test/support/fake-upstream.ts";
 import { startRedisServer } from "../../test/support/redis-server.ts";
 
-/** Where the benches' local store lives. */
-export const BENCH_PUBLIC_PATH = "/tmp/asu-bench-public";
+/**
+ * Where the benches' local store lives. Every bench's finished build has the
+ * same hash, so a bench that writes into it (bench:front-door puts an image
+ * there) gives its build tier a folder of its own through the environment.
+ */
+export const BENCH_PUBLIC_PATH = process.env.BENCH_PUBLIC_PATH ?? "/tmp/asu-bench-public";
 
 type BuildAppSettings = Parameters<typeof createBuildApp>[0]["settings"];
 

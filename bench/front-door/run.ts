@@ -16,10 +16,14 @@
  * The tiers are their own processes as deployed: prepare
  * (services/prepare/src/main.ts) with BUILD_API_URL set to the build tier,
  * and the build tier with its Redis and one finished build
- * (bench/build/build-server.ts). Besides req/s it reads each process's CPU
- * time from /proc: the CPU Caddy spends per request against the tiers' shows
- * what bounds the ratio when proxy, tiers and load generator share a
- * machine's cores (see the note printed at the end).
+ * (bench/build/build-server.ts). Besides req/s it reads from /proc, per
+ * request, each process's CPU time and read/write syscalls (the load
+ * generator is this process), how busy the machine's cores were and how much
+ * of that was other work, and how many connections each tier was given (a
+ * proxy that reuses its upstream connections opens about as many as it has
+ * clients): what bounds the ratio when proxy, tiers and load generator share
+ * a machine's cores (see the note printed at the end). Under other load,
+ * compare CPU per request and syscalls rather than req/s.
  *
  * Needs Debian's caddy on the PATH (apt-get install -y caddy), the same
  * package the proxy image installs.
@@ -29,7 +33,10 @@
  * there and here.
  *
  * Usage: pnpm bench:front-door [-- --duration 10 --connections 48 --rounds 3
- *   --caddyfile path/to/Caddyfile --scenarios prepare,mix --prepare-cpus 0.5]
+ *   --caddyfile path/to/Caddyfile --scenarios prepare,mix --prepare-cpus 0.5
+ *   --rate 800]
+ * `--rate` holds both ways in to one rate (req/s, all streams together), so
+ * CPU per request compares at equal batching; unset, each goes as fast as it can.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -45,10 +52,10 @@ import { gzipSync } from "node:zlib";
 import autocannon from "autocannon";
 import { startFakeUpstream } from "../../test/support/fake-upstream.ts";
 import { findCommand } from "../../test/support/run-command.ts";
-import { BENCH_PUBLIC_PATH } from "../build/bench-build-tier.ts";
 import { cpuSeconds, median } from "../build/figures.ts";
 import { request as buildRequest } from "../build/request.ts";
 import { type CpuLimit, limitCpu } from "./cpu-limit.ts";
+import { machineCpu, syscalls, watchConnections } from "./machine.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((arg) => arg !== "--"),
@@ -61,6 +68,8 @@ const { values } = parseArgs({
     scenarios: { type: "string", default: "prepare,mix" },
     // The compose stack's default PREPARE_CPUS; 0 leaves the tier uncapped.
     "prepare-cpus": { type: "string", default: "0.5" },
+    // Requests per second, all streams together; unset, as fast as they go.
+    rate: { type: "string" },
   },
 });
 const duration = Number(values.duration);
@@ -68,6 +77,7 @@ const connections = Number(values.connections);
 const warmup = Number(values.warmup);
 const rounds = Number(values.rounds);
 const prepareCpus = Number(values["prepare-cpus"]);
+const rate = values.rate === undefined ? undefined : Number(values.rate);
 
 const PREPARE_PORT = 18_091;
 const BUILD_PORT = 18_092;
@@ -86,10 +96,11 @@ const prepareBody = JSON.stringify({
   from_version: "23.05.0",
 });
 
-async function startBuildTier(): Promise<[ChildProcess, string]> {
+async function startBuildTier(publicPath: string): Promise<[ChildProcess, string]> {
   const script = fileURLToPath(new URL("../build/build-server.ts", import.meta.url));
   const child = spawn(process.execPath, [script], {
-    env: { ...process.env, PORT: String(BUILD_PORT) },
+    // A store of its own: other benches on the machine write the same hash's image.
+    env: { ...process.env, PORT: String(BUILD_PORT), BENCH_PUBLIC_PATH: publicPath },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const [chunk] = (await once(child.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
@@ -134,7 +145,11 @@ async function startPrepareTier(upstreamUrl: string): Promise<ChildProcess> {
  * (`localhost` would add ::1, where the tiers do not listen). The access log
  * goes to a file, as a log collector would take it.
  */
-async function startCaddy(caddy: string, logFile: string): Promise<ChildProcess> {
+async function startCaddy(
+  caddy: string,
+  logFile: string,
+  publicPath: string,
+): Promise<ChildProcess> {
   const child = spawn(caddy, ["run", "--config", CADDYFILE, "--adapter", "caddyfile"], {
     env: {
       PATH: process.env.PATH ?? "/usr/bin:/bin",
@@ -145,7 +160,7 @@ async function startCaddy(caddy: string, logFile: string): Promise<ChildProcess>
       BUILD_HOST: "127.0.0.1",
       BUILD_PORT: String(BUILD_PORT),
       STORE_BACKEND: "local",
-      STORE_ROOT: BENCH_PUBLIC_PATH,
+      STORE_ROOT: publicPath,
       ...(process.env.GOMAXPROCS ? { GOMAXPROCS: process.env.GOMAXPROCS } : {}),
       ...(process.env.GOGC ? { GOGC: process.env.GOGC } : {}),
     },
@@ -238,6 +253,9 @@ interface Figures {
   p99: number;
   /** CPU microseconds per answered request, by process. */
   cpu: Record<string, number>;
+  /** Cores busy on average, all work on the machine, and the part that was not ours. */
+  busy: number;
+  others: number;
 }
 
 async function load(streams: Stream[], proxied: boolean, seconds: number) {
@@ -248,6 +266,7 @@ async function load(streams: Stream[], proxied: boolean, seconds: number) {
         requests: stream.requests,
         connections: Math.max(1, Math.round(connections * stream.share)),
         duration: seconds,
+        ...(rate ? { overallRate: Math.max(1, Math.round(rate * stream.share)) } : {}),
       }),
     ),
   );
@@ -265,23 +284,40 @@ async function load(streams: Stream[], proxied: boolean, seconds: number) {
 async function measure(
   streams: Stream[],
   proxied: boolean,
-  processes: Record<string, ChildProcess>,
+  processes: Record<string, number | undefined>,
 ): Promise<Figures> {
   const before = Object.fromEntries(
-    Object.entries(processes).map(([name, child]) => [name, cpuSeconds(child.pid)]),
+    Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid)]),
   );
+  const syscallsBefore = Object.fromEntries(
+    Object.entries(processes).map(([name, pid]) => [name, syscalls(pid)]),
+  );
+  const machineBefore = machineCpu();
+  const watch = watchConnections([PROXY_PORT, PREPARE_PORT, BUILD_PORT]);
   const result = await load(streams, proxied, duration);
+  const accepted = watch.stop();
+  const machineAfter = machineCpu();
   const cpu: Record<string, number> = {};
-  for (const [name, child] of Object.entries(processes)) {
-    cpu[name] = ((cpuSeconds(child.pid) - (before[name] ?? 0)) * 1e6) / result.requests;
+  const calls: Record<string, number> = {};
+  let ours = 0;
+  for (const [name, pid] of Object.entries(processes)) {
+    const seconds = cpuSeconds(pid) - (before[name] ?? 0);
+    ours += seconds;
+    cpu[name] = (seconds * 1e6) / result.requests;
+    calls[name] = (syscalls(pid) - (syscallsBefore[name] ?? 0)) / result.requests;
   }
+  // Cores in use on average, and how many of them went to other work.
+  const cores = availableParallelism();
+  const wall = (machineAfter.total - machineBefore.total) / cores;
+  const busy = (machineAfter.busy - machineBefore.busy) / wall;
+  const others = busy - ours / wall;
   const cpuText = Object.entries(cpu)
-    .map(([name, us]) => `${name} ${us.toFixed(0)}`)
+    .map(([name, us]) => `${name} ${us.toFixed(0)} (${calls[name]?.toFixed(1)} syscalls)`)
     .join(", ");
   console.log(
-    `  ${(proxied ? "through caddy" : "direct").padEnd(14)} ${result.rps.toFixed(0).padStart(7)} req/s  p99 ${result.p99} ms  CPU µs/request: ${cpuText}`,
+    `  ${(proxied ? "through caddy" : "direct").padEnd(14)} ${result.rps.toFixed(0).padStart(7)} req/s  p99 ${result.p99} ms  CPU µs/request: ${cpuText}; cores busy ${busy.toFixed(2)}/${cores} (other work ${others.toFixed(2)}); connections to ${proxied ? `caddy ${accepted[PROXY_PORT]}, ` : ""}prepare ${accepted[PREPARE_PORT]}, build ${accepted[BUILD_PORT]}`,
   );
-  return { rps: result.rps, p99: result.p99, cpu };
+  return { rps: result.rps, p99: result.p99, cpu, busy, others };
 }
 
 /** What each kind of answer weighs, plain and gzipped, so the compression settings can be judged. */
@@ -309,9 +345,10 @@ const caddy = findCommand("caddy");
 if (!caddy) throw new Error("caddy is not installed (apt-get install -y caddy)");
 const dir = await mkdtemp(join(tmpdir(), "asu-front-door-"));
 const upstream = await startFakeUpstream();
-const [build, hash] = await startBuildTier();
+const publicPath = join(dir, "public");
+const [build, hash] = await startBuildTier(publicPath);
 // A download the size of a small image, the same bytes for both ways in.
-await writeFile(join(BENCH_PUBLIC_PATH, "store", hash, IMAGE), randomBytes(IMAGE_BYTES));
+await writeFile(join(publicPath, "store", hash, IMAGE), randomBytes(IMAGE_BYTES));
 const prepare = await startPrepareTier(upstream.url);
 // The stack caps each prepare replica (PREPARE_CPUS); the same cap here, or
 // the bench would measure a tier with cores a deployment leaves to Caddy.
@@ -322,8 +359,9 @@ if (prepareCpus > 0 && prepare.pid) {
 let proxy: ChildProcess | undefined;
 const summary: string[] = [];
 try {
-  proxy = await startCaddy(caddy, join(dir, "caddy.log"));
-  const tiers = { prepare, build };
+  proxy = await startCaddy(caddy, join(dir, "caddy.log"), publicPath);
+  // The bench's own process is the load generator (autocannon runs in it).
+  const tiers = { prepare: prepare.pid, build: build.pid, client: process.pid };
   console.log(
     `${connections} connections, ${duration} s each after ${warmup} s warm-up, ${rounds} rounds; one replica per tier; prepare tier ${prepareLimit ? `capped at ${prepareCpus} CPU as compose's PREPARE_CPUS (${prepareLimit.path})` : "uncapped (--prepare-cpus 0)"}, build tier uncapped as in compose`,
   );
@@ -341,22 +379,33 @@ try {
     for (let round = 1; round <= rounds; round++) {
       console.log(` round ${round}`);
       direct.push(await measure(streams, false, tiers));
-      proxied.push(await measure(streams, true, { ...tiers, caddy: proxy }));
+      proxied.push(await measure(streams, true, { ...tiers, caddy: proxy.pid }));
     }
     const directRps = median(direct.map((figures) => figures.rps));
     const proxiedRps = median(proxied.map((figures) => figures.rps));
-    const tierCpu = median(
-      direct.map((figures) => (figures.cpu.prepare ?? 0) + (figures.cpu.build ?? 0)),
-    );
-    const caddyCpu = median(proxied.map((figures) => figures.cpu.caddy ?? 0));
+    const perRequest = (runs: Figures[], names: string[]) =>
+      median(runs.map((figures) => names.reduce((sum, n) => sum + (figures.cpu[n] ?? 0), 0)));
+    const tierNames = ["prepare", "build"];
+    const caddyCpu = perRequest(proxied, ["caddy"]);
+    const others = median([...direct, ...proxied].map((figures) => figures.others));
+    // The goal's rate, with each process's CPU per request as measured: the
+    // tiers and the load generator as in the direct runs (at the higher rate,
+    // where an event loop wakes once for several requests), Caddy as proxied.
+    const goalRps = 0.8 * directRps;
+    const needed =
+      (goalRps * (caddyCpu + perRequest(direct, tierNames) + perRequest(direct, ["client"]))) / 1e6;
     summary.push(
-      `${name.padEnd(8)} direct ${directRps.toFixed(0)} req/s, through caddy ${proxiedRps.toFixed(0)} req/s (p99 ${median(proxied.map((f) => f.p99))} ms): ratio ${(proxiedRps / directRps).toFixed(2)} (goal ≥ 0.8); CPU per request: tiers ${tierCpu.toFixed(0)} µs, caddy ${caddyCpu.toFixed(0)} µs → ${(tierCpu / (tierCpu + caddyCpu)).toFixed(2)} of direct when caddy and tiers share saturated cores`,
+      [
+        `${name}: ratio ${(proxiedRps / directRps).toFixed(2)} (goal ≥ 0.8): direct ${directRps.toFixed(0)} req/s, through caddy ${proxiedRps.toFixed(0)} req/s (p99 ${median(proxied.map((f) => f.p99))} ms), with other work taking ${others.toFixed(2)} of ${availableParallelism()} cores`,
+        `   CPU µs per request, direct → through caddy: tiers ${perRequest(direct, tierNames).toFixed(0)} → ${perRequest(proxied, tierNames).toFixed(0)}, load generator ${perRequest(direct, ["client"]).toFixed(0)} → ${perRequest(proxied, ["client"]).toFixed(0)}, caddy ${caddyCpu.toFixed(0)}`,
+        `   ${goalRps.toFixed(0)} req/s (0.8 of direct) takes ${needed.toFixed(2)} cores for caddy, tiers and load generator together (caddy ${((goalRps * caddyCpu) / 1e6).toFixed(2)}); the machine has ${availableParallelism()}`,
+      ].join("\n"),
     );
   }
   console.log("medians");
   for (const line of summary) console.log(` ${line}`);
   console.log(
-    `Note: on this ${availableParallelism()}-core machine the load generator, the tiers and Caddy compete for the same cores, so every CPU µs Caddy spends per request is taken from the tiers: the last figure of each line estimates the ratio that sharing allows (tiers / (tiers + caddy) CPU per request). With the prepare tier capped as compose caps it (the default, --prepare-cpus 0.5), the tier rather than the shared cores bounds the direct figure, as in a deployment; --prepare-cpus 0 shows the uncapped bound.`,
+    `Note: the load generator, the tiers and Caddy share this machine's ${availableParallelism()} cores (and share them with any other work, shown per run). With the prepare tier capped as compose caps it (the default, --prepare-cpus 0.5), the tier's quota bounds the direct figure, as in a deployment; through Caddy, the cores left for Caddy do once the last line of a scenario needs more cores than the machine has. Then the ratio measures this machine, not the front door: in a deployment the clients are elsewhere and Caddy has the host's other cores. CPU per request grows as throughput falls (fewer requests per wake-up of each process), so the proxied runs' figures for the tiers and the load generator are higher without more work per request; the syscall counts show that work.`,
   );
 } finally {
   proxy?.kill("SIGTERM");
