@@ -2,8 +2,8 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { listBuildContainers } from "../services/worker/src/imagebuilder-session.ts";
-import type { RunningWorker } from "../services/worker/src/worker.ts";
+import { listBuildContainers } from "../packages/build-worker/src/imagebuilder-session.ts";
+import type { RunningWorker } from "../packages/build-worker/src/worker.ts";
 import {
   type AsuStack,
   ATH79_24_10_DOUBLE,
@@ -354,7 +354,7 @@ describe("concurrency and failures", () => {
 
   it("ends a build whose worker was killed with SIGKILL, leaving no container", async () => {
     const request = { ...archer, packages: ["luci", "slowpackage", "tcpdump"] };
-    const main = fileURLToPath(new URL("../services/worker/src/main.ts", import.meta.url));
+    const main = fileURLToPath(new URL("../packages/build-worker/src/main.ts", import.meta.url));
     const env = {
       ...process.env,
       ...stack.workerEnv,

@@ -3,11 +3,11 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildContainerOptions } from "../packages/build-worker/src/build-container.ts";
 import {
   guardBuildNetwork,
   unguardBuildNetwork,
 } from "../services/server/src/build-network-guard.ts";
-import { buildContainerOptions } from "../services/worker/src/build-container.ts";
 import { ATH79_24_10_DOUBLE } from "./support/asu-stack.ts";
 import { buildImagebuilderDouble } from "./support/imagebuilder-double.ts";
 import {

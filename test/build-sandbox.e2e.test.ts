@@ -3,9 +3,9 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BUILD_LABEL } from "../services/worker/src/build-container.ts";
-import { listBuildContainers } from "../services/worker/src/imagebuilder-session.ts";
-import type { RunningWorker } from "../services/worker/src/worker.ts";
+import { BUILD_LABEL } from "../packages/build-worker/src/build-container.ts";
+import { listBuildContainers } from "../packages/build-worker/src/imagebuilder-session.ts";
+import type { RunningWorker } from "../packages/build-worker/src/worker.ts";
 import {
   type AsuStack,
   ATH79_24_10_DOUBLE,

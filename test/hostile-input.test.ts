@@ -1,24 +1,20 @@
-import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES, REQUEST_BOUNDS } from "@asu/core";
-import { createLogger } from "@asu/observability";
 import { BUILD_QUEUE, createBuildQueue, KEY_PREFIX } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBuildApp } from "../services/build-api/src/build-app.ts";
-import { createBuildCacheProbe } from "../services/prepare/src/build-cache-probe.ts";
-import { createPrepareApp } from "../services/prepare/src/prepare-app.ts";
+import { createBuildApp } from "../packages/build-tier/src/build-app.ts";
+import { createBuildCacheProbe } from "../packages/prepare-tier/src/build-cache-probe.ts";
+import { createPrepareApp } from "../packages/prepare-tier/src/prepare-app.ts";
 import { type FakeUpstream, startFakeUpstream } from "./support/fake-upstream.ts";
 import { type RedisServer, startRedisServer } from "./support/redis-server.ts";
 import { type ServedApp, serveApp } from "./support/serve-app.ts";
+import { silentLogger } from "./support/silent-logger.ts";
 
 // Hostile bodies get a clear 4xx from both tiers, never a 500 or a job.
 
-const silent = createLogger({
-  service: "hostile-test",
-  destination: new Writable({ write: (_c, _e, done) => done() }),
-});
+const silent = silentLogger("hostile-test");
 
 let redisServer: RedisServer;
 let redis: Redis;

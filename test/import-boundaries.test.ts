@@ -4,9 +4,10 @@ import { describe, expect, it } from "vitest";
 
 /*
  * The folders tell the architecture only while imports keep to it:
- * packages never import services (or tests), and no tier imports another.
- * The all-in-one server is the one place the tiers meet: it composes them
- * through each tier's public entry (its package name), never its files.
+ * packages never import services (or tests), and no service imports another.
+ * A service is the imperative shell of one process (config, clients, listen);
+ * what two processes share, the all-in-one server and a tier's own main.ts,
+ * lives in a package (@asu/build-tier, @asu/prepare-tier, @asu/build-worker).
  */
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -65,19 +66,35 @@ describe("import boundaries", () => {
     expect(crossing).toEqual([]);
   });
 
-  it("no tier imports another; the server imports tiers by their package name only", () => {
+  it("no service imports another service, by its package name or its files", () => {
     const crossing = SERVICES.flatMap((service) =>
       sourceFiles(join(ROOT, service.folder)).flatMap((file) =>
         importsOf(file)
           .filter((spec) => {
             const landed = target(file, spec);
-            if (landed === undefined || landed === service.folder) return false;
-            const byName = !spec.startsWith(".") && SERVICES.some((other) => other.name === spec);
-            return !(service.folder === "services/server" && byName);
+            return landed !== undefined && landed !== service.folder;
           })
           .map((spec) => `${relative(ROOT, file)} → ${spec}`),
       ),
     );
     expect(crossing).toEqual([]);
+  });
+
+  it("no package or service lists a service among its dependencies", () => {
+    const manifests = [
+      ...folders("packages").map((name) => `packages/${name}`),
+      ...SERVICES.map((service) => service.folder),
+    ];
+    const listed = manifests.flatMap((folder) => {
+      const manifest = JSON.parse(readFileSync(join(ROOT, folder, "package.json"), "utf8")) as {
+        dependencies?: Record<string, string>;
+        devDependencies?: Record<string, string>;
+      };
+      const names = Object.keys({ ...manifest.dependencies, ...manifest.devDependencies });
+      return names
+        .filter((dependency) => SERVICES.some((service) => service.name === dependency))
+        .map((dependency) => `${folder} → ${dependency}`);
+    });
+    expect(listed).toEqual([]);
   });
 });

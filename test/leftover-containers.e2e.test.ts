@@ -7,8 +7,8 @@ import {
   QUEUE_LABEL,
   WARM_BUILD,
   WORKER_LABEL,
-} from "../services/worker/src/build-container.ts";
-import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
+} from "../packages/build-worker/src/build-container.ts";
+import { type RunningWorker, startWorker } from "../packages/build-worker/src/worker.ts";
 import {
   type AsuStack,
   ATH79_24_10_DOUBLE,

@@ -5,9 +5,9 @@ import { createLogger } from "@asu/observability";
 import { type BuildQueue, createBuildQueue } from "@asu/queue";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { registerStatsRoutes } from "../services/build-api/src/stats-routes.ts";
+import { registerStatsRoutes } from "../packages/build-tier/src/stats-routes.ts";
+import { type RunningWorker, startWorker } from "../packages/build-worker/src/worker.ts";
 import { freeLoopbackPort } from "../services/server/src/private-redis.ts";
-import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
 import {
   type AsuStack,
   ATH79_24_10_DOUBLE,
@@ -15,6 +15,7 @@ import {
   waitForBuild,
 } from "./support/asu-stack.ts";
 import { type ServedApp, serveApp } from "./support/serve-app.ts";
+import { silentLogger } from "./support/silent-logger.ts";
 
 /*
  * What operators watch, over a real build: /metrics of the build tier and
@@ -71,10 +72,7 @@ beforeAll(async () => {
   const app = createApiApp({
     title: "stats",
     version: "0",
-    logger: createLogger({
-      service: "stats",
-      destination: new Writable({ write: (_c, _e, done) => done() }),
-    }),
+    logger: silentLogger("stats"),
   });
   statsQueue = createBuildQueue({ connection: statsRedis });
   registerStatsRoutes(app, {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningWorker } from "../packages/build-worker/src/worker.ts";
 import { freeLoopbackPort } from "../services/server/src/private-redis.ts";
-import type { RunningWorker } from "../services/worker/src/worker.ts";
 import {
   type AsuStack,
   ATH79_24_10_DOUBLE,

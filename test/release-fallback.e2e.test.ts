@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import { createLogger } from "@asu/observability";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
+import { type RunningWorker, startWorker } from "../packages/build-worker/src/worker.ts";
 import {
   type AsuStack,
   ATH79_24_10_DOUBLE,

@@ -3,14 +3,12 @@ import { createHash } from "node:crypto";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { createLogger } from "@asu/observability";
 import { type BuildQueue, createBuildQueue } from "@asu/queue";
 import { createStoreFromConfig } from "@asu/store";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { startJanitor } from "../services/build-api/src/janitor.ts";
+import { startJanitor } from "../packages/build-tier/src/janitor.ts";
 import {
   type AsuStack,
   ATH79_24_10_DOUBLE,
@@ -19,6 +17,7 @@ import {
   waitForBuild,
 } from "./support/asu-stack.ts";
 import { type S3Server, startS3Server } from "./support/s3-server.ts";
+import { silentLogger } from "./support/silent-logger.ts";
 
 /*
  * The scale-out store: a worker that shares nothing with the build tier but
@@ -145,10 +144,7 @@ describe("STORE_BACKEND=s3", () => {
       store: createStoreFromConfig(stack.config),
       failureTtlSeconds: 3600,
       intervalMs: 3_600_000,
-      logger: createLogger({
-        service: "janitor",
-        destination: new Writable({ write: (_c, _e, done) => done() }),
-      }),
+      logger: silentLogger("janitor"),
     });
     try {
       // The janitor's sweep, run until the build's time is up and it goes.

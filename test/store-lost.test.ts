@@ -1,44 +1,31 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
-import { DEFAULT_BRANCHES } from "@asu/core";
-import { createLogger } from "@asu/observability";
-import {
-  BUILD_QUEUE,
-  type BuildJobData,
-  type BuildResult,
-  createBuildQueue,
-  KEY_PREFIX,
-} from "@asu/queue";
 import { type BuildStore, createLocalStore, createS3Store } from "@asu/store";
-import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
-import { type Job, Worker } from "bullmq";
-import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBuildApp } from "../services/build-api/src/build-app.ts";
-import { type FakeUpstream, startFakeUpstream } from "./support/fake-upstream.ts";
-import { type RedisServer, startRedisServer } from "./support/redis-server.ts";
+import { createBuildApp } from "../packages/build-tier/src/build-app.ts";
+import {
+  ARCHER,
+  BUILD_ROUTE_SETTINGS,
+  type BuildRouteStand,
+  startBuildRouteStand,
+} from "./support/build-route-stand.ts";
 import { type S3Server, startS3Server } from "./support/s3-server.ts";
 import { type ServedApp, serveApp } from "./support/serve-app.ts";
+import { silentLogger } from "./support/silent-logger.ts";
 
 // A finished build whose files left the store is built again, not answered
 // "done" with downloads that 404.
 
-const silent = createLogger({
-  service: "store-lost-test",
-  destination: new Writable({ write: (_c, _e, done) => done() }),
-});
+const silent = silentLogger("store-lost-test");
 
-let redisServer: RedisServer;
-let upstream: FakeUpstream;
+let stand: BuildRouteStand;
 let s3: S3Server;
 let scratch: string;
 const closers: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
-  redisServer = await startRedisServer();
-  upstream = await startFakeUpstream();
+  stand = await startBuildRouteStand();
   s3 = await startS3Server();
   await s3.createBucket("lost");
   scratch = await mkdtemp(join(tmpdir(), "asu-store-lost-"));
@@ -47,74 +34,48 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const close of closers.reverse()) await close().catch(() => {});
   await s3?.stop?.();
-  await upstream?.close();
-  await redisServer?.stop().catch(() => {});
+  await stand?.stop().catch(() => {});
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
 const IMAGE = "openwrt-ath79-generic-tplink_archer-c7-v5-squashfs-sysupgrade.bin";
 
 /** A stack whose worker "builds" by storing one image file and counts its builds. */
-async function stackWith(store: BuildStore, redis: Redis) {
+async function stackWith(store: BuildStore) {
   // One stack at a time: an earlier test's worker must not take this one's jobs.
+  await stand.closeWorkers();
   for (const close of closers.splice(0)) await close().catch(() => {});
+  const { redis, queue } = stand;
   await redis.flushdb();
-  const client = createMetadataClient({ upstreamUrl: upstream.url });
-  const queue = createBuildQueue({ connection: redis });
+  const { client, catalog } = stand.catalog();
   const served: ServedApp = await serveApp(
     createBuildApp({
-      catalog: createOpenwrtCatalog({ client, branches: DEFAULT_BRANCHES }),
+      catalog,
       client,
       queue,
       redis,
       store,
-      settings: {
-        allow_defaults: false,
-        repository_allow_list: [],
-        max_custom_rootfs_size_mb: 1024,
-        max_defaults_length: 20480,
-        build_ttl: 3600,
-        build_ttl_unversioned: 3600,
-        build_defaults_ttl: 3600,
-        build_failure_ttl: 3600,
-        base_container: "ghcr.io/openwrt/imagebuilder",
-        max_pending_jobs: 10,
-        upstream_url: upstream.url,
-      },
+      settings: { ...BUILD_ROUTE_SETTINGS, upstream_url: stand.upstream.url },
       logger: silent,
     }),
   );
   let builds = 0;
-  const worker = new Worker<BuildJobData, BuildResult>(
-    BUILD_QUEUE,
-    async (job: Job<BuildJobData>) => {
-      builds++;
-      const dir = await mkdtemp(join(scratch, "build-"));
-      await writeFile(join(dir, IMAGE), `image of build ${builds}`);
-      await store.save(job.data.requestHash, dir);
-      return { bin_dir: job.data.requestHash, manifest: {}, images: [{ name: IMAGE }] };
-    },
-    { connection: redisServer.client(), prefix: KEY_PREFIX },
-  );
-  closers.push(
-    () => worker.close(),
-    () => served.close(),
-  );
+  stand.worker(async (job) => {
+    builds++;
+    const dir = await mkdtemp(join(scratch, "build-"));
+    await writeFile(join(dir, IMAGE), `image of build ${builds}`);
+    await store.save(job.data.requestHash, dir);
+    return { bin_dir: job.data.requestHash, manifest: {}, images: [{ name: IMAGE }] };
+  });
+  closers.push(() => served.close());
   return { url: served.url, builds: () => builds };
 }
-
-const archer = {
-  version: "24.10.0",
-  target: "ath79/generic",
-  profile: "tplink_archer-c7-v5",
-  packages: ["luci"],
-};
 
 async function post(url: string) {
   const res = await fetch(`${url}/api/v1/build`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify(archer),
+    body: JSON.stringify(ARCHER),
   });
   return { status: res.status, body: (await res.json()) as Record<string, any> };
 }
@@ -165,7 +126,7 @@ describe.each([
 ])("$backend store", ({ make }) => {
   it("a GET of a build whose files are gone re-enqueues it (202), and it is built again", async () => {
     const { store, lose } = await make();
-    const stack = await stackWith(store, redisServer.client());
+    const stack = await stackWith(store);
     const hash = await builtOnce(stack.url);
     expect(await download(stack.url, hash)).toMatchObject({ status: 200 });
     // Answered once more from the tier's memory of finished builds.
@@ -184,7 +145,7 @@ describe.each([
 
   it("a POST of a build whose files are gone builds it again", async () => {
     const { store, lose } = await make();
-    const stack = await stackWith(store, redisServer.client());
+    const stack = await stackWith(store);
     const hash = await builtOnce(stack.url);
     await lose(hash);
     await expect.poll(async () => (await post(stack.url)).status, { timeout: 10_000 }).toBe(202);
@@ -199,7 +160,7 @@ describe("a store that cannot take new builds", () => {
     const full = createLocalStore(await mkdtemp(join(scratch, "full-")), {
       minFreeBytes: Number.MAX_SAFE_INTEGER,
     });
-    const stack = await stackWith(full, redisServer.client());
+    const stack = await stackWith(full);
     const res = await fetch(`${stack.url}/health`);
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({
@@ -208,10 +169,7 @@ describe("a store that cannot take new builds", () => {
       store: "full",
       store_detail: expect.stringMatching(/^the build store is full/),
     });
-    const fine = await stackWith(
-      createLocalStore(await mkdtemp(join(scratch, "fine-"))),
-      redisServer.client(),
-    );
+    const fine = await stackWith(createLocalStore(await mkdtemp(join(scratch, "fine-"))));
     expect(await (await fetch(`${fine.url}/health`)).json()).toMatchObject({
       status: "ok",
       store: "ok",

@@ -26,14 +26,14 @@ import { readErrorLog } from "@asu/stats";
 import Docker from "dockerode";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { buildAnswer } from "../services/build-api/src/build-answer.ts";
-import { ensureImage } from "../services/worker/src/image-pull.ts";
+import { buildAnswer } from "../packages/build-tier/src/build-answer.ts";
+import { ensureImage } from "../packages/build-worker/src/image-pull.ts";
 import {
   BUILD_LABEL,
   WARM_BUILD,
   WORKER_LABEL,
-} from "../services/worker/src/imagebuilder-session.ts";
-import { type RunningWorker, startWorker } from "../services/worker/src/worker.ts";
+} from "../packages/build-worker/src/imagebuilder-session.ts";
+import { type RunningWorker, startWorker } from "../packages/build-worker/src/worker.ts";
 import { containersGone } from "./support/containers.ts";
 import { FIXTURE_REVISION_24_10 } from "./support/fake-upstream.ts";
 import {
@@ -55,7 +55,7 @@ const SIGNING_IMAGE = `${BASE}-signing:ath79-generic-v24.10.0`;
 const MISSING_IMAGE = `${BASE}:nowhere-v0.0.1`;
 /** setup.sh's downloads fail at once: nothing listens there inside a container. */
 const UNREACHABLE_UPSTREAM = "http://127.0.0.1:9";
-const WORKER_MAIN = new URL("../services/worker/src/main.ts", import.meta.url).pathname;
+const WORKER_MAIN = new URL("../packages/build-worker/src/main.ts", import.meta.url).pathname;
 
 const schema = buildRequestSchema(DEFAULT_LIMITS);
 const sha256 = (bytes: Buffer | string) => createHash("sha256").update(bytes).digest("hex");

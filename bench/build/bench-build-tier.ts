@@ -8,7 +8,7 @@ import { createBuildQueue } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { Redis } from "ioredis";
-import { createBuildApp } from "../../services/build-api/src/build-app.ts";
+import { createBuildApp } from "../../packages/build-tier/src/build-app.ts";
 import { type FakeUpstream, startFakeUpstream } from "../../test/support/fake-upstream.ts";
 import { startRedisServer } from "../../test/support/redis-server.ts";
 

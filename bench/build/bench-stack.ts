@@ -1,7 +1,7 @@
 // The whole stack for the build-path benchmarks, torn down on every way out:
 // normal end, a thrown error, Ctrl-C or SIGTERM.
 
-import { removeBuildContainers } from "../../services/worker/src/imagebuilder-session.ts";
+import { removeBuildContainers } from "../../packages/build-worker/src/imagebuilder-session.ts";
 import { type AsuStack, startAsuStack } from "../../test/support/asu-stack.ts";
 import { FIXTURE_REVISION_24_10 } from "../../test/support/fake-upstream.ts";
 import type { ImagebuilderDoubleOptions } from "../../test/support/imagebuilder-double.ts";

@@ -22,9 +22,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { readWorkers } from "@asu/queue";
+import {
+  INFO_COMMAND,
+  manifestCommand,
+} from "../../packages/build-worker/src/imagebuilder-commands.ts";
+import { removeBuildContainers } from "../../packages/build-worker/src/imagebuilder-session.ts";
 import { freeLoopbackPort } from "../../services/server/src/private-redis.ts";
-import { INFO_COMMAND, manifestCommand } from "../../services/worker/src/imagebuilder-commands.ts";
-import { removeBuildContainers } from "../../services/worker/src/imagebuilder-session.ts";
 import { startFakeUpstream } from "../../test/support/fake-upstream.ts";
 import { buildImagebuilderDouble } from "../../test/support/imagebuilder-double.ts";
 import {

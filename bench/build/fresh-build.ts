@@ -9,8 +9,11 @@
  * Usage: pnpm bench:build-fresh -- [--runs 5] [--poll-ms 20]
  */
 import { parseArgs } from "node:util";
-import { INFO_COMMAND, manifestCommand } from "../../services/worker/src/imagebuilder-commands.ts";
-import { startWorker } from "../../services/worker/src/worker.ts";
+import {
+  INFO_COMMAND,
+  manifestCommand,
+} from "../../packages/build-worker/src/imagebuilder-commands.ts";
+import { startWorker } from "../../packages/build-worker/src/worker.ts";
 import { BENCH_IMAGE_REF, withBenchStack } from "./bench-stack.ts";
 import {
   type BuildObservation,

@@ -11,7 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { createLogger } from "@asu/observability";
-import { startWorker } from "../../services/worker/src/worker.ts";
+import { startWorker } from "../../packages/build-worker/src/worker.ts";
 import { withBenchStack } from "./bench-stack.ts";
 import { printCallComparison } from "./call-summary.ts";
 import { distinctRequests } from "./distinct-requests.ts";

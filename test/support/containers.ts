@@ -1,8 +1,8 @@
 import { PassThrough } from "node:stream";
 import type Docker from "dockerode";
 import { vi } from "vitest";
-import { BUILD_LABEL } from "../../services/worker/src/build-container.ts";
-import { listBuildContainers } from "../../services/worker/src/imagebuilder-session.ts";
+import { BUILD_LABEL } from "../../packages/build-worker/src/build-container.ts";
+import { listBuildContainers } from "../../packages/build-worker/src/imagebuilder-session.ts";
 
 /**
  * Waits until no container carries `label`, and returns those still there

@@ -48,6 +48,9 @@ export async function startRedisServer(): Promise<RedisServer> {
     maxRetriesPerRequest: 1,
     retryStrategy: () => null,
   });
+  // Refused while redis-server is still starting: the loop below retries;
+  // without a listener ioredis prints each refusal as an unhandled error.
+  probe.on("error", () => {});
   const deadline = Date.now() + 10_000;
   for (;;) {
     try {

@@ -1,7 +1,5 @@
-import { Writable } from "node:stream";
 import { badRequest } from "@asu/core";
 import {
-  createLogger,
   metricsRegistry,
   registerCollectedGauge,
   registerUpstreamMetrics,
@@ -9,12 +7,10 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sample, scrape } from "../../../test/support/prometheus-text.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { silentLogger } from "../../../test/support/silent-logger.ts";
 import { type ApiApp, createApiApp } from "./api-app.ts";
 
-const silent = createLogger({
-  service: "test",
-  destination: new Writable({ write: (_chunk, _encoding, done) => done() }),
-});
+const silent = silentLogger("test");
 
 let app: ApiApp;
 let served: ServedApp;

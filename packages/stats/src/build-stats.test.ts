@@ -1,6 +1,6 @@
 import { branchOf, DEFAULT_BRANCHES } from "@asu/core";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
 import {
   clientOf,
@@ -92,7 +92,10 @@ describe("recording", () => {
 
   it("sums counts in memory and writes them within flushMs, in one pipeline", async () => {
     const recorder = createStatsRecorder(redis, { enabled: true, flushMs: 100 });
-    const monitor = await redis.duplicate().monitor();
+    // monitor() opens a connection of its own; a duplicate() before it would
+    // open one more that nothing closes, reconnecting forever once Redis stops.
+    const monitor = await redis.monitor();
+    onTestFinished(() => monitor.disconnect());
     const commands: string[] = [];
     monitor.on("monitor", (_time: string, args: string[]) => commands.push(args.join(" ")));
     for (let index = 0; index < 50; index++) {
@@ -111,7 +114,6 @@ describe("recording", () => {
         return keys.length > 0 && expired === keys.length;
       })
       .toBe(true);
-    monitor.disconnect();
     expect(await redis.hgetall(`asu:stats:event:${TODAY}`)).toEqual({ requests: "50" });
     expect(await redis.hgetall(`asu:stats:client:${TODAY}`)).toEqual({ "luci/1": "50" });
     expect(await redis.hget(`asu:stats:stage:${TODAY}`, "building_image:seconds")).toBe("1.25");

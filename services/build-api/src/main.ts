@@ -1,9 +1,9 @@
+import { createBuildTier } from "@asu/build-tier";
 import { ConfigError, describeConfig, loadConfig } from "@asu/config";
 import { stopOnSignals } from "@asu/http";
 import { createLogger } from "@asu/observability";
 import { serve } from "@hono/node-server";
 import type { Redis } from "ioredis";
-import { createBuildTier } from "./build-tier.ts";
 
 /** Waits a little for Redis so the first requests after start do not fail needlessly. */
 async function redisReady(redis: Redis, ms: number): Promise<boolean> {

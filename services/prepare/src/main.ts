@@ -1,10 +1,9 @@
 import { ConfigError, describeConfig, loadBranches, loadConfig } from "@asu/config";
 import { stopOnSignals } from "@asu/http";
 import { createLogger, metricsRegistry, registerUpstreamMetrics } from "@asu/observability";
+import { createBuildCacheProbe, createPrepareApp } from "@asu/prepare-tier";
 import { createMetadataClient, createOpenwrtCatalog, createPackageIndexes } from "@asu/upstream";
 import { serve } from "@hono/node-server";
-import { createBuildCacheProbe } from "./build-cache-probe.ts";
-import { createPrepareApp } from "./prepare-app.ts";
 
 function start() {
   const config = loadConfig({ defaults: { port: 8001 } });

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { type BuildTier, createBuildTier } from "@asu/build-api";
+import { type BuildTier, createBuildTier } from "@asu/build-tier";
 import { loadConfig } from "@asu/config";
 import { createLogger } from "@asu/observability";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -1,7 +1,7 @@
-import type { BuildTier } from "@asu/build-api";
+import type { BuildTier } from "@asu/build-tier";
 import { type ApiApp, PREPARE_PATH, tierOf } from "@asu/http";
 import type { Logger } from "@asu/observability";
-import { createBuildCacheProbe, createPrepareApp, type PrepareAppDeps } from "@asu/prepare";
+import { createBuildCacheProbe, createPrepareApp, type PrepareAppDeps } from "@asu/prepare-tier";
 
 export interface ServerApp {
   /** For @hono/node-server: passes the Node bindings on, so fast-path headers keep working. */

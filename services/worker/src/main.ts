@@ -1,6 +1,6 @@
+import { startWorker } from "@asu/build-worker";
 import { ConfigError, describeConfig, loadConfig } from "@asu/config";
 import { createLogger } from "@asu/observability";
-import { startWorker } from "./worker.ts";
 
 async function start() {
   const config = loadConfig();

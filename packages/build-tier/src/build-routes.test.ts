@@ -1,63 +1,46 @@
-import { mkdir, mkdtemp, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
-import { DEFAULT_BRANCHES, requestHash } from "@asu/core";
+import { requestHash } from "@asu/core";
 import { type ApiApp, createApiApp } from "@asu/http";
-import { createLogger } from "@asu/observability";
-import {
-  BUILD_QUEUE,
-  type BuildJobData,
-  type BuildQueue,
-  type BuildResult,
-  createBuildQueue,
-  KEY_PREFIX,
-  recordExpiry,
-} from "@asu/queue";
+import { type BuildQueue, type BuildResult, recordExpiry } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
-import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
-import { UnrecoverableError, Worker } from "bullmq";
+import { UnrecoverableError } from "bullmq";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
-import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
+import {
+  ARCHER,
+  BUILD_ROUTE_SETTINGS,
+  type BuildRouteStand,
+  callJson,
+  startBuildRouteStand,
+} from "../../../test/support/build-route-stand.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { silentLogger } from "../../../test/support/silent-logger.ts";
 import { uploadThenRead } from "../../../test/support/upload-then-read.ts";
 import { registerBuildRoutes } from "./build-routes.ts";
 import { startJanitor } from "./janitor.ts";
 
-const silent = createLogger({
-  service: "build-test",
-  destination: new Writable({ write: (_chunk, _encoding, done) => done() }),
-});
+const silent = silentLogger("build-test");
+const settings = {
+  ...BUILD_ROUTE_SETTINGS,
+  build_ttl: 604_800,
+  build_ttl_unversioned: 86_400,
+  build_defaults_ttl: 1800,
+  max_pending_jobs: 3,
+};
+const archer = { ...ARCHER, packages: ["luci", "auc"] };
 
-let redisServer: RedisServer;
+let stand: BuildRouteStand;
 let redis: Redis;
-let upstream: FakeUpstream;
 let queue: BuildQueue;
 let served: ServedApp;
 let app: ApiApp;
 let publicPath: string;
-const workers: Worker[] = [];
-
-const settings = {
-  allow_defaults: false,
-  repository_allow_list: [],
-  max_custom_rootfs_size_mb: 1024,
-  max_defaults_length: 20480,
-  build_ttl: 604_800,
-  build_ttl_unversioned: 86_400,
-  build_defaults_ttl: 1800,
-  build_failure_ttl: 3600,
-  base_container: "ghcr.io/openwrt/imagebuilder",
-  max_pending_jobs: 3,
-};
 
 beforeAll(async () => {
-  redisServer = await startRedisServer();
-  redis = redisServer.client();
-  upstream = await startFakeUpstream();
-  queue = createBuildQueue({ connection: redis });
+  stand = await startBuildRouteStand();
+  ({ redis, queue } = stand);
   publicPath = await mkdtemp(join(tmpdir(), "asu-build-"));
 });
 
@@ -65,57 +48,26 @@ beforeAll(async () => {
 // starts from an empty Redis.
 beforeEach(async () => {
   await redis.flushdb();
-  const catalog = createOpenwrtCatalog({
-    client: createMetadataClient({ upstreamUrl: upstream.url }),
-    branches: DEFAULT_BRANCHES,
-  });
   app = createApiApp({ title: "build", version: "0", logger: silent });
-  registerBuildRoutes(app, { catalog, queue, settings });
+  registerBuildRoutes(app, { catalog: stand.catalog().catalog, queue, settings });
   served = await serveApp(app);
 });
 
 afterEach(async () => {
-  await Promise.all(workers.splice(0).map((worker) => worker.close(true)));
+  await stand.closeWorkers();
   await served?.close();
 });
 
 afterAll(async () => {
-  await queue?.close();
-  await upstream?.close();
-  await redisServer?.stop();
+  await stand?.stop();
+  if (publicPath) await rm(publicPath, { recursive: true, force: true });
 });
 
-const archer = {
-  version: "24.10.0",
-  target: "ath79/generic",
-  profile: "tplink_archer-c7-v5",
-  packages: ["luci", "auc"],
-};
-
-async function call(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${served.url}${path}`, {
-    method,
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { res, status: res.status, body: text ? JSON.parse(text) : undefined } as {
-    res: Response;
-    status: number;
-    body: any;
-  };
-}
+const call = (method: string, path: string, body?: unknown) =>
+  callJson(served.url, method, path, body);
 
 /** A BullMQ worker on the real queue with a processor the test controls. */
-function worker(processor: (job: any) => Promise<BuildResult>) {
-  const connection = redisServer.client();
-  const instance = new Worker<BuildJobData, BuildResult>(BUILD_QUEUE, processor, {
-    connection,
-    prefix: KEY_PREFIX,
-  });
-  workers.push(instance);
-  return instance;
-}
+const worker = (processor: (job: any) => Promise<BuildResult>) => stand.worker(processor);
 
 const SETTLED = { timeout: 10_000, interval: 50 };
 
@@ -401,7 +353,7 @@ describe("GET and HEAD /api/v1/build/{hash}", () => {
     await expect(stat(join(store.root, hash))).rejects.toThrow();
     expect(await queue.queue.getJob(hash)).toBeUndefined();
 
-    await Promise.all(workers.splice(0).map((w) => w.close(true)));
+    await stand.closeWorkers();
     const again = await call("POST", "/api/v1/build", archer);
     expect(again.status).toBe(202);
     expect(again.body.detail).toBe("queued");
@@ -419,10 +371,7 @@ describe("GET /api/v1/stats", () => {
 describe("failures of ours", () => {
   /** A second build-tier replica on the same queue, with its own in-memory answers. */
   async function replica(extra: Partial<typeof settings> & Record<string, unknown> = {}) {
-    const catalog = createOpenwrtCatalog({
-      client: createMetadataClient({ upstreamUrl: upstream.url }),
-      branches: DEFAULT_BRANCHES,
-    });
+    const { catalog } = stand.catalog();
     const other = createApiApp({ title: "build", version: "0", logger: silent });
     registerBuildRoutes(other, { catalog, queue, settings: { ...settings, ...extra } });
     return serveApp(other);

@@ -1,19 +1,15 @@
-import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
 import { createApiApp } from "@asu/http";
-import { createLogger } from "@asu/observability";
 import { type BuildJobData, type BuildQueue, createBuildQueue } from "@asu/queue";
 import { appendErrorLog, ERROR_LOG_KEY, errorLogEntry, recordStats } from "@asu/stats";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { silentLogger } from "../../../test/support/silent-logger.ts";
 import { buildErrorsText, registerStatsRoutes } from "./stats-routes.ts";
 
-const silent = createLogger({
-  service: "test",
-  destination: new Writable({ write: (_chunk, _encoding, done) => done() }),
-});
+const silent = silentLogger("test");
 
 let server: RedisServer;
 let redis: Redis;

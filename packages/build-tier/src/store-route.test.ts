@@ -2,20 +2,16 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { createApiApp } from "@asu/http";
-import { createLogger } from "@asu/observability";
 import { createLocalStore, createS3Store } from "@asu/store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rawRequest } from "../../../test/support/raw-request.ts";
 import { type S3Server, startS3Server } from "../../../test/support/s3-server.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { silentLogger } from "../../../test/support/silent-logger.ts";
 import { registerStoreRoute } from "./store-route.ts";
 
-const silent = createLogger({
-  service: "store-test",
-  destination: new Writable({ write: (_chunk, _encoding, done) => done() }),
-});
+const silent = silentLogger("store-test");
 
 const HASH = "3d3c0f7a2c5e1b6d9a8f7e6d5c4b3a2918273645546372819a0b1c2d3e4f5a6b";
 const OTHER_HASH = "a".repeat(64);

@@ -1,15 +1,20 @@
-import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
-import { type ApiApp, createApiApp } from "@asu/http";
-import { createLogger } from "@asu/observability";
-import { type BuildQueue, createBuildQueue, readRefusedBuild, storeRefusedBuild } from "@asu/queue";
+import { createApiApp } from "@asu/http";
+import { type BuildQueue, readRefusedBuild, storeRefusedBuild } from "@asu/queue";
 import { ERROR_LOG_KEY } from "@asu/stats";
-import { createMetadataClient, createOpenwrtCatalog, createPackageIndexes } from "@asu/upstream";
+import { createPackageIndexes } from "@asu/upstream";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
-import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
+import {
+  ARCHER,
+  BUILD_ROUTE_SETTINGS,
+  type BuildRouteStand,
+  callJson,
+  startBuildRouteStand,
+} from "../../../test/support/build-route-stand.ts";
+import type { FakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { silentLogger } from "../../../test/support/silent-logger.ts";
 import { registerBuildRoutes } from "./build-routes.ts";
 
 /*
@@ -17,36 +22,26 @@ import { registerBuildRoutes } from "./build-routes.ts";
  * indexes and a real Redis: what it refuses, what it stores, and what it lets through.
  */
 
-const silent = createLogger({
-  service: "package-check-test",
-  destination: new Writable({ write: (_chunk, _encoding, done) => done() }),
-});
+const silent = silentLogger("package-check-test");
 
 const settings = {
-  allow_defaults: false,
+  ...BUILD_ROUTE_SETTINGS,
   repository_allow_list: ["https://feed.invalid/"],
-  max_custom_rootfs_size_mb: 1024,
-  max_defaults_length: 20480,
   build_ttl: 604_800,
   build_ttl_unversioned: 86_400,
   build_defaults_ttl: 1800,
-  build_failure_ttl: 3600,
-  base_container: "ghcr.io/openwrt/imagebuilder",
-  max_pending_jobs: 10,
   server_stats: true,
 };
 
-let redisServer: RedisServer;
+let stand: BuildRouteStand;
 let redis: Redis;
 let upstream: FakeUpstream;
 let queue: BuildQueue;
 let served: ServedApp;
-let app: ApiApp;
 
 beforeAll(async () => {
-  redisServer = await startRedisServer();
-  redis = redisServer.client();
-  upstream = await startFakeUpstream();
+  stand = await startBuildRouteStand();
+  ({ redis, upstream, queue } = stand);
   // The fixture's feeds.conf names telephony: publish it, so every index can be read.
   upstream.addFile(
     "releases/24.10.0/packages/mips_24kc/telephony/Packages",
@@ -57,16 +52,21 @@ beforeAll(async () => {
     "snapshots/.targets.json",
     JSON.stringify({ "testtarget/testsubtarget": "testarch", "ath79/generic": "mips_24kc" }),
   );
-  queue = createBuildQueue({ connection: redis });
 });
 
 beforeEach(async () => {
   await redis.flushdb();
-  const client = createMetadataClient({ upstreamUrl: upstream.url });
-  const catalog = createOpenwrtCatalog({ client, branches: DEFAULT_BRANCHES });
+  const { client, catalog } = stand.catalog();
   const indexes = createPackageIndexes({ client, branches: DEFAULT_BRANCHES });
-  app = createApiApp({ title: "build", version: "0", logger: silent });
-  registerBuildRoutes(app, { catalog, queue, settings, redis, indexes, logger: silent });
+  const app = createApiApp({ title: "build", version: "0", logger: silent });
+  registerBuildRoutes(app, {
+    catalog,
+    queue,
+    settings,
+    redis,
+    indexes,
+    logger: silent,
+  });
   served = await serveApp(app);
 });
 
@@ -75,30 +75,15 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await queue?.close();
-  await upstream?.close();
-  await redisServer?.stop();
+  await stand?.stop();
 });
 
-const archer = {
-  version: "24.10.0",
-  target: "ath79/generic",
-  profile: "tplink_archer-c7-v5",
-  packages: ["luci"],
-};
-
-async function call(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${served.url}${path}`, {
-    method,
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { res, status: res.status, body: (await res.json()) as any };
-}
+const call = (method: string, path: string, body?: unknown) =>
+  callJson(served.url, method, path, body);
 
 describe("the package check in POST /api/v1/build", () => {
   it("fails a missing package at once and stores the failure for polls", async () => {
-    const request = { ...archer, packages: ["luci", "nope", "also-nope"] };
+    const request = { ...ARCHER, packages: ["luci", "nope", "also-nope"] };
     const failed = await call("POST", "/api/v1/build", request);
     expect(failed.status).toBe(500);
     expect(failed.res.headers.get("x-imagebuilder-status")).toBe("failed");
@@ -136,10 +121,10 @@ describe("the package check in POST /api/v1/build", () => {
 
   it("checks the list the worker builds: server-side rules unless skipped", async () => {
     // auc becomes owut on 24.10, which the index has.
-    const legacy = await call("POST", "/api/v1/build", { ...archer, packages: ["luci", "auc"] });
+    const legacy = await call("POST", "/api/v1/build", { ...ARCHER, packages: ["luci", "auc"] });
     expect(legacy.status).toBe(202);
     const prepared = await call("POST", "/api/v1/build?skip_package_resolution=true", {
-      ...archer,
+      ...ARCHER,
       packages: ["luci", "auc"],
     });
     expect(prepared.status).toBe(500);
@@ -148,7 +133,7 @@ describe("the package check in POST /api/v1/build", () => {
 
   it("accepts ABI-suffixed names, kernel modules and removals", async () => {
     const queued = await call("POST", "/api/v1/build", {
-      ...archer,
+      ...ARCHER,
       packages: ["luci", "libubox20240329", "libubox", "kmod-usb2", "-ppp", "-no-such"],
     });
     expect(queued.status).toBe(202);
@@ -156,7 +141,7 @@ describe("the package check in POST /api/v1/build", () => {
 
   it("fails a release pin the index contradicts, and takes one it has", async () => {
     const wrong = await call("POST", "/api/v1/build", {
-      ...archer,
+      ...ARCHER,
       packages_versions: { tcpdump: "4.99.4-r1" },
     });
     expect(wrong.status).toBe(500);
@@ -164,7 +149,7 @@ describe("the package check in POST /api/v1/build", () => {
       "Error: Impossible package selection: tcpdump version not as requested: 4.99.4-r1 vs. 4.99.5-r1",
     );
     const right = await call("POST", "/api/v1/build", {
-      ...archer,
+      ...ARCHER,
       packages_versions: { tcpdump: "4.99.5-r1" },
     });
     expect(right.status).toBe(202);
@@ -198,7 +183,7 @@ describe("the package check in POST /api/v1/build", () => {
 
   it("never refuses while a custom repository cannot be read", async () => {
     const queued = await call("POST", "/api/v1/build", {
-      ...archer,
+      ...ARCHER,
       packages: ["only-in-my-feed"],
       repositories: { mine: "https://feed.invalid/packages" },
     });
@@ -208,7 +193,7 @@ describe("the package check in POST /api/v1/build", () => {
   it("never refuses while an upstream index cannot be read", async () => {
     upstream.removeFile("releases/24.10.0/packages/mips_24kc/telephony/Packages");
     try {
-      const queued = await call("POST", "/api/v1/build", { ...archer, packages: ["asterisk2"] });
+      const queued = await call("POST", "/api/v1/build", { ...ARCHER, packages: ["asterisk2"] });
       expect(queued.status).toBe(202);
     } finally {
       upstream.addFile(
@@ -223,7 +208,7 @@ describe("stored failures", () => {
   it("keep at most their bound, dropping the oldest", async () => {
     const refused = (hash: string, timestamp: number) => ({
       data: {
-        request: { ...archer } as any,
+        request: { ...ARCHER } as any,
         requestHash: hash,
         packages: [],
         image: "i",

@@ -1,20 +1,16 @@
 import { readFileSync } from "node:fs";
-import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
 import { createApiApp } from "@asu/http";
-import { createLogger } from "@asu/observability";
 import { createMetadataClient, createOpenwrtCatalog, type MetadataClient } from "@asu/upstream";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { contractChangesOf } from "../../../test/support/contract-tables.ts";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { rawRequest } from "../../../test/support/raw-request.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { silentLogger } from "../../../test/support/silent-logger.ts";
 import { type JsonApiDeps, type JsonApiSettings, registerJsonApi } from "./json-api.ts";
 
-const silent = createLogger({
-  service: "json-api-test",
-  destination: new Writable({ write: (_chunk, _encoding, done) => done() }),
-});
+const silent = silentLogger("json-api-test");
 
 const FIXTURES = new URL("../../../test/fixtures/upstream/", import.meta.url);
 const fixtureJson = (path: string) => JSON.parse(readFileSync(new URL(path, FIXTURES), "utf8"));

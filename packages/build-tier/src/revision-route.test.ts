@@ -1,17 +1,13 @@
-import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
 import { createApiApp } from "@asu/http";
-import { createLogger } from "@asu/observability";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { silentLogger } from "../../../test/support/silent-logger.ts";
 import { registerRevisionRoute } from "./revision-route.ts";
 
-const silent = createLogger({
-  service: "revision-test",
-  destination: new Writable({ write: (_chunk, _encoding, done) => done() }),
-});
+const silent = silentLogger("revision-test");
 
 let upstream: FakeUpstream;
 let served: ServedApp;

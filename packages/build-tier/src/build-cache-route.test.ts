@@ -1,92 +1,51 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
-import { DEFAULT_BRANCHES } from "@asu/core";
 import { createApiApp, undocumentedRoutes } from "@asu/http";
-import { createLogger } from "@asu/observability";
-import {
-  BUILD_QUEUE,
-  type BuildJobData,
-  type BuildQueue,
-  type BuildResult,
-  createBuildQueue,
-  KEY_PREFIX,
-} from "@asu/queue";
 import { createLocalStore, type LocalStore } from "@asu/store";
-import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
-import { Worker } from "bullmq";
-import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
-import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
+import {
+  ARCHER,
+  BUILD_ROUTE_SETTINGS,
+  type BuildRouteStand,
+  startBuildRouteStand,
+} from "../../../test/support/build-route-stand.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { silentLogger } from "../../../test/support/silent-logger.ts";
 import { BUILD_CACHE_MAX_HASHES, registerBuildCacheRoute } from "./build-cache-route.ts";
 import { registerBuildRoutes } from "./build-routes.ts";
 
-const silent = createLogger({
-  service: "build-cache-test",
-  destination: new Writable({ write: (_chunk, _encoding, done) => done() }),
-});
+const silent = silentLogger("build-cache-test");
 
-let redisServer: RedisServer;
-let redis: Redis;
-let upstream: FakeUpstream;
-let queue: BuildQueue;
+let stand: BuildRouteStand;
 let store: LocalStore;
 let served: ServedApp;
-let worker: Worker<BuildJobData, BuildResult>;
 let builds = 0;
 const app = createApiApp({ title: "build", version: "0", logger: silent });
 
 const IMAGE = "openwrt-sysupgrade.bin";
-const archer = {
-  version: "24.10.0",
-  target: "ath79/generic",
-  profile: "tplink_archer-c7-v5",
-  packages: ["luci"],
-};
 
 beforeAll(async () => {
-  redisServer = await startRedisServer();
-  redis = redisServer.client();
-  upstream = await startFakeUpstream();
-  queue = createBuildQueue({ connection: redis });
+  stand = await startBuildRouteStand();
+  const { queue, redis } = stand;
   // Asks the disk every time: the test removes files behind the store's back.
   store = createLocalStore(await mkdtemp(join(tmpdir(), "asu-build-cache-")), {
     presenceTtlMs: 0,
   });
-  const catalog = createOpenwrtCatalog({
-    client: createMetadataClient({ upstreamUrl: upstream.url }),
-    branches: DEFAULT_BRANCHES,
-  });
   registerBuildRoutes(app, {
-    catalog,
+    catalog: stand.catalog().catalog,
     queue,
     store,
-    settings: {
-      allow_defaults: false,
-      repository_allow_list: [],
-      max_custom_rootfs_size_mb: 1024,
-      max_defaults_length: 20480,
-      build_ttl: 3600,
-      build_ttl_unversioned: 3600,
-      build_defaults_ttl: 3600,
-      build_failure_ttl: 3600,
-      base_container: "ghcr.io/openwrt/imagebuilder",
-      max_pending_jobs: 10,
-    },
+    settings: BUILD_ROUTE_SETTINGS,
   });
   registerBuildCacheRoute(app, { queue, redis, store });
   served = await serveApp(app);
 });
 
 afterAll(async () => {
-  await worker?.close(true);
+  await stand?.closeWorkers();
   await served?.close();
-  await queue?.close();
-  await upstream?.close();
-  await redisServer?.stop();
+  await stand?.stop();
   if (store) await rm(join(store.root, ".."), { recursive: true, force: true });
 });
 
@@ -106,7 +65,7 @@ describe("POST /api/v1/build-cache", () => {
     const posted = await fetch(`${served.url}/api/v1/build`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify(archer),
+      body: JSON.stringify(ARCHER),
     });
     const hash: string = ((await posted.json()) as any).request_hash;
     expect(await ask({ request_hashes: [hash, other] })).toEqual({
@@ -114,17 +73,13 @@ describe("POST /api/v1/build-cache", () => {
       body: { cache_available: { [hash]: false, [other]: false } },
     });
 
-    worker = new Worker<BuildJobData, BuildResult>(
-      BUILD_QUEUE,
-      async (job) => {
-        builds++;
-        const dir = await mkdtemp(join(tmpdir(), "asu-build-cache-work-"));
-        await writeFile(join(dir, IMAGE), "image");
-        await store.save(job.data.requestHash, dir);
-        return { bin_dir: job.data.requestHash, manifest: {}, images: [{ name: IMAGE }] };
-      },
-      { connection: redisServer.client(), prefix: KEY_PREFIX },
-    );
+    stand.worker(async (job) => {
+      builds++;
+      const dir = await mkdtemp(join(tmpdir(), "asu-build-cache-work-"));
+      await writeFile(join(dir, IMAGE), "image");
+      await store.save(job.data.requestHash, dir);
+      return { bin_dir: job.data.requestHash, manifest: {}, images: [{ name: IMAGE }] };
+    });
     await expect
       .poll(async () => (await fetch(`${served.url}/api/v1/build/${hash}`)).status, {
         timeout: 20_000,
@@ -141,7 +96,7 @@ describe("POST /api/v1/build-cache", () => {
     expect((await ask({ request_hashes: [hash] })).body).toEqual({
       cache_available: { [hash]: false },
     });
-    expect(await (await queue.queue.getJob(hash))?.getState()).toBe("completed");
+    expect(await (await stand.queue.queue.getJob(hash))?.getState()).toBe("completed");
     expect(builds).toBe(1);
   }, 40_000);
 

@@ -1,15 +1,11 @@
-import { Writable } from "node:stream";
 import { type ApiApp, createApiApp } from "@asu/http";
-import { createLogger } from "@asu/observability";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rawRequest } from "../../../test/support/raw-request.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { silentLogger } from "../../../test/support/silent-logger.ts";
 import { registerRedirects } from "./redirects.ts";
 
-const silent = createLogger({
-  service: "redirects-test",
-  destination: new Writable({ write: (_chunk, _encoding, done) => done() }),
-});
+const silent = silentLogger("redirects-test");
 
 let app: ApiApp;
 let served: ServedApp;

@@ -1,6 +1,4 @@
-import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
-import { createLogger } from "@asu/observability";
 import { createBuildQueue, workerKey } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
@@ -13,6 +11,7 @@ import {
 } from "../../../../test/support/fake-upstream.ts";
 import { type RedisServer, startRedisServer } from "../../../../test/support/redis-server.ts";
 import { type ServedApp, serveApp } from "../../../../test/support/serve-app.ts";
+import { silentLogger } from "../../../../test/support/silent-logger.ts";
 import { createBuildApp } from "../build-app.ts";
 import { createLiveStatus } from "./live-status.ts";
 import { registerPages } from "./register-pages.ts";
@@ -61,10 +60,7 @@ beforeAll(async () => {
     redis,
     store: Object.assign(createLocalStore("/nonexistent"), { root: "/nonexistent" }),
     settings: { ...settings, upstream_url: upstream.url },
-    logger: createLogger({
-      service: "t",
-      destination: new Writable({ write: (_c, _e, done) => done() }),
-    }),
+    logger: silentLogger("t"),
   };
   const app = createBuildApp(deps);
   registerPages(app, deps);

@@ -1,15 +1,15 @@
-import { Writable } from "node:stream";
 import { DEFAULT_BRANCHES } from "@asu/core";
 import { type ApiApp, undocumentedRoutes } from "@asu/http";
-import { createLogger } from "@asu/observability";
 import { createBuildQueue } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ARCHER, BUILD_ROUTE_SETTINGS } from "../../../test/support/build-route-stand.ts";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { silentLogger } from "../../../test/support/silent-logger.ts";
 import { ALLOWED_METHODS, createBuildApp } from "./build-app.ts";
 
 let upstream: FakeUpstream;
@@ -40,22 +40,14 @@ async function startTier(): Promise<Tier> {
     redis,
     store: createLocalStore("/nonexistent"),
     settings: {
-      allow_defaults: false,
-      repository_allow_list: [],
-      max_custom_rootfs_size_mb: 1024,
-      max_defaults_length: 20480,
+      ...BUILD_ROUTE_SETTINGS,
       build_ttl: 1,
       build_ttl_unversioned: 1,
       build_defaults_ttl: 1,
       build_failure_ttl: 1,
-      base_container: "ghcr.io/openwrt/imagebuilder",
-      max_pending_jobs: 10,
       upstream_url: upstream.url,
     },
-    logger: createLogger({
-      service: "t",
-      destination: new Writable({ write: (_c, _e, done) => done() }),
-    }),
+    logger: silentLogger("t"),
   });
   const served = await serveApp(app);
   return {
@@ -85,13 +77,6 @@ afterAll(async () => {
   await tier?.close();
   await upstream?.close();
 });
-
-const archer = {
-  version: "24.10.0",
-  target: "ath79/generic",
-  profile: "tplink_archer-c7-v5",
-  packages: ["luci"],
-};
 
 describe("createBuildApp", () => {
   it("reports health with queue counts", async () => {
@@ -155,7 +140,7 @@ describe("createBuildApp", () => {
       const started = Date.now();
       const post = await fetch(`${served.url}/api/v1/build`, {
         method: "POST",
-        body: JSON.stringify(archer),
+        body: JSON.stringify(ARCHER),
       });
       expect(post.status).toBe(503);
       expect(await post.json()).toEqual({
