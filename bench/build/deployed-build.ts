@@ -9,11 +9,13 @@
  * single: --runs fresh builds one after the other on one worker, each against
  * a raw `podman run` of the same commands in the same image (the floor).
  * parallel: --builds fresh builds posted at once to --workers workers of
- * concurrency 1, against the same raw `podman run`s --workers at a time.
+ * concurrency 1, against the same raw `podman run`s --workers at a time;
+ * --rounds times, alternating which goes first, with the CPU each tier,
+ * the Podman service, Redis and the client spent on either side.
  *
  * IMAGE_PULL is `missing` here: no registry is reachable, and `always` would
  * time each build's failing registry check instead of the build.
- * Usage: pnpm bench:build-deployed -- [--runs 5] [--builds 8] [--workers 2] [--poll-ms 50] [--only single|parallel]
+ * Usage: pnpm bench:build-deployed -- [--runs 5] [--builds 8] [--workers 2] [--poll-ms 50] [--rounds 3] [--only single|parallel]
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -42,6 +44,7 @@ import { distinctRequests } from "./distinct-requests.ts";
 import { machineLoad, median, minimum, ms } from "./figures.ts";
 import { openJobTimes } from "./job-times.ts";
 import { type BaselineOptions, baselineBuild } from "./podman-baseline.ts";
+import { cpuLine, reapedChildrenCpu, treeCpu } from "./process-cpu.ts";
 import { type TimedBuild, timedBuild } from "./timed-build.ts";
 
 const { values } = parseArgs({
@@ -52,6 +55,7 @@ const { values } = parseArgs({
     builds: { type: "string", default: "8" },
     workers: { type: "string", default: "2" },
     "poll-ms": { type: "string", default: "50" },
+    rounds: { type: "string", default: "3" },
     only: { type: "string" },
   },
 });
@@ -59,6 +63,7 @@ const runs = Number(values.runs);
 const builds = Number(values.builds);
 const workerCount = Number(values.workers);
 const pollMs = Number(values["poll-ms"]);
+const rounds = Number(values.rounds);
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 interface Tier {
@@ -189,8 +194,8 @@ async function main() {
   };
   await until("build tier", async () => (await fetch(`${buildUrl}/health`)).ok);
   await until("prepare tier", async () => (await fetch(`${prepareUrl}/health`)).ok);
-  const jobs = openJobTimes(redis.url);
-  cleanups.push(() => jobs.close());
+  const jobTimes = openJobTimes(redis.url);
+  cleanups.push(() => jobTimes.close());
 
   let named = 0;
   const baselineOptions = (requestHash: string): BaselineOptions => {
@@ -227,7 +232,7 @@ async function main() {
     });
   }
 
-  const requests = distinctRequests(3 + runs + builds);
+  const requests = distinctRequests(3 + runs + builds * rounds);
   console.log(
     `deployed builds: tiers by their start scripts, client polls every ${pollMs} ms, ${BENCH_IMAGE_REF}`,
   );
@@ -240,7 +245,7 @@ async function main() {
     const rows: { client: number; worker: number; pickup: number; floor: number }[] = [];
     for (const [i, request] of requests.slice(3, 3 + runs).entries()) {
       const timed = await clientBuild(request);
-      const job = await jobs.read(timed.requestHash);
+      const job = await jobTimes.read(timed.requestHash);
       const floor = await baselineBuild(baselineOptions(timed.requestHash), commandsOf(timed));
       rows.push({
         client: timed.ms,
@@ -269,29 +274,70 @@ async function main() {
     if (running < workerCount) await startWorkers(workerCount - running);
     // Every worker's first build of the image asks it what later builds reuse: not counted.
     await Promise.all([clientBuild(requests[1]), clientBuild(requests[2])]);
-    const batch = requests.slice(3 + runs, 3 + runs + builds);
-    const started = performance.now();
-    const results = await Promise.all(batch.map((request) => clientBuild(request)));
-    const wall = Math.max(...results.map((result) => result.doneAt)) - started;
+    const cpu = () => ({
+      ...treeCpu(
+        tiers.map(({ name, child }) => [name.startsWith("worker") ? "workers" : name, child.pid]),
+        { "podman service": "podman", redis: "redis-server" },
+      ),
+      client: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+      "podman CLI": reapedChildrenCpu(),
+    });
 
-    // The same builds as raw `podman run`s, `workerCount` at a time.
-    const queue = [...results];
-    const floorStarted = performance.now();
-    await Promise.all(
-      Array.from({ length: workerCount }, async () => {
-        for (let next = queue.shift(); next; next = queue.shift()) {
-          await baselineBuild(baselineOptions(next.requestHash), commandsOf(next));
-        }
-      }),
-    );
-    const floorWall = performance.now() - floorStarted;
-    const waits = await Promise.all(results.map((result) => jobs.read(result.requestHash)));
+    /** The batch through the server: wall until the last client saw its 200, and until the last job ended. */
+    const serverBatch = async (batch: unknown[]) => {
+      const before = cpu();
+      const started = performance.now();
+      const results = await Promise.all(batch.map((request) => clientBuild(request)));
+      const wall = Math.max(...results.map((result) => result.doneAt)) - started;
+      const spent = cpuLine(before, cpu());
+      const jobs = await Promise.all(results.map((result) => jobTimes.read(result.requestHash)));
+      const serverWall = Math.max(...jobs.map((job) => job.finishedAt)) - started;
+      return { results, jobs, wall, serverWall, spent };
+    };
+    /** The same builds' commands as raw `podman run`s, `workerCount` at a time. */
+    const rawBatch = async (results: TimedBuild[]) => {
+      const queue = [...results];
+      const before = cpu();
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: workerCount }, async () => {
+          for (let next = queue.shift(); next; next = queue.shift()) {
+            await baselineBuild(baselineOptions(next.requestHash), commandsOf(next));
+          }
+        }),
+      );
+      return { wall: performance.now() - started, spent: cpuLine(before, cpu()) };
+    };
+
+    // Rounds alternate which goes first, so a load that comes or goes
+    // during the run weighs on both sides. Raw runs that go first repeat
+    // the previous round's commands (a raw run keeps nothing between runs).
+    const rows: { wall: number; serverWall: number; floor: number }[] = [];
+    let previous: TimedBuild[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const batch = requests.slice(3 + runs + round * builds, 3 + runs + (round + 1) * builds);
+      const rawFirst = round % 2 === 1;
+      const rawEarly = rawFirst ? await rawBatch(previous) : undefined;
+      const server = await serverBatch(batch);
+      const raw = rawEarly ?? (await rawBatch(server.results));
+      previous = server.results;
+      rows.push({ wall: server.wall, serverWall: server.serverWall, floor: raw.wall });
+      console.log("");
+      console.log(
+        `round ${round + 1} (${rawFirst ? "podman runs first" : "server first"}): ${builds} builds on ${workerCount} workers: wall ${ms(server.wall)} (last job ended at ${ms(server.serverWall)}); the same podman runs ${workerCount} at a time ${ms(raw.wall)}; ratio ${(server.wall / raw.wall).toFixed(2)}×`,
+      );
+      console.log(
+        `  in worker: median ${ms(median(server.jobs.map((job) => job.finishedAt - job.startedAt)))} per build`,
+      );
+      console.log(`  CPU while the server built: ${server.spent}`);
+      console.log(`  CPU while podman ran them: ${raw.spent}`);
+      console.log(`  ${machineLoad()}`);
+    }
+    const sum = (key: keyof (typeof rows)[number]) =>
+      rows.reduce((total, row) => total + row[key], 0);
     console.log("");
     console.log(
-      `parallel: ${builds} builds on ${workerCount} workers: wall ${ms(wall)}; the same podman runs ${workerCount} at a time ${ms(floorWall)}; ratio ${(wall / floorWall).toFixed(2)}× (goal ≤ 1.25×)`,
-    );
-    console.log(
-      `  in worker: median ${ms(median(waits.map((job) => job.finishedAt - job.startedAt)))} per build`,
+      `parallel: ${builds} builds on ${workerCount} workers, ${rounds} rounds, client polls every ${pollMs} ms: wall ${ms(sum("wall"))} against ${ms(sum("floor"))} of podman runs ${workerCount} at a time: ratio ${(sum("wall") / sum("floor")).toFixed(2)}× (rounds: ${rows.map((row) => (row.wall / row.floor).toFixed(2)).join(", ")}) (goal ≤ 1.25×); until the last job ended ${(sum("serverWall") / sum("floor")).toFixed(2)}×`,
     );
     console.log(machineLoad());
   }
