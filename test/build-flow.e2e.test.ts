@@ -354,7 +354,7 @@ describe("concurrency and failures", () => {
 
   it("ends a build whose worker was killed with SIGKILL, leaving no container", async () => {
     const request = { ...archer, packages: ["luci", "slowpackage", "tcpdump"] };
-    const main = fileURLToPath(new URL("../packages/build-worker/src/main.ts", import.meta.url));
+    const main = fileURLToPath(new URL("../services/worker/src/main.ts", import.meta.url));
     const env = {
       ...process.env,
       ...stack.workerEnv,

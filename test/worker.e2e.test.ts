@@ -55,7 +55,7 @@ const SIGNING_IMAGE = `${BASE}-signing:ath79-generic-v24.10.0`;
 const MISSING_IMAGE = `${BASE}:nowhere-v0.0.1`;
 /** setup.sh's downloads fail at once: nothing listens there inside a container. */
 const UNREACHABLE_UPSTREAM = "http://127.0.0.1:9";
-const WORKER_MAIN = new URL("../packages/build-worker/src/main.ts", import.meta.url).pathname;
+const WORKER_MAIN = new URL("../services/worker/src/main.ts", import.meta.url).pathname;
 
 const schema = buildRequestSchema(DEFAULT_LIMITS);
 const sha256 = (bytes: Buffer | string) => createHash("sha256").update(bytes).digest("hex");
