@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { manifestHash, parseManifest } from "@asu/core";
@@ -351,16 +351,18 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
 
     it("copies the directory's files, below it, as they are", async () => {
       const { session, dir, host } = await sessionWith(
-        "printf one > a.bin && printf '{}' > profiles.json && printf two > sub/b.txt && ln -s a.bin link",
+        "printf one > a.bin && printf '{}' > profiles.json && printf two > sub/b.txt && ln -s a.bin link && head -c 20000000 /dev/urandom > big.img",
       );
       try {
         const copied = await session.copyOut(dir, host);
-        expect(copied.files.sort()).toEqual(["a.bin", "profiles.json", "sub/b.txt"]);
+        expect(copied.files.sort()).toEqual(["a.bin", "big.img", "profiles.json", "sub/b.txt"]);
+        // Larger than any buffer on the way: it arrives whole.
+        expect((await stat(join(host, "big.img"))).size).toBe(20_000_000);
         expect(copied.skipped.map((name) => name.replace(/^\.\//, ""))).toEqual([
           expect.stringMatching(/link$/),
         ]);
         expect(await readFile(join(host, "sub/b.txt"), "utf8")).toBe("two");
-        await expect(session.copyOut(dir, `${host}-small`, 4)).rejects.toBeInstanceOf(
+        await expect(session.copyOut(dir, `${host}-small`, 1_000_000)).rejects.toBeInstanceOf(
           OutputTooLarge,
         );
       } finally {

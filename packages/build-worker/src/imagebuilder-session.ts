@@ -442,6 +442,13 @@ export async function openImagebuilderSession(
     const stderr = new CappedOutput(outputLimit);
     const errSink = new PassThrough().on("data", (chunk: Buffer) => stderr.push(chunk));
     docker.modem.demuxStream(stream, tar, errSink);
+    // demuxStream writes whatever arrives: the socket waits while the unpacking lags,
+    // so no more than a buffer's worth of a large output is held in memory.
+    stream.on("data", () => {
+      if (!tar.writableNeedDrain || stream.isPaused()) return;
+      stream.pause();
+      tar.once("drain", () => stream.resume());
+    });
     const ended = streamEnded(stream).then(() => {
       tar.end();
     });
