@@ -158,7 +158,10 @@ export function orderedJson(): MiddlewareHandler<BodyEnv> {
     if (!json.ok) throw json.error;
     c.set("bodyJson", json.value);
     c.req.bodyCache.json = Promise.resolve(json.value);
-    c.req.raw.headers.set("content-type", "application/json");
+    // Only when needed: on @hono/node-server, changing a header builds a full Headers object.
+    if (c.req.header("content-type") !== "application/json") {
+      c.req.raw.headers.set("content-type", "application/json");
+    }
     await next();
   };
 }
