@@ -251,14 +251,22 @@ function inOwnOrder(value: unknown, depth: number): boolean {
   if (depth > MAX_JSON_DEPTH || typeof (value as { toJSON?: unknown }).toJSON === "function") {
     return false;
   }
-  if (Array.isArray(value)) return value.every((item) => inOwnOrder(item, depth + 1));
+  // Plain values are in order by themselves: only objects are looked into,
+  // without a call per string of the long package lists.
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      if (typeof item === "object" && item !== null && !inOwnOrder(item, depth + 1)) return false;
+    }
+    return true;
+  }
   const own = Object.keys(value);
   const order = (value as OrderedRecord)[KEY_ORDER];
   if (order && order.length === own.length && order.some((key, i) => key !== own[i])) {
     return false;
   }
   for (const key of own) {
-    if (!inOwnOrder((value as Record<string, unknown>)[key], depth + 1)) return false;
+    const item = (value as Record<string, unknown>)[key];
+    if (typeof item === "object" && item !== null && !inOwnOrder(item, depth + 1)) return false;
   }
   return true;
 }
