@@ -97,20 +97,33 @@ export function createMetadataClient(options: MetadataClientOptions): MetadataCl
   const logger = options.logger;
   const now = options.now ?? Date.now;
 
-  // Map iteration order is insertion order; re-inserting on use makes it an LRU.
+  // An LRU: each key's last use is stamped, and the least recent goes when
+  // the cache is full. Re-inserting on every hit (delete, then set) churned
+  // the Map's table on every request; a new stamp overwrites in place, and
+  // the scan for the least recent only runs when a fetched file is added.
   const cache = new Map<string, CacheEntry>();
+  const lastUse = new Map<string, number>();
+  let uses = 0;
   const inFlight = new Map<string, Promise<CacheEntry>>();
   const counters: MetadataClientStats = { fetches: 0, failures: 0, hits: 0 };
   // Bumped by clear() so a fetch that was under way cannot repopulate the cache.
   let generation = 0;
 
   function remember(key: string, entry: CacheEntry): void {
-    cache.delete(key);
     cache.set(key, entry);
+    lastUse.set(key, ++uses);
     while (cache.size > maxEntries) {
-      const oldest = cache.keys().next();
-      if (oldest.done) break;
-      cache.delete(oldest.value);
+      let oldest: string | undefined;
+      let oldestUse = Number.POSITIVE_INFINITY;
+      for (const [candidate, use] of lastUse) {
+        if (use < oldestUse) {
+          oldest = candidate;
+          oldestUse = use;
+        }
+      }
+      if (oldest === undefined) break;
+      cache.delete(oldest);
+      lastUse.delete(oldest);
     }
   }
 
@@ -216,6 +229,7 @@ export function createMetadataClient(options: MetadataClientOptions): MetadataCl
     clear() {
       generation++;
       cache.clear();
+      lastUse.clear();
       inFlight.clear();
     },
     stats: () => ({ ...counters }),
