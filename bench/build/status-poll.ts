@@ -133,7 +133,10 @@ try {
       if (String(chunk).includes("build tier listening")) resolve();
     });
   });
-  await Promise.race([listening, once(tier, "exit").then(() => Promise.reject(new Error("tier exited")))]);
+  await Promise.race([
+    listening,
+    once(tier, "exit").then(() => Promise.reject(new Error("tier exited"))),
+  ]);
 
   const poll = async (hash: string, seconds: number) => {
     const url = `http://127.0.0.1:${port}/api/v1/build/${hash}`;
@@ -154,7 +157,9 @@ try {
   };
 
   console.log(machineLoad());
-  console.log(`${connections} connections, ${duration} s per run, ${rounds} rounds, ${waitingCount} waiting`);
+  console.log(
+    `${connections} connections, ${duration} s per run, ${rounds} rounds, ${waitingCount} waiting`,
+  );
   const figures: Record<string, { tier: number[]; redis: number[] }> = {
     queued: { tier: [], redis: [] },
     running: { tier: [], redis: [] },

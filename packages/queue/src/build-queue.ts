@@ -1,5 +1,5 @@
-import { Job, type JobJsonRaw, Queue } from "bullmq";
-import type { ChainableCommander, Redis } from "ioredis";
+import { Job, Queue } from "bullmq";
+import type { Redis } from "ioredis";
 import { createAdmission } from "./admission.ts";
 import {
   BUILD_QUEUE,
@@ -9,6 +9,7 @@ import {
   storedJobData,
 } from "./job-data.ts";
 import { isReplaceableFailure, type JobSnapshot, type JobState } from "./job-snapshot.ts";
+import { readJob } from "./read-job.ts";
 import { readRefusedBuild } from "./refused-builds.ts";
 
 /**
@@ -112,50 +113,21 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
   const admission = createAdmission(redis, now);
   const jobKeyPrefix = `${KEY_PREFIX}:${BUILD_QUEUE}:`;
 
-  const key = (name: string) => `${jobKeyPrefix}${name}`;
-
-  /** Where BullMQ keeps a job in each state; a job is in exactly one of them. */
-  const stateChecks: [JobState, (batch: ChainableCommander, id: string) => void][] = [
-    ["completed", (batch, id) => batch.zscore(key("completed"), id)],
-    ["failed", (batch, id) => batch.zscore(key("failed"), id)],
-    ["delayed", (batch, id) => batch.zscore(key("delayed"), id)],
-    ["prioritized", (batch, id) => batch.zscore(key("prioritized"), id)],
-    ["active", (batch, id) => batch.lpos(key("active"), id)],
-    ["waiting", (batch, id) => batch.lpos(key("wait"), id)],
-    ["waiting", (batch, id) => batch.lpos(key("paused"), id)],
-    ["waiting-children", (batch, id) => batch.zscore(key("waiting-children"), id)],
-  ];
-
   /*
-   * The job, its state, its worker's lock and its queue position in one
-   * MULTI, so they are read at one instant. Read in separate round trips, a
-   * job finishing in between was seen active with its lock already released,
-   * taken for one that lost its worker and answered "queued" for a moment.
+   * The job, its state, its worker's lock and its queue position read at one
+   * instant (one script). Read in separate round trips, a job finishing in
+   * between was seen active with its lock already released, taken for one
+   * that lost its worker and answered "queued" for a moment.
    */
   async function load(requestHash: string) {
-    const batch = redis
-      .multi()
-      .hgetall(key(requestHash))
-      .exists(key(`${requestHash}:lock`));
-    for (const [, check] of stateChecks) check(batch, requestHash);
-    batch.llen(key("wait"));
-    const replies = ((await batch.exec()) ?? []).map(([error, value]) => {
-      if (error) throw error;
-      return value;
-    });
-    const [raw, locked] = replies as [JobJsonRaw, number];
-    const held = stateChecks.find((_, index) => replies[index + 2] !== null);
-    if (!held || Object.keys(raw).length === 0) return undefined;
-    let [state] = held;
+    const read = await readJob(redis, jobKeyPrefix, requestHash);
+    if (!read) return undefined;
+    let { state } = read;
     // An active job without a lock has lost its worker: the stall check puts
     // it back in the queue shortly, and until then it is not building.
-    if (state === "active" && locked === 0) state = "waiting";
-    const job = Job.fromJSON<BuildJobData, BuildResult>(queue, raw, requestHash);
-    // BullMQ pushes new jobs left and takes the next from the right.
-    const index = replies[2 + stateChecks.findIndex(([name]) => name === "waiting")];
-    const length = replies[replies.length - 1] as number;
-    const position = typeof index === "number" ? length - 1 - index : undefined;
-    return { job, state, position };
+    if (state === "active" && !read.locked) state = "waiting";
+    const job = Job.fromJSON<BuildJobData, BuildResult>(queue, read.raw, requestHash);
+    return { job, state, position: read.position };
   }
 
   async function add(data: BuildJobData, retry?: InfraRetry) {

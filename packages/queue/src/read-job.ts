@@ -1,0 +1,85 @@
+import { createHash } from "node:crypto";
+import type { JobJsonRaw } from "bullmq";
+import type { Redis } from "ioredis";
+import type { JobState } from "./job-snapshot.ts";
+
+/**
+ * Where BullMQ keeps a job in each state, in the order they are checked; a
+ * job is in exactly one of them. `list` ones are read with LPOS, the rest
+ * with ZSCORE.
+ */
+const STATE_KEYS: readonly { state: JobState; key: string; list: boolean }[] = [
+  { state: "completed", key: "completed", list: false },
+  { state: "failed", key: "failed", list: false },
+  { state: "delayed", key: "delayed", list: false },
+  { state: "prioritized", key: "prioritized", list: false },
+  { state: "active", key: "active", list: true },
+  { state: "waiting", key: "wait", list: true },
+  { state: "waiting", key: "paused", list: true },
+  { state: "waiting-children", key: "waiting-children", list: false },
+];
+const WAIT_INDEX = STATE_KEYS.findIndex(({ key }) => key === "wait");
+
+/*
+ * The job, its worker's lock, its state and its place in the wait list in
+ * one script: read at one instant, as one MULTI read them, but one command
+ * and one reply instead of a dozen. Every status poll of every waiting
+ * client runs it, and the per-command cost of the client was most of a
+ * poll's CPU. KEYS: the job, its lock, then STATE_KEYS in order; ARGV[1]:
+ * the job id, ARGV[2]: the position in KEYS of the wait list. Lua drops a
+ * table's nils, so "none" is -1 and an absent job an empty hash.
+ */
+const READ_JOB = `
+local id = ARGV[1]
+local raw = redis.call('HGETALL', KEYS[1])
+local locked = redis.call('EXISTS', KEYS[2])
+local state = -1
+for i = 3, #KEYS do
+  local held
+  if ARGV[i] == 'list' then held = redis.call('LPOS', KEYS[i], id) else held = redis.call('ZSCORE', KEYS[i], id) end
+  if held then state = i - 3; break end
+end
+local position = -1
+local index = redis.call('LPOS', KEYS[tonumber(ARGV[2])], id)
+if index then position = redis.call('LLEN', KEYS[tonumber(ARGV[2])]) - 1 - index end
+return {raw, locked, state, position}
+`;
+const READ_JOB_SHA = createHash("sha1").update(READ_JOB).digest("hex");
+
+export interface ReadJob {
+  raw: JobJsonRaw;
+  state: JobState;
+  /** Whether a worker holds its lock. */
+  locked: boolean;
+  /** Builds ahead of it in the wait list (BullMQ pushes left, takes right); undefined when not in it. */
+  position: number | undefined;
+}
+
+/** The job `id` of the queue under `prefix` (`asu:builds:`) as read now; undefined when there is none. */
+export async function readJob(
+  redis: Redis,
+  prefix: string,
+  id: string,
+): Promise<ReadJob | undefined> {
+  const keys = [`${prefix}${id}`, `${prefix}${id}:lock`, ...STATE_KEYS.map((s) => prefix + s.key)];
+  const args = [id, String(WAIT_INDEX + 3), ...STATE_KEYS.map((s) => (s.list ? "list" : "set"))];
+  let reply: unknown;
+  try {
+    reply = await redis.evalsha(READ_JOB_SHA, keys.length, ...keys, ...args);
+  } catch (error) {
+    // A Redis that has not seen the script yet (or was restarted) learns it once.
+    if (!(error as Error).message.startsWith("NOSCRIPT")) throw error;
+    reply = await redis.eval(READ_JOB, keys.length, ...keys, ...args);
+  }
+  const [flat, locked, stateIndex, position] = reply as [string[], number, number, number];
+  const held = STATE_KEYS[stateIndex];
+  if (!held || flat.length === 0) return undefined;
+  const raw: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) raw[flat[i] as string] = flat[i + 1] as string;
+  return {
+    raw: raw as unknown as JobJsonRaw,
+    state: held.state,
+    locked: locked === 1,
+    position: position >= 0 ? position : undefined,
+  };
+}
