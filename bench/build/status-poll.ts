@@ -164,6 +164,12 @@ try {
     queued: { tier: [], redis: [] },
     running: { tier: [], redis: [] },
   };
+  // What the tier spends with nobody asking (timers, scrapes of its own): not a poll's cost.
+  const idleBefore = cpuSeconds(tier.pid);
+  await new Promise((resolve) => setTimeout(resolve, 5000));
+  console.log(
+    `idle: build tier ${(((cpuSeconds(tier.pid) - idleBefore) * 1000) / 5).toFixed(1)} ms CPU per s`,
+  );
   // Unmeasured warm-up of both paths (JIT, first connections).
   await poll(queued.requestHash, 1);
   await poll(running.requestHash, 1);
