@@ -1,14 +1,9 @@
 import { randomBytes } from "node:crypto";
-import Docker from "dockerode";
+import type Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FIXTURE_REVISION_24_10 } from "../../../test/support/fake-upstream.ts";
-import { buildImagebuilderDouble } from "../../../test/support/imagebuilder-double.ts";
-import {
-  BUILD_NETWORK,
-  ensurePodmanNetwork,
-  type PodmanService,
-  startPodmanService,
-} from "../../../test/support/podman-service.ts";
+import { BUILD_NETWORK, type PodmanService } from "../../../test/support/podman-service.ts";
+import { startPodmanWithDoubles } from "../../../test/support/podman-with-doubles.ts";
 import { createImageFacts } from "./image-facts.ts";
 import { INFO_COMMAND, SETUP_COMMAND, setupEnvironment } from "./imagebuilder-commands.ts";
 import { openImagebuilderSession, removeBuildContainers } from "./imagebuilder-session.ts";
@@ -67,25 +62,7 @@ describe("ImageBuilder sessions remember what an untouched image answers", () =>
   const BASE = "localhost/asu-test/image-facts";
 
   beforeAll(async () => {
-    podman = await startPodmanService();
-    await ensurePodmanNetwork(podman.env, BUILD_NETWORK);
-    docker = new Docker({ socketPath: podman.socketPath });
-    release = await buildImagebuilderDouble(podman, {
-      baseContainer: BASE,
-      tag: "v24.10.0",
-      flavour: "opkg",
-      version: "24.10.0",
-      revision: FIXTURE_REVISION_24_10,
-      target: "ath79/generic",
-    });
-    snapshot = await buildImagebuilderDouble(podman, {
-      baseContainer: BASE,
-      tag: "master",
-      flavour: "apk",
-      version: "SNAPSHOT",
-      revision: "r29000-aaaaaaaaaa",
-      target: "x86/64",
-    });
+    ({ podman, docker, release, snapshot } = await startPodmanWithDoubles(BASE));
   }, 300_000);
 
   afterAll(async () => {

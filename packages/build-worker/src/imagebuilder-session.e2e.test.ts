@@ -3,16 +3,10 @@ import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { manifestHash, parseManifest } from "@asu/core";
-import Docker from "dockerode";
+import type Docker from "dockerode";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { FIXTURE_REVISION_24_10 } from "../../../test/support/fake-upstream.ts";
-import { buildImagebuilderDouble } from "../../../test/support/imagebuilder-double.ts";
-import {
-  BUILD_NETWORK,
-  ensurePodmanNetwork,
-  type PodmanService,
-  startPodmanService,
-} from "../../../test/support/podman-service.ts";
+import { BUILD_NETWORK, type PodmanService } from "../../../test/support/podman-service.ts";
+import { startPodmanWithDoubles } from "../../../test/support/podman-with-doubles.ts";
 import { BUILD_LABEL, WARM_BUILD, WORKER_LABEL } from "./build-container.ts";
 import { type ContainerPool, createContainerPool, type WarmContainer } from "./container-pool.ts";
 import {
@@ -41,25 +35,7 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
   const BASE = "localhost/asu-test/container-pool";
 
   beforeAll(async () => {
-    podman = await startPodmanService();
-    await ensurePodmanNetwork(podman.env, BUILD_NETWORK);
-    docker = new Docker({ socketPath: podman.socketPath });
-    release = await buildImagebuilderDouble(podman, {
-      baseContainer: BASE,
-      tag: "v24.10.0",
-      flavour: "opkg",
-      version: "24.10.0",
-      revision: FIXTURE_REVISION_24_10,
-      target: "ath79/generic",
-    });
-    snapshot = await buildImagebuilderDouble(podman, {
-      baseContainer: BASE,
-      tag: "master",
-      flavour: "apk",
-      version: "SNAPSHOT",
-      revision: "r29000-aaaaaaaaaa",
-      target: "x86/64",
-    });
+    ({ podman, docker, release, snapshot } = await startPodmanWithDoubles(BASE));
   }, 300_000);
 
   afterEach(async () => {
