@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import type { JobJsonRaw } from "bullmq";
 import type { Redis } from "ioredis";
 import type { JobState } from "./job-snapshot.ts";
@@ -44,7 +43,20 @@ local index = redis.call('LPOS', KEYS[tonumber(ARGV[2])], id)
 if index then position = redis.call('LLEN', KEYS[tonumber(ARGV[2])]) - 1 - index end
 return {raw, locked, state, position}
 `;
-const READ_JOB_SHA = createHash("sha1").update(READ_JOB).digest("hex");
+const READ_JOB_COMMAND = "asuReadJob";
+
+type WithReadJob = Redis & { [READ_JOB_COMMAND](...args: string[]): Promise<unknown> };
+
+/**
+ * The script as a command of this client: ioredis sends it by its SHA and
+ * teaches a Redis that lacks it (new, restarted, flushed) once.
+ */
+function withReadJob(redis: Redis): WithReadJob {
+  if (!(READ_JOB_COMMAND in redis)) {
+    redis.defineCommand(READ_JOB_COMMAND, { numberOfKeys: 2 + STATE_KEYS.length, lua: READ_JOB });
+  }
+  return redis as WithReadJob;
+}
 
 export interface ReadJob {
   raw: JobJsonRaw;
@@ -63,14 +75,7 @@ export async function readJob(
 ): Promise<ReadJob | undefined> {
   const keys = [`${prefix}${id}`, `${prefix}${id}:lock`, ...STATE_KEYS.map((s) => prefix + s.key)];
   const args = [id, String(WAIT_INDEX + 3), ...STATE_KEYS.map((s) => (s.list ? "list" : "set"))];
-  let reply: unknown;
-  try {
-    reply = await redis.evalsha(READ_JOB_SHA, keys.length, ...keys, ...args);
-  } catch (error) {
-    // A Redis that has not seen the script yet (or was restarted) learns it once.
-    if (!(error as Error).message.startsWith("NOSCRIPT")) throw error;
-    reply = await redis.eval(READ_JOB, keys.length, ...keys, ...args);
-  }
+  const reply = await withReadJob(redis)[READ_JOB_COMMAND](...keys, ...args);
   const [flat, locked, stateIndex, position] = reply as [string[], number, number, number];
   const held = STATE_KEYS[stateIndex];
   if (!held || flat.length === 0) return undefined;
