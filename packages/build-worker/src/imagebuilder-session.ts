@@ -147,6 +147,19 @@ function streamEnded(stream: NodeJS.ReadableStream): Promise<void> {
   });
 }
 
+/** An exec's final state: its stream can end a moment before the exec is marked finished. */
+async function finishedExec(
+  execution: Docker.Exec,
+  signal: AbortSignal | undefined,
+): Promise<Docker.ExecInspectInfo> {
+  let info = await untilAborted(execution.inspect(), signal);
+  for (let tries = 0; info.Running && tries < 500; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    info = await untilAborted(execution.inspect(), signal);
+  }
+  return info;
+}
+
 /** The first regular file of an archive; undefined when it holds none (a directory). */
 async function readSingleFile(archive: Readable, limit: number): Promise<string | undefined> {
   const entries = extract();
@@ -348,12 +361,7 @@ export async function openImagebuilderSession(
     } finally {
       stream.destroy();
     }
-    // The stream can end a moment before the exec is marked finished.
-    let info = await untilAborted(execution.inspect(), signal);
-    for (let tries = 0; info.Running && tries < 500; tries++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      info = await untilAborted(execution.inspect(), signal);
-    }
+    const info = await finishedExec(execution, signal);
     return {
       exitCode: info.ExitCode ?? -1,
       stdout: stdout.text(),
@@ -462,11 +470,7 @@ export async function openImagebuilderSession(
     } finally {
       stream.destroy();
     }
-    let info = await execution.inspect();
-    for (let tries = 0; info.Running && tries < 500; tries++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      info = await execution.inspect();
-    }
+    const info = await finishedExec(execution, undefined);
     return info.ExitCode === 0 ? result : undefined;
   }
 
