@@ -29,12 +29,25 @@ export function machineLoad(): string {
  */
 export function cpuSeconds(pid: number | undefined): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name, which is in parentheses and may hold spaces;
-    // utime and stime are fields 14 and 15 of stat(5), in ticks of 1/100 s.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return procStat(readFileSync(`/proc/${pid}/stat`, "utf8")).ticks([14, 15]) / 100;
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * A /proc/PID/stat line read by stat(5)'s field numbers: `comm` (field 2,
+ * in parentheses and free to hold spaces) and the sum of numeric fields,
+ * such as utime (14) and stime (15), in ticks of 1/100 s.
+ */
+export function procStat(text: string): {
+  comm: string;
+  field(n: number): number;
+  ticks(ns: number[]): number;
+} {
+  const comm = text.slice(text.indexOf("(") + 1, text.lastIndexOf(")"));
+  // Fields after the command name; the first of them is field 3.
+  const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  const field = (n: number) => Number(rest[n - 3]);
+  return { comm, field, ticks: (ns) => ns.reduce((sum, n) => sum + field(n), 0) };
 }

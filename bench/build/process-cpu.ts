@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs";
+import { procStat } from "./figures.ts";
 
 /*
  * CPU seconds of process trees, from Linux /proc: what each tier, the
@@ -19,12 +20,10 @@ function readStats(): Stat[] {
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      const text = readFileSync(`/proc/${name}/stat`, "utf8");
-      const comm = text.slice(text.indexOf("(") + 1, text.lastIndexOf(")"));
-      // Fields after the command name; ppid is field 4 of stat(5), utime to cstime 14 to 17.
-      const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-      const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
-      stats.push({ pid: Number(name), ppid: Number(fields[1]), comm, seconds: ticks / 100 });
+      const stat = procStat(readFileSync(`/proc/${name}/stat`, "utf8"));
+      // ppid is field 4 of stat(5), utime to cstime 14 to 17.
+      const seconds = stat.ticks([14, 15, 16, 17]) / 100;
+      stats.push({ pid: Number(name), ppid: stat.field(4), comm: stat.comm, seconds });
     } catch {
       // Gone meanwhile.
     }
@@ -72,7 +71,6 @@ export function cpuLine(before: Record<string, number>, after: Record<string, nu
 
 /** CPU seconds of this process's children that ended and were reaped: the `podman run`s it ran. */
 export function reapedChildrenCpu(): number {
-  const text = readFileSync("/proc/self/stat", "utf8");
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[13]) + Number(fields[14])) / 100;
+  // cutime and cstime, fields 16 and 17 of stat(5).
+  return procStat(readFileSync("/proc/self/stat", "utf8")).ticks([16, 17]) / 100;
 }
