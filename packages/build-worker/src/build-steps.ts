@@ -526,7 +526,7 @@ export async function runBuild(context: BuildContext): Promise<BuildResult> {
   const { data, deps, signal } = context;
   await context.stage("container_setup");
   const selected = await findImage(context);
-  const warm = deps.pool?.take(selected.image, selected.imageId);
+  const warm = await deps.pool?.take(selected.image, selected.imageId, signal);
   const session = await openImagebuilderSession(deps.docker, {
     image: selected.image,
     imageId: selected.imageId,
@@ -540,7 +540,7 @@ export async function runBuild(context: BuildContext): Promise<BuildResult> {
     signal,
   });
   // The next build of this image finds its container ready.
-  deps.pool?.prepare(selected.image, selected.imageId);
+  const built = deps.pool?.building(selected.image, selected.imageId);
   // A timeout or a shutdown stops whatever runs in the container at once.
   const removeNow = () => {
     session.remove().catch(() => {});
@@ -553,6 +553,7 @@ export async function runBuild(context: BuildContext): Promise<BuildResult> {
     throw await withContainerFate(deps.docker, session.containerId, error);
   } finally {
     signal.removeEventListener("abort", removeNow);
+    built?.();
     const removal = session.remove().catch((error: Error) => {
       context.log.warn({ err: error.message }, "container removal failed");
     });

@@ -8,10 +8,17 @@ import {
 /*
  * Warm containers: creating and starting a build container is a third of a
  * small build, and nothing in it depends on the request. So once an image
- * is built again, the worker readies the next container of that image beside
- * the build: created, hardened and started exactly as a build's own, never
- * used. The next build of that image takes it and nobody else ever does; a
- * build that finds none makes its own, as without the pool.
+ * is built again, the worker readies the next container of that image:
+ * created, hardened and started exactly as a build's own, never used. The
+ * next build of that image takes it (or waits for the one being made) and
+ * nobody else ever does; a build that finds none makes its own, as without
+ * the pool.
+ *
+ * When: beside the build while builds wait in the queue (this worker's next
+ * one may be of the image, and should not wait for its container), else
+ * once the build ends, for a later build of the image. Readied beside every
+ * build, the last build of a burst on each worker readied one no build
+ * took while the others still ran, and took its CPU from them.
  */
 
 /** A started container no command has run in yet. */
@@ -31,19 +38,30 @@ export interface ContainerPoolOptions {
   idleMs?: number;
   /** Longest wait for one container to be created and started. */
   readyTimeoutMs?: number;
+  /**
+   * Whether builds wait in the queue: then a build's successor is readied
+   * beside it, else when it ends. Without it, always when it ends.
+   */
+  queued?: () => Promise<boolean>;
   onError?: (error: Error) => void;
 }
 
 export interface ContainerPool {
-  /** A ready container of this image id, handed out once; undefined when there is none. */
-  take(image: string, imageId: string): WarmContainer | undefined;
   /**
-   * Told that a build of the image started. When the image was built before
-   * within the idle time, readies a container for its next build if there
-   * is room, or if an idle container of another image can make room. Never
-   * waits.
+   * A ready container of this image id, handed out once; one still being
+   * made for it is waited for (until it is started or fails, at most the
+   * ready timeout, or until `signal` aborts). Undefined when there is none.
    */
-  prepare(image: string, imageId: string): void;
+  take(image: string, imageId: string, signal?: AbortSignal): Promise<WarmContainer | undefined>;
+  /**
+   * Told that a build of the image started; returns what to call when it
+   * ended. When the image was built before within the idle time, readies a
+   * container for its next build, beside this one while builds wait in the
+   * queue, else once it ended (unless one is ready or being made by then),
+   * if there is room or an idle container of another image can make room.
+   * Never waits.
+   */
+  building(image: string, imageId: string): () => void;
   /** Containers held: ready or being made. */
   readonly held: number;
   /** Removes every held container (Podman restarted, or the images are unknown). */
@@ -63,6 +81,8 @@ interface Entry {
   ready: Promise<void>;
   /** Left the pool while being made: remove it when it exists. */
   dropped: boolean;
+  /** Promised to a build that waits for it to be started. */
+  claimed: boolean;
 }
 
 const READY_TIMEOUT_MS = 60_000;
@@ -117,6 +137,7 @@ export function createContainerPool(options: ContainerPoolOptions): ContainerPoo
       imageId,
       since: Date.now(),
       dropped: false,
+      claimed: false,
       ready: Promise.resolve(),
     };
     entries.push(entry);
@@ -176,18 +197,54 @@ export function createContainerPool(options: ContainerPoolOptions): ContainerPoo
     await Promise.all([...removals]);
   }
 
+  /** Out of the pool, to its build. */
+  function handOut(entry: Entry): WarmContainer | undefined {
+    if (entry.dropped || entry.id === undefined) return undefined;
+    entries.splice(entries.indexOf(entry), 1);
+    clearTimeout(entry.idleTimer);
+    return { id: entry.id, imageId: entry.imageId };
+  }
+
+  /** A container for the image's next build, if there is room or room can be made. */
+  function ready(image: string, imageId: string) {
+    if (closed) return;
+    if (entries.length >= size) {
+      // Room from the longest idle ready container of another image, if any.
+      const evictable = entries
+        .filter((e) => e.imageId !== imageId && e.id !== undefined && !e.claimed)
+        .sort((a, b) => a.since - b.since)[0];
+      if (!evictable) return;
+      void drop(evictable);
+    }
+    make(image, imageId);
+  }
+
   return {
-    take(image, imageId) {
+    async take(image, imageId, signal) {
       dropOutdated(image, imageId);
-      const entry = entries.find((e) => e.imageId === imageId && e.id !== undefined);
-      if (!entry?.id) return undefined;
-      entries.splice(entries.indexOf(entry), 1);
-      clearTimeout(entry.idleTimer);
-      return { id: entry.id, imageId };
+      const mine = entries.filter((e) => e.imageId === imageId && !e.claimed);
+      const started = mine.find((e) => e.id !== undefined);
+      if (started) return handOut(started);
+      // Being made since before this build asked: sooner than one of its own.
+      const making = mine[0];
+      if (!making || signal?.aborted) return undefined;
+      making.claimed = true;
+      let onAbort = () => {};
+      const aborted = new Promise<void>((resolve) => {
+        onAbort = resolve;
+        signal?.addEventListener("abort", onAbort, { once: true });
+      });
+      await Promise.race([making.ready, aborted]);
+      signal?.removeEventListener("abort", onAbort);
+      if (signal?.aborted) {
+        making.claimed = false;
+        return undefined;
+      }
+      return handOut(making);
     },
 
-    prepare(image, imageId) {
-      if (closed || size < 1) return;
+    building(image, imageId) {
+      if (closed || size < 1) return () => {};
       const now = Date.now();
       const previous = lastBuilt.get(imageId);
       lastBuilt.delete(imageId);
@@ -196,16 +253,21 @@ export function createContainerPool(options: ContainerPoolOptions): ContainerPoo
         lastBuilt.delete(lastBuilt.keys().next().value as string);
       }
       dropOutdated(image, imageId);
-      if (previous === undefined || now - previous > idleMs) return;
-      if (entries.length >= size) {
-        // Room from the longest idle ready container of another image, if any.
-        const evictable = entries
-          .filter((e) => e.imageId !== imageId && e.id !== undefined)
-          .sort((a, b) => a.since - b.since)[0];
-        if (!evictable) return;
-        void drop(evictable);
-      }
-      make(image, imageId);
+      if (previous === undefined || now - previous > idleMs) return () => {};
+      let readied = false;
+      const readyOnce = () => {
+        if (readied) return;
+        readied = true;
+        ready(image, imageId);
+      };
+      options.queued?.().then((queued) => {
+        if (queued) readyOnce();
+      }, report);
+      return () => {
+        // Readied beside another build of the image since, and not yet taken: enough.
+        if (entries.some((e) => e.imageId === imageId && !e.claimed)) readied = true;
+        readyOnce();
+      };
     },
 
     get held() {

@@ -51,7 +51,7 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
 
   const imageId = async (image: string) => (await docker.getImage(image).inspect()).Id;
 
-  function newPool(size: number) {
+  function newPool(size: number, queued?: () => Promise<boolean>) {
     const workerId = `pool-test-${randomBytes(4).toString("hex")}`;
     workerIds.push(workerId);
     const spec = {
@@ -65,6 +65,7 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
       docker,
       size,
       spec,
+      queued,
       onError: (error) => errors.push(error),
     });
     pools.push(pool);
@@ -74,13 +75,16 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
   const containersOf = (workerId: string) =>
     docker.listContainers({ all: true, filters: { label: [`${WORKER_LABEL}=${workerId}`] } });
 
+  /** A build of the image on this pool that has started and ended. */
+  const built = (pool: ContainerPool, image: string, id: string) => pool.building(image, id)();
+
   /** Takes a container once one is ready. */
   async function takeWhenReady(pool: ContainerPool, image: string, id: string) {
     let taken: WarmContainer | undefined;
     await expect
       .poll(
-        () => {
-          taken = pool.take(image, id);
+        async () => {
+          taken = await pool.take(image, id);
           return taken;
         },
         { timeout: 60_000 },
@@ -89,16 +93,19 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
     return taken as WarmContainer;
   }
 
+  const running = async (workerId: string) =>
+    (await containersOf(workerId)).filter((c) => c.State === "running");
+
   it("hands out a started container with a build container's sandbox, once", async () => {
     const { pool, workerId, spec, errors } = newPool(1);
     const id = await imageId(release);
     // An image built once in a while gets none; one built again does.
-    pool.prepare(release, id);
+    built(pool, release, id);
     expect(pool.held).toBe(0);
-    pool.prepare(release, id);
+    built(pool, release, id);
     expect(pool.held).toBe(1);
     const warm = await takeWhenReady(pool, release, id);
-    expect(pool.take(release, id)).toBeUndefined();
+    expect(await pool.take(release, id)).toBeUndefined();
     expect(pool.held).toBe(0);
 
     const info = await docker.getContainer(warm.id).inspect();
@@ -167,18 +174,16 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
   it("holds at most its size; an idle container of another image makes room", async () => {
     const { pool, workerId } = newPool(1);
     const [releaseId, snapshotId] = await Promise.all([imageId(release), imageId(snapshot)]);
-    pool.prepare(release, releaseId);
-    pool.prepare(release, releaseId);
-    pool.prepare(release, releaseId);
+    built(pool, release, releaseId);
+    built(pool, release, releaseId);
+    built(pool, release, releaseId);
     expect(pool.held).toBe(1);
-    await expect
-      .poll(async () => (await containersOf(workerId)).filter((c) => c.State === "running"))
-      .toHaveLength(1);
-    pool.prepare(snapshot, snapshotId);
-    pool.prepare(snapshot, snapshotId);
+    await expect.poll(() => running(workerId)).toHaveLength(1);
+    built(pool, snapshot, snapshotId);
+    built(pool, snapshot, snapshotId);
     expect(pool.held).toBe(1);
     const warm = await takeWhenReady(pool, snapshot, snapshotId);
-    expect(pool.take(release, releaseId)).toBeUndefined();
+    expect(await pool.take(release, releaseId)).toBeUndefined();
     await expect
       .poll(async () => (await containersOf(workerId)).map((c) => c.Id))
       .toEqual([warm.id]);
@@ -188,13 +193,11 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
   it("drops the containers of an image whose id changed", async () => {
     const { pool, workerId } = newPool(2);
     const id = await imageId(release);
-    pool.prepare(release, id);
-    pool.prepare(release, id);
-    await expect
-      .poll(async () => (await containersOf(workerId)).filter((c) => c.State === "running"))
-      .toHaveLength(1);
+    built(pool, release, id);
+    built(pool, release, id);
+    await expect.poll(() => running(workerId)).toHaveLength(1);
     // The name now points at another image (a pull): nothing made from the old one is handed out.
-    expect(pool.take(release, "sha256:0000")).toBeUndefined();
+    expect(await pool.take(release, "sha256:0000")).toBeUndefined();
     expect(pool.held).toBe(0);
     await expect.poll(async () => (await containersOf(workerId)).length).toBe(0);
   }, 180_000);
@@ -202,20 +205,95 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
   it("removes everything when it closes, a container still being made included", async () => {
     const { pool, workerId } = newPool(2);
     const [releaseId, snapshotId] = await Promise.all([imageId(release), imageId(snapshot)]);
-    pool.prepare(release, releaseId);
-    pool.prepare(release, releaseId);
-    await expect
-      .poll(async () => (await containersOf(workerId)).filter((c) => c.State === "running"))
-      .toHaveLength(1);
-    pool.prepare(snapshot, snapshotId);
-    pool.prepare(snapshot, snapshotId);
+    built(pool, release, releaseId);
+    built(pool, release, releaseId);
+    await expect.poll(() => running(workerId)).toHaveLength(1);
+    built(pool, snapshot, snapshotId);
+    built(pool, snapshot, snapshotId);
     expect(pool.held).toBe(2);
     await pool.close();
     expect(pool.held).toBe(0);
     await expect.poll(async () => (await containersOf(workerId)).length).toBe(0);
-    pool.prepare(release, releaseId);
-    pool.prepare(release, releaseId);
+    built(pool, release, releaseId);
+    built(pool, release, releaseId);
     expect(pool.held).toBe(0);
+  }, 180_000);
+
+  it("readies the next container beside a build while builds wait, else once it ends", async () => {
+    let waiting = false;
+    let asked = 0;
+    const { pool, workerId, errors } = newPool(1, async () => {
+      asked++;
+      return waiting;
+    });
+    const id = await imageId(release);
+    built(pool, release, id);
+
+    // Nothing waits: the last build of a burst readies none while it runs.
+    const last = pool.building(release, id);
+    await expect.poll(() => asked).toBe(1);
+    // The answer has been acted on.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(pool.held).toBe(0);
+    expect(await containersOf(workerId)).toEqual([]);
+    // Ended: one for a later build of the image.
+    last();
+    expect(pool.held).toBe(1);
+    const later = await takeWhenReady(pool, release, id);
+
+    // Builds wait: the next one's container is readied beside this build.
+    waiting = true;
+    const burst = pool.building(release, id);
+    await expect.poll(() => pool.held).toBe(1);
+    const next = await takeWhenReady(pool, release, id);
+    expect(next.id).not.toBe(later.id);
+    // Its ending readies no second one: this build readied its successor's.
+    burst();
+    expect(pool.held).toBe(0);
+
+    // Ended while another build's container for the image is held: no second one.
+    waiting = false;
+    const first = pool.building(release, id);
+    const second = pool.building(release, id);
+    first();
+    expect(pool.held).toBe(1);
+    second();
+    expect(pool.held).toBe(1);
+    const kept = await takeWhenReady(pool, release, id);
+    await Promise.all(
+      [later, next, kept].map((c) => docker.getContainer(c.id).remove({ force: true })),
+    );
+    expect(errors).toEqual([]);
+  }, 180_000);
+
+  it("has a build wait for a container still being made for its image, and gives it to one", async () => {
+    const { pool, workerId, errors } = newPool(2);
+    const id = await imageId(release);
+    built(pool, release, id);
+    built(pool, release, id);
+    expect(pool.held).toBe(1);
+    // Asked while it is being made: both ask, one gets it, the other makes its own.
+    const [one, two] = await Promise.all([pool.take(release, id), pool.take(release, id)]);
+    const taken = [one, two].filter((c): c is WarmContainer => c !== undefined);
+    expect(taken).toHaveLength(1);
+    const info = await docker.getContainer((taken[0] as WarmContainer).id).inspect();
+    expect(info.State.Running).toBe(true);
+    expect(pool.held).toBe(0);
+
+    // A build that stops waiting (its timeout, a shutdown) leaves it to the next.
+    built(pool, release, id);
+    const stopped = new AbortController();
+    const waited = pool.take(release, id, stopped.signal);
+    stopped.abort();
+    expect(await waited).toBeUndefined();
+    const next = await pool.take(release, id);
+    expect(next).toBeDefined();
+    expect((await running(workerId)).map((c) => c.Id).sort()).toEqual(
+      [(taken[0] as WarmContainer).id, (next as WarmContainer).id].sort(),
+    );
+    for (const c of [taken[0], next])
+      await docker.getContainer((c as WarmContainer).id).remove({ force: true });
+    expect(errors).toEqual([]);
   }, 180_000);
 
   describe("make manifest and make image in one exec, with the worker's answer between", () => {

@@ -21,6 +21,7 @@ import {
   settleWithin,
   startHeartbeat,
   WORKER_LOCK_SETTINGS,
+  waitingBuilds,
 } from "@asu/queue";
 import { createStatsRecorder } from "@asu/stats";
 import { createStoreFromConfig } from "@asu/store";
@@ -162,6 +163,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
           network: config.container_network,
           sandbox,
         },
+        queued: async () => (await waitingBuilds(redis)) > 0,
         onError: (error) => logger.warn({ err: error.message }, "warm container failed"),
       })
     : undefined;

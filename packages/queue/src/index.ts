@@ -9,4 +9,5 @@ export * from "./refused-builds.ts";
 export * from "./result-ttl.ts";
 export * from "./running-builds.ts";
 export * from "./settle-within.ts";
+export * from "./waiting-builds.ts";
 export * from "./worker-heartbeat.ts";
