@@ -553,7 +553,8 @@ export async function runBuild(context: BuildContext): Promise<BuildResult> {
     throw await withContainerFate(deps.docker, session.containerId, error);
   } finally {
     signal.removeEventListener("abort", removeNow);
-    built?.();
+    // Not after a build cut short (its timeout, the worker stopping).
+    if (!signal.aborted) built?.();
     const removal = session.remove().catch((error: Error) => {
       context.log.warn({ err: error.message }, "container removal failed");
     });
