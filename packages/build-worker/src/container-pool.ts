@@ -14,11 +14,11 @@ import {
  * nobody else ever does; a build that finds none makes its own, as without
  * the pool.
  *
- * When: beside the build while builds wait in the queue (this worker's next
- * one may be of the image, and should not wait for its container), else
- * once the build ends, for a later build of the image. Readied beside every
- * build, the last build of a burst on each worker readied one no build
- * took while the others still ran, and took its CPU from them.
+ * When: beside the build while enough builds wait in the queue that this
+ * slot likely takes one next (which should not wait for its container),
+ * else once the build ends, for a later build of the image. Readied beside
+ * every build, the last builds of a burst readied containers no build of
+ * the burst took, with CPU taken from the builds still running.
  */
 
 /** A started container no command has run in yet. */
@@ -39,10 +39,11 @@ export interface ContainerPoolOptions {
   /** Longest wait for one container to be created and started. */
   readyTimeoutMs?: number;
   /**
-   * Whether builds wait in the queue: then a build's successor is readied
-   * beside it, else when it ends. Without it, always when it ends.
+   * Whether this build slot likely takes a waiting build next: then a
+   * build's successor is readied beside it, else when it ends. Without it,
+   * always when it ends.
    */
-  queued?: () => Promise<boolean>;
+  followed?: () => Promise<boolean>;
   onError?: (error: Error) => void;
 }
 
@@ -56,8 +57,8 @@ export interface ContainerPool {
   /**
    * Told that a build of the image started; returns what to call when it
    * ended. When the image was built before within the idle time, readies a
-   * container for its next build, beside this one while builds wait in the
-   * queue, else once it ended (unless one is ready or being made by then),
+   * container for its next build, beside this one when `followed` says this
+   * slot likely takes a waiting build next, else once it ended (unless one is ready or being made by then),
    * if there is room or an idle container of another image can make room.
    * Never waits.
    */
@@ -260,8 +261,8 @@ export function createContainerPool(options: ContainerPoolOptions): ContainerPoo
         readied = true;
         ready(image, imageId);
       };
-      options.queued?.().then((queued) => {
-        if (queued) readyOnce();
+      options.followed?.().then((followed) => {
+        if (followed) readyOnce();
       }, report);
       return () => {
         // Readied beside another build of the image since, and not yet taken: enough.

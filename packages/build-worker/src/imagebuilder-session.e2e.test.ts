@@ -51,7 +51,7 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
 
   const imageId = async (image: string) => (await docker.getImage(image).inspect()).Id;
 
-  function newPool(size: number, queued?: () => Promise<boolean>) {
+  function newPool(size: number, followed?: () => Promise<boolean>) {
     const workerId = `pool-test-${randomBytes(4).toString("hex")}`;
     workerIds.push(workerId);
     const spec = {
@@ -65,7 +65,7 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
       docker,
       size,
       spec,
-      queued,
+      followed,
       onError: (error) => errors.push(error),
     });
     pools.push(pool);

@@ -15,13 +15,14 @@ import {
   type BuildResult,
   type Heartbeat,
   KEY_PREFIX,
+  queueDepth,
   queueInstanceId,
   readWorkers,
   runningBuilds,
   settleWithin,
+  slotTakesNext,
   startHeartbeat,
   WORKER_LOCK_SETTINGS,
-  waitingBuilds,
 } from "@asu/queue";
 import { createStatsRecorder } from "@asu/stats";
 import { createStoreFromConfig } from "@asu/store";
@@ -163,7 +164,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
           network: config.container_network,
           sandbox,
         },
-        queued: async () => (await waitingBuilds(redis)) > 0,
+        followed: async () => slotTakesNext(await queueDepth(redis)),
         onError: (error) => logger.warn({ err: error.message }, "warm container failed"),
       })
     : undefined;
