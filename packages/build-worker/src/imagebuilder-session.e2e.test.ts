@@ -219,7 +219,7 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
     expect(pool.held).toBe(0);
   }, 180_000);
 
-  it("readies the next container beside a build while builds wait, else once it ends", async () => {
+  it("readies the next container beside a build its slot is likely followed on, else once it ends", async () => {
     let waiting = false;
     let asked = 0;
     const { pool, workerId, errors } = newPool(1, async () => {
@@ -229,7 +229,7 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
     const id = await imageId(release);
     built(pool, release, id);
 
-    // Nothing waits: the last build of a burst readies none while it runs.
+    // Not followed (the last build of a burst): it readies none while it runs.
     const last = pool.building(release, id);
     await expect.poll(() => asked).toBe(1);
     // The answer has been acted on.
@@ -241,7 +241,7 @@ describe("build containers: warm ones, and a step that waits for the worker", ()
     expect(pool.held).toBe(1);
     const later = await takeWhenReady(pool, release, id);
 
-    // Builds wait: the next one's container is readied beside this build.
+    // Followed: the next build's container is readied beside this one.
     waiting = true;
     const burst = pool.building(release, id);
     await expect.poll(() => pool.held).toBe(1);
