@@ -6,9 +6,10 @@ import {
   metricsText,
 } from "@asu/observability";
 import { swaggerUI } from "@hono/swagger-ui";
-import { createRoute, type Hook, OpenAPIHono, z } from "@hono/zod-openapi";
+import { type Hook, OpenAPIHono, z } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { apiCors } from "./cors.ts";
+import { createRoute } from "./create-route.ts";
 import { httpMetrics } from "./http-metrics.ts";
 import { type RequestVariables, requestContext } from "./request-context.ts";
 
@@ -66,7 +67,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
     const mapped = error instanceof ApiError ? error : options.mapError?.(error);
     if (mapped) {
       if (mapped.status >= 500) {
-        (c.get("logger") ?? options.logger).warn(
+        (c.get("logger")?.() ?? options.logger).warn(
           { err: error, status: mapped.status },
           mapped.message,
         );
@@ -76,7 +77,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
     if (error instanceof HTTPException) {
       return c.json({ detail: error.message || "Bad Request" }, error.status);
     }
-    (c.get("logger") ?? options.logger).error({ err: error }, "unhandled error");
+    (c.get("logger")?.() ?? options.logger).error({ err: error }, "unhandled error");
     return c.json({ detail: "Internal Server Error" }, 500);
   });
 
