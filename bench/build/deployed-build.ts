@@ -11,7 +11,9 @@
  * parallel: --builds fresh builds posted at once to --workers workers of
  * concurrency 1, against the same raw `podman run`s --workers at a time;
  * --rounds times, alternating which goes first, with the CPU each tier,
- * the Podman service, Redis and the client spent on either side.
+ * the Podman service, Redis and the client spent on either side. Each side
+ * (and each floor) starts once the workers and the Podman service are quiet,
+ * so neither pays for what the server's builds left running behind them.
  *
  * IMAGE_PULL is `missing` here: no registry is reachable, and `always` would
  * time each build's failing registry check instead of the build.
@@ -65,6 +67,8 @@ const workerCount = Number(values.workers);
 const pollMs = Number(values["poll-ms"]);
 const rounds = Number(values.rounds);
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+/** Longest wait for the server's leftovers before the next side is timed. */
+const SETTLE_MAX_MS = 20_000;
 
 interface Tier {
   name: string;
@@ -232,6 +236,35 @@ async function main() {
     });
   }
 
+  const cpu = (): Record<string, number> => ({
+    ...treeCpu(
+      tiers.map(({ name, child }) => [name.startsWith("worker") ? "workers" : name, child.pid]),
+      { "podman service": "podman", redis: "redis-server" },
+    ),
+    client: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+    "podman CLI": reapedChildrenCpu(),
+  });
+  /**
+   * Waits until the server's builds have left nothing running behind them
+   * (their containers' removal, a container readied for a later build):
+   * whichever side is timed next must not pay for the other's leftovers.
+   * Quiet: the workers and the Podman service spent at most a tick in 250 ms.
+   */
+  const settled = async () => {
+    const busy = () => {
+      const now = cpu();
+      return (now.workers ?? 0) + (now["podman service"] ?? 0);
+    };
+    const deadline = Date.now() + SETTLE_MAX_MS;
+    let last = busy();
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const now = busy();
+      if (now - last <= 0.01) return;
+      last = now;
+    }
+  };
+
   const requests = distinctRequests(3 + runs + builds * rounds);
   console.log(
     `deployed builds: tiers by their start scripts, client polls every ${pollMs} ms, ${BENCH_IMAGE_REF}`,
@@ -246,6 +279,7 @@ async function main() {
     for (const [i, request] of requests.slice(3, 3 + runs).entries()) {
       const timed = await clientBuild(request);
       const job = await jobTimes.read(timed.requestHash);
+      await settled();
       const floor = await baselineBuild(baselineOptions(timed.requestHash), commandsOf(timed));
       rows.push({
         client: timed.ms,
@@ -274,17 +308,10 @@ async function main() {
     if (running < workerCount) await startWorkers(workerCount - running);
     // Every worker's first build of the image asks it what later builds reuse: not counted.
     await Promise.all([clientBuild(requests[1]), clientBuild(requests[2])]);
-    const cpu = () => ({
-      ...treeCpu(
-        tiers.map(({ name, child }) => [name.startsWith("worker") ? "workers" : name, child.pid]),
-        { "podman service": "podman", redis: "redis-server" },
-      ),
-      client: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
-      "podman CLI": reapedChildrenCpu(),
-    });
 
     /** The batch through the server: wall until the last client saw its 200, and until the last job ended. */
     const serverBatch = async (batch: unknown[]) => {
+      await settled();
       const before = cpu();
       const started = performance.now();
       const results = await Promise.all(batch.map((request) => clientBuild(request)));
@@ -297,6 +324,7 @@ async function main() {
     /** The same builds' commands as raw `podman run`s, `workerCount` at a time. */
     const rawBatch = async (results: TimedBuild[]) => {
       const queue = [...results];
+      await settled();
       const before = cpu();
       const started = performance.now();
       await Promise.all(
