@@ -30,6 +30,7 @@ import { machineLoad, median, minimum, ms } from "./figures.ts";
 import { openJobTimes } from "./job-times.ts";
 import { captureLogs } from "./log-capture.ts";
 import { type BaselineOptions, baselineBuild, emptyRun } from "./podman-baseline.ts";
+import { treeCpu, untilQuiet } from "./process-cpu.ts";
 import { timedBuild } from "./timed-build.ts";
 
 const { values } = parseArgs({
@@ -92,6 +93,8 @@ await withBenchStack(async ({ stack, trackBuild, trackContainer, onCleanup, trac
       body.build_cmd,
     ];
     const binDir = `/builder/${timed.requestHash}`;
+    // The build's container removal, or a container readied for a later build, is the server's.
+    await untilQuiet(() => treeCpu([], { podman: "podman" }).podman ?? 0);
     const baselineMs = await track(baselineBuild(baselineOptions(binDir), commands));
     const emptyMs = await track(emptyRun(baselineOptions(binDir)));
     return { server, baselineMs, emptyMs };

@@ -74,3 +74,19 @@ export function reapedChildrenCpu(): number {
   // cutime and cstime, fields 16 and 17 of stat(5).
   return procStat(readFileSync("/proc/self/stat", "utf8")).ticks([16, 17]) / 100;
 }
+
+/**
+ * Resolves once `spent` (CPU seconds of whatever must be done) grew by at
+ * most a tick (10 ms) in 250 ms, or after `maxMs`: a phase timed next must
+ * not pay for what the previous one left running.
+ */
+export async function untilQuiet(spent: () => number, maxMs = 20_000): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  let last = spent();
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const now = spent();
+    if (now - last <= 0.01) return;
+    last = now;
+  }
+}
