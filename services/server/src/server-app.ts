@@ -1,4 +1,4 @@
-import type { BuildTier } from "@asu/build-tier";
+import { type BuildTier, COMPLETED_HASHES_PATH } from "@asu/build-tier";
 import { type ApiApp, PREPARE_PATH, tierOf } from "@asu/http";
 import type { Logger } from "@asu/observability";
 import { createBuildCacheProbe, createPrepareApp, type PrepareAppDeps } from "@asu/prepare-tier";
@@ -8,6 +8,8 @@ export interface ServerApp {
   fetch(request: Request, env?: unknown): Response | Promise<Response>;
   build: ApiApp;
   prepare: ApiApp;
+  /** Stops the prepare tier's reads of the build tier (its mirror of finished builds). */
+  close(): Promise<void>;
 }
 
 export interface ServerAppDeps {
@@ -22,20 +24,23 @@ export interface ServerAppDeps {
 /**
  * Both HTTP tiers behind one port, split by the same rule as the front door
  * of the microservices stack (tierOf, which the Caddyfile follows). The
- * build tier's OpenAPI document lists the prepare route too.
+ * build tier's OpenAPI document lists the prepare route too. The list of
+ * finished builds is for the prepare tier only, as behind the front door:
+ * it would let anyone enumerate every build and its request.
  */
 export function createServerApp(deps: ServerAppDeps): ServerApp {
   const build = deps.build.app;
+  // Same process: ask the build tier directly instead of over the network.
+  const isBuilt = createBuildCacheProbe({
+    buildApiUrl: "http://build.internal",
+    fetch: async (input, init) => build.fetch(new Request(input, init)),
+  });
   const prepare = createPrepareApp({
     catalog: deps.build.catalog,
     // One reader for both tiers: each index is fetched and parsed once.
     indexes: deps.build.indexes,
     settings: deps.settings,
-    // Same process: ask the build tier directly instead of over the network.
-    isBuilt: createBuildCacheProbe({
-      buildApiUrl: "http://build.internal",
-      fetch: async (input, init) => build.fetch(new Request(input, init)),
-    }),
+    isBuilt,
     logger: deps.logger,
     version: deps.version,
   });
@@ -47,7 +52,16 @@ export function createServerApp(deps: ServerAppDeps): ServerApp {
   return {
     build,
     prepare,
-    fetch: (request, env) =>
-      tierOf(request.url) === "prepare" ? prepare.fetch(request, env) : build.fetch(request, env),
+    fetch: (request, env) => {
+      if (tierOf(request.url) === "prepare") return prepare.fetch(request, env);
+      if (
+        request.url.includes(COMPLETED_HASHES_PATH) &&
+        new URL(request.url).pathname === COMPLETED_HASHES_PATH
+      ) {
+        return Response.json({ detail: "Not Found" }, { status: 404 });
+      }
+      return build.fetch(request, env);
+    },
+    close: async () => isBuilt.close?.(),
   };
 }
