@@ -1,7 +1,7 @@
-import { type ApiApp, orderedJson, rawBody } from "@asu/http";
+import { type ApiApp, createRoute, orderedJson, rawBody } from "@asu/http";
 import type { BuildQueue } from "@asu/queue";
 import type { BuildStore } from "@asu/store";
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import type { Redis } from "ioredis";
 import { buildAnswer } from "./build-answer.ts";
 import { storedFilesOf } from "./finished-answers.ts";

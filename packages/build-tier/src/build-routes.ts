@@ -15,6 +15,7 @@ import {
 import {
   type ApiApp,
   type ApiEnv,
+  createRoute,
   orderedJson,
   queryBoolean,
   rawBody,
@@ -49,7 +50,7 @@ import {
   validateBuildRequest,
 } from "@asu/upstream";
 import { getConnInfo } from "@hono/node-server/conninfo";
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";

@@ -1,7 +1,7 @@
-import type { ApiApp } from "@asu/http";
+import { type ApiApp, createRoute } from "@asu/http";
 import { type BuildQueue, readWorkers } from "@asu/queue";
 import type { BuildStore } from "@asu/store";
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import type { Redis } from "ioredis";
 
 const healthSchema = z

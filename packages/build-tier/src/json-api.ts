@@ -5,7 +5,7 @@ import {
   type TargetsJson,
   versionsByBranch,
 } from "@asu/core";
-import { type ApiApp, openapiAt } from "@asu/http";
+import { type ApiApp, createRoute, openapiAt } from "@asu/http";
 import {
   type IndexSource,
   type MetadataClient,
@@ -14,7 +14,7 @@ import {
   readIndexSource,
   sourceIdentity,
 } from "@asu/upstream";
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { createDerivedCache } from "./derived-cache.ts";
 import { type JsonFileRequest, parseJsonFilePath } from "./json-paths.ts";

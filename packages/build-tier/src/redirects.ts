@@ -1,5 +1,4 @@
-import type { ApiApp } from "@asu/http";
-import { createRoute } from "@hono/zod-openapi";
+import { type ApiApp, createRoute } from "@asu/http";
 import type { MiddlewareHandler } from "hono";
 
 /** Old addresses clients still ask for, and where the file lives now. */

@@ -1,7 +1,7 @@
 import { badRequest } from "@asu/core";
-import type { ApiApp } from "@asu/http";
+import { type ApiApp, createRoute } from "@asu/http";
 import type { OpenwrtCatalog } from "@asu/upstream";
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 
 export interface RevisionRouteDeps {
   catalog: Pick<OpenwrtCatalog, "versionPath" | "profiles">;

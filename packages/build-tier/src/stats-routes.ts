@@ -1,5 +1,5 @@
 import { branchOf } from "@asu/core";
-import { type ApiApp, queryPositiveInteger } from "@asu/http";
+import { type ApiApp, createRoute, queryPositiveInteger } from "@asu/http";
 import type { BuildQueue } from "@asu/queue";
 import {
   BUILD_EVENTS,
@@ -11,7 +11,7 @@ import {
   STATS_DAYS,
 } from "@asu/stats";
 import type { OpenwrtCatalog } from "@asu/upstream";
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
 

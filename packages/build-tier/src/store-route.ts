@@ -2,9 +2,9 @@ import { constants, type Stats } from "node:fs";
 import { type FileHandle, open, realpath } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { Readable } from "node:stream";
-import { type ApiApp, openapiAt } from "@asu/http";
+import { type ApiApp, createRoute, openapiAt } from "@asu/http";
 import type { BuildStore } from "@asu/store";
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { parseRange } from "./byte-range.ts";
 

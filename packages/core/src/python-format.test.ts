@@ -99,6 +99,32 @@ describe("compareCodePoints", () => {
     expect(compareCodePoints("\u{1d7ce}", "\uff5a")).toBe(1);
   });
 
+  it("agrees with a comparison of code point lists on strings mixing ASCII, BMP, astral and lone surrogates", () => {
+    const units = ["a", "b", "_", "\u00e9", "\ud7ff", "\ue000", "\uff5a", "\ud835", "\udfce", "\u{1d7ce}", "\u{1f600}"];
+    // Every string of up to three of these pieces: pairs, lone halves and their neighbours.
+    let strings = [""];
+    for (let round = 0; round < 3; round++) {
+      strings = [...new Set([...strings, ...strings.flatMap((s) => units.map((u) => s + u))])];
+    }
+    const points = new Map(strings.map((s) => [s, Array.from(s, (ch) => ch.codePointAt(0) ?? 0)]));
+    const reference = (a: string, b: string) => {
+      const x = points.get(a) as number[];
+      const y = points.get(b) as number[];
+      for (let i = 0; i < Math.min(x.length, y.length); i++) {
+        if (x[i] !== y[i]) return (x[i] as number) < (y[i] as number) ? -1 : 1;
+      }
+      return Math.sign(x.length - y.length);
+    };
+    const disagreements: string[][] = [];
+    for (const a of strings) {
+      for (const b of strings) {
+        if (compareCodePoints(a, b) !== reference(a, b)) disagreements.push([a, b]);
+      }
+    }
+    expect(strings.length ** 2).toBeGreaterThan(1_000_000);
+    expect(disagreements.slice(0, 5)).toEqual([]);
+  });
+
   it("orders prefixes first and equal strings as equal", () => {
     expect(compareCodePoints("ab", "abc")).toBe(-1);
     expect(compareCodePoints("abc", "ab")).toBe(1);

@@ -6,9 +6,10 @@ import {
   metricsText,
 } from "@asu/observability";
 import { swaggerUI } from "@hono/swagger-ui";
-import { createRoute, type Hook, OpenAPIHono, z } from "@hono/zod-openapi";
+import { type Hook, OpenAPIHono, z } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { apiCors } from "./cors.ts";
+import { createRoute } from "./create-route.ts";
 import { httpMetrics } from "./http-metrics.ts";
 import { type RequestVariables, requestContext } from "./request-context.ts";
 

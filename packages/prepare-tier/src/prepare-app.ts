@@ -3,12 +3,13 @@ import {
   type ApiApp,
   type ApiEnv,
   createApiApp,
+  createRoute,
   orderedJson,
   PREPARE_PATH,
   rawBody,
 } from "@asu/http";
 import type { Logger } from "@asu/observability";
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import type { BuildCacheProbe } from "./build-cache-probe.ts";
 import { type PrepareDeps, prepareRequest } from "./prepare-request.ts";
