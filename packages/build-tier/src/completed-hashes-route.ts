@@ -1,6 +1,6 @@
-import { type ApiApp, queryPositiveInteger } from "@asu/http";
+import { type ApiApp, createRoute, queryPositiveInteger } from "@asu/http";
 import type { BuildQueue } from "@asu/queue";
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import type { Redis } from "ioredis";
 
 export const COMPLETED_HASHES_PATH = "/api/v1/build-cache/completed";
