@@ -1,6 +1,12 @@
+import { metricsRegistry, registerCollectedGauge } from "@asu/observability";
 import { LRUCache } from "lru-cache";
 import { Pool } from "undici";
-import { type BuildTierAnswer, type MirrorOptions, startMirror } from "./completed-mirror.ts";
+import {
+  type BuildTierAnswer,
+  type MirrorOptions,
+  type MirrorState,
+  startMirror,
+} from "./completed-mirror.ts";
 
 /**
  * Asks the build tier whether a request hash is already built. The prepare
@@ -10,8 +16,8 @@ import { type BuildTierAnswer, type MirrorOptions, startMirror } from "./complet
 export type BuildCacheProbe = ((requestHash: string) => Promise<boolean>) & {
   /** Stops the mirror's reads and closes the kept-alive connections to the build tier. */
   close?: () => Promise<void>;
-  /** Hashes the mirror holds now; undefined while it is not in use (not read yet, stale is still a number). */
-  mirrored?: () => number | undefined;
+  /** The mirror of finished builds now; undefined while there is none (not read yet, no route, over its bound). */
+  mirror?: () => MirrorState | undefined;
 };
 
 export interface BuildCacheProbeOptions {
@@ -238,6 +244,23 @@ export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCac
     })();
     return closed;
   };
-  probe.mirrored = () => mirror?.size();
+  probe.mirror = () => mirror?.state();
   return probe;
+}
+
+/**
+ * `asu_build_cache_mirror_hashes` on the app's /metrics: the mirror's size,
+ * labelled `fresh` (ruling hashes out), `stale` (asking about every hash
+ * until a read succeeds) or `off` (0: no mirror, every hash asked).
+ */
+export function registerMirrorMetric(app: object, probe: BuildCacheProbe): void {
+  registerCollectedGauge(metricsRegistry(app), {
+    name: "asu_build_cache_mirror_hashes",
+    help: "Finished builds' hashes the prepare tier mirrors, by state: fresh, stale, off",
+    labelName: "state",
+    read: async () => {
+      const state = probe.mirror?.();
+      return state ? { [state.fresh ? "fresh" : "stale"]: state.hashes } : { off: 0 };
+    },
+  });
 }

@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApiApp } from "@asu/http";
+import { metricsRegistry, metricsText } from "@asu/observability";
 import { createLocalStore, type LocalStore } from "@asu/store";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -20,6 +21,7 @@ import {
   type BuildCacheProbe,
   type BuildCacheProbeOptions,
   createBuildCacheProbe,
+  registerMirrorMetric,
 } from "./build-cache-probe.ts";
 
 /*
@@ -112,7 +114,7 @@ describe("the build-cache probe's mirror of finished builds", () => {
   it("answers a hash never built without asking, and asks about one it holds", async () => {
     await stand.redis.zadd(completedKey, Date.now(), hash(1));
     const probe = probeWith();
-    await expect.poll(() => probe.mirrored?.()).toBe(1);
+    await expect.poll(() => probe.mirror?.()?.hashes).toBe(1);
     // The first read is of the whole list.
     expect(lists[0]).toBe(`?limit=10000`);
 
@@ -127,10 +129,10 @@ describe("the build-cache probe's mirror of finished builds", () => {
     const start = Date.now();
     await stand.redis.zadd(completedKey, start, hash(1));
     const probe = probeWith({ overlapMs: 30_000 });
-    await expect.poll(() => probe.mirrored?.()).toBe(1);
+    await expect.poll(() => probe.mirror?.()?.hashes).toBe(1);
     // A later build, and one stamped by a worker whose clock lags 10 s.
     await stand.redis.zadd(completedKey, start + 5, hash(2), start - 10_000, hash(3));
-    await expect.poll(() => probe.mirrored?.()).toBe(3);
+    await expect.poll(() => probe.mirror?.()?.hashes).toBe(3);
     // From then on, each sync starts 30 s before the newest.
     await expect.poll(() => lists).toContain(`?limit=10000&after=${start + 5 - 30_000}%3A0`);
     expect(await answeredWithoutAsking(probe, hash(3))).toMatchObject({ asked: true });
@@ -138,7 +140,7 @@ describe("the build-cache probe's mirror of finished builds", () => {
 
   it("makes a build finished after it started true within a sync", async () => {
     const probe = probeWith();
-    await expect.poll(() => probe.mirrored?.()).toBe(0);
+    await expect.poll(() => probe.mirror?.()?.hashes).toBe(0);
     const posted = await callJson(served.url, "POST", "/api/v1/build", ARCHER);
     const requestHash: string = posted.body.request_hash;
     expect(await answeredWithoutAsking(probe, requestHash)).toEqual({
@@ -157,9 +159,9 @@ describe("the build-cache probe's mirror of finished builds", () => {
   it("forgets a hash the build tier dropped at its next full read", async () => {
     await stand.redis.zadd(completedKey, Date.now(), hash(1), Date.now(), hash(2));
     const probe = probeWith({ resyncEveryMs: 200 });
-    await expect.poll(() => probe.mirrored?.()).toBe(2);
+    await expect.poll(() => probe.mirror?.()?.hashes).toBe(2);
     await stand.redis.zrem(completedKey, hash(1));
-    await expect.poll(() => probe.mirrored?.()).toBe(1);
+    await expect.poll(() => probe.mirror?.()?.hashes).toBe(1);
     expect(await answeredWithoutAsking(probe, hash(1))).toEqual({ built: false, asked: false });
     expect(lists.filter((query) => query === "?limit=10000").length).toBeGreaterThan(1);
   });
@@ -167,14 +169,14 @@ describe("the build-cache probe's mirror of finished builds", () => {
   it("reads the list page by page", async () => {
     await stand.redis.zadd(completedKey, 1, hash(1), 1, hash(2), 1, hash(3), 2, hash(4));
     const probe = probeWith({ pageSize: 2 });
-    await expect.poll(() => probe.mirrored?.()).toBe(4);
+    await expect.poll(() => probe.mirror?.()?.hashes).toBe(4);
     expect(lists.slice(0, 2)).toEqual(["?limit=2", "?limit=2&after=1%3A2"]);
   });
 
   it("asks about every hash while the list cannot be read, and rules out again once it can", async () => {
     await stand.redis.zadd(completedKey, Date.now(), hash(1));
     const probe = probeWith({ freshForMs: 200 });
-    await expect.poll(() => probe.mirrored?.()).toBe(1);
+    await expect.poll(() => probe.mirror?.()?.hashes).toBe(1);
     listAnswer = 503;
     await expect.poll(async () => (await answeredWithoutAsking(probe, hash(2))).asked).toBe(true);
     listAnswer = 200;
@@ -189,7 +191,7 @@ describe("the build-cache probe's mirror of finished builds", () => {
     });
     probes.push(probe);
     expect(await probe(hash(1))).toBe(false);
-    expect(probe.mirrored?.()).toBeUndefined();
+    expect(probe.mirror?.()?.hashes).toBeUndefined();
   });
 
   it("asks about every hash of a build tier without the list (404)", async () => {
@@ -197,7 +199,7 @@ describe("the build-cache probe's mirror of finished builds", () => {
     const probe = probeWith();
     await expect.poll(() => lists.length).toBeGreaterThan(0);
     expect(await answeredWithoutAsking(probe, hash(2))).toEqual({ built: false, asked: true });
-    expect(probe.mirrored?.()).toBeUndefined();
+    expect(probe.mirror?.()?.hashes).toBeUndefined();
     // Not asked again every sync: only at the next full read.
     const listed = lists.length;
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -208,7 +210,7 @@ describe("the build-cache probe's mirror of finished builds", () => {
     await stand.redis.zadd(completedKey, 1, hash(1), 2, hash(2), 3, hash(3));
     const probe = probeWith({ maxHashes: 2, pageSize: 1 });
     await expect.poll(() => lists.length).toBeGreaterThanOrEqual(3);
-    expect(probe.mirrored?.()).toBeUndefined();
+    expect(probe.mirror?.()?.hashes).toBeUndefined();
     expect(await answeredWithoutAsking(probe, hash(4))).toEqual({ built: false, asked: true });
   });
 
@@ -221,9 +223,27 @@ describe("the build-cache probe's mirror of finished builds", () => {
         fetch: async (url: string, init: RequestInit) => app.fetch(new Request(url, init)),
       },
     );
-    await expect.poll(() => probe.mirrored?.()).toBe(1);
+    await expect.poll(() => probe.mirror?.()?.hashes).toBe(1);
     expect(await answeredWithoutAsking(probe, hash(2))).toEqual({ built: false, asked: false });
     expect(await answeredWithoutAsking(probe, hash(1))).toEqual({ built: false, asked: true });
+  });
+
+  it("tells its size and state on /metrics", async () => {
+    await stand.redis.zadd(completedKey, Date.now(), hash(1), Date.now(), hash(2));
+    const owner = {};
+    const gauge = async () =>
+      (await metricsText(metricsRegistry(owner)))
+        .split("\n")
+        .filter((line) => line.startsWith("asu_build_cache_mirror_hashes{"));
+    listAnswer = 404;
+    const probe = probeWith({ freshForMs: 200, resyncEveryMs: 100 });
+    registerMirrorMetric(owner, probe);
+    await expect.poll(() => lists.length).toBeGreaterThan(0);
+    expect(await gauge()).toEqual(['asu_build_cache_mirror_hashes{state="off"} 0']);
+    listAnswer = 200;
+    await expect.poll(gauge).toEqual(['asu_build_cache_mirror_hashes{state="fresh"} 2']);
+    listAnswer = 503;
+    await expect.poll(gauge).toEqual(['asu_build_cache_mirror_hashes{state="stale"} 2']);
   });
 
   it("leaves nothing running after close(), even with a read out", async () => {
@@ -240,6 +260,6 @@ describe("the build-cache probe's mirror of finished builds", () => {
     // Many sync intervals: none reads again.
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(lists.length).toBe(1);
-    expect(probe.mirrored?.()).toBeUndefined();
+    expect(probe.mirror?.()?.hashes).toBeUndefined();
   });
 });

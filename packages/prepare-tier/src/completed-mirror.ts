@@ -44,11 +44,17 @@ export interface MirrorDeps extends MirrorOptions {
   now: () => number;
 }
 
+export interface MirrorState {
+  hashes: number;
+  /** Read recently enough to answer hashes it lacks `false`. */
+  fresh: boolean;
+}
+
 export interface CompletedMirror {
   /** True when the hash was surely never built: the mirror is fresh and lacks it. */
   rulesOut(requestHash: string): boolean;
-  /** Hashes mirrored now; undefined while the mirror is not in use. */
-  size(): number | undefined;
+  /** Hashes mirrored now and whether they rule hashes out; undefined while there is no mirror. */
+  state(): MirrorState | undefined;
   stop(): void;
 }
 
@@ -187,7 +193,7 @@ export function startMirror(deps: MirrorDeps): CompletedMirror {
         !mirrored.has(mirrorKey(requestHash))
       );
     },
-    size: () => mirrored?.size,
+    state: () => mirrored && { hashes: mirrored.size, fresh: deps.now() - freshAt < freshForMs },
     stop() {
       stopped = true;
       clearTimeout(timer);

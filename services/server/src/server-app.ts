@@ -1,7 +1,12 @@
 import { type BuildTier, COMPLETED_HASHES_PATH } from "@asu/build-tier";
 import { type ApiApp, PREPARE_PATH, tierOf } from "@asu/http";
 import type { Logger } from "@asu/observability";
-import { createBuildCacheProbe, createPrepareApp, type PrepareAppDeps } from "@asu/prepare-tier";
+import {
+  createBuildCacheProbe,
+  createPrepareApp,
+  type PrepareAppDeps,
+  registerMirrorMetric,
+} from "@asu/prepare-tier";
 
 export interface ServerApp {
   /** For @hono/node-server: passes the Node bindings on, so fast-path headers keep working. */
@@ -44,6 +49,8 @@ export function createServerApp(deps: ServerAppDeps): ServerApp {
     logger: deps.logger,
     version: deps.version,
   });
+  // One port, one /metrics: the build tier's.
+  registerMirrorMetric(build, isBuilt);
   for (const definition of prepare.openAPIRegistry.definitions) {
     if (definition.type === "route" && definition.route.path === PREPARE_PATH) {
       build.openAPIRegistry.registerPath(definition.route);
