@@ -114,6 +114,7 @@ describe("createServerApp on the composed build tier", () => {
     for (const path of [
       "/api/v1/build-cache/completed",
       "/api/v1/build-cache/completed?after=1:0",
+      "/api/v1/build-cache/%63ompleted",
     ]) {
       const res = await fetch(`${served.url}${path}`);
       expect(res.status).toBe(404);

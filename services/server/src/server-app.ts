@@ -26,6 +26,16 @@ export interface ServerAppDeps {
   version?: string;
 }
 
+/** The list's path however it is spelt: the router decodes escapes before it matches. */
+function isCompletedHashesPath(url: string): boolean {
+  if (!url.includes(COMPLETED_HASHES_PATH) && !url.includes("%")) return false;
+  try {
+    return decodeURIComponent(new URL(url).pathname) === COMPLETED_HASHES_PATH;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Both HTTP tiers behind one port, split by the same rule as the front door
  * of the microservices stack (tierOf, which the Caddyfile follows). The
@@ -61,10 +71,7 @@ export function createServerApp(deps: ServerAppDeps): ServerApp {
     prepare,
     fetch: (request, env) => {
       if (tierOf(request.url) === "prepare") return prepare.fetch(request, env);
-      if (
-        request.url.includes(COMPLETED_HASHES_PATH) &&
-        new URL(request.url).pathname === COMPLETED_HASHES_PATH
-      ) {
+      if (isCompletedHashesPath(request.url)) {
         return Response.json({ detail: "Not Found" }, { status: 404 });
       }
       return build.fetch(request, env);
