@@ -41,6 +41,7 @@ let asks: number;
 let lists: string[];
 let listAnswer: 200 | 404 | 503;
 let holdLists: Promise<void> | undefined;
+let holdFullReads: Promise<void> | undefined;
 const probes: BuildCacheProbe[] = [];
 const app = createApiApp({ title: "build", version: "0", logger: silentLogger("mirror-test") });
 
@@ -50,6 +51,12 @@ app.use("*", async (c, next) => {
     lists.push(new URL(c.req.url).search);
     await holdLists;
     if (listAnswer !== 200) return c.json({ detail: "Not Found" }, listAnswer);
+    if (!c.req.query("after")) {
+      // A full read's page, read from Redis now and sent when let go.
+      await next();
+      await holdFullReads;
+      return;
+    }
   }
   return next();
 });
@@ -75,6 +82,7 @@ beforeEach(async () => {
   lists = [];
   listAnswer = 200;
   holdLists = undefined;
+  holdFullReads = undefined;
   await stand.redis.del(completedKey);
 });
 
@@ -164,6 +172,37 @@ describe("the build-cache probe's mirror of finished builds", () => {
     await expect.poll(() => probe.mirror?.()?.hashes).toBe(1);
     expect(await answeredWithoutAsking(probe, hash(1))).toEqual({ built: false, asked: false });
     expect(lists.filter((query) => query === "?limit=10000").length).toBeGreaterThan(1);
+  });
+
+  it("stays fresh through a slow full read, and keeps what finished meanwhile", async () => {
+    await stand.redis.zadd(completedKey, Date.now(), hash(1));
+    const probe = probeWith({ resyncEveryMs: 300, freshForMs: 200 });
+    await expect.poll(() => probe.mirror?.()?.hashes).toBe(1);
+    let release = () => {};
+    holdFullReads = new Promise((resolve) => {
+      release = resolve;
+    });
+    const fullReads = () => lists.filter((query) => query === "?limit=10000").length;
+    const before = fullReads();
+    await expect.poll(fullReads, { timeout: 10_000 }).toBe(before + 1);
+    // Read from Redis before this build finished, held back while it finishes.
+    await stand.redis.zadd(completedKey, Date.now(), hash(2));
+    await expect.poll(() => probe.mirror?.()?.hashes).toBe(2);
+    // Longer than freshForMs: the syncs keep it fresh, the full read is still held.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(fullReads()).toBe(before + 1);
+    expect(probe.mirror?.()?.fresh).toBe(true);
+    expect(await answeredWithoutAsking(probe, hash(3))).toEqual({ built: false, asked: false });
+    release();
+    holdFullReads = undefined;
+    // The mirror the held read makes has the build it missed: never 1 from here on.
+    const sizes = new Set<number | undefined>();
+    while (fullReads() <= before + 1) {
+      sizes.add(probe.mirror?.()?.hashes);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect([...sizes]).toEqual([2]);
+    expect(await answeredWithoutAsking(probe, hash(2))).toMatchObject({ asked: true });
   });
 
   it("reads the list page by page", async () => {

@@ -96,8 +96,8 @@ type Read =
  * builds finished since the last read, every 10 minutes the whole set. While
  * its last read is recent, a hash it lacks is not built, answered without
  * asking. A hash it has is only probably built (its result may have expired
- * or its files gone), so that one is still asked. One read at a time; the
- * timer is unref'd and stop() ends it.
+ * or its files gone), so that one is still asked. One sync at a time (and
+ * beside it at most one full read); the timer is unref'd and stop() ends it.
  */
 export function startMirror(deps: MirrorDeps): CompletedMirror {
   const syncEveryMs = deps.syncEveryMs ?? 1000;
@@ -115,10 +115,15 @@ export function startMirror(deps: MirrorDeps): CompletedMirror {
   let newestScore: number | undefined;
   /** A build tier without the route, or listing too many: tried again at the next full read. */
   let pausedUntil = Number.NEGATIVE_INFINITY;
+  /** The set a full read under way fills; the syncs meanwhile add to it too. */
+  let fullReadInto: Set<number> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
 
-  /** Reads the pages after `after` into `into`, up to the end or maxHashes. */
+  /**
+   * Reads the pages after `after` into `into`, up to the end or maxHashes;
+   * and each page also into the set of a full read under way when it comes.
+   */
   async function read(after: string | undefined, into: Set<number>): Promise<Read> {
     let cursor = after;
     let newest: number | undefined;
@@ -136,7 +141,9 @@ export function startMirror(deps: MirrorDeps): CompletedMirror {
       if (answer.status !== 200 || !isPage(answer.body)) return { ok: false, why: "failed" };
       const page = answer.body;
       for (const hash of page.hashes) {
-        if (typeof hash === "string") into.add(mirrorKey(hash));
+        if (typeof hash !== "string") continue;
+        into.add(mirrorKey(hash));
+        if (fullReadInto !== into) fullReadInto?.add(mirrorKey(hash));
       }
       if (into.size > maxHashes) return { ok: false, why: "too-many" };
       const score = page.cursor ? CURSOR_SCORE.exec(page.cursor)?.[1] : undefined;
@@ -148,32 +155,57 @@ export function startMirror(deps: MirrorDeps): CompletedMirror {
     }
   }
 
+  /** What a read that failed for good (no route, too many) leaves: no mirror until the next full read. */
+  function giveUp(why: "missing" | "too-many" | "failed", startedAt: number): void {
+    if (why === "failed") return; // The mirror ages out; the next sync tries again.
+    mirrored = undefined;
+    pausedUntil = startedAt + resyncEveryMs;
+  }
+
+  /**
+   * Reads the whole list into a new set, which then replaces the mirror.
+   * The syncs meanwhile go on adding to both, so a long read (a million
+   * hashes take seconds) neither lets the mirror age nor misses their builds.
+   */
+  async function readAll(startedAt: number): Promise<void> {
+    const into = new Set<number>();
+    fullReadInto = into;
+    const result = await read(undefined, into);
+    fullReadInto = undefined;
+    if (stopped) return;
+    if (!result.ok) return giveUp(result.why, startedAt);
+    mirrored = into;
+    fullReadAt = startedAt;
+    if (result.newestScore !== undefined) {
+      newestScore = Math.max(newestScore ?? 0, result.newestScore);
+    }
+    freshAt = Math.max(freshAt, result.startedLastAt);
+  }
+
+  /** Reads the builds finished since the newest read, less overlapMs, into the mirror. */
+  async function readSince(startedAt: number, into: Set<number>): Promise<void> {
+    const after =
+      newestScore === undefined
+        ? undefined
+        : `${Math.max(0, Math.floor(newestScore - overlapMs))}:0`;
+    const result = await read(after, into);
+    if (stopped || mirrored !== into) return;
+    if (!result.ok) return giveUp(result.why, startedAt);
+    if (result.newestScore !== undefined) {
+      newestScore = Math.max(newestScore ?? 0, result.newestScore);
+    }
+    freshAt = Math.max(freshAt, result.startedLastAt);
+  }
+
   async function sync(): Promise<void> {
     const startedAt = deps.now();
     if (startedAt < pausedUntil) return;
-    const full = mirrored === undefined || startedAt - fullReadAt >= resyncEveryMs;
-    // Each sync reads again the last overlapMs, for builds stamped by a lagging clock.
-    const after =
-      full || newestScore === undefined
-        ? undefined
-        : `${Math.max(0, Math.floor(newestScore - overlapMs))}:0`;
-    const into = full ? new Set<number>() : (mirrored as Set<number>);
-    const result = await read(after, into);
-    if (stopped) return;
-    if (!result.ok) {
-      if (result.why === "failed") return; // The mirror ages out; the next sync tries again.
-      mirrored = undefined;
-      pausedUntil = startedAt + resyncEveryMs;
+    if (mirrored === undefined) {
+      if (!fullReadInto) await readAll(startedAt);
       return;
     }
-    if (full) {
-      mirrored = into;
-      fullReadAt = startedAt;
-      newestScore = result.newestScore;
-    } else if (result.newestScore !== undefined) {
-      newestScore = Math.max(newestScore ?? 0, result.newestScore);
-    }
-    freshAt = result.startedLastAt;
+    if (!fullReadInto && startedAt - fullReadAt >= resyncEveryMs) void readAll(startedAt);
+    await readSince(startedAt, mirrored);
   }
 
   function schedule(): void {
