@@ -9,7 +9,7 @@
  * prepare asks it whether the prepared request is built (`cache_available`).
  * Each server runs in its own process, so the load generator does not share
  * their event loops. Usage:
- *   pnpm bench:prepare [-- --duration 5 --rounds 3 --connections 50 --only repeated|distinct|unknown --cpu-prof DIR]
+ *   pnpm bench:prepare [-- --duration 5 --rounds 3 --connections 50 --settle 10 --only repeated|distinct|unknown --cpu-prof DIR]
  *
  * Each mode runs `rounds` rounds of bare then prepare, and reports the median
  * of the rounds' ratios: on a machine shared with other work the load drifts,
@@ -30,6 +30,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
+import { freeLoopbackPort } from "../../services/server/src/private-redis.ts";
 import { startFakeUpstream } from "../../test/support/fake-upstream.ts";
 import { cpuSeconds, median } from "../build/figures.ts";
 import { routerBodies } from "./bodies.ts";
@@ -42,6 +43,8 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     connections: { type: "string", default: "50" },
     warmup: { type: "string", default: "2" },
+    // Seconds of each mode's traffic every server gets once, before that mode's first round.
+    settle: { type: "string", default: "10" },
     only: { type: "string" },
     // Also the prepare tier without BUILD_API_URL: what the probe costs.
     "also-unprobed": { type: "boolean", default: false },
@@ -53,6 +56,7 @@ const { values } = parseArgs({
 const duration = Number(values.duration);
 const connections = Number(values.connections);
 const warmup = Number(values.warmup);
+const settle = Number(values.settle);
 const rounds = Number(values.rounds);
 const modes = (["repeated", "distinct", "unknown"] as const).filter(
   (mode) => values.only === undefined || values.only === mode,
@@ -79,8 +83,8 @@ const request = {
 };
 const body = JSON.stringify(request);
 // Made up front so the load generator spends its time sending, not building
-// bodies; each run of a new-body mode takes bodies no earlier run sent, so
-// neither the answer cache nor the cache_available probe has seen them.
+// bodies; no server gets one body twice (see newBody), so neither its answer
+// cache nor its cache_available probe has seen the bodies it is sent.
 const newBodies: Record<"distinct" | "unknown", string[]> = {
   distinct: modes.includes("distinct") ? routerBodies(400_000) : [],
   unknown: modes.includes("unknown")
@@ -89,10 +93,20 @@ const newBodies: Record<"distinct" | "unknown", string[]> = {
       )
     : [],
 };
-const counters = { distinct: 0, unknown: 0 };
-const newBody = (mode: "distinct" | "unknown") => {
+// One walk through the bodies per server and mode: a server never gets a body
+// twice (400 000 outlast its settling and rounds), whatever the others were sent.
+const counters = new Map<string, number>();
+const newBody = (mode: "distinct" | "unknown", url: string) => {
   const bodies = newBodies[mode];
-  return bodies[counters[mode]++ % bodies.length];
+  const key = `${mode} ${url}`;
+  const next = counters.get(key) ?? 0;
+  counters.set(key, next + 1);
+  if (next === bodies.length) {
+    console.warn(
+      `  ${url} has been sent all ${bodies.length} ${mode} bodies: it now gets some again`,
+    );
+  }
+  return bodies[next % bodies.length];
 };
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
@@ -139,7 +153,7 @@ async function load(url: string, mode: Mode, seconds: number) {
     requests:
       mode === "repeated"
         ? undefined
-        : [{ setupRequest: (req) => ({ ...req, body: newBody(mode) }) }],
+        : [{ setupRequest: (req) => ({ ...req, body: newBody(mode, url) }) }],
     connections,
     duration: seconds,
   });
@@ -190,10 +204,13 @@ async function measure(
   return figures;
 }
 
-const BUILD_PORT = 18_080;
-const BARE_PORT = 18_081;
-const PREPARE_PORT = 18_082;
-const UNPROBED_PORT = 18_083;
+// Free ports, not fixed ones: two runs at once (two worktrees) would otherwise load each other's servers.
+const [BUILD_PORT, BARE_PORT, PREPARE_PORT, UNPROBED_PORT] = [
+  await freeLoopbackPort(),
+  await freeLoopbackPort(),
+  await freeLoopbackPort(),
+  await freeLoopbackPort(),
+];
 
 const profiled: Record<string, string> = values["cpu-prof"]
   ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values["cpu-prof"]}` }
@@ -240,7 +257,7 @@ try {
   }
 
   console.log(
-    `${connections} connections, ${duration} s each after ${warmup} s warm-up, ${rounds} rounds; prepare with BUILD_API_URL set to a running build tier`,
+    `${connections} connections, ${duration} s each after ${warmup} s warm-up, ${rounds} rounds, every server first settled ${settle} s per mode; prepare with BUILD_API_URL set to a running build tier`,
   );
   const listed = (list: number[]) =>
     `median ${median(list).toFixed(2)} of ${list.map((r) => r.toFixed(2)).join(", ")}`;
@@ -248,6 +265,13 @@ try {
     console.log(TITLES[mode]);
     const ratios: number[] = [];
     const unprobedRatios: number[] = [];
+    // A server runs for days: its code optimised and its heap grown for this traffic. A
+    // first round after a 2 s warm-up measured JIT tiering and heap growth, the prepare
+    // tier's far more than the bare app's (its first round was the lowest in every run).
+    const servers = [BARE_PORT, PREPARE_PORT, ...(unprobed ? [UNPROBED_PORT] : [])];
+    for (const port of servers) {
+      await load(`http://127.0.0.1:${port}/api/v1/build/prepare`, mode, settle);
+    }
     for (let round = 1; round <= rounds; round++) {
       console.log(` round ${round}`);
       const bareFigures = await measure("bare hono", { port: BARE_PORT, child: bare }, mode);

@@ -19,6 +19,7 @@ import {
   orderedJson,
   queryBoolean,
   rawBody,
+  requestLogger,
   setResponseHeader,
 } from "@asu/http";
 import {
@@ -288,7 +289,7 @@ function waitsAndShares(deps: BuildRouteDeps) {
       const { admitted, waiting } = await shares.admit(client, requestHash);
       if (!admitted) {
         const retryAfter = (await eta?.newBuild(0)) ?? 60;
-        c.get("logger").info({ client, waiting }, "build refused: client over its share");
+        requestLogger(c).info({ client, waiting }, "build refused: client over its share");
         throw new ApiError(
           429,
           {
@@ -478,7 +479,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
       requestId: c.get("requestId"),
     };
 
-    const refused = await packageCheck?.refuse({ validated, data, log: c.get("logger") });
+    const refused = await packageCheck?.refuse({ validated, data, log: requestLogger(c) });
     if (refused) return send(c, refused);
 
     const release = await waits.admit(c, hash);
@@ -487,7 +488,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
       const job = found.get(hash);
       if (job?.expired) await queue.dropExpired(job);
       if (replaceable && job && (await queue.rebuildInfrastructureFailure(job))) {
-        c.get("logger").info({ request_hash: hash }, "rebuilding after an infrastructure failure");
+        requestLogger(c).info({ request_hash: hash }, "rebuilding after an infrastructure failure");
       }
       admitted = await queue.enqueueWithin(data, settings.max_pending_jobs, {
         retries: settings.infra_retries ?? 0,
@@ -505,7 +506,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
         detail: `server overload, queue contains too many build requests: ${admitted.waiting}`,
       });
     }
-    c.get("logger").info(
+    requestLogger(c).info(
       { request_hash: hash, version: request.version, target: request.target, image },
       "build enqueued",
     );

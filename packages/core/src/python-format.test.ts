@@ -100,7 +100,19 @@ describe("compareCodePoints", () => {
   });
 
   it("agrees with a comparison of code point lists on strings mixing ASCII, BMP, astral and lone surrogates", () => {
-    const units = ["a", "b", "_", "\u00e9", "\ud7ff", "\ue000", "\uff5a", "\ud835", "\udfce", "\u{1d7ce}", "\u{1f600}"];
+    const units = [
+      "a",
+      "b",
+      "_",
+      "\u00e9",
+      "\ud7ff",
+      "\ue000",
+      "\uff5a",
+      "\ud835",
+      "\udfce",
+      "\u{1d7ce}",
+      "\u{1f600}",
+    ];
     // Every string of up to three of these pieces: pairs, lone halves and their neighbours.
     let strings = [""];
     for (let round = 0; round < 3; round++) {

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { createApiApp } from "./api-app.ts";
 import { orderedJson, rawBody, readJsonBody } from "./json-body.ts";
 import { queryBoolean } from "./query-schemas.ts";
+import { requestLogger } from "./request-context.ts";
 import { undocumentedRoutes } from "./route-coverage.ts";
 import { openapiAt } from "./route-pattern.ts";
 
@@ -88,6 +89,20 @@ describe("createApiApp", () => {
     const logged = lines.find((line) => line.msg === "unhandled error");
     expect(logged?.request_id).toBe("abc-123");
     expect(res.headers.get("x-request-id")).toBe("abc-123");
+  });
+
+  it("gives routes one logger per request, carrying its id", async () => {
+    const { app, lines } = testApp();
+    app.get("/logs", (c) => {
+      requestLogger(c).info({ step: 1 }, "route says");
+      return c.json({ same: requestLogger(c) === requestLogger(c) });
+    });
+    const res = await app.request("/logs", { headers: { "X-Request-Id": "req-7" } });
+    expect(await res.json()).toEqual({ same: true });
+    expect(lines.find((line) => line.msg === "route says")).toMatchObject({
+      request_id: "req-7",
+      step: 1,
+    });
   });
 
   it("logs refused requests at info, one JSON line each", async () => {

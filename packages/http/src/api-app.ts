@@ -67,7 +67,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
     const mapped = error instanceof ApiError ? error : options.mapError?.(error);
     if (mapped) {
       if (mapped.status >= 500) {
-        (c.get("logger") ?? options.logger).warn(
+        (c.get("logger")?.() ?? options.logger).warn(
           { err: error, status: mapped.status },
           mapped.message,
         );
@@ -77,7 +77,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
     if (error instanceof HTTPException) {
       return c.json({ detail: error.message || "Bad Request" }, error.status);
     }
-    (c.get("logger") ?? options.logger).error({ err: error }, "unhandled error");
+    (c.get("logger")?.() ?? options.logger).error({ err: error }, "unhandled error");
     return c.json({ detail: "Internal Server Error" }, 500);
   });
 

@@ -19,7 +19,7 @@ export {
   readJsonBody,
 } from "./json-body.ts";
 export { queryBoolean, queryPositiveInteger } from "./query-schemas.ts";
-export { type RequestVariables, requestContext } from "./request-context.ts";
+export { type RequestVariables, requestContext, requestLogger } from "./request-context.ts";
 export { setResponseHeader } from "./response-headers.ts";
 export { type CoverageOptions, undocumentedRoutes } from "./route-coverage.ts";
 export { documentedPathOf, openapiAt } from "./route-pattern.ts";

@@ -7,6 +7,7 @@ import {
   orderedJson,
   PREPARE_PATH,
   rawBody,
+  requestLogger,
 } from "@asu/http";
 import type { Logger } from "@asu/observability";
 import { z } from "@hono/zod-openapi";
@@ -51,10 +52,12 @@ export function createPrepareApp(deps: PrepareAppDeps): ApiApp {
     const { requestHash } = answer;
     // Debug: a prepare is a preview that many devices repeat; the build tier
     // logs at info when a hash is really enqueued.
-    c.get("logger").debug(
-      { request_hash: requestHash, branch: answer.branch, changes: answer.changes },
-      "prepared",
-    );
+    if (deps.logger.isLevelEnabled("debug")) {
+      requestLogger(c).debug(
+        { request_hash: requestHash, branch: answer.branch, changes: answer.changes },
+        "prepared",
+      );
+    }
     const built = await deps.isBuilt(requestHash);
     return c.body(`${answer.head},"cache_available":${built}}`, 200, {
       "content-type": "application/json",
