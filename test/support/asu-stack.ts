@@ -165,6 +165,8 @@ export async function startAsuStack(options: StackOptions): Promise<AsuStack> {
     },
     async stop() {
       await Promise.all(workers.map((worker) => worker.close()));
+      // Its mirror reads the build tier every second until closed.
+      await isBuilt.close?.();
       await build.close();
       await prepare.close();
       await queue.close();

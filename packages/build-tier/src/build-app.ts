@@ -12,6 +12,7 @@ import type { Redis } from "ioredis";
 import { registerBuildCacheRoute } from "./build-cache-route.ts";
 import { createEtaSource } from "./build-eta.ts";
 import { type BuildRouteDeps, registerBuildRoutes } from "./build-routes.ts";
+import { registerCompletedHashesRoute } from "./completed-hashes-route.ts";
 import { registerHealthRoute } from "./health-route.ts";
 import { registerJsonApi } from "./json-api.ts";
 import { registerPages } from "./pages/register-pages.ts";
@@ -71,6 +72,7 @@ export function createBuildApp(deps: BuildAppDeps): ApiApp {
   });
   registerBuildRoutes(app, { ...deps, eta, indexes });
   registerBuildCacheRoute(app, deps);
+  registerCompletedHashesRoute(app, deps);
   registerStatsRoutes(app, deps);
   registerHealthRoute(app, deps);
   registerRevisionRoute(app, deps);

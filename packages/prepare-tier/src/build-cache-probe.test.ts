@@ -6,7 +6,9 @@ import { type BuildCacheProbe, createBuildCacheProbe } from "./build-cache-probe
 /**
  * A stand-in build tier's POST /api/v1/build-cache: true for built hashes; a
  * request naming a `held` hash waits for release() of it. `seen` lists each
- * request as `path hash,hash,…`.
+ * request as `path hash,hash,…`. It has no list of finished builds (404, as
+ * a build tier from before the mirror), so every hash is asked; the mirror
+ * is tested on a real build tier in completed-mirror.test.ts.
  */
 let server: Server;
 let url: string;
@@ -37,6 +39,10 @@ function probeWith(options: Partial<Parameters<typeof createBuildCacheProbe>[0]>
 
 beforeAll(async () => {
   server = createServer(async (req, res) => {
+    if (req.method !== "POST") {
+      res.writeHead(404).end();
+      return;
+    }
     let body = "";
     for await (const chunk of req) body += chunk;
     const hashes = (JSON.parse(body) as { request_hashes: string[] }).request_hashes;
@@ -214,8 +220,8 @@ describe("createBuildCacheProbe", () => {
     const statuses = [404, 200];
     const probe = probeWith({
       buildApiUrl: "http://build.internal",
-      fetch: async () =>
-        statuses.shift() === 404
+      fetch: async (_target, init) =>
+        init.method !== "POST" || statuses.shift() === 404
           ? new Response("not here", { status: 404 })
           : Response.json({ cache_available: "yes" }),
     });
@@ -235,6 +241,7 @@ describe("createBuildCacheProbe", () => {
     const probe = probeWith({
       buildApiUrl: "http://build.internal",
       fetch: async (target, init) => {
+        if (init.method !== "POST") return new Response("not here", { status: 404 });
         const { request_hashes: hashes } = JSON.parse(String(init.body)) as {
           request_hashes: string[];
         };

@@ -1,5 +1,12 @@
+import { metricsRegistry, registerCollectedGauge } from "@asu/observability";
 import { LRUCache } from "lru-cache";
 import { Pool } from "undici";
+import {
+  type BuildTierAnswer,
+  type MirrorOptions,
+  type MirrorState,
+  startMirror,
+} from "./completed-mirror.ts";
 
 /**
  * Asks the build tier whether a request hash is already built. The prepare
@@ -7,8 +14,10 @@ import { Pool } from "undici";
  * means "not known to be built".
  */
 export type BuildCacheProbe = ((requestHash: string) => Promise<boolean>) & {
-  /** Closes the kept-alive connections to the build tier. */
+  /** Stops the mirror's reads and closes the kept-alive connections to the build tier. */
   close?: () => Promise<void>;
+  /** The mirror of finished builds now; undefined while there is none (not read yet, no route, over its bound). */
+  mirror?: () => MirrorState | undefined;
 };
 
 export interface BuildCacheProbeOptions {
@@ -48,12 +57,20 @@ export interface BuildCacheProbeOptions {
   maxInFlight?: number;
   /** Hashes asked in one request at most (default 100, what the build tier accepts). */
   maxBatch?: number;
+  /**
+   * The mirror of finished builds' hashes (see createBuildCacheProbe), or
+   * false for none: every hash is then asked.
+   */
+  mirror?: MirrorOptions | false;
   /** Instead of HTTP connections: a build tier in this process (`pnpm start`). */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
   now?: () => number;
 }
 
 const NOT_CONFIGURED: BuildCacheProbe = async () => false;
+
+/** Shared by every hash the mirror rules out: no promise made per prepare. */
+const NOT_BUILT = Promise.resolve(false);
 
 /** Hashes gathered for one request to the build tier, each with its waiters' answer. */
 interface Batch {
@@ -70,6 +87,8 @@ interface Batch {
  * prepares that arrive together are asked in one request
  * (`POST /api/v1/build-cache`, one Redis command on the build tier), over
  * kept-alive connections; and no answer waits longer than `answerWithinMs`.
+ * Before all that, the mirror of finished builds (completed-mirror.ts)
+ * answers most hashes, never built, with false and no request at all.
  */
 export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCacheProbe {
   if (!options.buildApiUrl) return NOT_CONFIGURED;
@@ -101,39 +120,48 @@ export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCac
   let gathering: Batch | undefined;
   let requestsOut = 0;
 
+  /** Ends the mirror's requests at close(). */
+  const closing = new AbortController();
+
+  /** One request to the build tier, over the pool or through `fetch`; throws when it fails. */
+  async function call(
+    method: "GET" | "POST",
+    target: string,
+    body?: string,
+  ): Promise<BuildTierAnswer> {
+    const signal = AbortSignal.any([closing.signal, AbortSignal.timeout(timeoutMs)]);
+    const headers = body === undefined ? undefined : { "content-type": "application/json" };
+    if (!pool) {
+      const res = await options.fetch?.(`${base.origin}${target}`, {
+        method,
+        headers,
+        body,
+        signal,
+      });
+      if (!res) return { status: 0 };
+      if (res.status !== 200) {
+        await res.body?.cancel();
+        return { status: res.status };
+      }
+      return { status: 200, body: await res.json() };
+    }
+    const res = await pool.request({ path: target, method, headers, body, signal });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      return { status: res.statusCode };
+    }
+    return { status: 200, body: await res.body.json() };
+  }
+
   /** The build tier's answer per hash; an empty map when it could not tell. */
   async function ask(hashes: string[]): Promise<Map<string, boolean>> {
-    const body = JSON.stringify({ request_hashes: hashes });
-    const signal = AbortSignal.timeout(timeoutMs);
-    let answer: unknown;
+    let answer: BuildTierAnswer;
     try {
-      if (!pool) {
-        const res = await options.fetch?.(`${base.origin}${path}`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body,
-          signal,
-        });
-        if (res?.status !== 200) return new Map();
-        answer = await res.json();
-      } else {
-        const res = await pool.request({
-          path,
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body,
-          signal,
-        });
-        if (res.statusCode !== 200) {
-          await res.body.dump();
-          return new Map();
-        }
-        answer = await res.body.json();
-      }
+      answer = await call("POST", path, JSON.stringify({ request_hashes: hashes }));
     } catch {
       return new Map();
     }
-    const available = (answer as { cache_available?: unknown } | null)?.cache_available;
+    const available = (answer.body as { cache_available?: unknown } | undefined)?.cache_available;
     if (typeof available !== "object" || available === null) return new Map();
     return new Map(
       hashes.map((hash) => [hash, (available as Record<string, unknown>)[hash] === true]),
@@ -183,7 +211,18 @@ export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCac
     return answer;
   }
 
+  const mirror =
+    options.mirror === false
+      ? undefined
+      : startMirror({
+          ...options.mirror,
+          call,
+          path: `${path}/completed`,
+          now: options.now ?? (() => performance.now()),
+        });
+
   const probe: BuildCacheProbe = (requestHash) => {
+    if (mirror?.rulesOut(requestHash)) return NOT_BUILT;
     const cached = known.get(requestHash);
     if (cached !== undefined) return Promise.resolve(cached);
     const waiting = inFlight.get(requestHash);
@@ -196,6 +235,32 @@ export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCac
     inFlight.set(requestHash, answer);
     return answer;
   };
-  probe.close = async () => pool?.close();
+  let closed: Promise<void> | undefined;
+  probe.close = () => {
+    closed ??= (async () => {
+      mirror?.stop();
+      closing.abort();
+      await pool?.close();
+    })();
+    return closed;
+  };
+  probe.mirror = () => mirror?.state();
   return probe;
+}
+
+/**
+ * `asu_build_cache_mirror_hashes` on the app's /metrics: the mirror's size,
+ * labelled `fresh` (ruling hashes out), `stale` (asking about every hash
+ * until a read succeeds) or `off` (0: no mirror, every hash asked).
+ */
+export function registerMirrorMetric(app: object, probe: BuildCacheProbe): void {
+  registerCollectedGauge(metricsRegistry(app), {
+    name: "asu_build_cache_mirror_hashes",
+    help: "Finished builds' hashes the prepare tier mirrors, by state: fresh, stale, off",
+    labelName: "state",
+    read: async () => {
+      const state = probe.mirror?.();
+      return state ? { [state.fresh ? "fresh" : "stale"]: state.hashes } : { off: 0 };
+    },
+  });
 }

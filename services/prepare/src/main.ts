@@ -1,7 +1,7 @@
 import { ConfigError, describeConfig, loadBranches, loadConfig } from "@asu/config";
 import { stopOnSignals } from "@asu/http";
 import { createLogger, metricsRegistry, registerUpstreamMetrics } from "@asu/observability";
-import { createBuildCacheProbe, createPrepareApp } from "@asu/prepare-tier";
+import { createBuildCacheProbe, createPrepareApp, registerMirrorMetric } from "@asu/prepare-tier";
 import { createMetadataClient, createOpenwrtCatalog, createPackageIndexes } from "@asu/upstream";
 import { serve } from "@hono/node-server";
 
@@ -34,6 +34,7 @@ function start() {
   });
 
   registerUpstreamMetrics(metricsRegistry(app), client);
+  registerMirrorMetric(app, isBuilt);
 
   const server = serve(
     { fetch: app.fetch, port: config.port ?? 8001, hostname: config.host },

@@ -9,13 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
-import { createServerApp } from "./server-app.ts";
+import { createServerApp, type ServerApp } from "./server-app.ts";
 
 let redisServer: RedisServer;
 let upstream: FakeUpstream;
 let served: ServedApp;
 let publicPath: string;
 let tier: BuildTier | undefined;
+let app: ServerApp | undefined;
 
 const quiet = () =>
   createLogger({ service: "t", destination: new Writable({ write: (_c, _e, done) => done() }) });
@@ -31,7 +32,7 @@ beforeAll(async () => {
   tier = createBuildTier({ config, logger: quiet() });
   const { redis } = tier;
   await new Promise((resolve) => redis.once("ready", resolve));
-  const app = createServerApp({
+  app = createServerApp({
     build: tier,
     settings: config,
     logger: quiet(),
@@ -40,6 +41,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await app?.close();
   await served?.close();
   await tier?.close();
   await redisServer?.stop();
@@ -106,6 +108,18 @@ describe("createServerApp on the composed build tier", () => {
     const slash = await post("/api/v1/build/prepare/", archer);
     expect(slash.status).toBe(404);
     expect(await slash.json()).toEqual({ detail: "Not Found" });
+  });
+
+  it("keeps the list of finished builds from the public port, as the front door does", async () => {
+    for (const path of [
+      "/api/v1/build-cache/completed",
+      "/api/v1/build-cache/completed?after=1:0",
+      "/api/v1/build-cache/%63ompleted",
+    ]) {
+      const res = await fetch(`${served.url}${path}`);
+      expect(res.status).toBe(404);
+      expect(await res.json()).toEqual({ detail: "Not Found" });
+    }
   });
 
   it("lists both tiers' routes in one OpenAPI document", async () => {

@@ -241,6 +241,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       settings: config,
       logger: tierLogger("prepare"),
     });
+    cleanups.push({ name: "prepare tier", run: () => app.close() });
     options.signal?.throwIfAborted();
 
     const worker = await startWorker({

@@ -1,0 +1,234 @@
+export interface MirrorOptions {
+  /**
+   * How often the builds finished since the last sync are fetched (default
+   * 1 s): a build finishing now is believed within about this, as "not
+   * built" was believed for 1 s without the mirror.
+   */
+  syncEveryMs?: number;
+  /**
+   * How often the whole list is read again (default 10 min), so hashes the
+   * build tier dropped (expired, removed) leave the mirror.
+   */
+  resyncEveryMs?: number;
+  /**
+   * How long after its last sync the mirror still rules hashes out (default
+   * 3 s); after that (build tier down or slow) every hash is asked.
+   */
+  freshForMs?: number;
+  /**
+   * Hashes mirrored at most (default 1 000 000, ~21 MB). A build tier that
+   * lists more is asked about every hash, until a later full read fits.
+   */
+  maxHashes?: number;
+  /** Hashes per page read (default and the build tier's cap: 10 000). */
+  pageSize?: number;
+  /**
+   * How far before the newest finish time each sync reads again (default
+   * 30 s): BullMQ stamps a build with its worker's clock, so a worker whose
+   * clock lags files its builds behind ones already read.
+   */
+  overlapMs?: number;
+}
+
+/** A build tier's answer to one request: its status and, for a 200, the parsed body. */
+export interface BuildTierAnswer {
+  status: number;
+  body?: unknown;
+}
+
+export interface MirrorDeps extends MirrorOptions {
+  /** One GET of the build tier, with its own timeout; throws when it fails. */
+  call: (method: "GET", target: string) => Promise<BuildTierAnswer>;
+  /** The build tier's GET /api/v1/build-cache/completed, under BUILD_API_URL's path. */
+  path: string;
+  now: () => number;
+}
+
+export interface MirrorState {
+  hashes: number;
+  /** Read recently enough to answer hashes it lacks `false`. */
+  fresh: boolean;
+}
+
+export interface CompletedMirror {
+  /** True when the hash was surely never built: the mirror is fresh and lacks it. */
+  rulesOut(requestHash: string): boolean;
+  /** Hashes mirrored now and whether they rule hashes out; undefined while there is no mirror. */
+  state(): MirrorState | undefined;
+  stop(): void;
+}
+
+/**
+ * A mirrored hash: its first 8 hex digits as a 32-bit integer, which V8 keeps
+ * unboxed in a Set. Two hashes may share it; a hit is only a reason to ask.
+ */
+function mirrorKey(requestHash: string): number {
+  return Number.parseInt(requestHash.slice(0, 8), 16) | 0;
+}
+
+const CURSOR_SCORE = /^(\d+(?:\.\d+)?):\d+$/;
+
+interface Page {
+  hashes: string[];
+  cursor: string | null;
+  more: boolean;
+}
+
+function isPage(body: unknown): body is Page {
+  const page = body as Page | undefined;
+  return (
+    Array.isArray(page?.hashes) &&
+    (page.cursor === null || typeof page.cursor === "string") &&
+    typeof page.more === "boolean"
+  );
+}
+
+/** What a read of the pages from one cursor on came to. */
+type Read =
+  | { ok: true; newestScore: number | undefined; startedLastAt: number }
+  | { ok: false; why: "missing" | "too-many" | "failed" };
+
+/**
+ * Nearly every hash a prepare asks about was never built, and asking the
+ * build tier about each costs both tiers more than the rest of the prepare.
+ * So the prepare tier keeps the hashes of BullMQ's completed set (what
+ * `GET /api/v1/build-cache/completed` lists): each second it reads the
+ * builds finished since the last read, every 10 minutes the whole set. While
+ * its last read is recent, a hash it lacks is not built, answered without
+ * asking. A hash it has is only probably built (its result may have expired
+ * or its files gone), so that one is still asked. One sync at a time (and
+ * beside it at most one full read); the timer is unref'd and stop() ends it.
+ */
+export function startMirror(deps: MirrorDeps): CompletedMirror {
+  const syncEveryMs = deps.syncEveryMs ?? 1000;
+  const resyncEveryMs = deps.resyncEveryMs ?? 600_000;
+  const freshForMs = deps.freshForMs ?? 3000;
+  const maxHashes = deps.maxHashes ?? 1_000_000;
+  const pageSize = deps.pageSize ?? 10_000;
+  const overlapMs = deps.overlapMs ?? 30_000;
+
+  let mirrored: Set<number> | undefined;
+  /** When the read that made the mirror current began its last page. */
+  let freshAt = Number.NEGATIVE_INFINITY;
+  let fullReadAt = Number.NEGATIVE_INFINITY;
+  /** The newest finish time read; undefined: none yet. */
+  let newestScore: number | undefined;
+  /** A build tier without the route, or listing too many: tried again at the next full read. */
+  let pausedUntil = Number.NEGATIVE_INFINITY;
+  /** The set a full read under way fills; the syncs meanwhile add to it too. */
+  let fullReadInto: Set<number> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  /**
+   * Reads the pages after `after` into `into`, up to the end or maxHashes;
+   * and each page also into the set of a full read under way when it comes.
+   */
+  async function read(after: string | undefined, into: Set<number>): Promise<Read> {
+    let cursor = after;
+    let newest: number | undefined;
+    for (;;) {
+      const startedAt = deps.now();
+      const query = new URLSearchParams({ limit: String(pageSize) });
+      if (cursor) query.set("after", cursor);
+      let answer: BuildTierAnswer;
+      try {
+        answer = await deps.call("GET", `${deps.path}?${query}`);
+      } catch {
+        return { ok: false, why: "failed" };
+      }
+      if (answer.status === 404) return { ok: false, why: "missing" };
+      if (answer.status !== 200 || !isPage(answer.body)) return { ok: false, why: "failed" };
+      const page = answer.body;
+      for (const hash of page.hashes) {
+        if (typeof hash !== "string") continue;
+        into.add(mirrorKey(hash));
+        if (fullReadInto !== into) fullReadInto?.add(mirrorKey(hash));
+      }
+      if (into.size > maxHashes) return { ok: false, why: "too-many" };
+      const score = page.cursor ? CURSOR_SCORE.exec(page.cursor)?.[1] : undefined;
+      if (page.hashes.length > 0 && score !== undefined) newest = Number(score);
+      if (!page.more) return { ok: true, newestScore: newest, startedLastAt: startedAt };
+      // A page that does not move the cursor on would be read forever.
+      if (page.cursor === null || page.cursor === cursor) return { ok: false, why: "failed" };
+      cursor = page.cursor;
+    }
+  }
+
+  /** What a read that failed for good (no route, too many) leaves: no mirror until the next full read. */
+  function giveUp(why: "missing" | "too-many" | "failed", startedAt: number): void {
+    if (why === "failed") return; // The mirror ages out; the next sync tries again.
+    mirrored = undefined;
+    pausedUntil = startedAt + resyncEveryMs;
+  }
+
+  /**
+   * Reads the whole list into a new set, which then replaces the mirror.
+   * The syncs meanwhile go on adding to both, so a long read (a million
+   * hashes take seconds) neither lets the mirror age nor misses their builds.
+   */
+  async function readAll(startedAt: number): Promise<void> {
+    const into = new Set<number>();
+    fullReadInto = into;
+    const result = await read(undefined, into);
+    fullReadInto = undefined;
+    if (stopped) return;
+    if (!result.ok) return giveUp(result.why, startedAt);
+    mirrored = into;
+    fullReadAt = startedAt;
+    if (result.newestScore !== undefined) {
+      newestScore = Math.max(newestScore ?? 0, result.newestScore);
+    }
+    freshAt = Math.max(freshAt, result.startedLastAt);
+  }
+
+  /** Reads the builds finished since the newest read, less overlapMs, into the mirror. */
+  async function readSince(startedAt: number, into: Set<number>): Promise<void> {
+    const after =
+      newestScore === undefined
+        ? undefined
+        : `${Math.max(0, Math.floor(newestScore - overlapMs))}:0`;
+    const result = await read(after, into);
+    if (stopped || mirrored !== into) return;
+    if (!result.ok) return giveUp(result.why, startedAt);
+    if (result.newestScore !== undefined) {
+      newestScore = Math.max(newestScore ?? 0, result.newestScore);
+    }
+    freshAt = Math.max(freshAt, result.startedLastAt);
+  }
+
+  async function sync(): Promise<void> {
+    const startedAt = deps.now();
+    if (startedAt < pausedUntil) return;
+    if (mirrored === undefined) {
+      if (!fullReadInto) await readAll(startedAt);
+      return;
+    }
+    if (!fullReadInto && startedAt - fullReadAt >= resyncEveryMs) void readAll(startedAt);
+    await readSince(startedAt, mirrored);
+  }
+
+  function schedule(): void {
+    if (stopped) return;
+    timer = setTimeout(() => void sync().then(schedule, schedule), syncEveryMs);
+    timer.unref();
+  }
+
+  void sync().then(schedule, schedule);
+
+  return {
+    rulesOut(requestHash) {
+      return (
+        mirrored !== undefined &&
+        deps.now() - freshAt < freshForMs &&
+        requestHash.length === 64 &&
+        !mirrored.has(mirrorKey(requestHash))
+      );
+    },
+    state: () => mirrored && { hashes: mirrored.size, fresh: deps.now() - freshAt < freshForMs },
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
