@@ -46,7 +46,7 @@ import { distinctRequests } from "./distinct-requests.ts";
 import { machineLoad, median, minimum, ms } from "./figures.ts";
 import { openJobTimes } from "./job-times.ts";
 import { type BaselineOptions, baselineBuild } from "./podman-baseline.ts";
-import { cpuLine, reapedChildrenCpu, treeCpu } from "./process-cpu.ts";
+import { cpuLine, reapedChildrenCpu, treeCpu, untilQuiet } from "./process-cpu.ts";
 import { type TimedBuild, timedBuild } from "./timed-build.ts";
 
 const { values } = parseArgs({
@@ -250,20 +250,11 @@ async function main() {
    * whichever side is timed next must not pay for the other's leftovers.
    * Quiet: the workers and the Podman service spent at most a tick in 250 ms.
    */
-  const settled = async () => {
-    const busy = () => {
+  const settled = () =>
+    untilQuiet(() => {
       const now = cpu();
       return (now.workers ?? 0) + (now["podman service"] ?? 0);
-    };
-    const deadline = Date.now() + SETTLE_MAX_MS;
-    let last = busy();
-    while (Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      const now = busy();
-      if (now - last <= 0.01) return;
-      last = now;
-    }
-  };
+    }, SETTLE_MAX_MS);
 
   const requests = distinctRequests(3 + runs + builds * rounds);
   console.log(
