@@ -1,7 +1,7 @@
 // One build as a client sees it: POST /api/v1/build, then status polls until
 // the answer is no longer 202. Times are performance.now() of this process.
 
-import { Agent, get } from "node:http";
+import { rawRequest } from "../../test/support/raw-request.ts";
 
 export interface SeenStage {
   /** `queued` or the imagebuilder_status a poll answered. */
@@ -35,34 +35,13 @@ export interface TimedBuildOptions {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /*
- * Polls go over node:http on kept-alive connections, not fetch: the client
- * shares the machine's two cores with the builds it times, and fetch cost it
- * about 1.4 ms of CPU per poll (1.0-1.4 s per 8-build round at 50 ms), CPU a
- * router or browser polling from elsewhere never takes from the server. The
- * requests the build tier answers are the same.
+ * Polls go over node:http on kept-alive connections (rawRequest), not fetch:
+ * the client shares the machine's two cores with the builds it times, and
+ * fetch cost it about 1.4 ms of CPU per poll (1.0-1.4 s per 8-build round at
+ * 50 ms), CPU a router or browser polling from elsewhere never takes from the
+ * server. The requests the build tier answers are the same.
  */
-const pollAgent = new Agent({ keepAlive: true });
 const POLL_TIMEOUT_MS = 10_000;
-
-function getJson(url: string): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const request = get(url, { agent: pollAgent }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.on("error", reject);
-      response.on("end", () => {
-        try {
-          const body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-          resolve({ status: response.statusCode ?? 0, body });
-        } catch (error) {
-          reject(error);
-        }
-      });
-    });
-    request.setTimeout(POLL_TIMEOUT_MS, () => request.destroy(new Error(`${url}: no answer`)));
-    request.on("error", reject);
-  });
-}
 
 export async function timedBuild(
   buildUrl: string,
@@ -86,8 +65,10 @@ export async function timedBuild(
   const stages: SeenStage[] = [{ stage: "queued", at: answeredAt }];
   const deadline = postedAt + (options.timeoutMs ?? 120_000);
   for (;;) {
-    const poll = await getJson(`${buildUrl}/api/v1/build/${requestHash}`);
-    const body = poll.body;
+    const poll = await rawRequest(buildUrl, `/api/v1/build/${requestHash}`, {
+      timeoutMs: POLL_TIMEOUT_MS,
+    });
+    const body = JSON.parse(poll.body.toString("utf8"));
     const at = performance.now();
     const stage: string = body.imagebuilder_status ?? body.detail;
     if (stage !== stages.at(-1)?.stage) stages.push({ stage, at });
