@@ -142,8 +142,9 @@ export function startMirror(deps: MirrorDeps): CompletedMirror {
       const page = answer.body;
       for (const hash of page.hashes) {
         if (typeof hash !== "string") continue;
-        into.add(mirrorKey(hash));
-        if (fullReadInto !== into) fullReadInto?.add(mirrorKey(hash));
+        const key = mirrorKey(hash);
+        into.add(key);
+        if (fullReadInto !== into) fullReadInto?.add(key);
       }
       if (into.size > maxHashes) return { ok: false, why: "too-many" };
       const score = page.cursor ? CURSOR_SCORE.exec(page.cursor)?.[1] : undefined;
@@ -154,6 +155,16 @@ export function startMirror(deps: MirrorDeps): CompletedMirror {
       cursor = page.cursor;
     }
   }
+
+  /** A successful read: its newest finish time and the start of its last page make the mirror current. */
+  function advance(result: Extract<Read, { ok: true }>): void {
+    if (result.newestScore !== undefined) {
+      newestScore = Math.max(newestScore ?? 0, result.newestScore);
+    }
+    freshAt = Math.max(freshAt, result.startedLastAt);
+  }
+
+  const isFresh = () => deps.now() - freshAt < freshForMs;
 
   /** What a read that failed for good (no route, too many) leaves: no mirror until the next full read. */
   function giveUp(why: "missing" | "too-many" | "failed", startedAt: number): void {
@@ -176,10 +187,7 @@ export function startMirror(deps: MirrorDeps): CompletedMirror {
     if (!result.ok) return giveUp(result.why, startedAt);
     mirrored = into;
     fullReadAt = startedAt;
-    if (result.newestScore !== undefined) {
-      newestScore = Math.max(newestScore ?? 0, result.newestScore);
-    }
-    freshAt = Math.max(freshAt, result.startedLastAt);
+    advance(result);
   }
 
   /** Reads the builds finished since the newest read, less overlapMs, into the mirror. */
@@ -191,10 +199,7 @@ export function startMirror(deps: MirrorDeps): CompletedMirror {
     const result = await read(after, into);
     if (stopped || mirrored !== into) return;
     if (!result.ok) return giveUp(result.why, startedAt);
-    if (result.newestScore !== undefined) {
-      newestScore = Math.max(newestScore ?? 0, result.newestScore);
-    }
-    freshAt = Math.max(freshAt, result.startedLastAt);
+    advance(result);
   }
 
   async function sync(): Promise<void> {
@@ -220,12 +225,12 @@ export function startMirror(deps: MirrorDeps): CompletedMirror {
     rulesOut(requestHash) {
       return (
         mirrored !== undefined &&
-        deps.now() - freshAt < freshForMs &&
+        isFresh() &&
         requestHash.length === 64 &&
         !mirrored.has(mirrorKey(requestHash))
       );
     },
-    state: () => mirrored && { hashes: mirrored.size, fresh: deps.now() - freshAt < freshForMs },
+    state: () => mirrored && { hashes: mirrored.size, fresh: isFresh() },
     stop() {
       stopped = true;
       clearTimeout(timer);
