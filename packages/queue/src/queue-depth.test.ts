@@ -1,8 +1,6 @@
-import { Worker } from "bullmq";
 import { describe, expect, it } from "vitest";
 import { queueOnOwnRedis } from "../../../test/support/queue-on-own-redis.ts";
 import { bareJobData } from "./fixtures/job-data.ts";
-import { BUILD_QUEUE, KEY_PREFIX } from "./job-data.ts";
 import { queueDepth, slotTakesNext } from "./queue-depth.ts";
 
 const stand = queueOnOwnRedis();
@@ -13,26 +11,14 @@ describe("queueDepth", () => {
     for (const hash of ["a", "b", "c"]) await stand.queue.enqueue(bareJobData(hash));
     expect(await queueDepth(stand.redis)).toEqual({ waiting: 3, active: 0 });
 
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const worker = new Worker(
-      BUILD_QUEUE,
-      async () => {
-        await held;
-        return { bin_dir: "x", manifest: {} };
-      },
-      { connection: stand.client(), prefix: KEY_PREFIX, concurrency: 1 },
-    );
+    const worker = stand.holdingWorker();
     try {
       await expect
         .poll(() => queueDepth(stand.redis), { timeout: 20_000 })
         .toEqual({ waiting: 2, active: 1 });
       expect(await stand.queue.waitingCount()).toBe(2);
     } finally {
-      release();
-      await worker.close(true);
+      await worker.close();
     }
   });
 

@@ -1,12 +1,10 @@
-import { Worker } from "bullmq";
 import { describe, expect, it } from "vitest";
+import { queueOnOwnRedis } from "../../../test/support/queue-on-own-redis.ts";
 import { bareJobData } from "./fixtures/job-data.ts";
 import { BUILD_QUEUE, KEY_PREFIX } from "./job-data.ts";
 import { readJob } from "./read-job.ts";
 
 const PREFIX = `${KEY_PREFIX}:${BUILD_QUEUE}:`;
-
-import { queueOnOwnRedis } from "../../../test/support/queue-on-own-redis.ts";
 
 const stand = queueOnOwnRedis();
 
@@ -29,18 +27,7 @@ describe("readJob", () => {
 
   it("reads a running job as active with its worker's lock, and no place", async () => {
     await stand.queue.enqueue({ ...bareJobData("run"), packages: ["luci"] });
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const worker = new Worker(
-      BUILD_QUEUE,
-      async () => {
-        await held;
-        return { bin_dir: "x", manifest: {} };
-      },
-      { connection: stand.client(), prefix: KEY_PREFIX },
-    );
+    const worker = stand.holdingWorker();
     try {
       await expect
         .poll(() => readJob(stand.redis, PREFIX, "run"), { timeout: 20_000 })
@@ -52,8 +39,7 @@ describe("readJob", () => {
         locked: false,
       });
     } finally {
-      release();
-      await worker.close(true);
+      await worker.close();
     }
   });
 
