@@ -7,6 +7,7 @@ import {
   FILESYSTEMS,
   PATTERNS,
   prepareRequestSchema,
+  REQUEST_BOUNDS,
 } from "./build-request.ts";
 
 interface Fixture {
@@ -195,6 +196,36 @@ describe("limits", () => {
     expect(accepts("rootfs_size_mb", 4096, limits)).toBe(true);
     expect(accepts("rootfs_size_mb", 4097, limits)).toBe(false);
     expect(accepts("rootfs_size_mb", null)).toBe(true);
+  });
+
+  it("bounds the UTF-8 bytes of the package names, a separator each, whatever their script", () => {
+    const max = REQUEST_BOUNDS.maxPackageBytes;
+    // n names that add up to `total` bytes with their separators, mostly `unit`.
+    const names = (n: number, unit: string, total: number) => {
+      const perUnit = Buffer.byteLength(unit);
+      return Array.from({ length: n }, (_, i) => {
+        const rest = total / n - 1 - 4;
+        return `${String(i).padStart(4, "0")}${"a".repeat(rest % perUnit)}${unit.repeat(Math.floor(rest / perUnit))}`;
+      });
+    };
+    const refusal = (list: string[]) =>
+      buildRequestSchema(DEFAULT_LIMITS)
+        .safeParse({ ...base, packages: list })
+        .error?.issues.map((issue) => issue.message);
+    // ASCII: 8 names of 4096 bytes is the bound exactly; more is refused with its count.
+    expect(accepts("packages", names(8, "a", max))).toBe(true);
+    expect(refusal([...names(8, "a", max), "b"])).toEqual([
+      `Value error, package names add up to ${max + 2} bytes, more than the ${max} a build can pass to the ImageBuilder`,
+    ]);
+    // "é" is two bytes, "ー" three, an astral letter four for two UTF-16 units.
+    for (const unit of ["é", "ー", "\u{10400}"]) {
+      const list = names(8, unit, max);
+      expect(list.reduce((sum, name) => sum + Buffer.byteLength(name) + 1, 0)).toBe(max);
+      expect(accepts("packages", list), unit).toBe(true);
+      expect(refusal([...list, unit])?.[0], unit).toContain(
+        `add up to ${max + Buffer.byteLength(unit) + 1} bytes`,
+      );
+    }
   });
 
   it("has the server's default limits", () => {

@@ -3,8 +3,10 @@ import { withKeyOrder } from "./ordered-json.ts";
 import {
   DICT_KEY_LOC,
   type PydanticError,
+  patternMismatch,
   pydanticIssue,
   stringTooLong,
+  withPatternText,
 } from "./validation-errors.ts";
 
 /** Server limits that shape the schema (MAX_CUSTOM_ROOTFS_SIZE_MB, MAX_DEFAULTS_LENGTH). */
@@ -55,6 +57,12 @@ function boundedCount(max: number, fieldType: "List" | "Dictionary") {
 }
 
 function boundedNames(names: readonly unknown[], ctx: z.RefinementCtx) {
+  // A UTF-16 unit is at most three UTF-8 bytes: ordinary lists are within
+  // the bound without Buffer.byteLength per name (measured: most of the
+  // validation of a prepare body).
+  let units = 0;
+  for (const name of names) if (typeof name === "string") units += name.length + 1;
+  if (units * 3 <= REQUEST_BOUNDS.maxPackageBytes) return;
   let bytes = 0;
   for (const name of names) if (typeof name === "string") bytes += byteLength(name) + 1;
   if (bytes > REQUEST_BOUNDS.maxPackageBytes) {
@@ -81,7 +89,7 @@ const WORD = String.raw`\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}`;
 const NON_SPACE = String.raw`[^\p{White_Space}]`;
 
 function wirePattern(python: string, source: string): WirePattern {
-  return { python, regex: new RegExp(source, "u") };
+  return { python, regex: withPatternText(new RegExp(source, "u"), python) };
 }
 
 export const PATTERNS = {
@@ -91,6 +99,11 @@ export const PATTERNS = {
   packageVersion: wirePattern(String.raw`^[\w+.,~-]*$`, String.raw`^[${WORD}+.,~\-]*$`),
   repositoryName: wirePattern(String.raw`^[\w.-]+$`, String.raw`^[${WORD}.\-]+$`),
   repositoryUrl: wirePattern(String.raw`^https?://\S+$`, `^https?://${NON_SPACE}+$`),
+  /**
+   * A package in `packages`: P after an optional leading "+" (an explicit
+   * add; the hash and the resolution drop it). A mismatch shows P itself.
+   */
+  packageName: wirePattern(String.raw`^[\w.,-]*$`, String.raw`^\+?[${WORD}.,\-]*$`),
 } as const;
 
 export const FILESYSTEMS = [
@@ -109,28 +122,15 @@ export const REPOSITORIES_MODES = ["append", "replace"] as const;
 export type RepositoriesMode = (typeof REPOSITORIES_MODES)[number];
 
 function patternError(pattern: WirePattern, input?: string): PydanticError {
-  const error: PydanticError = {
-    type: "string_pattern_mismatch",
-    msg: `String should match pattern '${pattern.python}'`,
-    ctx: { pattern: pattern.python },
-  };
+  const error = patternMismatch(pattern.python);
   if (input !== undefined) error.input = input;
   return error;
 }
 
-function matches(pattern: WirePattern, strip: (value: string) => string = (value) => value) {
-  return (value: string, ctx: z.RefinementCtx) => {
-    if (!pattern.regex.test(strip(value))) ctx.addIssue(pydanticIssue(patternError(pattern)));
-  };
-}
-
+/** A string checked against `pattern` by zod itself, its failure worded as pydantic's (withPatternText). */
 function patterned(pattern: WirePattern) {
-  return z.string().superRefine(matches(pattern)).meta({ pattern: pattern.python });
+  return z.string().regex(pattern.regex).meta({ pattern: pattern.python });
 }
-
-// The contract lets a package carry a leading "+" (an explicit add); the
-// hash and the resolution drop it, the name after it must still match P.
-const withoutPlus = (name: string) => (name.startsWith("+") ? name.slice(1) : name);
 
 // pydantic's lax mode, as FastAPI runs it on the parsed JSON body.
 const TRUE_WORDS = new Set(["1", "on", "t", "true", "y", "yes"]);
@@ -271,7 +271,7 @@ export function buildRequestSchema(limits: RequestLimits) {
           .array(
             z
               .string()
-              .superRefine(matches(PATTERNS.name, withoutPlus))
+              .regex(PATTERNS.packageName.regex)
               .meta({ pattern: String.raw`^\+?[\w.,-]*$` }),
           )
           .meta({ maxItems: REQUEST_BOUNDS.maxPackages }),
