@@ -43,3 +43,56 @@ describe("matchProfile", () => {
     expect(matchProfile({}, "generic")).toBeUndefined();
   });
 });
+
+describe("matchProfile on a target of many profiles", () => {
+  // The scan the index replaces: profiles in the file's order, each one's devices in theirs.
+  const scan = (profiles: Record<string, { supported_devices?: string[] }>, requested: string) => {
+    if (Object.hasOwn(profiles, requested)) return requested;
+    for (const [id, profile] of Object.entries(profiles)) {
+      const devices = profile.supported_devices ?? [];
+      if (devices.some((device) => device.replaceAll(",", "_") === requested)) return id;
+    }
+    const ids = Object.keys(profiles);
+    return ids.length === 1 && ids[0] === "generic" ? "generic" : undefined;
+  };
+  const many: Record<string, { supported_devices?: string[] }> = {};
+  for (let i = 0; i < 300; i++) {
+    const devices = [`vendor${i % 40},model-${i}`];
+    // Old names listed by more than one profile: the first in the file wins.
+    if (i % 3 === 0) devices.push(`model-${i % 30}`, `shared,board-${i % 7}`);
+    many[`vendor${i % 40}_model-${i}${i % 11 === 0 ? "-new" : ""}`] =
+      i % 13 === 0 ? {} : { supported_devices: devices };
+  }
+  Object.freeze(many);
+  const asked = [
+    ...Object.keys(many),
+    ...Object.values(many).flatMap((profile) => profile.supported_devices ?? []),
+    ...Object.values(many).flatMap((p) =>
+      (p.supported_devices ?? []).map((d) => d.replaceAll(",", "_")),
+    ),
+    "model-299",
+    "no_such-board",
+    "",
+    "constructor",
+    "__proto__",
+  ];
+
+  it("answers every name as a scan of the devices in the file's order does", () => {
+    let throughDevices = 0;
+    for (const name of asked) {
+      const expected = scan(many, name);
+      expect(matchProfile(many, name), name).toBe(expected);
+      if (expected !== undefined && expected !== name) throughDevices++;
+    }
+    // The comparison covers board names, not only profile ids.
+    expect(throughDevices).toBeGreaterThan(300);
+  });
+
+  it("indexes each version of a profiles file by itself", () => {
+    const before = { old_profile: { supported_devices: ["vendor,board"] } };
+    const after = { new_profile: { supported_devices: ["vendor,board"] } };
+    expect(matchProfile(before, "vendor_board")).toBe("old_profile");
+    expect(matchProfile(after, "vendor_board")).toBe("new_profile");
+    expect(matchProfile(before, "vendor_board")).toBe("old_profile");
+  });
+});
