@@ -100,6 +100,36 @@ describe("order helpers", () => {
     });
   });
 
+  it("writes prototype-free objects at any depth as plain ones, and leaves them as they were", () => {
+    const bare = (entries: [string, unknown][]) => {
+      const object: Record<string, unknown> = Object.create(null);
+      for (const [key, value] of entries) object[key] = value;
+      return object;
+    };
+    const pins = bare([
+      ["7", "a"],
+      ["luci", "b"],
+      ["__proto__", "c"],
+    ]);
+    const value = {
+      status: "prepared",
+      list: ["x", bare([]), { plain: bare([["k", null]]) }],
+      request: bare([
+        ["packages_versions", pins],
+        ["repositories", bare([])],
+        ["n", 1],
+      ]),
+    };
+    expect(stringifyOrderedJson(value)).toBe(
+      '{"status":"prepared","list":["x",{},{"plain":{"k":null}}],' +
+        '"request":{"packages_versions":{"7":"a","luci":"b","__proto__":"c"},"repositories":{},"n":1}}',
+    );
+    expect(Object.getPrototypeOf(value.request)).toBeNull();
+    expect(value.request.packages_versions).toBe(pins);
+    expect(Object.keys(pins)).toEqual(["7", "luci", "__proto__"]);
+    expect(Object.getPrototypeOf(value.list[1])).toBeNull();
+  });
+
   it("stringifies like JSON.stringify where order is not in question", () => {
     const value = { a: [1, "x", null, undefined], b: undefined, c: { d: true }, e: new Date(0) };
     expect(stringifyOrderedJson(value)).toBe(JSON.stringify(value));

@@ -241,34 +241,78 @@ export function withKeyOrder<T>(
 export function stringifyOrderedJson(value: unknown): string {
   // JSON.stringify writes the same when every object's order is its own
   // key order, as it is unless an index-like key was sent after others.
-  if (inOwnOrder(value, 0)) return JSON.stringify(value) ?? "null";
+  const plain = plainView(value, 0);
+  if (plain !== NOT_COPIED) return JSON.stringify(plain) ?? "null";
   return write(value) ?? "null";
 }
 
-/** Whether JSON.stringify writes `value` as `write` does (deep values: not looked at, so no). */
-function inOwnOrder(value: unknown, depth: number): boolean {
-  if (value === null || typeof value !== "object") return true;
+/** Writes `value` with `key` in `object`, a `__proto__` key as an own property like any other. */
+function defineKey(object: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === "__proto__") {
+    Object.defineProperty(object, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else {
+    object[key] = value;
+  }
+}
+
+/**
+ * `value` as JSON.stringify should be given it, or NOT_COPIED when only
+ * `write` writes it right (an object out of its own key order, a toJSON,
+ * nesting past the limit). Prototype-free objects (parsed bodies, ordered
+ * records) are copied to plain ones, with their parents: V8's serializer
+ * leaves its fast path for the whole value at the first of them: the two
+ * empty dicts of a prepare answer made writing it an eighth slower, copies
+ * included. Anything else is the value itself, not copied.
+ */
+function plainView(value: unknown, depth: number): unknown {
+  if (value === null || typeof value !== "object") return value;
   if (depth > MAX_JSON_DEPTH || typeof (value as { toJSON?: unknown }).toJSON === "function") {
-    return false;
+    return NOT_COPIED;
   }
   // Plain values are in order by themselves: only objects are looked into,
   // without a call per string of the long package lists.
   if (Array.isArray(value)) {
-    for (const item of value) {
-      if (typeof item === "object" && item !== null && !inOwnOrder(item, depth + 1)) return false;
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item !== "object" || item === null) continue;
+      const view = plainView(item, depth + 1);
+      if (view === NOT_COPIED) return NOT_COPIED;
+      if (view !== item) {
+        copy ??= value.slice();
+        copy[i] = view;
+      }
     }
-    return true;
+    return copy ?? value;
   }
-  const own = Object.keys(value);
-  const order = (value as OrderedRecord)[KEY_ORDER];
+  const record = value as Record<string, unknown>;
+  const own = Object.keys(record);
+  const order = (record as OrderedRecord)[KEY_ORDER];
   if (order && order.length === own.length && order.some((key, i) => key !== own[i])) {
-    return false;
+    return NOT_COPIED;
   }
-  for (const key of own) {
-    const item = (value as Record<string, unknown>)[key];
-    if (typeof item === "object" && item !== null && !inOwnOrder(item, depth + 1)) return false;
+  let copy: Record<string, unknown> | undefined =
+    Object.getPrototypeOf(record) === null ? {} : undefined;
+  for (let i = 0; i < own.length; i++) {
+    const key = own[i] as string;
+    const item = record[key];
+    let view = item;
+    if (typeof item === "object" && item !== null) {
+      view = plainView(item, depth + 1);
+      if (view === NOT_COPIED) return NOT_COPIED;
+    }
+    if (view !== item && copy === undefined) {
+      copy = {};
+      for (let j = 0; j < i; j++) defineKey(copy, own[j] as string, record[own[j] as string]);
+    }
+    if (copy !== undefined) defineKey(copy, key, view);
   }
-  return true;
+  return copy ?? value;
 }
 
 function write(value: unknown): string | undefined {
