@@ -24,8 +24,9 @@
  * with a package no index has (a counter), so each also computes suggestions. `--also-unprobed` adds a prepare tier without
  * BUILD_API_URL (not how it is deployed), to show what the probe costs.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
+import { availableParallelism } from "node:os";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -48,6 +49,8 @@ const { values } = parseArgs({
     only: { type: "string" },
     // Also the prepare tier without BUILD_API_URL: what the probe costs.
     "also-unprobed": { type: "boolean", default: false },
+    // Every process on every CPU, as the scheduler likes: noisier, see placeServers.
+    "no-pin": { type: "boolean", default: false },
     // A directory: the prepare and build tiers write V8 CPU profiles there when they stop
     // (CPU.<date>.<pid>...; the pids are printed).
     "cpu-prof": { type: "string" },
@@ -117,8 +120,13 @@ async function startServer(
   script: string,
   env: Record<string, string>,
   ready: (line: string) => boolean,
+  cpus?: string,
 ): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [here(script)], {
+  // taskset execs the server, so the child's pid is the server's and its CPU is read as before.
+  const [command, args] = cpus
+    ? ["taskset", ["-c", cpus, process.execPath, here(script)]]
+    : [process.execPath, [here(script)]];
+  const child = spawn(command, args, {
     env: { ...process.env, NODE_ENV: "production", ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -216,6 +224,35 @@ const [BUILD_PORT, BARE_PORT, PREPARE_PORT, UNPROBED_PORT] = [
 const profiled: Record<string, string> = values["cpu-prof"]
   ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values["cpu-prof"]}` }
   : {};
+/**
+ * The servers under test (bare, prepare) get the last CPU to themselves;
+ * this process (the load generator, the fake upstream) and the build tier
+ * with its Redis get the others. As deployed, clients never run on the
+ * server's CPU. Left to the scheduler on a 2-CPU machine, the processes
+ * swapped CPUs and one round's ratio ranged from 0.23 to 0.55 within a run;
+ * pinned, from 0.27 to 0.34, even through the host's slow phases, which
+ * then slow both sides alike.
+ * Both sides get the same placement, so the ratio is not flattered.
+ */
+function placeServers(): { servers?: string; layout: string } {
+  const count = availableParallelism();
+  if (values["no-pin"]) return { layout: "not pinned (--no-pin)" };
+  if (count < 2) return { layout: "not pinned (one CPU)" };
+  const servers = String(count - 1);
+  const rest = count === 2 ? "0" : `0-${count - 2}`;
+  try {
+    // -a: every thread of this process; children started later inherit it.
+    execFileSync("taskset", ["-apc", rest, String(process.pid)], { stdio: "ignore" });
+  } catch {
+    return { layout: "not pinned (no taskset: util-linux)" };
+  }
+  return {
+    servers,
+    layout: `servers under test on CPU ${servers}, load generator and build tier on CPU ${rest}`,
+  };
+}
+const placement = placeServers();
+
 const upstream = await startFakeUpstream();
 const children: ChildProcess[] = [];
 try {
@@ -225,8 +262,11 @@ try {
     (line) => line.startsWith("ready"),
   );
   children.push(build);
-  const bare = await startServer("./bare-server.ts", { PORT: String(BARE_PORT) }, (line) =>
-    line.startsWith("ready"),
+  const bare = await startServer(
+    "./bare-server.ts",
+    { PORT: String(BARE_PORT) },
+    (line) => line.startsWith("ready"),
+    placement.servers,
   );
   children.push(bare);
   const prepare = await startServer(
@@ -240,6 +280,7 @@ try {
       ...profiled,
     },
     (line) => line.includes("prepare tier listening"),
+    placement.servers,
   );
   children.push(prepare);
   if (values["cpu-prof"]) {
@@ -253,12 +294,13 @@ try {
       "../../services/prepare/src/main.ts",
       { PORT: String(UNPROBED_PORT), HOST: "127.0.0.1", UPSTREAM_URL: upstream.url },
       (line) => line.includes("prepare tier listening"),
+      placement.servers,
     );
     children.push(unprobed);
   }
 
   console.log(
-    `${connections} connections, ${duration} s each after ${warmup} s warm-up, ${rounds} rounds, every server first settled ${settle} s per mode; prepare with BUILD_API_URL set to a running build tier`,
+    `${connections} connections, ${duration} s each after ${warmup} s warm-up, ${rounds} rounds, every server first settled ${settle} s per mode; prepare with BUILD_API_URL set to a running build tier; ${placement.layout}`,
   );
   const listed = (list: number[]) =>
     `median ${median(list).toFixed(2)} of ${list.map((r) => r.toFixed(2)).join(", ")}`;
