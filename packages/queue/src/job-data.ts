@@ -6,6 +6,17 @@ export const BUILD_QUEUE = "builds";
 export const KEY_PREFIX = "asu";
 
 /**
+ * The lanes of the queue, as BullMQ priorities (lower runs first). Users'
+ * builds stay below USER_PRIORITY_LIMIT; release-day prebuilds take BullMQ's
+ * lowest priority, so a worker takes one only when no user's build waits,
+ * and admission limits never count them.
+ */
+export const PREBUILD_PRIORITY = 2_097_152;
+export const USER_PRIORITY_LIMIT = 2_000_000;
+/** The `client` a prebuild is enqueued under. */
+export const PREBUILD_CLIENT = "asu/prebuild";
+
+/**
  * How workers hold their jobs. A worker renews its lock every
  * lockDuration / 2; once a dead worker's lock has expired, the stall check
  * (every stalledInterval, on every worker) marks the job and moves it back on
