@@ -82,7 +82,8 @@ describe("fair share and wait estimates", () => {
     const last = (await (
       await fetch(`${stack.buildUrl}/api/v1/build/${other.body.request_hash}`)
     ).json()) as any;
-    expect(last.queue_position).toBe(2);
+    // Fair turns: the second client's first build comes right after the first client's first.
+    expect(last.queue_position).toBe(1);
     expect(last.eta_seconds).toBeGreaterThan(polled.eta_seconds);
 
     const home = await (await fetch(`${stack.buildUrl}/`)).text();

@@ -32,6 +32,7 @@ import {
   registerUpstreamMetrics,
 } from "@asu/observability";
 import {
+  type AdmissionRequest,
   type BuildJobData,
   type BuildQueue,
   type FoundJob,
@@ -58,7 +59,6 @@ import { LRUCache } from "lru-cache";
 import { type BuildAnswer, buildAnswer } from "./build-answer.ts";
 import { createEtaSource, type EtaSource } from "./build-eta.ts";
 import { clientAddress, trustedProxies } from "./client-address.ts";
-import { createFairShare } from "./fair-share.ts";
 import { createFinishedAnswers, type SerializedAnswer, storedFilesOf } from "./finished-answers.ts";
 import { createPackageCheck } from "./package-check.ts";
 
@@ -260,9 +260,9 @@ function peerAddress(c: Context): string | undefined {
 }
 
 /**
- * Wait estimates on every 202 and each client's share of the queue, both
- * kept in Redis so every build-tier replica answers alike. Without Redis
- * (tests of the routes alone) there is neither.
+ * Wait estimates on every 202 (kept in Redis so every build-tier replica
+ * answers alike; without Redis, none), and who a new build is counted
+ * against: the queue decides its share and its turn (`@asu/queue`).
  */
 function waitsAndShares(deps: BuildRouteDeps) {
   const { redis, settings } = deps;
@@ -270,37 +270,38 @@ function waitsAndShares(deps: BuildRouteDeps) {
     deps.logger?.warn({ err: error.message }, "reading wait estimates failed");
   const eta =
     deps.eta ?? (redis ? createEtaSource({ queue: deps.queue, redis, onError }) : undefined);
-  const max = settings.max_pending_per_client;
-  const shares = redis && max ? createFairShare(redis, { max }) : undefined;
+  const max = settings.max_pending_per_client ?? 0;
   const trusted = trustedProxies(settings.trusted_proxies ?? []);
   return {
     async annotate(answer: BuildAnswer, snapshot: JobSnapshot): Promise<BuildAnswer> {
       return eta ? eta.annotate(answer, snapshot) : answer;
     },
-    /**
-     * Counts a new build against its client, or refuses it with 429 when the
-     * client has its share waiting. Returns the release for a build that is
-     * then not queued after all.
-     */
-    async admit(c: Context, requestHash: string): Promise<() => Promise<void>> {
-      const client =
-        shares && clientAddress(peerAddress(c), c.req.header("x-forwarded-for"), trusted);
-      if (!shares || !client) return async () => {};
-      const { admitted, waiting } = await shares.admit(client, requestHash);
-      if (!admitted) {
-        const retryAfter = (await eta?.newBuild(0)) ?? 60;
-        requestLogger(c).info({ client, waiting }, "build refused: client over its share");
-        throw new ApiError(
-          429,
-          {
-            status: 429,
-            title: "Too Many Requests",
-            detail: `too many builds of this client waiting: ${waiting} (at most ${max}); retry when some have started`,
-          },
-          { "Retry-After": String(retryAfter) },
-        );
+    /** The client a new build counts against, and the limits it is admitted within. */
+    admission(c: Context): AdmissionRequest {
+      const client = clientAddress(peerAddress(c), c.req.header("x-forwarded-for"), trusted);
+      return { client, maxPending: settings.max_pending_jobs, maxPerClient: max };
+    },
+    /** The answer to a refused build: 429 over the client's share, 529 when the queue is full. */
+    async refusal(c: Context, refused: { refused: string; waiting: number }): Promise<ApiError> {
+      const { waiting } = refused;
+      if (refused.refused !== "client-full") {
+        return new ApiError(529, {
+          status: 529,
+          title: "Server overloaded",
+          detail: `server overload, queue contains too many build requests: ${waiting}`,
+        });
       }
-      return () => shares.release(client, requestHash);
+      const retryAfter = (await eta?.newBuild(0)) ?? 60;
+      requestLogger(c).info({ waiting }, "build refused: client over its share");
+      return new ApiError(
+        429,
+        {
+          status: 429,
+          title: "Too Many Requests",
+          detail: `too many builds of this client waiting: ${waiting} (at most ${max}); retry when some have started`,
+        },
+        { "Retry-After": String(retryAfter) },
+      );
     },
   };
 }
@@ -348,7 +349,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
       throw new ApiError(529, {
         status: 529,
         title: "Server overloaded",
-        detail: `server overload, queue contains too many build requests: ${await queue.waitingCount()}`,
+        detail: `server overload, queue contains too many build requests: ${requeued.waiting}`,
       });
     }
     return requeued ? buildAnswer(requeued.snapshot) : undefined;
@@ -482,30 +483,16 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     const refused = await packageCheck?.refuse({ validated, data, log: requestLogger(c) });
     if (refused) return send(c, refused);
 
-    const release = await waits.admit(c, hash);
-    let admitted: Awaited<ReturnType<typeof queue.enqueueWithin>>;
-    try {
-      const job = found.get(hash);
-      if (job?.expired) await queue.dropExpired(job);
-      if (replaceable && job && (await queue.rebuildInfrastructureFailure(job))) {
-        requestLogger(c).info({ request_hash: hash }, "rebuilding after an infrastructure failure");
-      }
-      admitted = await queue.enqueueWithin(data, settings.max_pending_jobs, {
-        retries: settings.infra_retries ?? 0,
-        delaySeconds: settings.infra_retry_delay ?? 30,
-      });
-    } catch (error) {
-      await release().catch(() => {});
-      throw error;
+    const job = found.get(hash);
+    if (job?.expired) await queue.dropExpired(job);
+    if (replaceable && job && (await queue.rebuildInfrastructureFailure(job))) {
+      requestLogger(c).info({ request_hash: hash }, "rebuilding after an infrastructure failure");
     }
-    if (!admitted.enqueued) {
-      await release().catch(() => {});
-      throw new ApiError(529, {
-        status: 529,
-        title: "Server overloaded",
-        detail: `server overload, queue contains too many build requests: ${admitted.waiting}`,
-      });
-    }
+    const admitted = await queue.enqueueWithin(data, waits.admission(c), {
+      retries: settings.infra_retries ?? 0,
+      delaySeconds: settings.infra_retry_delay ?? 30,
+    });
+    if (!admitted.enqueued) throw await waits.refusal(c, admitted);
     requestLogger(c).info(
       { request_hash: hash, version: request.version, target: request.target, image },
       "build enqueued",

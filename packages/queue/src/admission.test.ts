@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { queueOnOwnRedis } from "../../../test/support/queue-on-own-redis.ts";
-import { RESERVATIONS_KEY } from "./admission.ts";
+import { type QueueOnOwnRedis, queueOnOwnRedis } from "../../../test/support/queue-on-own-redis.ts";
+import { buildQueueAdapter, PENDING_KEY_PREFIX } from "./build-queue.ts";
 import { bareJobData } from "./fixtures/job-data.ts";
 
 const stand = queueOnOwnRedis();
@@ -15,7 +15,6 @@ describe("enqueueWithin", () => {
     for (const outcome of outcomes) {
       if (!outcome.enqueued) expect(outcome.waiting).toBeGreaterThanOrEqual(50);
     }
-    expect(await stand.redis.zcard(RESERVATIONS_KEY)).toBe(0);
   });
 
   it("makes one job of concurrent identical requests, even at the limit's edge", async () => {
@@ -29,9 +28,117 @@ describe("enqueueWithin", () => {
     expect(await stand.queue.waitingCount()).toBe(50);
     expect((await stand.queue.enqueueWithin(bareJobData("other"), 50)).enqueued).toBe(false);
   });
+});
 
-  it("forgets a reservation its tier left behind", async () => {
-    await stand.redis.zadd(RESERVATIONS_KEY, Date.now() - 60_000, "abandoned");
-    expect((await stand.queue.enqueueWithin(bareJobData("fresh"), 1)).enqueued).toBe(true);
+const client = (name: string, maxPerClient = 20, maxPending = 1000) => ({
+  client: name,
+  maxPending,
+  maxPerClient,
+});
+
+/** The prioritized set's members in the order workers take them. */
+const order = (stand: QueueOnOwnRedis) =>
+  stand.redis.zrange(buildQueueAdapter(stand.redis).keys.prioritized, 0, -1);
+
+describe("a client's share", () => {
+  it("admits exactly the share of 100 concurrent distinct builds of one client", async () => {
+    const outcomes = await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        stand.queue.enqueueWithin(bareJobData(`h${i}`), client("198.51.100.1")),
+      ),
+    );
+    expect(outcomes.filter((outcome) => outcome.enqueued)).toHaveLength(20);
+    for (const outcome of outcomes) {
+      if (!outcome.enqueued) expect(outcome).toMatchObject({ refused: "client-full", waiting: 20 });
+    }
+    expect(await stand.redis.zcard(`${PENDING_KEY_PREFIX}198.51.100.1`)).toBe(20);
+    expect(
+      (await stand.queue.enqueueWithin(bareJobData("x"), client("198.51.100.2"))).enqueued,
+    ).toBe(true);
+  });
+
+  it("counts a build until a worker takes it, and forgets removed ones", async () => {
+    for (const hash of ["a", "b"])
+      await stand.queue.enqueueWithin(bareJobData(hash), client("c", 2));
+    expect(await stand.queue.enqueueWithin(bareJobData("c"), client("c", 2))).toMatchObject({
+      enqueued: false,
+      refused: "client-full",
+    });
+    const worker = stand.holdingWorker();
+    try {
+      await expect
+        .poll(async () => (await stand.queue.snapshot("a"))?.state, { timeout: 20_000 })
+        .toBe("active");
+      expect((await stand.queue.enqueueWithin(bareJobData("c"), client("c", 2))).enqueued).toBe(
+        true,
+      );
+      await stand.queue.queue.remove("c");
+      expect((await stand.queue.enqueueWithin(bareJobData("d"), client("c", 2))).enqueued).toBe(
+        true,
+      );
+      expect(await stand.redis.zrange(`${PENDING_KEY_PREFIX}c`, 0, -1)).toEqual(["b", "d"]);
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it("never counts prebuilds, and places them after every user's build", async () => {
+    const prebuild = { client: undefined, maxPending: 2, maxPerClient: 0, prebuild: true };
+    for (const hash of ["p1", "p2", "p3"]) {
+      expect((await stand.queue.enqueueWithin(bareJobData(hash), prebuild)).enqueued).toBe(true);
+    }
+    expect((await stand.queue.enqueueWithin(bareJobData("u1"), client("a", 20, 2))).enqueued).toBe(
+      true,
+    );
+    expect((await stand.queue.enqueueWithin(bareJobData("u2"), client("b", 20, 2))).enqueued).toBe(
+      true,
+    );
+    expect(await stand.queue.enqueueWithin(bareJobData("u3"), client("c", 20, 2))).toMatchObject({
+      enqueued: false,
+      refused: "queue-full",
+      waiting: 2,
+    });
+    expect(await order(stand)).toEqual(["u1", "u2", "p1", "p2", "p3"]);
+    expect((await stand.queue.snapshot("p1"))?.position).toBe(2);
+    expect(await stand.queue.depth()).toEqual({ waiting: 5, userWaiting: 2, active: 0 });
+  });
+});
+
+describe("fair turns", () => {
+  it("interleaves clients by turn, not by arrival", async () => {
+    for (let i = 1; i <= 4; i++) await stand.queue.enqueueWithin(bareJobData(`a${i}`), client("a"));
+    for (let i = 1; i <= 2; i++) await stand.queue.enqueueWithin(bareJobData(`b${i}`), client("b"));
+    await stand.queue.enqueueWithin(bareJobData("c1"), client("c"));
+    expect(await order(stand)).toEqual(["a1", "b1", "c1", "a2", "b2", "a3", "a4"]);
+    const positions = await Promise.all(
+      ["a1", "b1", "c1", "a2", "b2", "a3", "a4"].map(
+        async (hash) => (await stand.queue.snapshot(hash))?.position,
+      ),
+    );
+    expect(positions).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+
+  it("lets a late client take turns from the head of a draining queue, not before nor behind it", async () => {
+    for (let i = 1; i <= 6; i++) await stand.queue.enqueueWithin(bareJobData(`a${i}`), client("a"));
+    const worker = stand.holdingWorker(3);
+    try {
+      await expect
+        .poll(async () => (await stand.queue.depth()).active, { timeout: 20_000 })
+        .toBe(3);
+      for (let i = 1; i <= 2; i++)
+        await stand.queue.enqueueWithin(bareJobData(`b${i}`), client("b"));
+      expect(await order(stand)).toEqual(["a4", "b1", "a5", "b2", "a6"]);
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it("starts again from the first turn once the queue is empty", async () => {
+    await stand.queue.enqueueWithin(bareJobData("a1"), client("a"));
+    await stand.queue.enqueueWithin(bareJobData("a2"), client("a"));
+    await stand.queue.queue.remove("a1");
+    await stand.queue.queue.remove("a2");
+    await stand.queue.enqueueWithin(bareJobData("a3"), client("a"));
+    expect((await stand.queue.queue.getJob("a3"))?.opts.priority).toBe(1);
   });
 });

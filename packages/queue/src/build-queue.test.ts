@@ -52,11 +52,11 @@ describe("enqueueWithin", () => {
     await queue.enqueueWithin({ ...bareJobData("b"), packages: ["luci"] }, 10);
     const third = await queue.enqueueWithin({ ...bareJobData("c"), packages: ["luci"] }, 10);
     if (!third.enqueued) throw new Error("refused");
-    expect(third.snapshot).toMatchObject({ requestHash: "c", state: "waiting", position: 2 });
+    expect(third.snapshot).toMatchObject({ requestHash: "c", state: "prioritized", position: 2 });
     expect(third.snapshot.data.packages).toEqual(["luci"]);
     // What a later read says about the same job.
     expect(await queue.snapshot("c")).toMatchObject({
-      state: "waiting",
+      state: "prioritized",
       position: 2,
       timestamp: third.snapshot.timestamp,
     });
@@ -67,7 +67,7 @@ describe("enqueueWithin", () => {
     const second = await queue.enqueueWithin({ ...bareJobData("same"), packages: ["luci"] }, 10);
     if (!first.enqueued || !second.enqueued) throw new Error("refused");
     expect(second.snapshot.timestamp).toBe(first.snapshot.timestamp);
-    expect(await queue.queue.getWaitingCount()).toBe(1);
+    expect(await queue.waitingCount()).toBe(1);
   });
 });
 
@@ -89,7 +89,7 @@ describe("find and what a request does with what it found", () => {
     await queue.dropExpired(expired!);
     expect(await queue.find("done")).toBeUndefined();
     const again = await queue.enqueueWithin({ ...bareJobData("done"), packages: ["luci"] }, 10);
-    expect(again).toMatchObject({ enqueued: true, snapshot: { state: "waiting" } });
+    expect(again).toMatchObject({ enqueued: true, snapshot: { state: "prioritized" } });
   });
 
   it("leaves a job that is not expired where it is", async () => {
@@ -105,13 +105,16 @@ describe("find and what a request does with what it found", () => {
     await completeAll();
     const found = await queue.find("lost");
     const requeued = await queue.requeue(found!, 10);
-    expect(requeued).toMatchObject({ enqueued: true, snapshot: { state: "waiting", position: 0 } });
-    expect(await queue.snapshot("lost")).toMatchObject({ state: "waiting", position: 0 });
+    expect(requeued).toMatchObject({
+      enqueued: true,
+      snapshot: { state: "prioritized", position: 0 },
+    });
+    expect(await queue.snapshot("lost")).toMatchObject({ state: "prioritized", position: 0 });
     // Another request requeued it meanwhile: it is answered as it is.
     const again = await queue.requeue(found!, 10);
-    expect(again).toMatchObject({ enqueued: true, snapshot: { state: "waiting" } });
+    expect(again).toMatchObject({ enqueued: true, snapshot: { state: "prioritized" } });
     const waiting = await queue.find("lost");
     expect(await queue.requeue(waiting!, 10)).toMatchObject({ enqueued: true });
-    expect(await queue.queue.getWaitingCount()).toBe(1);
+    expect(await queue.waitingCount()).toBe(1);
   });
 });

@@ -1,16 +1,28 @@
 import { Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import { createAdmission } from "./admission.ts";
+import {
+  type AdmissionRequest,
+  createQueueAdapter,
+  type QueueAdapter,
+  type QueueDepthCounts,
+  type ReadJob,
+} from "./bullmq-adapter.ts";
 import {
   BUILD_QUEUE,
   type BuildJobData,
   type BuildResult,
   KEY_PREFIX,
+  PREBUILD_PRIORITY,
   storedJobData,
+  USER_PRIORITY_LIMIT,
 } from "./job-data.ts";
 import { isReplaceableFailure, type JobSnapshot, type JobState } from "./job-snapshot.ts";
-import { readJob } from "./read-job.ts";
 import { readRefusedBuild } from "./refused-builds.ts";
+
+/** `asu:pending:{client}`: a client's waiting builds, scored by their turn (see bullmq-adapter.ts). */
+export const PENDING_KEY_PREFIX = `${KEY_PREFIX}:pending:`;
+/** An idle client's set is dropped after a day. */
+export const PENDING_KEEP_SECONDS = 86_400;
 
 /**
  * A job as one read found it. A request reads its job once and then acts on
@@ -24,10 +36,17 @@ export interface FoundJob {
   expired: boolean;
 }
 
-/** The queued job's snapshot, or the number waiting when the queue was full. */
+/**
+ * The queued job's snapshot, or why it was refused: the queue was full
+ * (`waiting`: users' builds waiting) or its client had its share waiting
+ * (`waiting`: the client's).
+ */
 export type Enqueued =
   | { enqueued: true; snapshot: JobSnapshot }
-  | { enqueued: false; waiting: number };
+  | { enqueued: false; refused: "queue-full" | "client-full"; waiting: number };
+
+/** The limits a new build is admitted within; a number is MAX_PENDING_JOBS alone. */
+export type Admission = AdmissionRequest | number;
 
 export interface BuildQueue {
   readonly queue: Queue<BuildJobData, BuildResult>;
@@ -37,11 +56,12 @@ export interface BuildQueue {
    */
   enqueue(data: BuildJobData, retry?: InfraRetry): Promise<void>;
   /**
-   * Enqueues as `enqueue` does unless `maxPending` builds already wait:
-   * checked and taken atomically, so concurrent requests cannot overshoot.
-   * Returns the queued job's snapshot, or the number waiting when refused.
+   * Enqueues at its client's turn unless the queue or the client is full:
+   * decided, recorded and added in one script (one round trip, the job read
+   * back in it), so concurrent requests cannot overshoot. A job with its
+   * hash is answered as it is.
    */
-  enqueueWithin(data: BuildJobData, maxPending: number, retry?: InfraRetry): Promise<Enqueued>;
+  enqueueWithin(data: BuildJobData, admission: Admission, retry?: InfraRetry): Promise<Enqueued>;
   /**
    * The job of a hash (or its failure before the queue) as read now;
    * undefined when there is none.
@@ -57,14 +77,17 @@ export interface BuildQueue {
   rebuildInfrastructureFailure(found: FoundJob): Promise<boolean>;
   /**
    * Builds a finished job again from its stored request (its files were lost
-   * from the store), within `maxPending` as `enqueueWithin`; a job no longer
+   * from the store), within `admission` as `enqueueWithin`; a job no longer
    * finished (another request requeued it) is answered as it is now, and
    * undefined when it is gone.
    */
-  requeue(found: FoundJob, maxPending: number): Promise<Enqueued | undefined>;
+  requeue(found: FoundJob, admission: Admission): Promise<Enqueued | undefined>;
   /** Drops a finished job whose result expired, so the hash can be built again. */
   dropExpired(found: FoundJob): Promise<void>;
+  /** Builds waiting (prebuilds too), as /api/v1/stats says. */
   waitingCount(): Promise<number>;
+  /** Waiting, users' waiting and active builds at one instant. */
+  depth(): Promise<QueueDepthCounts>;
   close(): Promise<void>;
 }
 
@@ -103,6 +126,19 @@ export function expiresAt(
   return undefined;
 }
 
+/** The adapter of the build queue: its lanes, limits and client sets. */
+export function buildQueueAdapter(redis: Redis, now: () => number = Date.now): QueueAdapter {
+  return createQueueAdapter(redis, {
+    prefix: KEY_PREFIX,
+    queue: BUILD_QUEUE,
+    userPriorityLimit: USER_PRIORITY_LIMIT,
+    prebuildPriority: PREBUILD_PRIORITY,
+    pendingKey: (client) => PENDING_KEY_PREFIX + client,
+    pendingKeepSeconds: PENDING_KEEP_SECONDS,
+    now,
+  });
+}
+
 export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
   const now = options.now ?? Date.now;
   const queue = new Queue<BuildJobData, BuildResult>(BUILD_QUEUE, {
@@ -110,8 +146,7 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
     prefix: KEY_PREFIX,
   });
   const redis = options.connection;
-  const admission = createAdmission(redis, now);
-  const jobKeyPrefix = `${KEY_PREFIX}:${BUILD_QUEUE}:`;
+  const adapter = buildQueueAdapter(redis, now);
 
   /*
    * The job, its state, its worker's lock and its queue position read at one
@@ -119,8 +154,7 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
    * between was seen active with its lock already released, taken for one
    * that lost its worker and answered "queued" for a moment.
    */
-  async function load(requestHash: string) {
-    const read = await readJob(redis, jobKeyPrefix, requestHash);
+  function load(read: ReadJob | undefined, requestHash: string) {
     if (!read) return undefined;
     let { state } = read;
     // An active job without a lock has lost its worker: the stall check puts
@@ -146,11 +180,15 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
   >();
 
   async function find(requestHash: string): Promise<FoundJob | undefined> {
-    const found = await load(requestHash);
+    const found = load(await adapter.read(requestHash), requestHash);
     if (!found) {
       const refused = await readRefusedBuild(redis, requestHash);
       return refused && { requestHash, snapshot: refused, expired: false };
     }
+    return foundOf(requestHash, found);
+  }
+
+  function foundOf(requestHash: string, found: NonNullable<ReturnType<typeof load>>): FoundJob {
     const { job, state, position } = found;
     const expiry = expiresAt(job, state);
     const expired = expiry !== undefined && expiry <= now();
@@ -179,18 +217,28 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
 
   async function enqueueWithin(
     data: BuildJobData,
-    maxPending: number,
+    admission: Admission,
     retry?: InfraRetry,
   ): Promise<Enqueued> {
-    const place = await admission.admit(data.requestHash, maxPending);
-    if (!place.admitted) return { enqueued: false, waiting: place.waiting };
-    try {
-      await add(data, retry);
-    } finally {
-      await place.release();
+    const limits =
+      typeof admission === "number"
+        ? { client: undefined, maxPending: admission, maxPerClient: 0 }
+        : admission;
+    const outcome = await adapter.admitAndEnqueue(
+      {
+        id: data.requestHash,
+        name: "build",
+        data: storedJobData(data),
+        opts: { ...retryOptions(retry), removeOnComplete: false, removeOnFail: false },
+      },
+      limits,
+    );
+    if ("waiting" in outcome) {
+      return { enqueued: false, refused: outcome.outcome, waiting: outcome.waiting };
     }
-    // Read back in one round trip: its place, or that a worker took it already.
-    const snapshot = (await find(data.requestHash))?.snapshot;
+    // Read back in the same script: its place, or what the existing job is.
+    const found = load(outcome.job, data.requestHash);
+    const snapshot = found && foundOf(data.requestHash, found).snapshot;
     if (!snapshot) throw new Error(`job ${data.requestHash} vanished right after enqueueing`);
     return { enqueued: true, snapshot };
   }
@@ -222,7 +270,7 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
       return true;
     },
 
-    async requeue(found, maxPending) {
+    async requeue(found, admission) {
       const held = foundJobs.get(found);
       // Another request may have requeued it since it was read.
       if (held?.state !== "completed" || !(await held.job.isCompleted())) {
@@ -231,7 +279,7 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
       }
       const { data } = held.job;
       await held.job.remove();
-      return enqueueWithin(data, maxPending);
+      return enqueueWithin(data, admission);
     },
 
     async dropExpired(found) {
@@ -243,7 +291,8 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
       await held.job.remove().catch(() => {});
     },
 
-    waitingCount: () => queue.getWaitingCount(),
+    waitingCount: async () => (await adapter.depth()).waiting,
+    depth: () => adapter.depth(),
     close: () => queue.close(),
   };
 }

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { BUILD_QUEUE, KEY_PREFIX } from "./job-data.ts";
+import { buildQueueAdapter } from "./build-queue.ts";
 
 export interface QueueDepth {
   /** Builds no worker has taken yet: BullMQ's wait list and prioritized set (not delayed retries, not yet due). */
@@ -10,20 +10,8 @@ export interface QueueDepth {
 
 /** How many builds wait and how many are being built, read at one instant in one round trip. */
 export async function queueDepth(redis: Redis): Promise<QueueDepth> {
-  const base = `${KEY_PREFIX}:${BUILD_QUEUE}`;
-  const replies =
-    (await redis
-      .multi()
-      .llen(`${base}:wait`)
-      .zcard(`${base}:prioritized`)
-      .llen(`${base}:active`)
-      .exec()) ?? [];
-  const counts = replies.map(([error, count]) => {
-    if (error) throw error;
-    return Number(count);
-  });
-  const [wait = 0, prioritized = 0, active = 0] = counts;
-  return { waiting: wait + prioritized, active };
+  const { waiting, active } = await buildQueueAdapter(redis).depth();
+  return { waiting, active };
 }
 
 /**
