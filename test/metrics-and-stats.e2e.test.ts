@@ -101,7 +101,7 @@ describe("metrics, statistics and request ids over a real build", () => {
     {
       const metricsUrl = `${stack.buildUrl}/metrics`;
       const before = await scrape(metricsUrl);
-      expect(sample(before, 'asu_queue_jobs{state="waiting"}')).toBe(0);
+      expect(sample(before, 'asu_queue_jobs{state="prioritized"}')).toBe(0);
       expect(sample(before, "asu_build_cache_misses_total")).toBe(0);
 
       // No worker yet: the build waits where /metrics can see it.
@@ -111,7 +111,7 @@ describe("metrics, statistics and request ids over a real build", () => {
       hash = queued.body.request_hash;
 
       const waiting = await scrape(metricsUrl);
-      expect(sample(waiting, 'asu_queue_jobs{state="waiting"}')).toBe(1);
+      expect(sample(waiting, 'asu_queue_jobs{state="prioritized"}')).toBe(1);
       expect(sample(waiting, "asu_build_cache_misses_total")).toBe(1);
       expect(
         sample(
@@ -153,7 +153,7 @@ describe("metrics, statistics and request ids over a real build", () => {
       );
       expect(sample(busy, "asu_worker_builds_running")).toBe(1);
       const active = await scrape(`${stack.buildUrl}/metrics`);
-      expect(sample(active, 'asu_queue_jobs{state="waiting"}')).toBe(0);
+      expect(sample(active, 'asu_queue_jobs{state="prioritized"}')).toBe(0);
 
       const done = await waitForBuild(stack.buildUrl, hash);
       expect(done.status).toBe(200);

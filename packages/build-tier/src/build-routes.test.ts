@@ -110,8 +110,8 @@ describe("POST /api/v1/build", () => {
     const hashes = new Set(answers.map((answer) => answer.body.request_hash));
     expect(answers.every((answer) => answer.status === 202)).toBe(true);
     expect(hashes.size).toBe(1);
-    expect(await queue.queue.getJobCounts("waiting", "active", "completed")).toMatchObject({
-      waiting: 1,
+    expect(await queue.queue.getJobCounts("prioritized", "active", "completed")).toMatchObject({
+      prioritized: 1,
       active: 0,
       completed: 0,
     });

@@ -57,8 +57,10 @@ export function registerHealthRoute(
           deps.redis.ping(),
           new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), 2000).unref()),
         ]);
+        // Users' builds wait in BullMQ's prioritized set (their turn is their priority).
         const counts = await deps.queue.queue.getJobCounts(
           "waiting",
+          "prioritized",
           "active",
           "completed",
           "failed",

@@ -86,7 +86,7 @@ describe("a job the adapter adds", () => {
       const data = bareJobData("ours");
       await adapter().admitAndEnqueue(
         { id: "ours", name: "build", data, opts },
-        { client: "a", maxPending: 0, maxPerClient: 0 },
+        { client: "a", maxPending: 1000, maxPerClient: 0 },
       );
       await queue.add("build", data, { ...opts, jobId: "theirs", priority: 1 });
       const { keys } = adapter();
@@ -112,7 +112,7 @@ describe("a job the adapter adds", () => {
     for (const [i, hash] of hashes.entries()) {
       await adapter().admitAndEnqueue(
         { id: hash, name: "build", data: bareJobData(hash), opts: {} },
-        { client: clients[i], maxPending: 0, maxPerClient: 0 },
+        { client: clients[i], maxPending: 1000, maxPerClient: 0 },
       );
     }
     const positions = new Map<string, number | undefined>();

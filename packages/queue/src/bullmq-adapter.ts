@@ -136,7 +136,7 @@ local priority = prebuildPriority
 if not prebuild then
   local userScores = '(' .. string.format('%.0f', limit * factor)
   local waiting = rcall('LLEN', wait) + rcall('ZCOUNT', prioritized, '-inf', userScores)
-  if maxPending > 0 and waiting >= maxPending then return {2, waiting} end
+  if waiting >= maxPending then return {2, waiting} end
   local function gone(member) return not rcall('ZSCORE', prioritized, member) end
   for _, ends in ipairs({{0, 0}, {-1, -1}}) do
     while true do
@@ -229,7 +229,7 @@ function parseRead([flat, locked, stateIndex, position]: ReadReply): ReadJob | u
 export interface AdmissionRequest {
   /** The client's lane (its address); undefined: a lane of its own with no share limit. */
   client: string | undefined;
-  /** User builds waiting at most (MAX_PENDING_JOBS); 0: no limit. */
+  /** User builds waiting at most (MAX_PENDING_JOBS). */
   maxPending: number;
   /** Builds one client has waiting at most (MAX_PENDING_PER_CLIENT); 0: no limit. */
   maxPerClient: number;
