@@ -133,6 +133,23 @@ describe("fair turns", () => {
     }
   });
 
+  it("keeps the turn being served when a job comes back with an old turn", async () => {
+    for (let i = 1; i <= 4; i++) await stand.queue.enqueueWithin(bareJobData(`a${i}`), client("a"));
+    const worker = stand.holdingWorker(2);
+    try {
+      await expect
+        .poll(async () => (await stand.queue.depth()).active, { timeout: 20_000 })
+        .toBe(2);
+      await stand.queue.enqueueWithin(bareJobData("b1"), client("b"));
+      // A retried build keeps its priority: here, the first turn.
+      await stand.queue.queue.add("build", bareJobData("old"), { jobId: "old", priority: 1 });
+      await stand.queue.enqueueWithin(bareJobData("c1"), client("c"));
+      expect(await order(stand)).toEqual(["old", "a3", "b1", "c1", "a4"]);
+    } finally {
+      await worker.close();
+    }
+  });
+
   it("starts again from the first turn once the queue is empty", async () => {
     await stand.queue.enqueueWithin(bareJobData("a1"), client("a"));
     await stand.queue.enqueueWithin(bareJobData("a2"), client("a"));

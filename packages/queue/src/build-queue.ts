@@ -21,6 +21,8 @@ import { readRefusedBuild } from "./refused-builds.ts";
 
 /** `asu:pending:{client}`: a client's waiting builds, scored by their turn (see bullmq-adapter.ts). */
 export const PENDING_KEY_PREFIX = `${KEY_PREFIX}:pending:`;
+/** The turn workers are serving, so new clients join it (see bullmq-adapter.ts). */
+export const TURN_KEY = `${KEY_PREFIX}:turn`;
 /** An idle client's set is dropped after a day. */
 export const PENDING_KEEP_SECONDS = 86_400;
 
@@ -134,6 +136,7 @@ export function buildQueueAdapter(redis: Redis, now: () => number = Date.now): Q
     userPriorityLimit: USER_PRIORITY_LIMIT,
     prebuildPriority: PREBUILD_PRIORITY,
     pendingKey: (client) => PENDING_KEY_PREFIX + client,
+    turnKey: TURN_KEY,
     pendingKeepSeconds: PENDING_KEEP_SECONDS,
     now,
   });

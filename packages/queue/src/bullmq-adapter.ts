@@ -115,10 +115,12 @@ return readJob(ARGV[1])
  * them when the client looks full.
  *
  * Fair turns: a user build's priority is its client's turn: one after the
- * client's last waiting build, and never before the turn at the head of the
- * queue. So a client's first waiting build runs after at most one build of
- * each other client, and a client arriving late takes turns with those
- * waiting instead of queuing behind them (or before all of them).
+ * client's last waiting build, and never before the turn being served (the
+ * head's, kept in KEYS[17] so a job retried with an old turn cannot pull it
+ * back; 1 again once no user build waits). So a client's first waiting build
+ * runs after at most one build of each other client, and a client arriving
+ * late takes turns with those waiting instead of queuing behind them (or
+ * before all of them).
  *
  * The job is written as BullMQ's addPrioritizedJob writes it (job hash,
  * events, id and priority counters, marker). Returns {0, read} when added,
@@ -153,10 +155,14 @@ if not prebuild then
     if mine >= maxShare then return {3, mine} end
   end
   local turn = 1
-  local head = rcall('ZRANGE', prioritized, 0, 0, 'WITHSCORES')[2]
-  if head and math.floor(tonumber(head) / factor) < limit then
-    turn = math.max(1, math.floor(tonumber(head) / factor))
+  if waiting > 0 then
+    local head = rcall('ZRANGE', prioritized, 0, 0, 'WITHSCORES')[2]
+    if head and math.floor(tonumber(head) / factor) < limit then
+      turn = math.max(1, math.floor(tonumber(head) / factor))
+    end
+    turn = math.max(turn, tonumber(rcall('GET', KEYS[17]) or 1))
   end
+  rcall('SET', KEYS[17], turn)
   local last = rcall('ZRANGE', pending, -1, -1, 'WITHSCORES')[2]
   if last then turn = math.max(turn, tonumber(last) + 1) end
   priority = math.min(turn, limit - 1)
@@ -196,7 +202,7 @@ type WithScripts = Redis & { [READ_COMMAND]: ScriptCommand; [ADMIT_COMMAND]: Scr
 function withScripts(redis: Redis): WithScripts {
   if (!(READ_COMMAND in redis)) {
     redis.defineCommand(READ_COMMAND, { numberOfKeys: 10, lua: READ });
-    redis.defineCommand(ADMIT_COMMAND, { numberOfKeys: 16, lua: ADMIT_AND_ENQUEUE });
+    redis.defineCommand(ADMIT_COMMAND, { numberOfKeys: 17, lua: ADMIT_AND_ENQUEUE });
   }
   return redis as WithScripts;
 }
@@ -266,6 +272,8 @@ export interface AdapterOptions {
   prebuildPriority: number;
   /** The key of a client's set of waiting builds. */
   pendingKey(client: string): string;
+  /** Where the turn being served is kept. */
+  turnKey: string;
   /** Seconds an idle client's set is kept. */
   pendingKeepSeconds: number;
   now?: () => number;
@@ -305,6 +313,7 @@ export function createQueueAdapter(redis: Redis, options: AdapterOptions): Queue
         keys.marker,
         keys.events,
         options.pendingKey(lane),
+        options.turnKey,
         job.id,
         job.name,
         JSON.stringify(job.data),
