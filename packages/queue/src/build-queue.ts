@@ -17,7 +17,7 @@ import {
   USER_PRIORITY_LIMIT,
 } from "./job-data.ts";
 import { isReplaceableFailure, type JobSnapshot, type JobState } from "./job-snapshot.ts";
-import { readRefusedBuild } from "./refused-builds.ts";
+import { refusedBuildKey, refusedSnapshot } from "./refused-builds.ts";
 
 /** `asu:pending:{client}`: a client's waiting builds, scored by their turn (see bullmq-adapter.ts). */
 export const PENDING_KEY_PREFIX = `${KEY_PREFIX}:pending:`;
@@ -183,10 +183,14 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
   >();
 
   async function find(requestHash: string): Promise<FoundJob | undefined> {
-    const found = load(await adapter.read(requestHash), requestHash);
+    // The job, or the failure stored when there is none, in one round trip.
+    const read = await adapter.find(requestHash, refusedBuildKey(requestHash));
+    const found = load(read.job, requestHash);
     if (!found) {
-      const refused = await readRefusedBuild(redis, requestHash);
-      return refused && { requestHash, snapshot: refused, expired: false };
+      const stored = read.job ? undefined : read.otherwise;
+      if (!stored) return undefined;
+      const snapshot = refusedSnapshot(requestHash, stored.value, stored.ttlMs);
+      return { requestHash, snapshot, expired: false };
     }
     return foundOf(requestHash, found);
   }

@@ -56,6 +56,25 @@ describe("read", () => {
     });
   });
 
+  it("finds a job, or else another key's value and its time to live, in one script", async () => {
+    const adapter = buildQueueAdapter(stand.redis);
+    await stand.redis.set("asu:refused:gone", "stored", "PX", 60_000);
+    const none = await adapter.find("gone", "asu:refused:gone");
+    expect(none.job).toBeUndefined();
+    if (none.job) throw new Error("found a job");
+    expect(none.otherwise?.value).toBe("stored");
+    expect(none.otherwise?.ttlMs).toBeGreaterThan(50_000);
+    expect(await adapter.find("missing", "asu:refused:missing")).toEqual({
+      job: undefined,
+      otherwise: undefined,
+    });
+    await stand.queue.enqueue({ ...bareJobData("there"), packages: ["luci"] });
+    expect((await adapter.find("there", "asu:refused:there")).job).toMatchObject({
+      state: "waiting",
+      position: 0,
+    });
+  });
+
   it("teaches the script to a Redis that forgot it", async () => {
     await stand.queue.enqueue({ ...bareJobData("x"), packages: ["luci"] });
     await stand.redis.script("FLUSH");

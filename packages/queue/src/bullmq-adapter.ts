@@ -103,6 +103,16 @@ return readJob(ARGV[1])
 `;
 
 /*
+ * READ, and when there is no job, another key's value and its time to live
+ * (KEYS[11]: a failure stored instead of a job), in the same round trip.
+ */
+const FIND = `${READ_FUNCTION}
+local read = readJob(ARGV[1])
+if read[3] ~= -1 then return {read, false, -2} end
+return {read, rcall('GET', KEYS[11]), rcall('PTTL', KEYS[11])}
+`;
+
+/*
  * Admission, its record and the job, in one script, so neither two tiers
  * nor one client's burst can both see room for the last place, and no
  * reservation outlives a tier that died between deciding and adding.
@@ -191,9 +201,14 @@ return {0, readJob(id)}
 `;
 
 const READ_COMMAND = "asuReadJob";
+const FIND_COMMAND = "asuFindJob";
 const ADMIT_COMMAND = "asuAdmitAndEnqueue";
 type ScriptCommand = (...args: (string | number)[]) => Promise<unknown>;
-type WithScripts = Redis & { [READ_COMMAND]: ScriptCommand; [ADMIT_COMMAND]: ScriptCommand };
+type WithScripts = Redis & {
+  [READ_COMMAND]: ScriptCommand;
+  [FIND_COMMAND]: ScriptCommand;
+  [ADMIT_COMMAND]: ScriptCommand;
+};
 
 /**
  * The scripts as commands of this client: ioredis sends each by its SHA and
@@ -202,6 +217,7 @@ type WithScripts = Redis & { [READ_COMMAND]: ScriptCommand; [ADMIT_COMMAND]: Scr
 function withScripts(redis: Redis): WithScripts {
   if (!(READ_COMMAND in redis)) {
     redis.defineCommand(READ_COMMAND, { numberOfKeys: 10, lua: READ });
+    redis.defineCommand(FIND_COMMAND, { numberOfKeys: 11, lua: FIND });
     redis.defineCommand(ADMIT_COMMAND, { numberOfKeys: 17, lua: ADMIT_AND_ENQUEUE });
   }
   return redis as WithScripts;
@@ -255,6 +271,10 @@ export interface NewJob {
   opts: Omit<JobsOptions, "priority" | "jobId">;
 }
 
+export type FoundRead =
+  | { job: ReadJob }
+  | { job: undefined; otherwise: { value: string; ttlMs: number } | undefined };
+
 export interface QueueDepthCounts {
   /** The wait list and the prioritized set (prebuilds too). */
   waiting: number;
@@ -284,6 +304,11 @@ export interface QueueAdapter {
   /** A job as read now (state, lock, place); undefined when there is none. */
   read(id: string): Promise<ReadJob | undefined>;
   /**
+   * As `read`, and when there is no job, the value of `otherwise` (a key of
+   * ours) with its milliseconds to live, in the same round trip.
+   */
+  find(id: string, otherwise: string): Promise<FoundRead>;
+  /**
    * Admits and adds a job in one round trip, or refuses it; a job that
    * exists is read instead. Its priority is the client's turn.
    */
@@ -301,6 +326,13 @@ export function createQueueAdapter(redis: Redis, options: AdapterOptions): Queue
     async read(id) {
       const reply = await withScripts(redis)[READ_COMMAND](...readKeys(keys, id), id);
       return parseRead(reply as ReadReply);
+    },
+    async find(id, otherwise) {
+      const reply = await withScripts(redis)[FIND_COMMAND](...readKeys(keys, id), otherwise, id);
+      const [read, value, ttlMs] = reply as [ReadReply, string | null, number];
+      const job = parseRead(read);
+      if (job) return { job };
+      return { job: undefined, otherwise: value === null ? undefined : { value, ttlMs } };
     },
     async admitAndEnqueue(job, admission) {
       const opts = JSON.stringify(Job.optsAsJSON({ ...job.opts, jobId: job.id }));

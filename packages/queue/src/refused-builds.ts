@@ -46,6 +46,9 @@ export async function storeRefusedBuild(
   if (hashes.length > 0) await redis.del(...hashes.map(keyOf));
 }
 
+/** Where the refusal of a hash is stored. */
+export const refusedBuildKey = keyOf;
+
 /** The refusal of a hash as a failed job's snapshot, or undefined. */
 export async function readRefusedBuild(
   redis: Redis,
@@ -57,6 +60,11 @@ export async function readRefusedBuild(
     .pttl(keyOf(requestHash))
     .exec()) as [[Error | null, string | null], [Error | null, number]];
   if (typeof text !== "string") return undefined;
+  return refusedSnapshot(requestHash, text, ttl);
+}
+
+/** A stored refusal (its text and milliseconds to live) as a failed job's snapshot. */
+export function refusedSnapshot(requestHash: string, text: string, ttl: number): JobSnapshot {
   const refused = JSON.parse(text) as RefusedBuild;
   return {
     requestHash,
