@@ -54,7 +54,9 @@ export interface BuildQueue {
   readonly queue: Queue<BuildJobData, BuildResult>;
   /**
    * Adds the build unless a job with its hash exists: BullMQ checks and adds
-   * in one script, so any number of identical requests make one job.
+   * in one script, so any number of identical requests make one job. It goes
+   * to BullMQ's wait list, before every build waiting its turn, and counts
+   * against no limit: users' builds and prebuilds use `enqueueWithin`.
    */
   enqueue(data: BuildJobData, retry?: InfraRetry): Promise<void>;
   /**
