@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { BUILD_QUEUE, KEY_PREFIX } from "./job-data.ts";
+import { BUILD_QUEUE, KEY_PREFIX, USER_PRIORITY_LIMIT } from "./job-data.ts";
 
 /** Hashes admitted but not yet added to the queue, scored by when (unix ms). */
 export const RESERVATIONS_KEY = `${KEY_PREFIX}:admitting`;
@@ -10,9 +10,16 @@ export const RESERVATIONS_KEY = `${KEY_PREFIX}:admitting`;
  */
 const RESERVATION_TTL_MS = 30_000;
 
+/**
+ * BullMQ scores a prioritized job priority × 2³² + a counter: scores below
+ * this are users' builds; release-day prebuilds (PREBUILD_PRIORITY) are not
+ * counted against MAX_PENDING_JOBS.
+ */
+const USER_SCORE_LIMIT = String(USER_PRIORITY_LIMIT * 0x100000000);
+
 /*
  * One script, so no two tiers can both see room for the last place: what is
- * waiting (BullMQ's wait list and prioritized set) plus what is being admitted
+ * waiting (BullMQ's wait list and users' part of the prioritized set) plus what is being admitted
  * must stay within the limit. A hash that already has a job or a reservation
  * takes no new place — identical requests still make one job.
  */
@@ -23,7 +30,7 @@ redis.call('ZREMRANGEBYSCORE', reservations, '-inf', now - ttl)
 if redis.call('EXISTS', job) == 1 or redis.call('ZSCORE', reservations, hash) then
   return {1, -1}
 end
-local waiting = redis.call('LLEN', wait) + redis.call('ZCARD', prioritized)
+local waiting = redis.call('LLEN', wait) + redis.call('ZCOUNT', prioritized, '-inf', '(' .. ARGV[5])
   + redis.call('ZCARD', reservations)
 if waiting >= max then return {0, waiting} end
 redis.call('ZADD', reservations, now, hash)
@@ -57,6 +64,7 @@ export function createAdmission(redis: Redis, now: () => number = Date.now): Adm
         now(),
         RESERVATION_TTL_MS,
         maxPending,
+        USER_SCORE_LIMIT,
       )) as [number, number];
       if (admitted !== 1) return { admitted: false, waiting };
       return {

@@ -81,6 +81,14 @@ export interface BuildJobData {
    * integer-like names, and the repository file and the echoed request follow it.
    */
   repositoryOrder?: string[];
+  /**
+   * A requester of this build is a LuCI whose progress table knows only the
+   * five old stages: every 202 of the hash shows those (set at enqueue, or
+   * when such a LuCI asks for a job already there).
+   */
+  oldLuci?: boolean;
+  /** A release-day prebuild (client PREBUILD_CLIENT), counted apart. */
+  prebuild?: boolean;
 }
 
 /** Job data as stored: the repository order taken along. */
