@@ -11,7 +11,8 @@ export const KEY_PREFIX = "asu";
  * lowest priority, so a worker takes one only when no user's build waits,
  * and admission limits never count them.
  */
-export const PREBUILD_PRIORITY = 2_097_152;
+// BullMQ accepts priorities 0 to 2²¹ − 1 and refuses 2²¹ itself.
+export const PREBUILD_PRIORITY = 2_097_151;
 export const USER_PRIORITY_LIMIT = 2_000_000;
 /** The `client` a prebuild is enqueued under. */
 export const PREBUILD_CLIENT = "asu/prebuild";
