@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { buildRequestSchema } from "@asu/core";
 import { type ApiApp, createApiApp } from "@asu/http";
 import { metricsRegistry } from "@asu/observability";
@@ -17,6 +16,7 @@ import {
   type BuildRouteStand,
   startBuildRouteStand,
 } from "./support/build-route-stand.ts";
+import { announceRelease, unannounceRelease } from "./support/release-announcement.ts";
 import { type ServedApp, serveApp } from "./support/serve-app.ts";
 import { silentLogger } from "./support/silent-logger.ts";
 
@@ -36,9 +36,6 @@ const settings = {
   trusted_proxies: ["127.0.0.1/32", "::1"],
   release_prebuilds: 5,
 };
-const FIXTURES = new URL("./fixtures/upstream/", import.meta.url);
-const fixture = (path: string) => readFileSync(new URL(path, FIXTURES), "utf8");
-const VERSIONS = JSON.parse(fixture(".versions.json"));
 const RESULT: BuildResult = { images: [], bin_dir: "", manifest: {} };
 
 let stand: BuildRouteStand;
@@ -51,7 +48,9 @@ interface Tier {
   watcher: ReleaseWatcher;
 }
 
-async function startTier(overrides: Partial<typeof settings> = {}): Promise<Tier> {
+async function startTier(
+  overrides: Partial<typeof settings> & { max_pending_per_client?: number } = {},
+): Promise<Tier> {
   const tierSettings = { ...settings, ...overrides };
   const { client, catalog } = stand.catalog();
   const app = createApiApp({ title: "build", version: "0", logger: silentLogger("release-day") });
@@ -75,22 +74,6 @@ async function startTier(overrides: Partial<typeof settings> = {}): Promise<Tier
   const tier = { app, served: await serveApp(app), popular, watcher };
   tiers.push(tier);
   return tier;
-}
-
-/** Announces 24.10.1: its metadata as 24.10.0's, and `.versions.json` naming it. */
-function announce2410_1() {
-  for (const path of [".targets.json", "targets/ath79/generic/profiles.json"]) {
-    const text = fixture(`releases/24.10.0/${path}`).replaceAll("24.10.0", "24.10.1");
-    stand.upstream.addFile(`releases/24.10.1/${path}`, text);
-  }
-  stand.upstream.addFile(
-    ".versions.json",
-    JSON.stringify({
-      ...VERSIONS,
-      stable_version: "24.10.1",
-      versions_list: [...VERSIONS.versions_list, "24.10.1"],
-    }),
-  );
 }
 
 async function post(tier: Tier, body: unknown, client = "198.51.100.1") {
@@ -119,8 +102,7 @@ beforeAll(async () => {
 
 beforeEach(async () => {
   await stand.redis.flushdb();
-  stand.upstream.addFile(".versions.json", JSON.stringify(VERSIONS));
-  stand.upstream.removeFile("releases/24.10.1/.targets.json");
+  unannounceRelease(stand.upstream, "24.10.1");
 });
 
 afterEach(async () => {
@@ -238,7 +220,7 @@ describe("release day", () => {
       expect.objectContaining({ packages: 2, clients: 1 }),
     ]);
 
-    announce2410_1();
+    announceRelease(stand.upstream, "24.10.1");
     const noticed = await Promise.all([one.watcher.check(), two.watcher.check()]);
     expect(noticed.flat()).toEqual(["24.10.1"]);
     expect(await Promise.all([one.watcher.check(), two.watcher.check()])).toEqual([[], []]);
@@ -284,7 +266,7 @@ describe("release day", () => {
       tier.popular.asked(candidate, "198.51.100.1", true);
     }
     await tier.popular.flush();
-    announce2410_1();
+    announceRelease(stand.upstream, "24.10.1");
     expect(await tier.watcher.check()).toEqual(["24.10.1"]);
     expect(await stand.queue.queue.getPrioritizedCount()).toBe(3);
 
