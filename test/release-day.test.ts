@@ -85,8 +85,11 @@ async function post(tier: Tier, body: unknown, client = "198.51.100.1") {
   return { status: res.status, headers: res.headers, body: (await res.json()) as any };
 }
 
-async function poll(tier: Tier, hash: string, method = "GET") {
-  const res = await fetch(`${tier.served.url}/api/v1/build/${hash}`, { method });
+async function poll(tier: Tier, hash: string, method = "GET", client = "198.51.100.1") {
+  const res = await fetch(`${tier.served.url}/api/v1/build/${hash}`, {
+    method,
+    headers: { "x-forwarded-for": client },
+  });
   return {
     status: res.status,
     header: res.headers.get("x-imagebuilder-status"),
@@ -186,10 +189,14 @@ async function dayOfRequests(tier: Tier) {
     [popularOne, "198.51.100.3"],
     [lessOne, "198.51.100.4"],
   ] as const;
-  const hashes = new Set<string>();
-  for (const [body, client] of asks) hashes.add((await post(tier, body, client)).body.request_hash);
-  for (const hash of hashes) {
-    await expect.poll(async () => (await poll(tier, hash)).status, SETTLED).toBe(200);
+  const polls: [string, string][] = [];
+  for (const [body, client] of asks)
+    polls.push([(await post(tier, body, client)).body.request_hash, client]);
+  // Each router polls its build until it is done.
+  for (const [hash, client] of polls) {
+    await expect
+      .poll(async () => (await poll(tier, hash, "GET", client)).status, SETTLED)
+      .toBe(200);
   }
   for (const [body, client] of asks) expect((await post(tier, body, client)).status).toBe(200);
   await tier.popular.flush();

@@ -54,7 +54,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
-import { createAnsweredPost, peerAddress } from "./answered-post.ts";
+import { createAnswerHooks, peerAddress } from "./answer-hooks.ts";
 import { type BuildAnswer, buildAnswer } from "./build-answer.ts";
 import { createEtaSource, type EtaSource } from "./build-eta.ts";
 import { buildJobData } from "./build-job.ts";
@@ -315,7 +315,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
   });
   const counters = buildTierCounters(app, deps);
   const waits = waitsAndShares(deps);
-  const answered = createAnsweredPost({
+  const answered = createAnswerHooks({
     queue,
     branches: catalog.branches,
     trustedProxies: settings.trusted_proxies ?? [],
@@ -380,7 +380,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
       const known = await answerFor(seen.hash);
       if (known && servesPost(known)) {
         counters.count(c, outcomeOf(known), seen.client);
-        return send(c, await answered(c, seen.client, seen.hash, known));
+        return send(c, await answered.post(c, seen.client, seen.hash, known));
       }
     }
     await next();
@@ -426,7 +426,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     if (known && servesPost(known)) {
       if (text.length <= 64 * 1024) bodyHashes.set(key, { hash: askedHash, client });
       counters.count(c, outcomeOf(known), client);
-      return send(c, await answered(c, client, askedHash, known));
+      return send(c, await answered.post(c, client, askedHash, known));
     }
 
     let validated: ValidatedRequest;
@@ -444,7 +444,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
       if (resolved && !servesPost(resolved)) replaceable = true;
       if (resolved && servesPost(resolved)) {
         counters.count(c, outcomeOf(resolved), client);
-        return send(c, await answered(c, client, hash, resolved));
+        return send(c, await answered.post(c, client, hash, resolved));
       }
     }
     // The server-side package rules, applied once here: the statistics,
@@ -500,7 +500,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     const queued = admitted.snapshot;
     return send(
       c,
-      await answered(c, client, hash, await waits.annotate(buildAnswer(queued), queued)),
+      await answered.post(c, client, hash, await waits.annotate(buildAnswer(queued), queued)),
     );
   });
 
@@ -512,8 +512,10 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     responses: answerResponses,
   });
   app.openapi(statusRoute, async (c) => {
-    const answer = await answerFor(c.req.valid("param").request_hash);
+    const hash = c.req.valid("param").request_hash;
+    const answer = await answerFor(hash);
     if (!answer) return c.json(NOT_FOUND, 404);
+    answered.poll(c, hash, answer);
     return send(c, answer);
   });
 

@@ -22,9 +22,9 @@ describe("release planning", () => {
   });
 
   it("takes a new minor release's own branch only", () => {
-    expect(prebuildSources("24.10.1", ["24.10.0", "23.05.5"], upstream, DEFAULT_BRANCHES)).toEqual(
-      [{ branch: "24.10", migrated: false }],
-    );
+    expect(prebuildSources("24.10.1", ["24.10.0", "23.05.5"], upstream, DEFAULT_BRANCHES)).toEqual([
+      { branch: "24.10", migrated: false },
+    ]);
   });
 
   it("adds the previous stable branch, migrated, for a branch never seen", () => {

@@ -110,7 +110,11 @@ export function createReleaseWatcher(deps: ReleaseWatcherDeps): ReleaseWatcher {
     return outcome;
   }
 
-  async function prebuildRelease(version: string, seenBefore: string[], upstream: UpstreamVersions) {
+  async function prebuildRelease(
+    version: string,
+    seenBefore: string[],
+    upstream: UpstreamVersions,
+  ) {
     const limit = settings.release_prebuilds;
     const done = new Set<string>();
     const tally = { enqueued: 0, skipped: 0 };
@@ -169,7 +173,10 @@ export function createReleaseWatcher(deps: ReleaseWatcherDeps): ReleaseWatcher {
     start(intervalMs, settleMs = Math.min(intervalMs, 30_000)) {
       const onError = (what: string) => (error: Error) =>
         deps.logger?.warn({ err: error.message }, `${what} failed`);
-      const checking = setInterval(() => check().catch(onError("reading new releases")), intervalMs);
+      const checking = setInterval(
+        () => check().catch(onError("reading new releases")),
+        intervalMs,
+      );
       const settling = setInterval(() => settle().catch(onError("counting prebuilds")), settleMs);
       checking.unref();
       settling.unref();

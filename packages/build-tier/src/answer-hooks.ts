@@ -12,7 +12,7 @@ import { answerForOldLuci, isOldLuci } from "./old-luci-stages.ts";
 
 type Answer = BuildAnswer | SerializedAnswer;
 
-export interface AnsweredPostDeps {
+export interface AnswerHooksDeps {
   queue: BuildQueue;
   branches: readonly Branch[];
   /** TRUSTED_PROXIES, to name the client as the per-client share does. */
@@ -39,7 +39,7 @@ const skipFlag = queryBoolean();
  * them), and the request is counted for the popular requests (a finished
  * build's answer counts as a success).
  */
-export function createAnsweredPost(deps: AnsweredPostDeps) {
+export function createAnswerHooks(deps: AnswerHooksDeps) {
   const trusted = trustedProxies(deps.trustedProxies);
   // Finished answers are served serialized: their candidate is found once.
   const candidates = new LRUCache<string, PopularCandidate | false>({ max: 5000 });
@@ -69,19 +69,36 @@ export function createAnsweredPost(deps: AnsweredPostDeps) {
     if (candidate) deps.popular.asked(candidate, client, answer.status === 200);
   }
 
-  return async function answered<T extends Answer>(
-    c: Context,
-    client: string | null | undefined,
-    requestHash: string,
-    answer: T,
-  ): Promise<T> {
-    try {
-      countPopular(c, requestHash, answer);
-    } catch (error) {
-      deps.onError?.(error as Error);
-    }
-    if (answer.status !== 202 || !isOldLuci(client) || "json" in answer) return answer;
-    await flagOldLuci(deps.queue.queue, requestHash).catch((error: Error) => deps.onError?.(error));
-    return answerForOldLuci(answer) as T;
+  return {
+    async post<T extends Answer>(
+      c: Context,
+      client: string | null | undefined,
+      requestHash: string,
+      answer: T,
+    ): Promise<T> {
+      try {
+        countPopular(c, requestHash, answer);
+      } catch (error) {
+        deps.onError?.(error as Error);
+      }
+      if (answer.status !== 202 || !isOldLuci(client) || "json" in answer) return answer;
+      await flagOldLuci(deps.queue.queue, requestHash).catch((error: Error) =>
+        deps.onError?.(error),
+      );
+      return answerForOldLuci(answer) as T;
+    },
+    /**
+     * A poll that finds the build done counts its requester as a success,
+     * for a request this replica saw posted (only a POST tells whether it
+     * skipped package resolution): routers that asked while it was built
+     * never POST it again.
+     */
+    poll(c: Context, requestHash: string, answer: Answer): void {
+      if (!deps.popular || answer.status !== 200) return;
+      const candidate = candidates.get(requestHash);
+      if (!candidate) return;
+      const client = clientAddress(peerAddress(c), c.req.header("x-forwarded-for"), trusted);
+      if (client) deps.popular.asked(candidate, client, true);
+    },
   };
 }
