@@ -35,7 +35,7 @@ const { values: flags } = parseArgs({
     "build-ms": { type: "string", default: "300" },
     slots: { type: "string", default: "2" },
     prebuilds: { type: "string", default: "50" },
-    concurrency: { type: "string", default: "16" },
+    rate: { type: "string", default: "40" },
   },
 });
 const n = (name: keyof typeof flags) => Number(flags[name]);
@@ -86,18 +86,19 @@ function requestMix(seed: number) {
   };
 }
 
-/** Runs `tasks` with at most `limit` at once. */
-async function pool<T>(tasks: (() => Promise<T>)[], limit: number): Promise<T[]> {
-  const results: T[] = [];
-  let next = 0;
-  const run = async () => {
-    while (next < tasks.length) {
-      const index = next++;
-      results[index] = await (tasks[index] as () => Promise<T>)();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, run));
-  return results;
+/**
+ * Routers arrive at `rate` a second, whatever the server's answers: an open
+ * loop, so a fast answer does not bring the next request sooner.
+ */
+async function arrivals<T>(tasks: (() => Promise<T>)[], rate: number): Promise<T[]> {
+  const start = performance.now();
+  return Promise.all(
+    tasks.map(async (task, i) => {
+      const due = start + (1000 * i) / rate - performance.now();
+      if (due > 0) await new Promise((resolve) => setTimeout(resolve, due));
+      return task();
+    }),
+  );
 }
 
 async function releaseDay(withPrebuilds: boolean) {
@@ -173,7 +174,7 @@ async function releaseDay(withPrebuilds: boolean) {
       const who = clientName(rand);
       return () => ask(body, who);
     });
-    await pool(day, n("concurrency"));
+    await arrivals(day, n("rate"));
     await popular.flush();
 
     announceRelease(upstream, "24.10.1");
@@ -181,7 +182,7 @@ async function releaseDay(withPrebuilds: boolean) {
     await watcher.check();
     const prebuilt = await queue.queue.getPrioritizedCount();
     // Users' own new builds while the prebuilds run.
-    const users = await pool(
+    const users = await arrivals(
       Array.from(
         { length: n("users") },
         (_, i) => () =>
@@ -190,7 +191,7 @@ async function releaseDay(withPrebuilds: boolean) {
             `192.0.2.${i}`,
           ),
       ),
-      n("users"),
+      n("rate"),
     );
     // The night: whatever was queued is built before the routers come.
     for (;;) {
@@ -201,13 +202,13 @@ async function releaseDay(withPrebuilds: boolean) {
     const nightMs = performance.now() - announced;
     const waveDraw = requestMix(1);
     const waveRand = random(3);
-    const wave = await pool(
+    const wave = await arrivals(
       Array.from({ length: n("wave") }, () => {
         const body = device(waveDraw(), "24.10.1");
         const who = clientName(waveRand);
         return () => ask(body, who);
       }),
-      n("concurrency"),
+      n("rate"),
     );
     return { prebuilt, users, wave, nightMs };
   } finally {
@@ -234,9 +235,14 @@ console.log(`prebuilds enqueued: ${withPrebuilds.prebuilt}`);
 console.log(
   `first wave cache hits: ${share(withPrebuilds.wave)} with prebuilds, ${share(without.wave)} without`,
 );
-console.log(
-  `first wave median wait: ${ms(median(withPrebuilds.wave.map((a) => a.waitMs)))} with, ${ms(median(without.wave.map((a) => a.waitMs)))} without`,
-);
+const waits = (run: { wave: { waitMs: number }[] }) => {
+  const sorted = run.wave.map((a) => a.waitMs).sort((a, b) => a - b);
+  const p90 = sorted[Math.floor(0.9 * (sorted.length - 1))] ?? Number.NaN;
+  const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length;
+  return `median ${ms(median(sorted))}, mean ${ms(mean)}, p90 ${ms(p90)}`;
+};
+console.log(`first wave wait with prebuilds: ${waits(withPrebuilds)}`);
+console.log(`first wave wait without:        ${waits(without)}`);
 console.log(
   `users' builds during prebuilding, median wait: ${ms(usersWith)} with, ${ms(usersWithout)} without (ratio ${(usersWith / usersWithout).toFixed(2)})`,
 );
