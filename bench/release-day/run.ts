@@ -23,6 +23,8 @@ import { announceRelease } from "../../test/support/release-announcement.ts";
 import { serveApp } from "../../test/support/serve-app.ts";
 import { silentLogger } from "../../test/support/silent-logger.ts";
 import { machineLoad, median, ms } from "../build/figures.ts";
+// Seeded: both runs replay the same requests.
+import { seeded } from "../prepare/bodies.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -51,21 +53,9 @@ const RESULT: BuildResult = { images: [], bin_dir: "", manifest: {} };
 const POLL_MS = 50;
 const WAIT_LIMIT_MS = 10 * 60_000;
 
-/** mulberry32: both runs replay the same requests. */
-function random(seed: number) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 /** The distinct requests of the day, most popular first, and a Zipf draw over them. */
 function requestMix(seed: number) {
-  const rand = random(seed);
+  const rand = seeded(seed);
   const kinds: { profile: string; packages: string[] }[] = [];
   for (let set = 0; set < n("sets"); set++) {
     for (const profile of MODELS) {
@@ -168,7 +158,7 @@ async function releaseDay(withPrebuilds: boolean) {
   try {
     await watcher.check();
     const draw = requestMix(1);
-    const rand = random(2);
+    const rand = seeded(2);
     const day = Array.from({ length: n("day") }, () => {
       const body = device(draw(), "24.10.0");
       const who = clientName(rand);
@@ -201,7 +191,7 @@ async function releaseDay(withPrebuilds: boolean) {
     }
     const nightMs = performance.now() - announced;
     const waveDraw = requestMix(1);
-    const waveRand = random(3);
+    const waveRand = seeded(3);
     const wave = await arrivals(
       Array.from({ length: n("wave") }, () => {
         const body = device(waveDraw(), "24.10.1");
