@@ -240,6 +240,10 @@ describe("metrics, statistics and request ids over a real build", () => {
         failures: 1,
         "failures-request": 1,
         "failures-infrastructure": 0,
+        "prebuilds-enqueued": 0,
+        "prebuilds-skipped": 0,
+        "prebuilds-succeeded": 0,
+        "prebuilds-failed": 0,
       });
       expect(summary.builds_24h).toBe(1);
       expect(summary.queue_length).toBe(0);

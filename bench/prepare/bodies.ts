@@ -48,7 +48,7 @@ function indexNames(file: string): string[] {
 }
 
 /** mulberry32: a small seeded generator, so every run draws the same bodies. */
-function seeded(seed: number): () => number {
+export function seeded(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

@@ -5,6 +5,7 @@ import {
   jobProgress,
   jobRequest,
 } from "@asu/queue";
+import { answerForOldLuci } from "./old-luci-stages.ts";
 
 export interface BuildAnswer {
   status: 200 | 202 | 500;
@@ -29,8 +30,16 @@ function failureDetail(snapshot: JobSnapshot): string {
   return reason ? `Error: ${reason}` : "Error: Build failed";
 }
 
-/** The contract's answer for a job, identical for POST, GET and HEAD. */
+/**
+ * The contract's answer for a job, identical for POST, GET and HEAD; in the
+ * stages an old LuCI knows when one of its requesters is such a LuCI.
+ */
 export function buildAnswer(snapshot: JobSnapshot): BuildAnswer {
+  const answer = contractAnswer(snapshot);
+  return snapshot.data.oldLuci ? answerForOldLuci(answer) : answer;
+}
+
+function contractAnswer(snapshot: JobSnapshot): BuildAnswer {
   const common = {
     request_hash: snapshot.requestHash,
     enqueued_at: new Date(snapshot.timestamp).toISOString(),

@@ -38,6 +38,8 @@ export interface BuildAppDeps {
   };
   logger: Logger;
   version?: string;
+  /** Popular release requests, remembered from POSTs and shown by /api/v1/stats. */
+  popular?: BuildRouteDeps["popular"];
   /** The package indexes both tiers check requests against; default: read through `client`. */
   indexes?: PackageIndexes;
 }

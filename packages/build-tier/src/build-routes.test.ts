@@ -364,7 +364,10 @@ describe("GET /api/v1/stats", () => {
   it("counts waiting builds", async () => {
     await call("POST", "/api/v1/build", archer);
     await call("POST", "/api/v1/build", { ...archer, packages: ["x"] });
-    expect((await call("GET", "/api/v1/stats")).body).toEqual({ queue_length: 2 });
+    expect((await call("GET", "/api/v1/stats")).body).toEqual({
+      queue_length: 2,
+      popular_requests: [],
+    });
   });
 });
 

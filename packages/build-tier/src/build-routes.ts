@@ -1,13 +1,8 @@
 import {
   ApiError,
   type BuildRequest,
-  badRequest,
   buildRequestSchema,
-  imagebuilderImage,
-  isSnapshot,
-  packagesForBuild,
   type RequestLimits,
-  releaseFallbackImages,
   requestHash,
   stringifyOrderedJson,
   withClientDicts,
@@ -38,11 +33,16 @@ import {
   type FoundJob,
   type JobSnapshot,
   readWorkers,
-  resultTtl,
   type TtlSettings,
   WORKER_STATES,
 } from "@asu/queue";
-import { clientOf, createStatsRecorder, extraPackages, type StatsEntry } from "@asu/stats";
+import {
+  clientOf,
+  createStatsRecorder,
+  extraPackages,
+  type PopularRequests,
+  type StatsEntry,
+} from "@asu/stats";
 import type { BuildStore } from "@asu/store";
 import {
   type OpenwrtCatalog,
@@ -51,16 +51,19 @@ import {
   type ValidationSettings,
   validateBuildRequest,
 } from "@asu/upstream";
-import { getConnInfo } from "@hono/node-server/conninfo";
 import { z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
+import { createAnswerHooks, peerAddress } from "./answer-hooks.ts";
 import { type BuildAnswer, buildAnswer } from "./build-answer.ts";
 import { createEtaSource, type EtaSource } from "./build-eta.ts";
+import { buildJobData } from "./build-job.ts";
 import { clientAddress, trustedProxies } from "./client-address.ts";
 import { createFinishedAnswers, type SerializedAnswer, storedFilesOf } from "./finished-answers.ts";
+import { isOldLuci } from "./old-luci-stages.ts";
 import { createPackageCheck } from "./package-check.ts";
+import { POPULAR_SHOWN, popularTop, queueStatsSchema } from "./popular-top.ts";
 
 export interface BuildRouteDeps {
   catalog: OpenwrtCatalog;
@@ -91,6 +94,8 @@ export interface BuildRouteDeps {
   client?: MetadataStatsSource;
   /** Package indexes: with them (and Redis) a build no index can satisfy fails before the queue. */
   indexes?: PackageIndexes;
+  /** Popular release requests are remembered here (RELEASE_PREBUILDS); /api/v1/stats shows their top. */
+  popular?: PopularRequests;
   logger?: Logger;
 }
 
@@ -250,15 +255,6 @@ const answerResponses = {
   },
 };
 
-/** The peer's address as the Node server saw it; undefined for in-process requests. */
-function peerAddress(c: Context): string | undefined {
-  try {
-    return getConnInfo(c).remote.address;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Wait estimates on every 202 (kept in Redis so every build-tier replica
  * answers alike; without Redis, none), and who a new build is counted
@@ -320,6 +316,13 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
   });
   const counters = buildTierCounters(app, deps);
   const waits = waitsAndShares(deps);
+  const answered = createAnswerHooks({
+    queue,
+    branches: catalog.branches,
+    trustedProxies: settings.trusted_proxies ?? [],
+    ...(deps.popular ? { popular: deps.popular } : {}),
+    onError: (error) => deps.logger?.warn({ err: error.message }, "after a build answer"),
+  });
   const packageCheck =
     deps.indexes && deps.redis
       ? createPackageCheck({
@@ -378,7 +381,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
       const known = await answerFor(seen.hash);
       if (known && servesPost(known)) {
         counters.count(c, outcomeOf(known), seen.client);
-        return send(c, known);
+        return send(c, await answered.post(c, seen.client, seen.hash, known));
       }
     }
     await next();
@@ -424,7 +427,7 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     if (known && servesPost(known)) {
       if (text.length <= 64 * 1024) bodyHashes.set(key, { hash: askedHash, client });
       counters.count(c, outcomeOf(known), client);
-      return send(c, known);
+      return send(c, await answered.post(c, client, askedHash, known));
     }
 
     let validated: ValidatedRequest;
@@ -442,43 +445,27 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
       if (resolved && !servesPost(resolved)) replaceable = true;
       if (resolved && servesPost(resolved)) {
         counters.count(c, outcomeOf(resolved), client);
-        return send(c, resolved);
+        return send(c, await answered.post(c, client, hash, resolved));
       }
     }
     // The server-side package rules, applied once here: the statistics,
     // the package check and the worker build this list.
-    const packages = packagesForBuild(request, { skipPackageResolution });
+    const data: BuildJobData = {
+      ...buildJobData(validated, hash, {
+        catalog,
+        settings,
+        skipPackageResolution,
+        requestId: c.get("requestId"),
+      }),
+      ...(isOldLuci(client) ? { oldLuci: true } : {}),
+    };
+    const { packages, image } = data;
     counters.count(
       c,
       "miss",
       client,
       counters.statsEnabled ? [extraPackagesOf(request, packages, validated)] : [],
     );
-
-    const image = imagebuilderImage(settings.base_container, request.target, request.version);
-    const versionPath = catalog.versionPath(request.version);
-    if (!image || versionPath === undefined) {
-      throw badRequest(`Unsupported version: ${request.version}`);
-    }
-    const fallbackImages = releaseFallbackImages(
-      settings.base_container,
-      request.target,
-      request.version,
-    );
-    const upstreamVersionCode = validated.metadata.version_code;
-    const data: BuildJobData = {
-      request,
-      requestHash: hash,
-      packages,
-      image,
-      ...(fallbackImages.length > 0 ? { fallbackImages } : {}),
-      ...(upstreamVersionCode ? { upstreamVersionCode } : {}),
-      versionPath,
-      snapshot: isSnapshot(request.version),
-      resultTtl: resultTtl(request, settings),
-      failureTtl: settings.build_failure_ttl,
-      requestId: c.get("requestId"),
-    };
 
     const refused = await packageCheck?.refuse({ validated, data, log: requestLogger(c) });
     if (refused) return send(c, refused);
@@ -498,7 +485,10 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
       "build enqueued",
     );
     const queued = admitted.snapshot;
-    return send(c, await waits.annotate(buildAnswer(queued), queued));
+    return send(
+      c,
+      await answered.post(c, client, hash, await waits.annotate(buildAnswer(queued), queued)),
+    );
   });
 
   const statusRoute = createRoute({
@@ -509,8 +499,10 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     responses: answerResponses,
   });
   app.openapi(statusRoute, async (c) => {
-    const answer = await answerFor(c.req.valid("param").request_hash);
+    const hash = c.req.valid("param").request_hash;
+    const answer = await answerFor(hash);
     if (!answer) return c.json(NOT_FOUND, 404);
+    answered.poll(c, hash, answer);
     return send(c, answer);
   });
 
@@ -521,13 +513,20 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
       summary: "Builds waiting in the queue",
       responses: {
         200: {
-          description: "Queue length",
-          content: {
-            "application/json": { schema: z.object({ queue_length: z.number().int() }) },
-          },
+          description: "Queue length, and the popular release requests prebuilt on a release day",
+          content: { "application/json": { schema: queueStatsSchema } },
         },
       },
     }),
-    async (c) => c.json({ queue_length: await queue.waitingCount() }, 200),
+    async (c) =>
+      c.json(
+        {
+          queue_length: await queue.waitingCount(),
+          popular_requests: deps.popular
+            ? await popularTop(deps.popular, catalog.branches, POPULAR_SHOWN)
+            : [],
+        },
+        200,
+      ),
   );
 }

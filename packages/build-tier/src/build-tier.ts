@@ -1,7 +1,8 @@
 import { type Config, loadBranches } from "@asu/config";
 import type { ApiApp } from "@asu/http";
-import type { Logger } from "@asu/observability";
+import { type Logger, metricsRegistry } from "@asu/observability";
 import { type BuildQueue, createBuildQueue } from "@asu/queue";
+import { createPopularRequests, createStatsRecorder, type PopularRequests } from "@asu/stats";
 import { type BuildStore, createStoreFromConfig } from "@asu/store";
 import {
   createMetadataClient,
@@ -14,6 +15,7 @@ import {
 import { Redis } from "ioredis";
 import { createBuildApp } from "./build-app.ts";
 import { type Janitor, startJanitor } from "./janitor.ts";
+import { createReleaseWatcher, type ReleaseWatcher } from "./release-watcher.ts";
 
 export interface BuildTierOptions {
   config: Config;
@@ -32,6 +34,10 @@ export interface BuildTier {
   /** The indexes requests are checked against; undefined when PACKAGE_CHECK is off. */
   indexes: PackageIndexes | undefined;
   janitor: Janitor;
+  /** Popular release requests (RELEASE_PREBUILDS per branch). */
+  popular: PopularRequests;
+  /** Notices new releases every VERSIONS_REFRESH and prebuilds their popular requests. */
+  releases: ReleaseWatcher;
   /** Stops the janitor, then closes the queue and the Redis client. */
   close(): Promise<void>;
 }
@@ -63,7 +69,12 @@ export function createBuildTier(options: BuildTierOptions): BuildTier {
     : undefined;
   const queue = createBuildQueue({ connection: redis });
   const store = createStoreFromConfig(config);
+  const popular = createPopularRequests(redis, {
+    limit: config.release_prebuilds,
+    onError: (error) => logger.warn({ err: error.message }, "recording popular requests failed"),
+  });
   const app = createBuildApp({
+    popular,
     catalog,
     client,
     queue,
@@ -81,8 +92,23 @@ export function createBuildTier(options: BuildTierOptions): BuildTier {
     failureTtlSeconds: config.build_failure_ttl,
     logger,
   });
+  const releases = createReleaseWatcher({
+    redis,
+    client,
+    catalog,
+    queue,
+    popular,
+    settings: config,
+    registry: metricsRegistry(app),
+    stats: createStatsRecorder(redis, { enabled: config.server_stats }),
+    logger,
+  });
+  const stopPopular = popular.start();
+  const stopReleases = releases.start(config.versions_refresh * 1000);
   return {
     app,
+    popular,
+    releases,
     redis,
     queue,
     store,
@@ -92,6 +118,9 @@ export function createBuildTier(options: BuildTierOptions): BuildTier {
     janitor,
     async close() {
       janitor.stop();
+      stopReleases();
+      stopPopular();
+      await popular.flush().catch(() => {});
       await queue.close();
       await redis.quit().catch(() => redis.disconnect());
     },

@@ -149,6 +149,10 @@ describe("statistics endpoints", () => {
       failures: 0,
       "failures-request": 0,
       "failures-infrastructure": 0,
+      "prebuilds-enqueued": 0,
+      "prebuilds-skipped": 0,
+      "prebuilds-succeeded": 0,
+      "prebuilds-failed": 0,
     });
     expect(body.clients).toEqual([{ name: "auc/0.3.2", count: 1 }]);
     expect(body.stages).toEqual({ building_image: { count: 1, mean_seconds: 3 } });

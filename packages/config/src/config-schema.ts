@@ -241,6 +241,18 @@ export const configSchema = z.object({
     { tiers: ["build"], shownDefault: "empty" },
     "trusted_proxies",
   ),
+  versions_refresh: setting(
+    durationSetting.pipe(z.number().min(1)).default(300),
+    "How often the build tier re-reads upstream `.versions.json` to notice a new release (and prebuild its popular requests)",
+    { tiers: ["build"], shownDefault: "5m" },
+    "versions_refresh",
+  ),
+  release_prebuilds: setting(
+    integerSetting.pipe(z.number().min(0)).default(50),
+    "Popular release requests remembered per branch (30 days), and built for a newly announced release before routers ask, at the lowest priority; 0: none",
+    { tiers: ["build"] },
+    "release_prebuilds",
+  ),
   job_timeout: setting(
     durationSetting.default(600),
     "One build's limit",

@@ -175,6 +175,24 @@ export const refusedBuildMetrics = oncePerRegistry<{ refused: { inc(): void } }>
   ),
 }));
 
+/** What became of release-day prebuilds: `enqueued`, `skipped`, `succeeded`, `failed`. */
+export const RELEASE_PREBUILD_STATES = ["enqueued", "skipped", "succeeded", "failed"] as const;
+export type ReleasePrebuildState = (typeof RELEASE_PREBUILD_STATES)[number];
+
+/** Release-day prebuilds, counted apart from users' builds (see docs/metrics.md). */
+export const releasePrebuildMetrics = oncePerRegistry<{ prebuilds: Counter<"state"> }>(
+  (registry) => {
+    const prebuilds = new Counter({
+      name: "asu_release_prebuilds_total",
+      help: "Release-day prebuilds by state: enqueued, skipped (already built or queued, or not valid for the release), succeeded, failed",
+      labelNames: ["state"],
+      registers: [registry],
+    });
+    for (const state of RELEASE_PREBUILD_STATES) prebuilds.inc({ state }, 0);
+    return { prebuilds };
+  },
+);
+
 /** Build durations run from seconds to the job timeout. */
 const BUILD_BUCKETS = [5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 450, 600, 900, 1800];
 const STAGE_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600];

@@ -11,7 +11,8 @@ export const KEY_PREFIX = "asu";
  * lowest priority, so a worker takes one only when no user's build waits,
  * and admission limits never count them.
  */
-export const PREBUILD_PRIORITY = 2_097_152;
+// BullMQ accepts priorities 0 to 2²¹ − 1 and refuses 2²¹ itself.
+export const PREBUILD_PRIORITY = 2_097_151;
 export const USER_PRIORITY_LIMIT = 2_000_000;
 /** The `client` a prebuild is enqueued under. */
 export const PREBUILD_CLIENT = "asu/prebuild";
@@ -81,6 +82,14 @@ export interface BuildJobData {
    * integer-like names, and the repository file and the echoed request follow it.
    */
   repositoryOrder?: string[];
+  /**
+   * A requester of this build is a LuCI whose progress table knows only the
+   * five old stages: every 202 of the hash shows those (set at enqueue, or
+   * when such a LuCI asks for a job already there).
+   */
+  oldLuci?: boolean;
+  /** A release-day prebuild (client PREBUILD_CLIENT), counted apart. */
+  prebuild?: boolean;
 }
 
 /** Job data as stored: the repository order taken along. */

@@ -250,6 +250,10 @@ describe("reading", () => {
         failures: 0,
         "failures-request": 0,
         "failures-infrastructure": 0,
+        "prebuilds-enqueued": 0,
+        "prebuilds-skipped": 0,
+        "prebuilds-succeeded": 0,
+        "prebuilds-failed": 0,
       },
       clients: [
         { name: "luci/1", count: 2 },

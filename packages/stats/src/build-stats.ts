@@ -19,6 +19,11 @@ export const BUILD_EVENTS = [
   // This server's own: failures by kind (see classifyFailure).
   "failures-request",
   "failures-infrastructure",
+  // Release-day prebuilds, apart from users' requests (see asu_release_prebuilds_total).
+  "prebuilds-enqueued",
+  "prebuilds-skipped",
+  "prebuilds-succeeded",
+  "prebuilds-failed",
 ] as const;
 export type BuildEvent = (typeof BUILD_EVENTS)[number];
 

@@ -30,6 +30,11 @@ const MAIN = html`<h1>Statistics</h1>
 <select id="packages-branch"><option value="">every branch</option></select></div>
 <figure class="chart" id="top-packages" data-kind="bars"></figure>
 </section>
+<section aria-labelledby="popular-heading">
+<h2 id="popular-heading">Popular release requests</h2>
+<p class="muted">Built ahead for a newly announced release, most clients first.</p>
+<table id="popular-requests"><thead><tr><th scope="col">Model</th><th scope="col">Version</th><th scope="col">Packages</th><th scope="col">Clients</th></tr></thead><tbody></tbody></table>
+</section>
 <div id="summary-charts"></div>
 <section aria-labelledby="errors-heading">
 <h2 id="errors-heading">Recent build errors</h2>

@@ -215,6 +215,29 @@ async function drawSummaryPart() {
   }
 }
 
+/** `/api/v1/stats` `popular_requests`: the requests prebuilt on a release day. */
+async function drawPopular() {
+  const body = byId("popular-requests").querySelector("tbody");
+  try {
+    const { popular_requests: popular = [] } = await getJson("/api/v1/stats");
+    const rows = popular.map((entry) =>
+      el(
+        "tr",
+        {},
+        el("td", {}, `${entry.model} (${entry.target})`),
+        el("td", {}, entry.version),
+        el("td", {}, String(entry.packages)),
+        el("td", {}, String(entry.clients)),
+      ),
+    );
+    body.replaceChildren(
+      ...(rows.length > 0 ? rows : [el("tr", {}, el("td", { colSpan: 4 }, "None yet"))]),
+    );
+  } catch (error) {
+    body.replaceChildren(el("tr", {}, el("td", { colSpan: 4 }, `Not available: ${error.message}`)));
+  }
+}
+
 async function showErrors() {
   const log = byId("build-errors");
   try {
@@ -250,6 +273,7 @@ await Promise.all([
   drawBuildsPerDay(),
   drawBuildsByVersion(),
   drawTopPackages(),
+  drawPopular(),
   showErrors(),
 ]);
 document.body.dataset.statsReady = "true";
