@@ -306,6 +306,29 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
   const { queue, catalog, settings } = deps;
   const schema = buildRequestSchema(settings);
   const finished = createFinishedAnswers();
+  /**
+   * A user's POST for a hash still waiting as a prebuild: the admission
+   * script moves it to this client's turn, or (queue or share full) leaves
+   * it where it is; either way the answer is the job as it now waits.
+   */
+  async function promoted(
+    c: Context,
+    hash: string,
+    known: BuildAnswer | SerializedAnswer,
+    found: Map<string, FoundJob>,
+  ): Promise<BuildAnswer | SerializedAnswer> {
+    const snapshot = found.get(hash)?.snapshot;
+    if (!snapshot?.prebuildLane) return known;
+    // Stored data, re-added only if the job vanished since: then a user's build.
+    const { prebuild: _, ...data } = snapshot.data;
+    const admitted = await queue.enqueueWithin(data, waits.admission(c));
+    if (!admitted.enqueued) return known;
+    if (admitted.promoted) {
+      requestLogger(c).info({ request_hash: hash }, "prebuild promoted to the client's turn");
+    }
+    return waits.annotate(buildAnswer(admitted.snapshot), admitted.snapshot);
+  }
+
   // Devices of one model post byte-identical bodies: their hash (and the
   // client they name, for the statistics) is remembered.
   const bodyHashes = new LRUCache<string, { hash: string; client: string | null | undefined }>({
@@ -378,10 +401,12 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
   const knownBody: MiddlewareHandler<ApiEnv> = async (c, next) => {
     const seen = bodyHashes.get(bodyKey(c));
     if (seen) {
-      const known = await answerFor(seen.hash);
+      const found = new Map<string, FoundJob>();
+      const known = await answerFor(seen.hash, found);
       if (known && servesPost(known)) {
         counters.count(c, outcomeOf(known), seen.client);
-        return send(c, await answered.post(c, seen.client, seen.hash, known));
+        const answer = await promoted(c, seen.hash, known, found);
+        return send(c, await answered.post(c, seen.client, seen.hash, answer));
       }
     }
     await next();
@@ -427,7 +452,8 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
     if (known && servesPost(known)) {
       if (text.length <= 64 * 1024) bodyHashes.set(key, { hash: askedHash, client });
       counters.count(c, outcomeOf(known), client);
-      return send(c, await answered.post(c, client, askedHash, known));
+      const answer = await promoted(c, askedHash, known, found);
+      return send(c, await answered.post(c, client, askedHash, answer));
     }
 
     let validated: ValidatedRequest;
@@ -445,7 +471,8 @@ export function registerBuildRoutes(app: ApiApp, deps: BuildRouteDeps): void {
       if (resolved && !servesPost(resolved)) replaceable = true;
       if (resolved && servesPost(resolved)) {
         counters.count(c, outcomeOf(resolved), client);
-        return send(c, await answered.post(c, client, hash, resolved));
+        const answer = await promoted(c, hash, resolved, found);
+        return send(c, await answered.post(c, client, hash, answer));
       }
     }
     // The server-side package rules, applied once here: the statistics,

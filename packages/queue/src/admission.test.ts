@@ -1,7 +1,10 @@
+import { Worker } from "bullmq";
 import { describe, expect, it } from "vitest";
 import { type QueueOnOwnRedis, queueOnOwnRedis } from "../../../test/support/queue-on-own-redis.ts";
 import { buildQueueAdapter, PENDING_KEY_PREFIX } from "./build-queue.ts";
 import { bareJobData } from "./fixtures/job-data.ts";
+import { BUILD_QUEUE, KEY_PREFIX, PREBUILD_PRIORITY } from "./job-data.ts";
+import { enqueuePrebuild } from "./prebuilds.ts";
 
 const stand = queueOnOwnRedis();
 
@@ -157,5 +160,80 @@ describe("fair turns", () => {
     await stand.queue.queue.remove("a2");
     await stand.queue.enqueueWithin(bareJobData("a3"), client("a"));
     expect((await stand.queue.queue.getJob("a3"))?.opts.priority).toBe(1);
+  });
+});
+
+describe("a user asking for a waiting prebuild", () => {
+  const priorityOf = async (hash: string) =>
+    Number(await stand.redis.hget(buildQueueAdapter(stand.redis).keys.job(hash), "priority"));
+
+  it("promotes it to that client's turn, counted in its share, and a worker takes it there", async () => {
+    for (const hash of ["p1", "p2"]) await enqueuePrebuild(stand.queue, bareJobData(hash));
+    for (let i = 1; i <= 3; i++) await stand.queue.enqueueWithin(bareJobData(`a${i}`), client("a"));
+    expect((await stand.queue.snapshot("p2"))?.prebuildLane).toBe(true);
+    const asked = await stand.queue.enqueueWithin(bareJobData("p2"), client("b"));
+    expect(asked).toMatchObject({ enqueued: true, promoted: true, snapshot: { position: 1 } });
+    if (asked.enqueued) expect(asked.snapshot.prebuildLane).toBeUndefined();
+    expect(await order(stand)).toEqual(["a1", "p2", "a2", "a3", "p1"]);
+    expect(await priorityOf("p2")).toBe(1);
+    expect(await stand.redis.zrange(`${PENDING_KEY_PREFIX}b`, 0, -1)).toEqual(["p2"]);
+    // Still counted as enqueued as a prebuild.
+    expect((await stand.queue.queue.getJob("p2"))?.data.prebuild).toBe(true);
+    // A second user finds it already promoted: answered where it is.
+    expect(await stand.queue.enqueueWithin(bareJobData("p2"), client("c"))).toMatchObject({
+      enqueued: true,
+      snapshot: { position: 1 },
+    });
+    expect(await stand.redis.zcard(`${PENDING_KEY_PREFIX}c`)).toBe(0);
+
+    const started: string[] = [];
+    const worker = new Worker(
+      BUILD_QUEUE,
+      async (job) => {
+        started.push(job.id ?? "");
+        return { bin_dir: "x", manifest: {} };
+      },
+      { connection: stand.client(), prefix: KEY_PREFIX, concurrency: 1 },
+    );
+    try {
+      await expect.poll(() => started.length, { timeout: 20_000 }).toBe(5);
+      expect(started).toEqual(["a1", "p2", "a2", "a3", "p1"]);
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it("leaves it where it is when the client has its share or the queue is full", async () => {
+    await enqueuePrebuild(stand.queue, bareJobData("p"));
+    await stand.queue.enqueueWithin(bareJobData("b1"), client("b", 1, 2));
+    expect(await stand.queue.enqueueWithin(bareJobData("p"), client("b", 1, 2))).toMatchObject({
+      enqueued: true,
+      snapshot: { position: 1, prebuildLane: true },
+    });
+    await stand.queue.enqueueWithin(bareJobData("a1"), client("a", 1, 2));
+    expect(await stand.queue.enqueueWithin(bareJobData("p"), client("c", 1, 2))).toMatchObject({
+      enqueued: true,
+      snapshot: { position: 2, prebuildLane: true },
+    });
+    expect(await order(stand)).toEqual(["b1", "a1", "p"]);
+    expect(await priorityOf("p")).toBe(PREBUILD_PRIORITY);
+    expect(await stand.redis.zcard(`${PENDING_KEY_PREFIX}c`)).toBe(0);
+  });
+
+  it("answers a prebuild being built as it is", async () => {
+    await enqueuePrebuild(stand.queue, bareJobData("p"));
+    const worker = stand.holdingWorker();
+    try {
+      await expect
+        .poll(async () => (await stand.queue.snapshot("p"))?.state, { timeout: 20_000 })
+        .toBe("active");
+      const asked = await stand.queue.enqueueWithin(bareJobData("p"), client("b"));
+      expect(asked).toMatchObject({ enqueued: true, snapshot: { state: "active" } });
+      expect("promoted" in asked).toBe(false);
+      expect(await priorityOf("p")).toBe(PREBUILD_PRIORITY);
+      expect(await stand.redis.zcard(`${PENDING_KEY_PREFIX}b`)).toBe(0);
+    } finally {
+      await worker.close();
+    }
   });
 });

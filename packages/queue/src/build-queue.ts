@@ -44,7 +44,8 @@ export interface FoundJob {
  * (`waiting`: the client's).
  */
 export type Enqueued =
-  | { enqueued: true; snapshot: JobSnapshot }
+  /** promoted: the hash waited as a prebuild and now waits at this client's turn. */
+  | { enqueued: true; snapshot: JobSnapshot; promoted?: true }
   | { enqueued: false; refused: "queue-full" | "client-full"; waiting: number };
 
 /** The limits a new build is admitted within; a number is MAX_PENDING_JOBS alone. */
@@ -63,7 +64,8 @@ export interface BuildQueue {
    * Enqueues at its client's turn unless the queue or the client is full:
    * decided, recorded and added in one script (one round trip, the job read
    * back in it), so concurrent requests cannot overshoot. A job with its
-   * hash is answered as it is.
+   * hash is answered as it is, except a prebuild still waiting: a user's
+   * request moves it to that client's turn when admitted (never refused).
    */
   enqueueWithin(data: BuildJobData, admission: Admission, retry?: InfraRetry): Promise<Enqueued>;
   /**
@@ -218,6 +220,9 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
             processedOn: job.processedOn,
             position: waiting ? (position ?? 0) : undefined,
             expiresAt: expiry,
+            ...(state === "prioritized" && job.priority >= USER_PRIORITY_LIMIT
+              ? { prebuildLane: true as const }
+              : {}),
           },
     };
     foundJobs.set(result, { job, state });
@@ -249,7 +254,9 @@ export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
     const found = load(outcome.job, data.requestHash);
     const snapshot = found && foundOf(data.requestHash, found).snapshot;
     if (!snapshot) throw new Error(`job ${data.requestHash} vanished right after enqueueing`);
-    return { enqueued: true, snapshot };
+    return outcome.outcome === "promoted"
+      ? { enqueued: true, snapshot, promoted: true }
+      : { enqueued: true, snapshot };
   }
 
   return {

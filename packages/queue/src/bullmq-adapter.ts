@@ -136,6 +136,12 @@ return {read, rcall('GET', KEYS[11]), rcall('PTTL', KEYS[11])}
  * events, id and priority counters, marker). Returns {0, read} when added,
  * {1, read} when the job existed, {2, waiting} when the queue is full and
  * {3, the client's waiting} when the client has its share.
+ *
+ * A user asking for a hash that waits in the prebuild lane (priority at or
+ * above the user limit) is admitted as for a new build, and the job moves to
+ * that client's turn as BullMQ's changePriority moves it (re-scored with the
+ * next counter, the hash's priority field, the marker): {4, read}. Refused,
+ * it stays where it is and is answered as existing: the build exists.
  */
 const ADMIT_AND_ENQUEUE = `${READ_FUNCTION}
 local id, name, data, optsJson, timestamp = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -143,12 +149,10 @@ local maxPending, maxShare, prebuild = tonumber(ARGV[6]), tonumber(ARGV[7]), ARG
 local limit, prebuildPriority, keep = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local factor = ${PRIORITY_SCORE_FACTOR}
 local prioritized, wait, pending = KEYS[6], KEYS[8], KEYS[16]
-if rcall('EXISTS', KEYS[1]) == 1 then return {1, readJob(id)} end
-local priority = prebuildPriority
-if not prebuild then
+local function admit()
   local userScores = '(' .. string.format('%.0f', limit * factor)
   local waiting = rcall('LLEN', wait) + rcall('ZCOUNT', prioritized, '-inf', userScores)
-  if waiting >= maxPending then return {2, waiting} end
+  if waiting >= maxPending then return 2, waiting end
   local function gone(member) return not rcall('ZSCORE', prioritized, member) end
   for _, ends in ipairs({{0, 0}, {-1, -1}}) do
     while true do
@@ -162,7 +166,7 @@ if not prebuild then
       if gone(member) then rcall('ZREM', pending, member) end
     end
     local mine = rcall('ZCARD', pending)
-    if mine >= maxShare then return {3, mine} end
+    if mine >= maxShare then return 3, mine end
   end
   local turn = 1
   if waiting > 0 then
@@ -175,9 +179,33 @@ if not prebuild then
   rcall('SET', KEYS[17], turn)
   local last = rcall('ZRANGE', pending, -1, -1, 'WITHSCORES')[2]
   if last then turn = math.max(turn, tonumber(last) + 1) end
-  priority = math.min(turn, limit - 1)
+  local priority = math.min(turn, limit - 1)
   rcall('ZADD', pending, priority, id)
   rcall('EXPIRE', pending, keep)
+  return 0, priority
+end
+local function rescore(priority)
+  local counter = rcall('INCR', KEYS[13])
+  rcall('ZADD', prioritized, priority * factor + counter % factor, id)
+  local meta = rcall('HMGET', KEYS[11], 'paused', 'concurrency')
+  if not meta[1] and not (meta[2] and rcall('LLEN', KEYS[7]) >= tonumber(meta[2])) then
+    rcall('ZADD', KEYS[14], 0, '0')
+  end
+end
+if rcall('EXISTS', KEYS[1]) == 1 then
+  local lane = tonumber(rcall('HGET', KEYS[1], 'priority') or 0)
+  if prebuild or lane < limit or not rcall('ZSCORE', prioritized, id) then return {1, readJob(id)} end
+  local refused, priority = admit()
+  if refused ~= 0 then return {1, readJob(id)} end
+  rescore(priority)
+  rcall('HSET', KEYS[1], 'priority', priority)
+  return {4, readJob(id)}
+end
+local priority = prebuildPriority
+if not prebuild then
+  local refused, value = admit()
+  if refused ~= 0 then return {refused, value} end
+  priority = value
 end
 local opts = cjson.decode(optsJson)
 opts['priority'] = priority
@@ -190,12 +218,7 @@ end
 rcall('HMSET', KEYS[1], 'name', name, 'data', data, 'opts', cjson.encode(opts),
   'timestamp', timestamp, 'delay', 0, 'priority', priority)
 rcall('XADD', KEYS[15], '*', 'event', 'added', 'jobId', id, 'name', name)
-local counter = rcall('INCR', KEYS[13])
-rcall('ZADD', prioritized, priority * factor + counter % factor, id)
-local meta = rcall('HMGET', KEYS[11], 'paused', 'concurrency')
-if not meta[1] and not (meta[2] and rcall('LLEN', KEYS[7]) >= tonumber(meta[2])) then
-  rcall('ZADD', KEYS[14], 0, '0')
-end
+rescore(priority)
 rcall('XADD', KEYS[15], 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', id)
 return {0, readJob(id)}
 `;
@@ -260,8 +283,15 @@ export interface AdmissionRequest {
 }
 
 export type AdmitOutcome =
-  | { outcome: "added" | "existed"; job: ReadJob | undefined }
+  /** promoted: a waiting prebuild moved to this client's turn. */
+  | { outcome: "added" | "existed" | "promoted"; job: ReadJob | undefined }
   | { outcome: "queue-full" | "client-full"; waiting: number };
+
+const ADMITTED: Record<number, "added" | "existed" | "promoted"> = {
+  0: "added",
+  1: "existed",
+  4: "promoted",
+};
 
 export interface NewJob {
   id: string;
@@ -310,7 +340,9 @@ export interface QueueAdapter {
   find(id: string, otherwise: string): Promise<FoundRead>;
   /**
    * Admits and adds a job in one round trip, or refuses it; a job that
-   * exists is read instead. Its priority is the client's turn.
+   * exists is read instead. Its priority is the client's turn. A user's
+   * request for a prebuild still waiting promotes it to that turn when
+   * admission lets it (else it is answered as it is, never refused).
    */
   admitAndEnqueue(job: NewJob, admission: AdmissionRequest): Promise<AdmitOutcome>;
   /** Queue depths at one instant, one round trip. */
@@ -362,7 +394,7 @@ export function createQueueAdapter(redis: Redis, options: AdapterOptions): Queue
       if (code === 2) return { outcome: "queue-full", waiting: payload as number };
       if (code === 3) return { outcome: "client-full", waiting: payload as number };
       const read = parseRead(payload as ReadReply);
-      return { outcome: code === 0 ? "added" : "existed", job: read };
+      return { outcome: ADMITTED[code] ?? "existed", job: read };
     },
     async depth() {
       const replies =

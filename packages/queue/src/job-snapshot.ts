@@ -26,6 +26,8 @@ export interface JobSnapshot {
   processedOn?: number;
   /** 0 = next; only for queued jobs. */
   position?: number;
+  /** Waits in the prebuild lane: a user's POST promotes it (enqueueWithin). */
+  prebuildLane?: true;
   /** When a finished build stops being served, unix ms. */
   expiresAt?: number;
 }
