@@ -1,5 +1,11 @@
 import { createApiApp } from "@asu/http";
-import type { BuildResult } from "@asu/queue";
+import {
+  type BuildResult,
+  buildQueueAdapter,
+  enqueuePrebuild,
+  PENDING_KEY_PREFIX,
+  PREBUILD_PRIORITY,
+} from "@asu/queue";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   ARCHER,
@@ -54,14 +60,15 @@ async function serveTier(maxPendingJobs: number, share = SHARE) {
 }
 
 /** A distinct build per `n`: the requested root file system size changes its hash. */
-async function post(url: string, n: number, client?: string) {
+async function post(url: string, n: number, client?: string, indent?: number) {
   const res = await fetch(`${url}/api/v1/build`, {
     method: "POST",
     headers: {
       "content-type": "application/json",
       ...(client ? { "x-forwarded-for": client } : {}),
     },
-    body: JSON.stringify({ ...ARCHER, rootfs_size_mb: 100 + n }),
+    // Indented, the body is one the tier has not seen: it is parsed and hashed again.
+    body: JSON.stringify({ ...ARCHER, rootfs_size_mb: 100 + n }, null, indent),
   });
   return { status: res.status, headers: res.headers, body: (await res.json()) as any };
 }
@@ -134,5 +141,85 @@ describe("fair turns", () => {
     });
     await expect.poll(() => started.length, { timeout: 30_000 }).toBe(all.length);
     expect(started).toEqual(reported);
+  });
+});
+
+describe("a user's POST for a hash waiting as a prebuild", () => {
+  /** The hash of build `n`, waiting as a release-day prebuild (its job data as a POST makes it). */
+  async function prebuild(url: string, n: number): Promise<string> {
+    const hash = (await post(url, n, "192.0.2.200")).body.request_hash as string;
+    const job = await stand.queue.queue.getJob(hash);
+    if (!job) throw new Error(`no job for ${hash}`);
+    await job.remove();
+    await enqueuePrebuild(stand.queue, job.data);
+    return hash;
+  }
+  const priorityOf = async (hash: string) =>
+    Number(await stand.redis.hget(buildQueueAdapter(stand.redis).keys.job(hash), "priority"));
+
+  it("promotes it to that user's turn: its position is among users' builds, and it is taken there", async () => {
+    const url = await serveTier(1000);
+    const wave = await prebuild(url, 50);
+    const other = await prebuild(url, 51);
+    const flood: string[] = [];
+    for (let n = 0; n < 4; n++) flood.push((await post(url, n, "198.51.100.1")).body.request_hash);
+    expect((await poll(url, wave)).queue_position).toBe(4);
+
+    const asked = await post(url, 50, "203.0.113.9", 1);
+    expect(asked.status).toBe(202);
+    expect(asked.body.request_hash).toBe(wave);
+    expect(asked.body.queue_position).toBe(1);
+    expect((await poll(url, wave)).queue_position).toBe(1);
+    expect(await priorityOf(wave)).toBe(1);
+    expect(await stand.redis.zrange(`${PENDING_KEY_PREFIX}203.0.113.9`, 0, -1)).toEqual([wave]);
+    expect((await stand.queue.queue.getJob(wave))?.data.prebuild).toBe(true);
+    // A body seen before (answered from its hash) is promoted as well.
+    const again = await post(url, 51, "203.0.113.10");
+    expect(again.body).toMatchObject({ request_hash: other, queue_position: 2 });
+
+    const started: string[] = [];
+    stand.worker(async (job): Promise<BuildResult> => {
+      started.push(job.id ?? "");
+      return { bin_dir: "x", manifest: {} };
+    });
+    await expect.poll(() => started.length, { timeout: 30_000 }).toBe(6);
+    expect(started).toEqual([flood[0], wave, other, flood[1], flood[2], flood[3]]);
+  });
+
+  it("answers it where it is (202, not 429 nor 529) when the user has its share or the queue is full", async () => {
+    const url = await serveTier(2, 1);
+    const wave = await prebuild(url, 50);
+    expect((await post(url, 0, "198.51.100.1")).status).toBe(202);
+    const overShare = await post(url, 50, "198.51.100.1", 1);
+    expect(overShare.status).toBe(202);
+    expect(overShare.body.queue_position).toBe(1);
+    expect((await post(url, 1, "198.51.100.2")).status).toBe(202);
+    const queueFull = await post(url, 50, "198.51.100.3");
+    expect(queueFull.status).toBe(202);
+    expect(queueFull.body.queue_position).toBe(2);
+    expect(await priorityOf(wave)).toBe(PREBUILD_PRIORITY);
+  });
+
+  it("answers a prebuild being built, or built, as it is", async () => {
+    const url = await serveTier(1000);
+    const wave = await prebuild(url, 50);
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    stand.worker(async (): Promise<BuildResult> => {
+      await held;
+      return { bin_dir: "x", manifest: {} };
+    });
+    await expect
+      .poll(async () => (await poll(url, wave)).detail, { timeout: 30_000 })
+      .toBe("started");
+    const building = await post(url, 50, "203.0.113.9");
+    expect(building).toMatchObject({ status: 202, body: { detail: "started" } });
+    release();
+    await expect.poll(async () => (await poll(url, wave)).status, { timeout: 30_000 }).toBe(200);
+    expect((await post(url, 50, "203.0.113.9")).status).toBe(200);
+    expect(await priorityOf(wave)).toBe(PREBUILD_PRIORITY);
+    expect(await stand.redis.zcard(`${PENDING_KEY_PREFIX}203.0.113.9`)).toBe(0);
   });
 });

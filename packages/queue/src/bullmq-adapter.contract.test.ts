@@ -7,14 +7,14 @@ import { queueOnOwnRedis } from "../../../test/support/queue-on-own-redis.ts";
 import { buildQueueAdapter } from "./build-queue.ts";
 import { BULLMQ_VERSION_WRITTEN_FOR, PRIORITY_SCORE_FACTOR } from "./bullmq-adapter.ts";
 import { bareJobData } from "./fixtures/job-data.ts";
-import { BUILD_QUEUE, KEY_PREFIX } from "./job-data.ts";
+import { BUILD_QUEUE, KEY_PREFIX, PREBUILD_PRIORITY } from "./job-data.ts";
 
 /*
  * The adapter's facts about BullMQ, checked against the installed BullMQ:
  * its version, its key names, its job hash, the prioritized set's score and
  * the order a worker takes jobs in. When an upgrade changes one, a test here
- * says which; re-read BullMQ's scripts (addPrioritizedJob, fetchNextJob,
- * getState) and update bullmq-adapter.ts before changing the pin.
+ * says which; re-read BullMQ's scripts (addPrioritizedJob, changePriority,
+ * fetchNextJob, getState) and update bullmq-adapter.ts before changing the pin.
  */
 
 const stand = queueOnOwnRedis();
@@ -101,6 +101,39 @@ describe("a job the adapter adds", () => {
       expect(job).toMatchObject({ data, opts: { ...opts, priority: 1, jobId: "ours" } });
       expect(await queue.getJobState("ours")).toBe("prioritized");
       expect(await queue.getPrioritized()).toHaveLength(2);
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it("when a waiting prebuild is promoted, is left as BullMQ's changePriority leaves the same job", async () => {
+    const queue = new Queue(BUILD_QUEUE, { connection: stand.client(), prefix: KEY_PREFIX });
+    try {
+      for (const id of ["ours", "theirs"]) {
+        await queue.add("build", bareJobData(id), { jobId: id, priority: PREBUILD_PRIORITY });
+      }
+      const outcome = await adapter().admitAndEnqueue(
+        { id: "ours", name: "build", data: bareJobData("ours"), opts: {} },
+        { client: "a", maxPending: 1000, maxPerClient: 0 },
+      );
+      expect(outcome.outcome).toBe("promoted");
+      await (await queue.getJob("theirs"))?.changePriority({ priority: 1 });
+      const { keys } = adapter();
+      const ours = await stand.redis.hgetall(keys.job("ours"));
+      const theirs = await stand.redis.hgetall(keys.job("theirs"));
+      // The hash's priority field moves; opts keep the priority the job was added with.
+      const fields = ({ timestamp: _, data: __, opts, ...rest }: Record<string, string>) => ({
+        ...rest,
+        opts: { ...JSON.parse(opts ?? ""), jobId: undefined },
+      });
+      expect(fields(ours), "changePriority now writes other job fields").toEqual(fields(theirs));
+      const scores = await stand.redis.zrange(keys.prioritized, 0, -1, "WITHSCORES");
+      expect(scores.filter((_, i) => i % 2 === 0)).toEqual(["ours", "theirs"]);
+      for (const score of scores.filter((_, i) => i % 2 === 1)) {
+        expect(Math.floor(Number(score) / PRIORITY_SCORE_FACTOR)).toBe(1);
+      }
+      expect((await queue.getJob("ours"))?.priority).toBe(1);
+      expect(await queue.getJobState("ours")).toBe("prioritized");
     } finally {
       await queue.close();
     }
