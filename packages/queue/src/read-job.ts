@@ -20,13 +20,9 @@ const STATE_KEYS: readonly { state: JobState; key: string; list: boolean }[] = [
 const WAIT_INDEX = STATE_KEYS.findIndex(({ key }) => key === "wait");
 
 /*
- * The job, its worker's lock, its state and its place in the wait list in
- * one script: read at one instant, as one MULTI read them, but one command
- * and one reply instead of a dozen. Every status poll of every waiting
- * client runs it, and the per-command cost of the client was most of a
- * poll's CPU. KEYS: the job, its lock, then STATE_KEYS in order; ARGV[1]:
- * the job id, ARGV[2]: the position in KEYS of the wait list. Lua drops a
- * table's nils, so "none" is -1 and an absent job an empty hash.
+ * The job, its lock, its state and its wait-list place read at one instant in
+ * one command (every poll runs it). KEYS: the job, its lock, then STATE_KEYS;
+ * ARGV: job id, the wait list's position in KEYS. Lua drops nils: "none" is -1.
  */
 const READ_JOB = `
 local id = ARGV[1]
