@@ -1,15 +1,32 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { basename, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 
 /*
- * docs/architecture.md and the README name the file behind each behaviour;
- * a file that moved or was renamed must take its mention along, or the page
- * sends a newcomer to nothing.
+ * The README and the pages under docs/ and bench/ name the file behind each
+ * behaviour and link each other; a file that moved or was renamed must take
+ * its mentions along, or the page sends a newcomer to nothing.
  */
 
 const ROOT = resolve(import.meta.dirname, "..");
 const TOP_FOLDERS = ["packages", "services", "test", "bench", "scripts", "docs", "package-cache"];
+
+/** The README and every page a reader is sent to from it. */
+const DOCS = [
+  "README.md",
+  "bench/README.md",
+  ...readdirSync(join(ROOT, "docs"))
+    .filter((name) => name.endsWith(".md"))
+    .map((name) => `docs/${name}`),
+];
+
+/** Targets of markdown links and images that stay in the repository, anchors cut off. */
+function relativeLinks(markdown: string): string[] {
+  const prose = markdown.replace(/```[\s\S]*?```/g, "");
+  return [...prose.matchAll(/\]\(([^)\s]+)\)/g)]
+    .map((match) => (match[1] as string).split("#")[0] as string)
+    .filter((target) => target !== "" && !/^[a-z]+:/.test(target));
+}
 
 /** What the text names in `code` spans: outside fenced blocks, which hold trees and commands. */
 function codeSpans(markdown: string): string[] {
@@ -45,12 +62,18 @@ describe("paths the documentation names", () => {
     ...fileNames(join(ROOT, "services")),
   ]);
 
-  for (const doc of ["docs/architecture.md", "README.md"]) {
+  for (const doc of DOCS) {
     it(`every path in ${doc} exists`, () => {
       const spans = codeSpans(readFileSync(join(ROOT, doc), "utf8"));
       const named = spans.filter(isRootPath);
       expect(named.length).toBeGreaterThan(0);
       expect(named.filter((path) => !existsSync(join(ROOT, path)))).toEqual([]);
+    });
+
+    it(`every relative link in ${doc} reaches a file`, () => {
+      const targets = relativeLinks(readFileSync(join(ROOT, doc), "utf8"));
+      const from = dirname(join(ROOT, doc));
+      expect(targets.filter((target) => !existsSync(resolve(from, target)))).toEqual([]);
     });
   }
 

@@ -1,12 +1,7 @@
 /**
  * Benchmark (a): cache-hit POST /api/v1/build and status GET against a bare
- * Hono app answering a same-sized JSON body, measured in the same run.
+ * Hono app answering a same-sized JSON body, in alternating rounds.
  * Usage: pnpm bench:build-cache [-- --duration 10 --connections 50 --rounds 3 --warmup 2]
- *
- * Both servers stay up and each round loads bare then build tier, for POST
- * and GET; the ratio reported is the median of the rounds': on a machine
- * shared with other work the load drifts, and alternating short runs keeps
- * both sides under the same drift.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";

@@ -1,9 +1,6 @@
 /**
- * Benchmark: cache-miss POST /api/v1/build (every request a new hash, so it
- * is validated, checked and enqueued) with the package availability check
- * and without it (PACKAGE_CHECK=false), measured in the same run, each
- * against its own Redis. Runs alternate off/on/off/on… so drift on a shared
- * machine hits both alike.
+ * Benchmark: cache-miss POST /api/v1/build with PACKAGE_CHECK off and on,
+ * alternating runs, each against its own Redis.
  * Usage: pnpm bench:build-miss [-- --duration 10 --connections 20 --rounds 2]
  */
 import { type ChildProcess, spawn } from "node:child_process";

@@ -1,22 +1,7 @@
 /**
- * Benchmark (d): builds AS DEPLOYED. The three tiers run as their own
- * processes, started by their own scripts (`pnpm start:prepare`,
- * `start:build`, `start:worker`) with their usual settings, against a
- * private Redis, a Podman API service and the fake upstream; a client asks
- * prepare, posts the prepared request and polls over HTTP, as the Firmware
- * Selector does (faster: --poll-ms).
- *
- * single: --runs fresh builds one after the other on one worker, each against
- * a raw `podman run` of the same commands in the same image (the floor).
- * parallel: --builds fresh builds posted at once to --workers workers of
- * concurrency 1, against the same raw `podman run`s --workers at a time;
- * --rounds times, alternating which goes first, with the CPU each tier,
- * the Podman service, Redis and the client spent on either side. Each side
- * (and each floor) starts once the workers and the Podman service are quiet,
- * so neither pays for what the server's builds left running behind them.
- *
- * IMAGE_PULL is `missing` here: no registry is reachable, and `always` would
- * time each build's failing registry check instead of the build.
+ * Benchmark (d): builds as deployed (three tiers as their own processes, a
+ * client that prepares, posts and polls) against raw `podman run`s; see
+ * bench/README.md. IMAGE_PULL is `missing`: no registry is reachable here.
  * Usage: pnpm bench:build-deployed -- [--runs 5] [--builds 8] [--workers 2] [--poll-ms 50] [--rounds 3] [--only single|parallel]
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -245,10 +230,8 @@ async function main() {
     "podman CLI": reapedChildrenCpu(),
   });
   /**
-   * Waits until the server's builds have left nothing running behind them
-   * (their containers' removal, a container readied for a later build):
-   * whichever side is timed next must not pay for the other's leftovers.
-   * Quiet: the workers and the Podman service spent at most a tick in 250 ms.
+   * Waits until the server's builds left nothing running (removals, readied
+   * containers), so the next side timed does not pay for them.
    */
   const settled = () =>
     untilQuiet(() => {

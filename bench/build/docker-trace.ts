@@ -1,8 +1,5 @@
-// Times every container API call a worker makes, without touching the
-// worker: it gets a Docker client whose objects (Container, Exec, Image, …)
-// are wrapped so each promise-returning method records when it was called and
-// when it settled, and streams it answered with (exec output, archives) when
-// they ended.
+// Times every container API call a worker makes by wrapping its Docker
+// client's objects, so the worker itself is untouched.
 import type Docker from "dockerode";
 
 /** What a trace calls the exec of `make manifest` and `make image` together. */

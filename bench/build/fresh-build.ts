@@ -1,11 +1,6 @@
 /**
- * Benchmark (b): one fresh build end to end (POST /api/v1/build of a request
- * never built before, polls until 200; one worker, the opkg 24.10.0
- * ath79/generic double) against, in the same run, the same `make info`,
- * `make manifest`, `make image` in a single `podman run --rm` of the same
- * image with the build container's settings. Each build has its own package
- * list, so nothing is cached; one warm-up round is not counted. Prints both
- * figures, their ratio, and where the server build's time goes.
+ * Benchmark (b): one fresh build end to end against the same three `make`
+ * steps in one `podman run --rm`, and where the build's time goes.
  * Usage: pnpm bench:build-fresh -- [--runs 5] [--poll-ms 20]
  */
 import { parseArgs } from "node:util";

@@ -1,12 +1,6 @@
 /**
- * Benchmark (c): 8 distinct builds posted at once to 2 workers of
- * concurrency 1, against the ideal 8 × single-build time / 2, the single-build
- * time measured in the same run (median of --singles builds one after the
- * other, after one warm-up build). Prints wall time, ideal, their ratio, and
- * each build's queue wait (BullMQ's processedOn − timestamp).
- * `--trace` gives the workers a container API client that times every call
- * and prints each kind of call's median alone and in the parallel batch, to
- * see what slows down when builds overlap.
+ * Benchmark (c): 8 distinct builds on 2 workers against 8 × one build / 2,
+ * measured in the same run; `--trace` times every container API call.
  * Usage: pnpm bench:build-parallel -- [--builds 8] [--workers 2] [--singles 3] [--poll-ms 50] [--trace]
  */
 import { parseArgs } from "node:util";

@@ -1,12 +1,7 @@
 /**
- * CPU per status poll: what GET /api/v1/build/{hash} of a queued and of a
- * running build costs the build tier (started by its own script, as
- * deployed) and Redis. Every client waiting for a build polls it, so this is
- * what each poll of thousands of waiting clients costs an operator.
+ * CPU per status poll of a queued and a running build, for the build tier
+ * and Redis: CPU drifts far less than requests/s on a shared machine.
  * Usage: pnpm bench:build-poll [-- --duration 5 --connections 4 --rounds 3]
- *
- * Figures are CPU time, not requests/s: on a machine shared with other work
- * CPU per request drifts far less than throughput.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";

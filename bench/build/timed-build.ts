@@ -35,11 +35,8 @@ export interface TimedBuildOptions {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /*
- * Polls go over node:http on kept-alive connections (rawRequest), not fetch:
- * the client shares the machine's two cores with the builds it times, and
- * fetch cost it about 1.4 ms of CPU per poll (1.0-1.4 s per 8-build round at
- * 50 ms), CPU a router or browser polling from elsewhere never takes from the
- * server. The requests the build tier answers are the same.
+ * Polls go over kept-alive node:http, not fetch: the client shares the cores
+ * with the builds it times (fetch's cost is in bench/README.md).
  */
 const POLL_TIMEOUT_MS = 10_000;
 

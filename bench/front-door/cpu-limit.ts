@@ -1,9 +1,6 @@
 /**
- * A CPU quota on one process, as compose's `deploy.resources.limits.cpus`
- * gives a replica (a cgroup's CFS quota). The bench caps the tier the same
- * way the stack does, or the tier would take cores that a deployment leaves
- * to the proxy. Needs root and the cgroup v1 cpu controller (this machine's
- * hybrid layout) or cgroup v2 with the cpu controller.
+ * A CPU quota on one process, as compose gives a replica, so the tier leaves
+ * the proxy the cores a deployment would. Needs root and a cgroup cpu controller.
  */
 import { mkdirSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

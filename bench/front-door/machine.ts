@@ -1,10 +1,6 @@
 /**
- * What the whole machine does during a run, besides the processes the bench
- * started: whether its cores are saturated (then proxy, tiers and load
- * generator contend for them and the ratio measures that contention), and
- * how many connections each tier accepted (a proxy that reuses its upstream
- * connections opens about as many as it has clients; churn would show as
- * thousands). Linux /proc only.
+ * What the machine does besides the bench's processes: saturated cores make
+ * the ratio measure contention, and connection counts show proxy churn.
  */
 import { readFileSync } from "node:fs";
 
@@ -19,10 +15,8 @@ export function machineCpu(): { busy: number; total: number } {
 }
 
 /**
- * System calls process `pid` has made so far (reads and writes, from
- * /proc/PID/io; polls and futexes are not counted); NaN once it is gone.
- * Unlike CPU time, a count per request does not grow when neighbours load
- * the machine, so it compares proxied and direct work under load.
+ * Reads and writes `pid` made so far (/proc/PID/io), NaN once it is gone: a
+ * count per request does not grow with neighbours' load, unlike CPU time.
  */
 export function syscalls(pid: number | undefined): number {
   try {
@@ -41,11 +35,8 @@ export interface TierConnections {
 const ESTABLISHED = "01";
 
 /**
- * Samples the established TCP connections to `ports` (IPv4, and IPv6 where a
- * dual-stack listener such as Caddy's keeps them) every `intervalMs` and
- * counts distinct peers. A connection
- * that lives shorter than the interval can be missed, so churn shows as a
- * count far above the clients, not as an exact figure.
+ * Counts distinct peers of established connections to `ports`, sampled every
+ * `intervalMs`: churn shows as a count far above the clients.
  */
 export function watchConnections(ports: number[], intervalMs = 200): TierConnections {
   const seen = new Map<number, Set<string>>(ports.map((port) => [port, new Set()]));

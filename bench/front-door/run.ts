@@ -1,42 +1,8 @@
 /**
- * Front-door throughput: the stack's tiers straight and, in the same run,
- * through Caddy with the repository's Caddyfile as the microservices stack
- * deploys it (JSON access log, compression, tiers found through a DNS name,
- * /store/ served from the volume). Two scenarios, each alternating direct and
- * proxied for `--rounds` rounds so a neighbour's load falls on both:
- *
- * - prepare: POST /api/v1/build/prepare with one body repeated, as the many
- *   routers of one model send it (the figure issue 10 asks for);
- * - mix: what reaches the front door of a real server at once, in two
- *   streams: prepare (one part in four of the connections) and the build
- *   tier's traffic, which repeats build POSTs of a finished build, status
- *   polls, /json/v1/overview.json and a 1 MiB image download (Caddy serves it
- *   from disk; direct, the build tier's /store/ route does).
- *
- * The tiers are their own processes as deployed: prepare
- * (services/prepare/src/main.ts) with BUILD_API_URL set to the build tier,
- * and the build tier with its Redis and one finished build
- * (bench/build/build-server.ts). Besides req/s it reads from /proc, per
- * request, each process's CPU time and read/write syscalls (the load
- * generator is this process), how busy the machine's cores were and how much
- * of that was other work, and how many connections each tier was given (a
- * proxy that reuses its upstream connections opens about as many as it has
- * clients): what bounds the ratio when proxy, tiers and load generator share
- * a machine's cores (see the note printed at the end). Under other load,
- * compare CPU per request and syscalls rather than req/s.
- *
- * Needs Debian's caddy on the PATH (apt-get install -y caddy), the same
- * package the proxy image installs.
- * The prepare tier runs under the CPU quota compose gives each replica
- * (PREPARE_CPUS, 0.5 by default; root and a cgroup cpu controller needed),
- * so Caddy gets the cores a deployment leaves it; the build tier is uncapped
- * there and here.
- *
+ * Front-door throughput: the tiers direct and through Caddy with the stack's
+ * Caddyfile, in alternating rounds; scenarios and figures in bench/README.md.
  * Usage: pnpm bench:front-door [-- --duration 10 --connections 48 --rounds 3
- *   --caddyfile path/to/Caddyfile --scenarios prepare,mix --prepare-cpus 0.5
- *   --rate 800]
- * `--rate` holds both ways in to one rate (req/s, all streams together), so
- * CPU per request compares at equal batching; unset, each goes as fast as it can.
+ *   --caddyfile path/to/Caddyfile --scenarios prepare,mix --prepare-cpus 0.5 --rate 800]
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -140,10 +106,8 @@ async function startPrepareTier(upstreamUrl: string): Promise<ChildProcess> {
 }
 
 /**
- * Caddy with the stack's Caddyfile; only the names differ: 127.0.0.1 stands
- * for the compose service names and goes through the same dynamic A lookup
- * (`localhost` would add ::1, where the tiers do not listen). The access log
- * goes to a file, as a log collector would take it.
+ * Caddy with the stack's Caddyfile; 127.0.0.1 stands for the compose service
+ * names (`localhost` would add ::1, where the tiers do not listen).
  */
 async function startCaddy(
   caddy: string,

@@ -1,7 +1,5 @@
 /**
- * The prepare app's own CPU per request, without sockets: drives its fetch
- * handler in-process with the bench's new bodies (and, with --repeated, one
- * body), the build-cache probe answering at once. Quick to run while
+ * The prepare app's CPU per request without sockets: a quick check while
  * changing the tier's code; the deployed figures come from run.ts.
  *   node bench/prepare/in-process.ts [--count 20000] [--repeated] [--rounds 3]
  */

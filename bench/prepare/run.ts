@@ -1,28 +1,7 @@
 /**
- * Loads POST /api/v1/build/prepare as deployed and, in the same run, a bare
- * Hono app that parses the same body and answers JSON; prints both, their
- * ratio and p99, for a repeated body and for a new body on every request.
- *
- * As deployed: the prepare tier is its own process started by
- * services/prepare/src/main.ts, with BUILD_API_URL pointing at a real build
- * tier (bench/build/build-server.ts: its own process and Redis), so every
- * prepare asks it whether the prepared request is built (`cache_available`).
- * Each server runs in its own process, so the load generator does not share
- * their event loops. Usage:
- *   pnpm bench:prepare [-- --duration 5 --rounds 3 --connections 50 --settle 10 --only repeated|distinct|unknown --cpu-prof DIR]
- *
- * Each mode runs `rounds` rounds of bare then prepare, and reports the median
- * of the rounds' ratios: on a machine shared with other work the load drifts,
- * and alternating short runs keeps both sides under the same drift.
- *
- * `repeated`: every request carries the same body, as the many routers of one
- * model do. `distinct`: every request a body of its own as routers send them
- * (bodies.ts: real profiles, subsets of the packages the fixture indexes
- * publish, some upgrades from an older version, a few typos), so each is
- * validated, resolved, checked and hashed, and each hash is new to the build
- * tier; the goals apply to these two. `unknown`: the worst case, every body
- * with a package no index has (a counter), so each also computes suggestions. `--also-unprobed` adds a prepare tier without
- * BUILD_API_URL (not how it is deployed), to show what the probe costs.
+ * POST /api/v1/build/prepare as deployed against a bare Hono app in the same
+ * run, repeated and new bodies; what it measures is in bench/README.md.
+ * Usage: pnpm bench:prepare [-- --duration 5 --rounds 3 --connections 50 --settle 10 --only repeated|distinct|unknown --cpu-prof DIR]
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -225,14 +204,9 @@ const profiled: Record<string, string> = values["cpu-prof"]
   ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values["cpu-prof"]}` }
   : {};
 /**
- * The servers under test (bare, prepare) get the last CPU to themselves;
- * this process (the load generator, the fake upstream) and the build tier
- * with its Redis get the others. As deployed, clients never run on the
- * server's CPU. Left to the scheduler on a 2-CPU machine, the processes
- * swapped CPUs and one round's ratio ranged from 0.23 to 0.55 within a run;
- * pinned, from 0.27 to 0.34, even through the host's slow phases, which
- * then slow both sides alike.
- * Both sides get the same placement, so the ratio is not flattered.
+ * The servers under test get the last CPU to themselves and everything else
+ * the others, as clients never share a server's CPU when deployed; both
+ * sides get the same placement, so the ratio is not flattered.
  */
 function placeServers(): { servers?: string; layout: string } {
   const count = availableParallelism();
@@ -308,9 +282,8 @@ try {
     console.log(TITLES[mode]);
     const ratios: number[] = [];
     const unprobedRatios: number[] = [];
-    // A server runs for days: its code optimised and its heap grown for this traffic. A
-    // first round after a 2 s warm-up measured JIT tiering and heap growth, the prepare
-    // tier's far more than the bare app's (its first round was the lowest in every run).
+    // A server runs for days, its code optimised for this traffic: settle every
+    // server first, or the first round measures JIT tiering and heap growth.
     const servers = [BARE_PORT, PREPARE_PORT, ...(unprobed ? [UNPROBED_PORT] : [])];
     for (const port of servers) {
       await load(`http://127.0.0.1:${port}/api/v1/build/prepare`, mode, settle);

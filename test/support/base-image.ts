@@ -55,6 +55,19 @@ async function hostNpm(): Promise<string> {
 }
 
 /**
+ * An npm package that runs on its own: the host's when it bundles its
+ * dependencies, else (Debian's `npm` keeps them in /usr/share/nodejs) npm 11
+ * from the registry, installed by the host's npm under `dir`.
+ */
+async function selfContainedNpm(dir: string, env: Record<string, string>): Promise<string> {
+  const npm = await hostNpm();
+  if (existsSync(join(npm, "node_modules", "semver"))) return npm;
+  const prefix = join(dir, "npm-prefix");
+  await runCommand("npm", ["install", "--global", "--prefix", prefix, "npm@11"], { env });
+  return join(prefix, "lib", "node_modules", "npm");
+}
+
+/**
  * The host's trusted certificates: where TLS to the npm registry is
  * intercepted by a proxy (as on CI machines), builds inside the image must
  * trust what the host trusts.
@@ -96,7 +109,7 @@ export async function ensureNodeBaseImage(env: Record<string, string>): Promise<
     ]);
 
     const node = await realpath(projectNode().path);
-    const npm = await hostNpm();
+    const npm = await selfContainedNpm(dir, env);
     await mkdir(join(root, "usr/local/bin"), { recursive: true });
     await mkdir(join(root, "usr/local/lib/node_modules"), { recursive: true });
     await copyFile(node, join(root, "usr/local/bin/node"));

@@ -4,12 +4,9 @@ import type { FakeUpstream } from "./fake-upstream.ts";
 import type { ImagebuilderFlavour } from "./imagebuilder-double.ts";
 
 /*
- * The fake upstream's package indexes for a test-double ImageBuilder: the
- * names the double installs, in the shapes upstream publishes (opkg
- * `Packages` with ABIVersion and Provides, or apk v2 `index.json`), split
- * as upstream splits them (target, kmods of the profile's kernel, feeds of
- * feeds.conf). So the build tier's availability check sees what the double
- * accepts, and every valid build of the suite passes it.
+ * The fake upstream's package indexes for a test-double ImageBuilder, in
+ * upstream's shapes and split, so the build tier's availability check passes
+ * every build the double accepts.
  */
 
 const SOURCE_DIR = fileURLToPath(new URL("../imagebuilder-double/", import.meta.url));

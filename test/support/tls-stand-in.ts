@@ -7,12 +7,9 @@ import { runPodman } from "./podman-service.ts";
 import { runCommand } from "./run-command.ts";
 
 /*
- * A stand-in for an HTTPS host of the internet (downloads.openwrt.org) on a
- * Podman network, for containers that fetch from it by name: a container
- * with that name as its network alias, answering TLS with a certificate of a
- * test CA made here, and passing the plain bytes on to a server of the test
- * (the fake upstream, through a TCP relay the containers reach). Whoever
- * checks certificates must be given `caCert`, as an operator adds a private CA.
+ * A stand-in for an HTTPS host (downloads.openwrt.org) on a Podman network:
+ * TLS with a test CA's certificate (`caCert`) under that name as an alias,
+ * relaying plain bytes to a test server.
  */
 
 export interface TlsStandIn {

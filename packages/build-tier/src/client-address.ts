@@ -38,12 +38,9 @@ function isTrusted(address: string, trusted: BlockList): boolean {
 }
 
 /**
- * Who sent a request: the peer's address, unless the peer is a trusted proxy;
- * then the X-Forwarded-For hops are read from the nearest back, skipping
- * trusted proxies, and the first untrusted one is the client. A client cannot
- * choose its identity by sending the header itself: hops it wrote sit left of
- * the first untrusted address and are never read. undefined when the peer is
- * unknown (a request made in-process).
+ * Who sent a request: the peer, or behind trusted proxies the nearest
+ * untrusted X-Forwarded-For hop, so hops a client wrote itself are never
+ * read. undefined when the peer is unknown (an in-process request).
  */
 export function clientAddress(
   peer: string | undefined,

@@ -26,13 +26,9 @@ export function storedFilesOf(answer: BuildAnswer | SerializedAnswer): string[] 
 export const FINISHED_ANSWERS_MAX_BYTES = 64 * 1024 * 1024;
 
 /**
- * Finished builds do not change until they expire, and every device of a
- * model polls or re-posts the same one, so their answers are kept
- * serialized in memory for a minute at most — never past the result's expiry.
- * Failures of ours are not kept at all: any replica may replace them with a
- * fresh build, which this replica's memory would not see.
- * Bounded by bytes, not only by count: one answer carries a build's stdout
- * and stderr.
+ * Finished answers are kept serialized for a minute at most (never past their
+ * expiry), bounded by bytes; failures of ours are not kept, as any replica may
+ * replace them with a fresh build.
  */
 export function createFinishedAnswers(
   options: { max?: number; ttlMs?: number; maxBytes?: number } = {},

@@ -91,15 +91,9 @@ export interface BuildContainerSpec {
 }
 
 /**
- * The build container, hardened and bounded: every capability dropped, no
- * new privileges, a read-only root, and every writable place a size-capped
- * tmpfs. /builder is one of them, filled from the image (Podman's tmpcopyup),
- * so the ImageBuilder works in a copy of itself; `U` makes it the image
- * user's (buildbot, whatever its uid) as the copy is made: otherwise the
- * mount point is root's, and opening it would cost an exec per build. Memory (tmpfs content
- * included: it is charged to the container), swap, CPUs and processes are
- * capped by the kernel. `sleep` is its only process, so it ends by itself
- * after the job timeout even when nobody removes it.
+ * The build container, hardened and bounded (docs/security.md). `U` makes
+ * /builder the image user's as Podman copies it in, which spares an exec per
+ * build; `sleep` as its only process ends it after the job timeout regardless.
  */
 export function buildContainerOptions(
   spec: BuildContainerSpec,

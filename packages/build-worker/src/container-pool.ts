@@ -6,19 +6,9 @@ import {
 } from "./build-container.ts";
 
 /*
- * Warm containers: creating and starting a build container is a third of a
- * small build, and nothing in it depends on the request. So once an image
- * is built again, the worker readies the next container of that image:
- * created, hardened and started exactly as a build's own, never used. The
- * next build of that image takes it (or waits for the one being made) and
- * nobody else ever does; a build that finds none makes its own, as without
- * the pool.
- *
- * When: beside the build while enough builds wait in the queue that this
- * slot likely takes one next (which should not wait for its container),
- * else once the build ends, for a later build of the image. Readied beside
- * every build, the last builds of a burst readied containers no build of
- * the burst took, with CPU taken from the builds still running.
+ * Warm containers: creating and starting a build container is a large share
+ * of a small build and independent of the request, so an image built again
+ * gets its next container readied ahead, for one build of that image only.
  */
 
 /** A started container no command has run in yet. */
@@ -55,12 +45,9 @@ export interface ContainerPool {
    */
   take(image: string, imageId: string, signal?: AbortSignal): Promise<WarmContainer | undefined>;
   /**
-   * Told that a build of the image started; returns what to call when it
-   * ended. When the image was built before within the idle time, readies a
-   * container for its next build, beside this one when `followed` says this
-   * slot likely takes a waiting build next, else once it ended (unless one is ready or being made by then),
-   * if there is room or an idle container of another image can make room.
-   * Never waits.
+   * Told that a build of the image started; returns what to call when it ended.
+   * Readies the image's next container beside it when `followed` says this slot
+   * likely takes a waiting build next, else once it ended. Never waits.
    */
   building(image: string, imageId: string): () => void;
   /** Containers held: ready or being made. */

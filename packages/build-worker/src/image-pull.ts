@@ -65,12 +65,8 @@ function sharedPull(docker: Docker, image: string, signal?: AbortSignal): Promis
 }
 
 /**
- * Makes sure the ImageBuilder image is present, by IMAGE_PULL: `always`
- * pulls and, when the registry cannot be reached, uses a local copy;
- * `interval` does the same when this build may check the registry, and
- * otherwise takes what is local (an image missing then stays missing until
- * the next check); `missing` pulls only what is not there; `never` takes
- * what is local. Throws the contract's `Image not found` failure otherwise.
+ * Makes sure the ImageBuilder image is present as IMAGE_PULL says
+ * (docs/operators.md), else throws the contract's `Image not found`.
  * Answers the image's id: the build's container is made from exactly it.
  */
 export async function ensureImage(

@@ -73,12 +73,9 @@ function shellWord(argument: string): string {
 }
 
 /**
- * `make manifest` and `make image` in one exec, with the worker's answer in
- * between: the script prints the manifest, then `marker` on stdout and
- * stderr, and waits for one line on stdin: the EXTRA_IMAGE_NAME (the
- * manifest's hash) once the worker has checked the manifest, or an empty
- * line to stop. `image` is imageCommand's, whose EXTRA_IMAGE_NAME the
- * answer replaces; anything but hex digits stops it too.
+ * `make manifest` and `make image` in one exec: after the manifest and `marker`
+ * the script waits for one stdin line, the EXTRA_IMAGE_NAME once the worker
+ * checked the manifest; an empty line or anything but hex digits stops it.
  */
 export function manifestThenImageCommand(
   manifest: readonly string[],

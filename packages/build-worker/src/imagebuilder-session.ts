@@ -420,12 +420,9 @@ export async function openImagebuilderSession(
   };
 
   /**
-   * The directory as a tar the container's own `tar` writes to an exec's
-   * stdout: a fraction of what the archive API costs (Podman starts a helper
-   * process that joins the container for it). The same layout as the
-   * archive API's (the directory's name first), and unpacked as untrusted
-   * just the same. Undefined when tar failed or is missing: the caller
-   * falls back to the archive API.
+   * The directory as a tar the container's own `tar` writes to an exec's stdout,
+   * far cheaper than the archive API and unpacked as untrusted the same way.
+   * Undefined when tar failed or is missing: the caller uses the archive API.
    */
   async function tarThroughExec(
     dir: string,
@@ -549,15 +546,9 @@ export interface LeftoverOptions {
 }
 
 /**
- * Removes build containers nobody will finish: those of this worker id, any
- * older than the job timeout (their worker died without cleaning up), and
- * those of this worker's queue whose build no worker runs (their worker
- * died, or lost Podman mid-build, and the job went on without them). A
- * build's warm container counts as its (named after it); an idle warm one
- * names no build, so it goes with its worker: when that worker is offline,
- * or past its idle time on top of the job timeout. Containers of
- * other queues are left to their own workers, which alone can see those
- * jobs. Returns the removed container ids.
+ * Removes build containers nobody will finish: this worker id's, any older
+ * than the job timeout, and this queue's whose build no worker runs (an idle
+ * warm one goes with its worker). Returns the removed container ids.
  */
 export async function removeLeftovers(docker: Docker, options: LeftoverOptions): Promise<string[]> {
   const now = options.now ?? Date.now();

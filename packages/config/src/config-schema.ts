@@ -4,7 +4,7 @@ import { formatDuration, parseDurationSeconds } from "./duration.ts";
 /*
  * One schema for every setting of every tier. Values arrive as strings from the
  * environment or typed from asu.toml, so each kind accepts both. The schema's
- * descriptions are the README's configuration table (checked by a test), and
+ * descriptions are docs/configuration.md's table (checked by a test), and
  * `tiers` says which deployables read a setting.
  */
 

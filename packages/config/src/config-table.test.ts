@@ -18,8 +18,8 @@ describe("configTable", () => {
     }
   });
 
-  it("is what the README shows (run `pnpm docs:config` after changing settings)", () => {
-    const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
-    expect(withConfigTable(readme)).toBe(readme);
+  it("is what docs/configuration.md shows (run `pnpm docs:config` after changing settings)", () => {
+    const page = readFileSync(new URL("../../../docs/configuration.md", import.meta.url), "utf8");
+    expect(withConfigTable(page)).toBe(page);
   });
 });

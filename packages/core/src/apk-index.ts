@@ -5,12 +5,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Reads an apk `index.json`. Only version 2 and later carry ABI-free names
- * that can be served as they are; anything else (the older opkg-era
- * index.json, no version, a broken document) gives null so the caller falls
- * back to the opkg `Packages` file. Entries whose version is not a string are
- * dropped rather than passed on to clients, and other top-level keys are not
- * served.
+ * Reads an apk `index.json` of version 2 or later (ABI-free names); anything
+ * else gives null and the caller reads opkg's `Packages`. Entries whose
+ * version is not a string, and other top-level keys, are not served.
  */
 export function parseApkIndex(json: unknown): PackageIndex | null {
   if (!isRecord(json)) return null;

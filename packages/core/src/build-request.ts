@@ -58,8 +58,7 @@ function boundedCount(max: number, fieldType: "List" | "Dictionary") {
 
 function boundedNames(names: readonly unknown[], ctx: z.RefinementCtx) {
   // A UTF-16 unit is at most three UTF-8 bytes: ordinary lists are within
-  // the bound without Buffer.byteLength per name (measured: most of the
-  // validation of a prepare body).
+  // the bound without a Buffer.byteLength per name, which cost most of validation.
   let units = 0;
   for (const name of names) if (typeof name === "string") units += name.length + 1;
   if (units * 3 <= REQUEST_BOUNDS.maxPackageBytes) return;

@@ -1,13 +1,9 @@
 import { compareCodePoints } from "./python-format.ts";
 
 /**
- * The PACKAGES list handed to the ImageBuilder (contract worker step 6).
- * With `diffPackages` the request is absolute: every default or profile
- * package not requested becomes a `-name` removal (sorted, deduplicated),
- * followed by the requested list in its order. Profile entries that already
- * are removals (`-swconfig` from `make info`) stay single-dash removals; the
- * Python server gets there by replacing every `--` in the name, this strips
- * just the one leading dash.
+ * The PACKAGES list handed to the ImageBuilder (contract worker step 6); with
+ * `diffPackages` every default not requested becomes a `-name` removal. An
+ * entry already `-name` keeps one dash (Python strips every `--` instead).
  */
 export function buildPackageList(
   requested: readonly string[],

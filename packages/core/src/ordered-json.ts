@@ -1,11 +1,7 @@
 /**
- * JSON as a Python client's dict keeps it. `JSON.parse` builds objects whose
- * integer-like keys ("1", "10") move to the front and whose `__proto__` key
- * is a trap for later copies; Python keeps every key in the order sent, and
- * the request hash (and the ImageBuilder's repository file) follow that
- * order. This parser builds prototype-free objects that carry the order they
- * were sent in, and refuses nesting deeper than a limit instead of
- * overflowing the stack somewhere later.
+ * JSON as a Python client's dict keeps it: keys in the order sent (the request
+ * hash follows it; `JSON.parse` moves integer-like keys first), no prototypes,
+ * and a depth limit instead of a stack overflow later.
  */
 
 /** The keys of a parsed object in the order they were sent. */
@@ -262,12 +258,8 @@ function defineKey(object: Record<string, unknown>, key: string, value: unknown)
 
 /**
  * `value` as JSON.stringify should be given it, or NOT_COPIED when only
- * `write` writes it right (an object out of its own key order, a toJSON,
- * nesting past the limit). Prototype-free objects (parsed bodies, ordered
- * records) are copied to plain ones, with their parents: V8's serializer
- * leaves its fast path for the whole value at the first of them: the two
- * empty dicts of a prepare answer made writing it an eighth slower, copies
- * included. Anything else is the value itself, not copied.
+ * `write` writes it right. Prototype-free objects are copied to plain ones:
+ * V8's serializer leaves its fast path at the first of them.
  */
 function plainView(value: unknown, depth: number): unknown {
   if (value === null || typeof value !== "object") return value;

@@ -207,13 +207,9 @@ export function migrationsBetween(
 }
 
 /**
- * Resolves a request's package list: the package-changes migrations from
- * `fromVersion` (when given) and then the server-side rules, each edit
- * reported once. A migration is applied when its source is requested; the
- * `mandatory` flag changes nothing here, because it is about packages that came
- * with the old image without being requested, and those the new image's own
- * defaults already settle. Idempotent: resolving the result again yields the
- * same list and no changes.
+ * Resolves a request's package list: migrations from `fromVersion`, then the
+ * server-side rules, each edit reported once; `mandatory` changes nothing, as
+ * the new image's defaults settle those. Idempotent.
  */
 export function resolvePackages(input: ResolveInput): Resolution {
   const edit = new PackageEdit(stripPlus(input.packages));

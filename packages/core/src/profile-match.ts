@@ -28,13 +28,9 @@ function deviceIndex(profiles: Profiles): ReadonlyMap<string, string> {
 }
 
 /**
- * Finds the ImageBuilder profile a device means. Devices report their board
- * name (`tplink,archer-c7-v5`), already turned into `tplink_archer-c7-v5` by
- * the schema, so supported_devices entries are compared the same way.
- * Targets whose only profile is `generic` (x86, armsr) build it for any name.
- * A board name is looked up in an index of the target's devices: scanning
- * them took 60-75 µs on a target of 270 profiles, for every request whose
- * name is not a profile id (renamed devices, x86 boards, typos).
+ * Finds the ImageBuilder profile a device means, comparing board names as the
+ * schema normalises them (`tplink_archer-c7-v5`); `generic`-only targets take
+ * any name. Names are looked up in an index: a scan cost every renamed device.
  */
 export function matchProfile(profiles: Profiles, requested: string): string | undefined {
   if (Object.hasOwn(profiles, requested)) return requested;

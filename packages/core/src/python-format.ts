@@ -41,11 +41,9 @@ function hex(value: number, width: number): string {
 }
 
 /**
- * Orders strings the way Python compares `str`: by code point, not by UTF-16
- * unit. Both orders agree up to the first unit that differs when neither
- * of the two is a surrogate or above it, which for package names is every
- * comparison: only then are code points read (sorting the names of every
- * request, an iterator per character was most of the request hash's cost).
+ * Orders strings the way Python compares `str`: by code point. Code points are
+ * read only from the first differing unit when it is a surrogate or above,
+ * since an iterator per character was most of the request hash's cost.
  */
 export function compareCodePoints(a: string, b: string): number {
   const length = Math.min(a.length, b.length);

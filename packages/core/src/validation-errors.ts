@@ -122,11 +122,9 @@ export function patternMismatch(pattern: string): PydanticError {
 const PATTERN_TEXTS = new Map<string, string>();
 
 /**
- * Gives `regex` the Python text pydantic shows when a string fails it: a
- * failed `z.string().regex(regex)` then answers pydantic's
- * string_pattern_mismatch. zod's compiled parser tests its own regex checks
- * inline, where a refinement costs a callback and two objects per string
- * (measured: most of a prepare body's validation, one per package name).
+ * Gives `regex` the Python text pydantic shows when a string fails it, so
+ * zod's own inline regex check answers pydantic's string_pattern_mismatch: a
+ * refinement per package name cost most of a prepare body's validation.
  */
 export function withPatternText(regex: RegExp, python: string): RegExp {
   PATTERN_TEXTS.set(String(regex), python);

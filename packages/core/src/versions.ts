@@ -57,12 +57,9 @@ function compareText(a: string, b: string): number {
 }
 
 /**
- * Orders versions oldest to newest (negative when `a` is older). A branch's
- * life is `X-SNAPSHOT` (from the branch-off), then `X.Y.Z-rcN`, then the
- * release `X.Y.Z`, then later point releases; `SNAPSHOT` (main) is newer than
- * everything. Numbers compare numerically (24.10.10 > 24.10.9), unlike the
- * Python server's plain string sort. Versions of no known shape sort below
- * all others, by text. Total: only identical strings compare equal.
+ * Orders versions oldest to newest: `X-SNAPSHOT`, `X.Y.Z-rcN`, `X.Y.Z`, later
+ * point releases; `SNAPSHOT` newest, unknown shapes lowest by text. Numbers
+ * compare numerically (24.10.10 > 24.10.9), unlike Python's string sort.
  */
 export function compareVersions(a: string, b: string): number {
   const pa = parseVersion(a);
@@ -99,13 +96,9 @@ export function inEnabledBranch(version: string, branches: readonly Branch[]): b
 }
 
 /**
- * The versions the server builds: upstream's upcoming version and list,
- * `SNAPSHOT`, and `{branch}-SNAPSHOT` for every release branch, each kept only
- * when its branch is configured and enabled, deduplicated, newest first.
- *
- * The contract's "starts with an enabled branch name" is applied as "its
- * branch is enabled" (the same for every real version): a startsWith test
- * would also keep `24.100.1` for branch `24.10`, which validation then refuses.
+ * The versions the server builds, newest first: upstream's, `SNAPSHOT` and
+ * `{branch}-SNAPSHOT`, each only when its branch is enabled ("starts with an
+ * enabled branch name" would also keep `24.100.1` for `24.10`).
  */
 export function serverVersions(upstream: UpstreamVersions, branches: readonly Branch[]): string[] {
   const candidates = [

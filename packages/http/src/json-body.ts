@@ -143,13 +143,9 @@ export function rawBody(limit = MAX_BODY_BYTES): MiddlewareHandler<BodyEnv> {
 }
 
 /**
- * Route middleware after `rawBody`: parses the body with parseJsonBody (the
- * client's key order, no prototypes, the depth limit, FastAPI's 422 for bad
- * JSON) and hands the value to the route's own JSON validator, so the schema
- * declared on the route validates it and its failures reach the app's
- * defaultHook. FastAPI reads a body as JSON whatever its content type, and
- * legacy clients send none or text/plain: the request is marked as JSON for
- * the validator, which otherwise would refuse it with 415.
+ * Parses the body with parseJsonBody and hands it to the route's validator,
+ * marked as JSON whatever its content type: FastAPI reads it so, and legacy
+ * clients send none or text/plain.
  */
 export function orderedJson(): MiddlewareHandler<BodyEnv> {
   return async (c, next) => {

@@ -17,8 +17,7 @@ const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/;
 
 /**
  * A child logger carrying the request's id, made on first use: most requests
- * log nothing at the usual levels, and making one per request was a visible
- * share of a cached prepare's CPU.
+ * log nothing, and one per request was a visible share of a cached prepare.
  */
 export function requestLogger(c: Context<{ Variables: RequestVariables }>): Logger {
   return c.get("logger")();

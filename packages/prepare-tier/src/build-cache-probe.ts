@@ -46,13 +46,9 @@ export interface BuildCacheProbeOptions {
   /** Connections kept alive to the build tier (default 2). */
   connections?: number;
   /**
-   * Requests to the build tier at once at most (default 1). Hashes that
-   * come while they are all out wait for the next request, which goes as
-   * soon as one returns, up to `maxBatch` of them; past that a new hash is
-   * answered false without asking. No clock paces the requests: the slower
-   * the build tier answers, the more hashes the next one carries, so a
-   * flood of new bodies costs the build tier about one request per round
-   * trip, not one per prepare, and a lone prepare is asked at once.
+   * Requests to the build tier at once at most (default 1); hashes that come
+   * meanwhile go together in the next, so a flood of new bodies costs about one
+   * request per round trip, not one per prepare.
    */
   maxInFlight?: number;
   /** Hashes asked in one request at most (default 100, what the build tier accepts). */
@@ -80,15 +76,9 @@ interface Batch {
 }
 
 /**
- * With BUILD_API_URL set every prepare needs `cache_available`, and a round
- * trip to the build tier for each cost more than the whole prepare. So:
- * answers are kept briefly ("built" longer than "not built") in a bounded
- * cache; concurrent prepares of one hash share one question; the hashes of
- * prepares that arrive together are asked in one request
- * (`POST /api/v1/build-cache`, one Redis command on the build tier), over
- * kept-alive connections; and no answer waits longer than `answerWithinMs`.
- * Before all that, the mirror of finished builds (completed-mirror.ts)
- * answers most hashes, never built, with false and no request at all.
+ * `cache_available` without a round trip per prepare (which cost more than
+ * the prepare): answers kept briefly, one question per hash, hashes batched
+ * into one request, and no answer waits past `answerWithinMs`.
  */
 export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCacheProbe {
   if (!options.buildApiUrl) return NOT_CONFIGURED;

@@ -89,15 +89,9 @@ type Read =
   | { ok: false; why: "missing" | "too-many" | "failed" };
 
 /**
- * Nearly every hash a prepare asks about was never built, and asking the
- * build tier about each costs both tiers more than the rest of the prepare.
- * So the prepare tier keeps the hashes of BullMQ's completed set (what
- * `GET /api/v1/build-cache/completed` lists): each second it reads the
- * builds finished since the last read, every 10 minutes the whole set. While
- * its last read is recent, a hash it lacks is not built, answered without
- * asking. A hash it has is only probably built (its result may have expired
- * or its files gone), so that one is still asked. One sync at a time (and
- * beside it at most one full read); the timer is unref'd and stop() ends it.
+ * Nearly every hash a prepare asks about was never built, so the prepare tier
+ * mirrors BullMQ's completed set: while fresh, a hash it lacks is answered
+ * false without asking; one it has may have expired, so that one is asked.
  */
 export function startMirror(deps: MirrorDeps): CompletedMirror {
   const syncEveryMs = deps.syncEveryMs ?? 1000;

@@ -20,13 +20,9 @@ export function createPreparedAnswers<T extends {}>(options: {
   sizeOf?: (answer: T) => number;
   maxBytes?: number;
   /**
-   * Keeps an answer only when its body was offered before (not necessarily
-   * kept): a body that many devices send is kept from its second prepare on,
-   * while a flood of bodies each sent once keeps nothing. Keeping every one
-   * of those cost more than computing it (measured: 35-50 µs of CPU per
-   * prepare, nearly all garbage collection of answers that would never be
-   * asked again). Sightings are remembered in a fixed table of 32-bit body
-   * fingerprints: no allocation, and a collision only keeps an answer early.
+   * Keeps an answer from its body's second sighting on: keeping bodies sent
+   * once cost more than computing them (bench/README.md, bench:prepare).
+   * Sightings are 32-bit fingerprints in a fixed table: no allocation.
    */
   keepFromSecondSight?: boolean;
 }): PreparedAnswers<T> {

@@ -18,12 +18,9 @@ export const USER_PRIORITY_LIMIT = 2_000_000;
 export const PREBUILD_CLIENT = "asu/prebuild";
 
 /**
- * How workers hold their jobs. A worker renews its lock every
- * lockDuration / 2; once a dead worker's lock has expired, the stall check
- * (every stalledInterval, on every worker) marks the job and moves it back on
- * its next run. So a SIGKILLed worker's job is taken over within
- * lockDuration + 2 × stalledInterval (25 s), not the ~96 s of 30 s / 30 s.
- * A second stall of the same job fails it rather than looping.
+ * How workers hold their jobs: a SIGKILLed worker's job is taken over within
+ * lockDuration + 2 × stalledInterval (25 s); a second stall of one job fails
+ * it rather than looping.
  */
 export const WORKER_LOCK_SETTINGS = {
   lockDuration: 15_000,

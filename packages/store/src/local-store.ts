@@ -33,10 +33,8 @@ export function createLocalStore(
   const root = resolve(publicPath, "store");
   const minFreeBytes = options.minFreeBytes ?? 256 * 1024 * 1024;
   const presenceTtlMs = options.presenceTtlMs ?? 2000;
-  // Every answer of a finished build asks whether its files are still here,
-  // and a stat per file per answer (a trip through libuv's thread pool) cost
-  // more than the rest of a cache hit. Only "all there" is remembered, per
-  // hash with the file list it was true for, so a loss is seen within the TTL.
+  // A stat per file per answer cost more than the rest of a cache hit, so
+  // "all there" is remembered per hash and file list; a loss shows within the TTL.
   const present =
     presenceTtlMs > 0
       ? new LRUCache<string, string>({

@@ -1,15 +1,9 @@
 import { spawn } from "node:child_process";
 
 /*
- * The host's side of the build network. `--opt isolate=true` keeps build
- * containers off other isolated networks, but netavark (1.4, Podman 4.3)
- * lets them reach every port the host itself listens on, through the
- * bridge's gateway address or any other address of the host: a tier or a
- * worker's metrics on HOST=0.0.0.0, a Redis not bound to loopback, sshd.
- * Netavark has no option for that (`--opt` takes only isolate, mtu and
- * vlan; anything else is "unsupported bridge network option"), so the
- * guard is an nftables table of its own on the Podman host, next to
- * netavark's rules and independent of them.
+ * The host's side of the build network: netavark lets isolated containers
+ * reach every port the host listens on and has no option against it, so the
+ * guard is an nftables table of its own next to netavark's rules.
  */
 
 /** What the guard needs to know of a Podman network (`podman network inspect`). */
@@ -38,14 +32,9 @@ export function guardTableName(network: string): string {
 const addressFamily = (address: string) => (address.includes(":") ? "ip6" : "ip");
 
 /**
- * The nftables script guarding `network`: replaces any earlier guard of the
- * same network (run it again after the network was recreated). From the
- * build bridge the host accepts only DNS to the gateway (when enabled), the
- * allowed ports (at any of its addresses) and answers to the host's own connections; every other
- * connection to the host is refused at once (a reset, not a hang). Port
- * forwards (DNAT: a container's published port reached through any host
- * address) are dropped too, whatever network the target is on. Traffic
- * through the host to the internet is untouched.
+ * The nftables script guarding `network`, replacing an earlier guard of it:
+ * from the bridge the host takes only DNS and the allowed ports and refuses
+ * the rest at once (port forwards too); traffic to the internet is untouched.
  */
 export function guardRuleset(network: GuardedNetwork, options: GuardOptions = {}): string {
   const table = guardTableName(network.name);

@@ -10,10 +10,7 @@ export function isNetworkMode(network: string): boolean {
 
 /**
  * Creates the build containers' network unless it exists or is a network
- * mode. The worker refuses to start without it, and on a fresh machine
- * nobody has created it yet. It is isolated (`--opt isolate=true`): code
- * running in a build cannot reach containers of other isolated networks,
- * the stack's own among them; the internet stays reachable.
+ * mode, isolated (`--opt isolate=true`) from the stack's own networks.
  * @returns whether it was created now
  */
 export async function ensurePodmanNetwork(socketPath: string, network: string): Promise<boolean> {

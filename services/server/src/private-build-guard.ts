@@ -11,7 +11,7 @@ import { podmanMessage, podmanRequest } from "./podman-api.ts";
 import { findProgram } from "./program-check.ts";
 
 export const UNGUARDED_WARNING =
-  "the build network is not guarded: code running in a build can connect to every port this host listens on beyond loopback (this server's API with HOST=0.0.0.0, sshd, other services). Start the server as root with nft installed (apt-get install nftables) to guard it, or keep the host's services on loopback (README: What a build can reach)";
+  "the build network is not guarded: code running in a build can connect to every port this host listens on beyond loopback (this server's API with HOST=0.0.0.0, sshd, other services). Start the server as root with nft installed (apt-get install nftables) to guard it, or keep the host's services on loopback (docs/security.md: What a build can reach)";
 
 export interface PrivateBuildGuardOptions {
   /** The private Podman's API socket. */

@@ -68,12 +68,9 @@ async function waitUntilReady(child: SupervisedChild, url: string): Promise<void
 }
 
 /**
- * A redis-server owned by this process: loopback only, on a free port, its
- * data and append-only file under `dataDir` so queued builds and results
- * survive a restart. It requires a password made anew at each start: any
- * local process (a build container reaching the host included) that is not
- * this server is refused. The password goes in through a file only the
- * owner reads, never the command line others can see.
+ * A redis-server owned by this process: loopback only, data under `dataDir`,
+ * and a new password each start (passed in a file only the owner reads), so
+ * no other local process, a build container included, gets in.
  */
 export async function startPrivateRedis(options: {
   program: string;
