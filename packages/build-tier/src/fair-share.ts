@@ -39,6 +39,8 @@ return count - 1
 `;
 
 export interface FairShare {
+  /** MAX_PENDING_PER_CLIENT: the builds one client may have waiting. */
+  readonly max: number;
   /**
    * Counts a new build against its client; `admitted: false` when the client
    * already has `max` builds waiting (the build is then not counted).
@@ -52,6 +54,7 @@ export function createFairShare(redis: Redis, options: { max: number; now?: () =
   const now = options.now ?? Date.now;
   const keyOf = (client: string) => `${PENDING_KEY_PREFIX}${client}`;
   return {
+    max: options.max,
     async admit(client, requestHash) {
       const waiting = Number(
         await redis.eval(
@@ -72,3 +75,10 @@ export function createFairShare(redis: Redis, options: { max: number; now?: () =
     },
   } satisfies FairShare;
 }
+
+/** No share at all (MAX_PENDING_PER_CLIENT unset): every build is admitted, nothing is counted. */
+export const UNLIMITED_SHARE: FairShare = {
+  max: Number.POSITIVE_INFINITY,
+  admit: async () => ({ admitted: true, waiting: 0 }),
+  release: async () => {},
+};
