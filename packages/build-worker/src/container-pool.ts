@@ -4,6 +4,7 @@ import {
   WARM_IDLE_SECONDS,
   warmContainerOptions,
 } from "./build-container.ts";
+import { isNotFound } from "./podman-errors.ts";
 
 /*
  * Warm containers: creating and starting a build container is a third of a
@@ -90,10 +91,6 @@ const READY_TIMEOUT_MS = 60_000;
 /** Images whose last build the pool remembers. */
 const REMEMBERED_IMAGES = 256;
 
-function statusCode(error: unknown): number | undefined {
-  return (error as { statusCode?: number } | null)?.statusCode;
-}
-
 export function createContainerPool(options: ContainerPoolOptions): ContainerPool {
   const { docker, size } = options;
   const idleMs = options.idleMs ?? WARM_IDLE_SECONDS * 1000;
@@ -115,7 +112,7 @@ export function createContainerPool(options: ContainerPoolOptions): ContainerPoo
       .then(
         () => undefined,
         (error: unknown) => {
-          if (statusCode(error) !== 404) report(error);
+          if (!isNotFound(error)) report(error);
         },
       );
     removals.add(removal);

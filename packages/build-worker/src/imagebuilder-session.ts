@@ -30,6 +30,8 @@ export {
   WORKER_LABEL,
 } from "./build-container.ts";
 
+import { isNotFound } from "./podman-errors.ts";
+
 export const BUILD_USER = "buildbot";
 /** buildbot's ids in the ImageBuilder images, used when `id` cannot tell. */
 const FALLBACK_OWNER: FileOwner = { uid: 1000, gid: 1000 };
@@ -106,10 +108,6 @@ export interface ImagebuilderSession {
   copyOut(dir: string, hostDir: string, maxBytes?: number): Promise<ExtractResult>;
   /** Kills and removes the container; safe to call any number of times. */
   remove(): Promise<void>;
-}
-
-function statusCode(error: unknown): number | undefined {
-  return (error as { statusCode?: number } | null)?.statusCode;
 }
 
 function abortError(signal: AbortSignal): Error {
@@ -214,7 +212,7 @@ export async function openImagebuilderSession(
       container.remove({ force: true, v: true }).then(
         () => undefined,
         (error: unknown) => {
-          if (statusCode(error) !== 404) throw error;
+          if (!isNotFound(error)) throw error;
         },
       ),
       staleRemoval.catch(() => {}),
@@ -482,7 +480,7 @@ export async function openImagebuilderSession(
       answer.resume?.();
       return true;
     } catch (error) {
-      if (statusCode(error) === 404) return false;
+      if (isNotFound(error)) return false;
       throw error;
     }
   }
@@ -492,7 +490,7 @@ export async function openImagebuilderSession(
     try {
       archive = (await untilAborted(container.getArchive({ path }), signal)) as Readable;
     } catch (error) {
-      if (statusCode(error) === 404) return undefined;
+      if (isNotFound(error)) return undefined;
       throw error;
     }
     return untilAborted(readSingleFile(archive, READ_FILE_LIMIT), signal);
@@ -528,7 +526,7 @@ async function removeContainers(
       await docker.getContainer(info.Id).remove({ force: true, v: true });
       removed.push(info.Id);
     } catch (error) {
-      if (statusCode(error) !== 404) throw error;
+      if (!isNotFound(error)) throw error;
     }
   }
   return removed;
