@@ -150,128 +150,141 @@ function jobDataOf(
   };
 }
 
-/** The build POST's decision, without HTTP: the route parses, calls `submit` and sends. */
-export function createSubmitBuild(deps: SubmitBuildDeps): SubmitBuild {
-  const { queue, settings, counters } = deps;
-  const bodies = bodyMemory();
+/** The one place an existing build answers a POST: counted, then returned to be sent. */
+function answered(deps: SubmitBuildDeps, answer: KnownAnswer, who: CountedClient): KnownAnswer {
+  deps.counters.count(outcomeOf(answer), who);
+  return answer;
+}
 
-  /** The one place an existing build answers a POST: counted, then returned to be sent. */
-  function answered(answer: KnownAnswer, who: CountedClient): KnownAnswer {
-    counters.count(outcomeOf(answer), who);
-    return answer;
+/** The answer of a hash when a POST may be given it; `replaceable` when it is a failure of ours. */
+async function existing(deps: SubmitBuildDeps, hash: string, found: FoundJobs) {
+  const answer = await deps.answers.answerFor(hash, found);
+  if (answer && servesPost(answer)) return { answer, replaceable: false };
+  return { answer: undefined, replaceable: answer !== undefined };
+}
+
+async function validate(
+  deps: SubmitBuildDeps,
+  asked: BuildRequest,
+  who: CountedClient,
+): Promise<ValidatedRequest> {
+  try {
+    return await deps.validate(asked);
+  } catch (error) {
+    deps.counters.count("refused", { userAgent: who.userAgent });
+    throw error;
   }
+}
 
-  /** The answer of a hash when a POST may be given it; `replaceable` when it is a failure of ours. */
-  async function existing(hash: string, found: FoundJobs) {
-    const answer = await deps.answers.answerFor(hash, found);
-    if (answer && servesPost(answer)) return { answer, replaceable: false };
-    return { answer: undefined, replaceable: answer !== undefined };
+/**
+ * Counts a new build against its client's share of the queue, or refuses
+ * it with 429. Returns the release for a build that is then not queued.
+ */
+async function claimShare(deps: SubmitBuildDeps, requester: Requester, hash: string) {
+  const { address } = requester;
+  if (!address) return async () => {};
+  const { admitted, waiting } = await deps.share.admit(address, hash);
+  if (!admitted) {
+    const retryAfter = (await deps.eta.newBuild(0)) ?? 60;
+    requester.log().info({ client: address, waiting }, "build refused: client over its share");
+    throw overItsShare(waiting, deps.share.max, retryAfter);
   }
+  return () => deps.share.release(address, hash);
+}
 
-  async function validate(asked: BuildRequest, who: CountedClient): Promise<ValidatedRequest> {
-    try {
-      return await deps.validate(asked);
-    } catch (error) {
-      counters.count("refused", { userAgent: who.userAgent });
-      throw error;
-    }
-  }
+/** The hash's old job as this request read it, and whether it is a failure of ours to replace. */
+interface OldJob {
+  job: FoundJob | undefined;
+  replaceable: boolean;
+}
 
-  /**
-   * Counts a new build against its client's share of the queue, or refuses
-   * it with 429. Returns the release for a build that is then not queued.
-   */
-  async function claimShare(requester: Requester, hash: string) {
-    const { address } = requester;
-    if (!address) return async () => {};
-    const { admitted, waiting } = await deps.share.admit(address, hash);
-    if (!admitted) {
-      const retryAfter = (await deps.eta.newBuild(0)) ?? 60;
-      requester.log().info({ client: address, waiting }, "build refused: client over its share");
-      throw overItsShare(waiting, deps.share.max, retryAfter);
-    }
-    return () => deps.share.release(address, hash);
-  }
-
-  /** Into the queue within MAX_PENDING_JOBS, after dropping or reviving the hash's old job as read. */
-  async function enqueue(
-    data: BuildJobData,
-    requester: Requester,
-    old: { job: FoundJob | undefined; replaceable: boolean },
-  ): Promise<Enqueued> {
-    const { job } = old;
-    if (job?.expired) await queue.dropExpired(job);
-    if (old.replaceable && job && (await queue.rebuildInfrastructureFailure(job))) {
-      requester
-        .log()
-        .info({ request_hash: data.requestHash }, "rebuilding after an infrastructure failure");
-    }
-    return queue.enqueueWithin(data, settings.max_pending_jobs, {
-      retries: settings.infra_retries ?? 0,
-      delaySeconds: settings.infra_retry_delay ?? 30,
-    });
-  }
-
-  /** The one place a new build is admitted and enqueued, with its client. */
-  async function admitAndEnqueue(
-    data: BuildJobData,
-    requester: Requester,
-    old: { job: FoundJob | undefined; replaceable: boolean },
-  ): Promise<BuildAnswer> {
-    const release = await claimShare(requester, data.requestHash);
-    let admitted: Enqueued;
-    try {
-      admitted = await enqueue(data, requester, old);
-    } catch (error) {
-      await release().catch(() => {});
-      throw error;
-    }
-    if (!admitted.enqueued) {
-      await release().catch(() => {});
-      throw serverOverloaded(admitted.waiting);
-    }
-    const { request, image } = data;
+/** Into the queue within MAX_PENDING_JOBS, after dropping or reviving the hash's old job as read. */
+async function enqueue(
+  deps: SubmitBuildDeps,
+  data: BuildJobData,
+  requester: Requester,
+  old: OldJob,
+): Promise<Enqueued> {
+  const { queue, settings } = deps;
+  const { job } = old;
+  if (job?.expired) await queue.dropExpired(job);
+  if (old.replaceable && job && (await queue.rebuildInfrastructureFailure(job))) {
     requester
       .log()
-      .info(
-        { request_hash: data.requestHash, version: request.version, target: request.target, image },
-        "build enqueued",
-      );
-    return deps.eta.annotate(buildAnswer(admitted.snapshot), admitted.snapshot);
+      .info({ request_hash: data.requestHash }, "rebuilding after an infrastructure failure");
   }
+  return queue.enqueueWithin(data, settings.max_pending_jobs, {
+    retries: settings.infra_retries ?? 0,
+    delaySeconds: settings.infra_retry_delay ?? 30,
+  });
+}
 
-  /** A request nothing answers yet: counted as a miss, checked, then queued. */
-  async function newBuild(
-    validated: ValidatedRequest,
-    build: { hash: string; skipPackageResolution: boolean; who: CountedClient },
-    requester: Requester,
-    old: { job: FoundJob | undefined; replaceable: boolean },
-  ): Promise<BuildAnswer> {
-    const { request } = validated;
-    // The server-side package rules, applied once here: the statistics,
-    // the package check and the worker build this list.
-    const packages = packagesForBuild(request, {
-      skipPackageResolution: build.skipPackageResolution,
-    });
-    const extra = counters.statsEnabled ? [extraPackagesOf(request, packages, validated)] : [];
-    counters.count("miss", build.who, extra);
-    const data = jobDataOf(
-      validated,
-      { hash: build.hash, packages, requestId: requester.requestId },
-      deps,
+/** The one place a new build is admitted and enqueued, with its client. */
+async function admitAndEnqueue(
+  deps: SubmitBuildDeps,
+  data: BuildJobData,
+  requester: Requester,
+  old: OldJob,
+): Promise<BuildAnswer> {
+  const release = await claimShare(deps, requester, data.requestHash);
+  let admitted: Enqueued;
+  try {
+    admitted = await enqueue(deps, data, requester, old);
+  } catch (error) {
+    await release().catch(() => {});
+    throw error;
+  }
+  if (!admitted.enqueued) {
+    await release().catch(() => {});
+    throw serverOverloaded(admitted.waiting);
+  }
+  const { request, image } = data;
+  requester
+    .log()
+    .info(
+      { request_hash: data.requestHash, version: request.version, target: request.target, image },
+      "build enqueued",
     );
-    const refused = await deps.packageCheck.refuse({ validated, data, log: requester.log() });
-    if (refused) return refused;
-    return admitAndEnqueue(data, requester, old);
-  }
+  return deps.eta.annotate(buildAnswer(admitted.snapshot), admitted.snapshot);
+}
 
+/** A request nothing answers yet: counted as a miss, checked, then queued. */
+async function newBuild(
+  deps: SubmitBuildDeps,
+  validated: ValidatedRequest,
+  build: { hash: string; skipPackageResolution: boolean; who: CountedClient },
+  requester: Requester,
+  old: OldJob,
+): Promise<BuildAnswer> {
+  const { request } = validated;
+  const { counters } = deps;
+  // The server-side package rules, applied once here: the statistics,
+  // the package check and the worker build this list.
+  const packages = packagesForBuild(request, {
+    skipPackageResolution: build.skipPackageResolution,
+  });
+  const extra = counters.statsEnabled ? [extraPackagesOf(request, packages, validated)] : [];
+  counters.count("miss", build.who, extra);
+  const data = jobDataOf(
+    validated,
+    { hash: build.hash, packages, requestId: requester.requestId },
+    deps,
+  );
+  const refused = await deps.packageCheck.refuse({ validated, data, log: requester.log() });
+  if (refused) return refused;
+  return admitAndEnqueue(deps, data, requester, old);
+}
+
+/** The build POST's decision, without HTTP: the route parses, calls `submit` and sends. */
+export function createSubmitBuild(deps: SubmitBuildDeps): SubmitBuild {
+  const bodies = bodyMemory();
   return {
     async knownBody(bodyKey, requester) {
       const seen = bodies.get(bodyKey);
       if (!seen) return undefined;
       const known = await deps.answers.answerFor(seen.hash);
       if (!known || !servesPost(known)) return undefined;
-      return answered(known, { client: seen.client, userAgent: requester.userAgent });
+      return answered(deps, known, { client: seen.client, userAgent: requester.userAgent });
     },
 
     async submit({ asked, skipPackageResolution, bodyKey, requester }) {
@@ -279,22 +292,22 @@ export function createSubmitBuild(deps: SubmitBuildDeps): SubmitBuild {
       // The jobs this request read, by hash: each is read once.
       const found: FoundJobs = new Map();
       const askedHash = requestHash(asked, { skipPackageResolution });
-      const known = await existing(askedHash, found);
+      const known = await existing(deps, askedHash, found);
       if (known.answer) {
         bodies.remember(bodyKey, askedHash, asked.client);
-        return answered(known.answer, who);
+        return answered(deps, known.answer, who);
       }
-      const validated = await validate(asked, who);
+      const validated = await validate(deps, asked, who);
       const hash = requestHash(validated.request, { skipPackageResolution });
       bodies.remember(bodyKey, hash, asked.client);
       let { replaceable } = known;
       if (hash !== askedHash) {
-        const resolved = await existing(hash, found);
-        if (resolved.answer) return answered(resolved.answer, who);
+        const resolved = await existing(deps, hash, found);
+        if (resolved.answer) return answered(deps, resolved.answer, who);
         replaceable ||= resolved.replaceable;
       }
       const old = { job: found.get(hash), replaceable };
-      return newBuild(validated, { hash, skipPackageResolution, who }, requester, old);
+      return newBuild(deps, validated, { hash, skipPackageResolution, who }, requester, old);
     },
   };
 }
