@@ -34,8 +34,6 @@ const NOT_YET_SPLIT = new Set<string>([
   "completed-mirror.ts#startMirror",
   "prepare-app.ts#createPrepareApp",
   "build-queue.ts#createBuildQueue",
-  "local-store.ts#createLocalStore",
-  "s3-store.ts#createS3Store",
   "metadata-client.ts#createMetadataClient",
   "openwrt-catalog.ts#createOpenwrtCatalog",
   "package-indexes.ts#createPackageIndexes",
