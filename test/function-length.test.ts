@@ -34,9 +34,6 @@ const NOT_YET_SPLIT = new Set<string>([
   "completed-mirror.ts#startMirror",
   "prepare-app.ts#createPrepareApp",
   "build-queue.ts#createBuildQueue",
-  "metadata-client.ts#createMetadataClient",
-  "openwrt-catalog.ts#createOpenwrtCatalog",
-  "package-indexes.ts#createPackageIndexes",
 ]);
 
 /** Sources below `dir`, tests left out; node_modules is not walked into. */
