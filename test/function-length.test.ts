@@ -22,8 +22,6 @@ const MAX_LINES = 80;
  */
 const NOT_YET_SPLIT = new Set<string>([
   "svg-charts.js#lineChart",
-  "build-processor.ts#createBuildProcessor",
-  "build-processor.ts#processBuild",
   "container-pool.ts#createContainerPool",
   "imagebuilder-session.ts#openImagebuilderSession",
   "imagebuilder-session.ts#execute",
