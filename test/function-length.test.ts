@@ -22,7 +22,6 @@ const MAX_LINES = 80;
  */
 const NOT_YET_SPLIT = new Set<string>([
   "svg-charts.js#lineChart",
-  "worker.ts#startWorker",
   "build-request.ts#buildRequestSchema",
   "ordered-json.ts#parseText",
   "build-cache-probe.ts#createBuildCacheProbe",
