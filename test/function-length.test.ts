@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { basename, join, relative, resolve } from "node:path";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
+import { sourceFiles } from "./support/source-files.ts";
 
 /*
  * No function in packages/{name}/src runs over 80 lines: a longer one is
@@ -28,17 +29,6 @@ const NOT_YET_SPLIT = new Set<string>([
   // Where admission and enqueueing become one step.
   "build-queue.ts#createBuildQueue",
 ]);
-
-/** Sources below `dir`, tests left out; node_modules is not walked into. */
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return entry.name === "node_modules" ? [] : sourceFiles(path);
-    return entry.isFile() && /\.(ts|js)$/.test(entry.name) && !/\.test\.ts$/.test(entry.name)
-      ? [path]
-      : [];
-  });
-}
 
 /** What a reader calls a function: its name, the name it is bound to, or the method's. */
 function nameOf(node: ts.FunctionLikeDeclaration): string {

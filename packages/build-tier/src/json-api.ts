@@ -9,6 +9,7 @@ import { type ApiApp, createRoute, openapiAt } from "@asu/http";
 import {
   type IndexSource,
   type MetadataClient,
+  newestTargets,
   type OpenwrtCatalog,
   readFeeds,
   readIndexSource,
@@ -216,21 +217,6 @@ interface JsonSources {
   answers: DerivedCache<string>;
   /** Apart, so a crawl over every device's profile cannot evict the package indexes. */
   profileAnswers: DerivedCache<string>;
-}
-
-/**
- * Targets of a branch's newest version that upstream has published them
- * for: right after a release is announced its folder may still be empty.
- */
-async function newestTargets(
-  catalog: JsonSources["catalog"],
-  versions: readonly string[],
-): Promise<TargetsJson | undefined> {
-  for (const version of versions) {
-    const targets = await catalog.targets(version);
-    if (targets !== undefined) return targets;
-  }
-  return undefined;
 }
 
 async function branchParts({ catalog }: JsonSources) {

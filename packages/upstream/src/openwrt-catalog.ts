@@ -173,3 +173,19 @@ export function createOpenwrtCatalog(options: CatalogOptions): OpenwrtCatalog {
     },
   };
 }
+
+/**
+ * Targets of a branch's newest version that upstream has published them
+ * for (`versions` newest first): right after a release is announced its
+ * folder may still be empty.
+ */
+export async function newestTargets(
+  catalog: Pick<OpenwrtCatalog, "targets">,
+  versions: readonly string[],
+): Promise<TargetsJson | undefined> {
+  for (const version of versions) {
+    const targets = await catalog.targets(version);
+    if (targets !== undefined) return targets;
+  }
+  return undefined;
+}
