@@ -25,7 +25,6 @@ const NOT_YET_SPLIT = new Set<string>([
   "ordered-json.ts#parseText",
   "build-cache-probe.ts#createBuildCacheProbe",
   "completed-mirror.ts#startMirror",
-  "prepare-app.ts#createPrepareApp",
   // Where admission and enqueueing become one step.
   "build-queue.ts#createBuildQueue",
 ]);
