@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
+import { sourceFiles } from "./support/source-files.ts";
 
 /*
  * The folders tell the architecture only while imports keep to it:
@@ -11,17 +12,6 @@ import { describe, expect, it } from "vitest";
  */
 
 const ROOT = resolve(import.meta.dirname, "..");
-
-/** The non-test sources below `dir`; node_modules is not walked into (it holds thousands of files). */
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return entry.name === "node_modules" ? [] : sourceFiles(path);
-    return entry.isFile() && /\.(ts|js)$/.test(entry.name) && !/\.test\.ts$/.test(entry.name)
-      ? [path]
-      : [];
-  });
-}
 
 function importsOf(path: string): string[] {
   const text = readFileSync(path, "utf8");

@@ -14,6 +14,7 @@ import {
   ARCHER,
   BUILD_ROUTE_SETTINGS,
   type BuildRouteStand,
+  buildRouteDeps,
   startBuildRouteStand,
 } from "./support/build-route-stand.ts";
 import { announceRelease, unannounceRelease } from "./support/release-announcement.ts";
@@ -55,13 +56,7 @@ async function startTier(
   const { client, catalog } = stand.catalog();
   const app = createApiApp({ title: "build", version: "0", logger: silentLogger("release-day") });
   const popular = createPopularRequests(stand.redis, { limit: settings.release_prebuilds });
-  registerBuildRoutes(app, {
-    catalog,
-    queue: stand.queue,
-    settings: tierSettings,
-    redis: stand.redis,
-    popular,
-  });
+  registerBuildRoutes(app, buildRouteDeps(stand, tierSettings, { catalog, client, popular }));
   const watcher = createReleaseWatcher({
     redis: stand.redis,
     client,

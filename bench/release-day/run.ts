@@ -11,12 +11,14 @@ import {
   createBuildQueue,
   KEY_PREFIX,
 } from "@asu/queue";
-import { createPopularRequests } from "@asu/stats";
+import { createPopularRequests, createStatsRecorder } from "@asu/stats";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { Worker } from "bullmq";
+import { createEtaSource } from "../../packages/build-tier/src/build-eta.ts";
 import { registerBuildRoutes } from "../../packages/build-tier/src/build-routes.ts";
+import { NO_PACKAGE_CHECK } from "../../packages/build-tier/src/package-check.ts";
 import { createReleaseWatcher } from "../../packages/build-tier/src/release-watcher.ts";
-import { BUILD_ROUTE_SETTINGS } from "../../test/support/build-route-stand.ts";
+import { BUILD_ROUTE_SETTINGS, KEEPS_EVERYTHING } from "../../test/support/build-route-stand.ts";
 import { startFakeUpstream } from "../../test/support/fake-upstream.ts";
 import { startRedisServer } from "../../test/support/redis-server.ts";
 import { announceRelease } from "../../test/support/release-announcement.ts";
@@ -107,7 +109,19 @@ async function releaseDay(withPrebuilds: boolean) {
   const app = createApiApp({ title: "bench", version: "0", logger: silentLogger("bench") });
   // Popular requests are remembered in both runs; only prebuilding differs.
   const popular = createPopularRequests(redis, { limit: n("prebuilds") });
-  registerBuildRoutes(app, { catalog, queue, settings, redis, popular });
+  registerBuildRoutes(app, {
+    catalog,
+    client,
+    queue,
+    settings,
+    redis,
+    popular,
+    eta: createEtaSource({ queue, redis }),
+    store: KEEPS_EVERYTHING,
+    stats: createStatsRecorder(redis, { enabled: false }),
+    packageCheck: NO_PACKAGE_CHECK,
+    logger: silentLogger("bench"),
+  });
   const watcher = createReleaseWatcher({
     redis,
     client,

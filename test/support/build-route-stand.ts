@@ -7,6 +7,7 @@ import {
   createBuildQueue,
   KEY_PREFIX,
 } from "@asu/queue";
+import { createStatsRecorder } from "@asu/stats";
 import {
   createMetadataClient,
   createOpenwrtCatalog,
@@ -15,8 +16,12 @@ import {
 } from "@asu/upstream";
 import { type Job, Worker } from "bullmq";
 import type { Redis } from "ioredis";
+import type { EtaSource } from "../../packages/build-tier/src/build-eta.ts";
+import type { BuildRouteDeps } from "../../packages/build-tier/src/build-routes.ts";
+import { NO_PACKAGE_CHECK } from "../../packages/build-tier/src/package-check.ts";
 import { type FakeUpstream, startFakeUpstream } from "./fake-upstream.ts";
 import { type RedisServer, startRedisServer } from "./redis-server.ts";
+import { silentLogger } from "./silent-logger.ts";
 
 /*
  * What the build tier's route tests stand on: a real Redis, the fake
@@ -101,6 +106,43 @@ export async function startBuildRouteStand(): Promise<BuildRouteStand> {
       await upstream.close();
       await redisServer.stop();
     },
+  };
+}
+
+/** Estimates that add nothing: a route test's 202 bodies are what the queue says. */
+export const NO_ESTIMATES: EtaSource = {
+  of: async () => undefined,
+  newBuild: async () => undefined,
+  annotate: async (answer) => answer,
+};
+
+/** A store that has every file: a finished build is answered as done. */
+export const KEEPS_EVERYTHING: BuildRouteDeps["store"] = { has: async () => true };
+
+/**
+ * The build routes' dependencies on the stand: its Redis, queue and a new
+ * catalogue, with small fakes where a file does not test that part (no wait
+ * estimates, a store that keeps everything, no package check); statistics
+ * as `settings.server_stats` says. A file passes the real ones it tests.
+ */
+export function buildRouteDeps(
+  stand: BuildRouteStand,
+  settings: BuildRouteDeps["settings"] & { server_stats?: boolean },
+  overrides: Partial<BuildRouteDeps> = {},
+): BuildRouteDeps {
+  const { client, catalog } = stand.catalog();
+  return {
+    catalog,
+    client,
+    queue: stand.queue,
+    redis: stand.redis,
+    settings,
+    eta: NO_ESTIMATES,
+    store: KEEPS_EVERYTHING,
+    stats: createStatsRecorder(stand.redis, { enabled: settings.server_stats === true }),
+    packageCheck: NO_PACKAGE_CHECK,
+    logger: silentLogger("build-routes"),
+    ...overrides,
   };
 }
 

@@ -1,6 +1,7 @@
 import { type ApiApp, createApiApp } from "@asu/http";
-import type { Logger } from "@asu/observability";
+import { type Logger, metricsRegistry, refusedBuildMetrics } from "@asu/observability";
 import type { BuildQueue } from "@asu/queue";
+import { createStatsRecorder } from "@asu/stats";
 import type { BuildStore } from "@asu/store";
 import {
   createPackageIndexes,
@@ -15,6 +16,7 @@ import { type BuildRouteDeps, registerBuildRoutes } from "./build-routes.ts";
 import { registerCompletedHashesRoute } from "./completed-hashes-route.ts";
 import { registerHealthRoute } from "./health-route.ts";
 import { registerJsonApi } from "./json-api.ts";
+import { createPackageCheck, NO_PACKAGE_CHECK } from "./package-check.ts";
 import { registerPages } from "./pages/register-pages.ts";
 import { registerRedirects } from "./redirects.ts";
 import { redisUnavailable } from "./redis-errors.ts";
@@ -30,6 +32,8 @@ export interface BuildAppDeps {
   store: BuildStore;
   settings: BuildRouteDeps["settings"] & {
     upstream_url: string;
+    /** SERVER_STATS. */
+    server_stats?: boolean;
     server_contact?: string | undefined;
     /** PACKAGE_CHECK: check packages against the indexes before queueing (default on). */
     package_check?: boolean;
@@ -50,6 +54,28 @@ export const ALLOWED_METHODS: Readonly<Record<string, string>> = {
   "/api/v1/build/:request_hash": "GET, HEAD, OPTIONS",
 };
 
+/**
+ * The build tier's one statistics recorder (summed in memory, written once a
+ * second) and the package check before the queue, which counts with it.
+ */
+function buildTierRecorders(app: ApiApp, deps: BuildAppDeps) {
+  const { settings, redis, logger } = deps;
+  const stats = createStatsRecorder(redis, {
+    enabled: settings.server_stats === true,
+    onError: (error) => logger.warn({ err: error.message }, "recording statistics failed"),
+  });
+  if (settings.package_check === false) return { stats, packageCheck: NO_PACKAGE_CHECK };
+  const indexes =
+    deps.indexes ?? createPackageIndexes({ client: deps.client, branches: deps.catalog.branches });
+  const packageCheck = createPackageCheck({
+    indexes,
+    redis,
+    stats,
+    onRefused: refusedBuildMetrics(metricsRegistry(app)).refused.inc,
+  });
+  return { stats, packageCheck };
+}
+
 export function createBuildApp(deps: BuildAppDeps): ApiApp {
   const app = createApiApp({
     title: "ASU build tier",
@@ -61,18 +87,13 @@ export function createBuildApp(deps: BuildAppDeps): ApiApp {
   });
   // First: `//path` is redirected before any route could match it.
   registerRedirects(app);
-  const indexes =
-    deps.settings.package_check === false
-      ? undefined
-      : (deps.indexes ??
-        createPackageIndexes({ client: deps.client, branches: deps.catalog.branches }));
   // One reading of workers and build durations serves the API's answers and the home page.
   const eta = createEtaSource({
     queue: deps.queue,
     redis: deps.redis,
     onError: (error) => deps.logger.warn({ err: error.message }, "reading wait estimates failed"),
   });
-  registerBuildRoutes(app, { ...deps, eta, indexes });
+  registerBuildRoutes(app, { ...deps, eta, ...buildTierRecorders(app, deps) });
   registerBuildCacheRoute(app, deps);
   registerCompletedHashesRoute(app, deps);
   registerStatsRoutes(app, deps);

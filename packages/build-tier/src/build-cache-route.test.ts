@@ -8,6 +8,7 @@ import {
   ARCHER,
   BUILD_ROUTE_SETTINGS,
   type BuildRouteStand,
+  buildRouteDeps,
   startBuildRouteStand,
 } from "../../../test/support/build-route-stand.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
@@ -32,12 +33,7 @@ beforeAll(async () => {
   store = createLocalStore(await mkdtemp(join(tmpdir(), "asu-build-cache-")), {
     presenceTtlMs: 0,
   });
-  registerBuildRoutes(app, {
-    catalog: stand.catalog().catalog,
-    queue,
-    store,
-    settings: BUILD_ROUTE_SETTINGS,
-  });
+  registerBuildRoutes(app, buildRouteDeps(stand, BUILD_ROUTE_SETTINGS, { store }));
   registerBuildCacheRoute(app, { queue, redis, store });
   served = await serveApp(app);
 });

@@ -12,6 +12,7 @@ import {
   ARCHER,
   BUILD_ROUTE_SETTINGS,
   type BuildRouteStand,
+  buildRouteDeps,
   callJson,
   startBuildRouteStand,
 } from "../../../test/support/build-route-stand.ts";
@@ -49,7 +50,7 @@ beforeAll(async () => {
 beforeEach(async () => {
   await redis.flushdb();
   app = createApiApp({ title: "build", version: "0", logger: silent });
-  registerBuildRoutes(app, { catalog: stand.catalog().catalog, queue, settings });
+  registerBuildRoutes(app, buildRouteDeps(stand, settings));
   served = await serveApp(app);
 });
 
@@ -374,9 +375,8 @@ describe("GET /api/v1/stats", () => {
 describe("failures of ours", () => {
   /** A second build-tier replica on the same queue, with its own in-memory answers. */
   async function replica(extra: Partial<typeof settings> & Record<string, unknown> = {}) {
-    const { catalog } = stand.catalog();
     const other = createApiApp({ title: "build", version: "0", logger: silent });
-    registerBuildRoutes(other, { catalog, queue, settings: { ...settings, ...extra } });
+    registerBuildRoutes(other, buildRouteDeps(stand, { ...settings, ...extra }));
     return serveApp(other);
   }
   async function get(url: string, hash: string) {

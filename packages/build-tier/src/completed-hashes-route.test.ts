@@ -8,6 +8,7 @@ import {
   ARCHER,
   BUILD_ROUTE_SETTINGS,
   type BuildRouteStand,
+  buildRouteDeps,
   callJson,
   startBuildRouteStand,
 } from "../../../test/support/build-route-stand.ts";
@@ -31,12 +32,7 @@ beforeAll(async () => {
   const { queue, redis } = stand;
   completedKey = queue.queue.keys.completed as string;
   store = createLocalStore(await mkdtemp(join(tmpdir(), "asu-completed-hashes-")));
-  registerBuildRoutes(app, {
-    catalog: stand.catalog().catalog,
-    queue,
-    store,
-    settings: BUILD_ROUTE_SETTINGS,
-  });
+  registerBuildRoutes(app, buildRouteDeps(stand, BUILD_ROUTE_SETTINGS, { store }));
   registerCompletedHashesRoute(app, { queue, redis });
   served = await serveApp(app);
 });

@@ -11,6 +11,7 @@ import {
   ARCHER,
   BUILD_ROUTE_SETTINGS,
   type BuildRouteStand,
+  buildRouteDeps,
   startBuildRouteStand,
 } from "../../../test/support/build-route-stand.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
@@ -44,17 +45,15 @@ afterAll(async () => {
 
 async function serveTier(maxPendingJobs: number, share = SHARE) {
   const app = createApiApp({ title: "build", version: "0", logger: silentLogger("fair") });
-  registerBuildRoutes(app, {
-    catalog: stand.catalog().catalog,
-    queue: stand.queue,
-    redis: stand.redis,
-    settings: {
+  registerBuildRoutes(
+    app,
+    buildRouteDeps(stand, {
       ...BUILD_ROUTE_SETTINGS,
       max_pending_jobs: maxPendingJobs,
       max_pending_per_client: share,
       trusted_proxies: ["127.0.0.1/32", "::1"],
-    },
-  });
+    }),
+  );
   served = await serveApp(app);
   return served.url;
 }

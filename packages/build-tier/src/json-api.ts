@@ -9,6 +9,7 @@ import { type ApiApp, createRoute, openapiAt } from "@asu/http";
 import {
   type IndexSource,
   type MetadataClient,
+  newestTargets,
   type OpenwrtCatalog,
   readFeeds,
   readIndexSource,
@@ -16,7 +17,7 @@ import {
 } from "@asu/upstream";
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { createDerivedCache } from "./derived-cache.ts";
+import { createDerivedCache, type DerivedCache } from "./derived-cache.ts";
 import { type JsonFileRequest, parseJsonFilePath } from "./json-paths.ts";
 import { branchSummaries, overviewJson, type ServerSummary } from "./overview.ts";
 import { feedIndexAnswer, targetIndexAnswer } from "./package-index.ts";
@@ -209,6 +210,102 @@ function jsonSegments(pathname: string): string[] | undefined {
   }
 }
 
+/** Where the JSON files come from, and the answers kept as text. */
+interface JsonSources {
+  catalog: JsonApiDeps["catalog"];
+  client: JsonApiDeps["client"];
+  answers: DerivedCache<string>;
+  /** Apart, so a crawl over every device's profile cannot evict the package indexes. */
+  profileAnswers: DerivedCache<string>;
+}
+
+async function branchParts({ catalog }: JsonSources) {
+  const { branches } = catalog;
+  const serverVersions = await catalog.versions();
+  const grouped = versionsByBranch(serverVersions.versions, branches);
+  const targets = await Promise.all(
+    branches.map((branch) => newestTargets(catalog, grouped.get(branch.name) ?? [])),
+  );
+  const byBranch = new Map<string, TargetsJson>();
+  branches.forEach((branch, index) => {
+    const found = targets[index];
+    if (found !== undefined) byBranch.set(branch.name, found);
+  });
+  // serverVersions is one object per upstream .versions.json, the targets likewise.
+  const inputs = [serverVersions, ...targets];
+  const summaries = () => branchSummaries(branches, grouped, byBranch);
+  return { latest: serverVersions.latest, inputs, summaries };
+}
+
+async function targetIndex(
+  { client, answers }: JsonSources,
+  request: Extract<JsonFileRequest, { kind: "target-index" }>,
+) {
+  const dir = `${request.location.path}/targets/${request.target}`;
+  const base = await readIndexSource(client, `${dir}/packages`);
+  let profiles: ProfilesJson | undefined;
+  let kmods: IndexSource | undefined;
+  if (base !== undefined && hasSplitKmods(request.location.version, request.location.branch)) {
+    profiles = await client.getJson<ProfilesJson>(`${dir}/profiles.json`);
+    const kernel = kmodsDirectory(profiles?.linux_kernel);
+    if (kernel !== undefined) kmods = await readIndexSource(client, `${dir}/kmods/${kernel}`);
+  }
+  return answers.get(
+    `target-index:${dir}`,
+    [sourceIdentity(base), profiles, sourceIdentity(kmods)],
+    () => JSON.stringify(targetIndexAnswer(base, kmods)),
+  );
+}
+
+async function feedIndex(
+  { client, answers }: JsonSources,
+  request: Extract<JsonFileRequest, { kind: "feed-index" }>,
+) {
+  const dir = `${request.location.path}/packages/${request.arch}`;
+  const feeds = await readFeeds(client, dir);
+  const sources = await Promise.all(feeds.map((feed) => readIndexSource(client, `${dir}/${feed}`)));
+  return answers.get(`feed-index:${dir}`, [feeds.join(" "), ...sources.map(sourceIdentity)], () =>
+    JSON.stringify(feedIndexAnswer(sources)),
+  );
+}
+
+async function profile(
+  { client, profileAnswers }: JsonSources,
+  request: Extract<JsonFileRequest, { kind: "profile" }>,
+) {
+  const dir = `${request.location.path}/targets/${request.target}`;
+  const metadata = await client.getJson<ProfilesJson>(`${dir}/profiles.json`);
+  return profileAnswers.get(`${dir}/${request.profile}`, [metadata], () =>
+    JSON.stringify(profileAnswer(metadata, request.profile)),
+  );
+}
+
+/** A file below a branch's path: the path as a whole says which, and whether its branch exists. */
+async function jsonFile(sources: JsonSources, c: Context) {
+  const segments = jsonSegments(new URL(c.req.url).pathname);
+  const request = segments && parseJsonFilePath(segments, sources.catalog.branches);
+  if (!request) return c.json({ detail: "Not Found" }, 404);
+  switch (request.kind) {
+    case "target-index":
+      return sendJson(c, await targetIndex(sources, request));
+    case "feed-index":
+      return sendJson(c, await feedIndex(sources, request));
+    case "profile":
+      return sendJson(c, await profile(sources, request));
+  }
+}
+
+function serverSummary({ settings, version }: JsonApiDeps): ServerSummary {
+  return {
+    version,
+    contact: settings.server_contact,
+    allow_defaults: settings.allow_defaults,
+    repository_allow_list: [...settings.repository_allow_list],
+    max_custom_rootfs_size_mb: settings.max_custom_rootfs_size_mb,
+    max_defaults_length: settings.max_defaults_length,
+  };
+}
+
 /**
  * The JSON files clients read: overview, branches, latest, and package and
  * profile indexes derived from upstream metadata. Each answer is kept as
@@ -217,84 +314,15 @@ function jsonSegments(pathname: string): string[] | undefined {
  * cached answers 503 through the shared error handler.
  */
 export function registerJsonApi(app: ApiApp, deps: JsonApiDeps): void {
-  const { catalog, client, settings } = deps;
-  const branches = catalog.branches;
+  const { catalog, settings } = deps;
   const answers = createDerivedCache<string>();
-  // Apart, so a crawl over every device's profile cannot evict the package indexes.
-  const profileAnswers = createDerivedCache<string>();
-  const server: ServerSummary = {
-    version: deps.version,
-    contact: settings.server_contact,
-    allow_defaults: settings.allow_defaults,
-    repository_allow_list: [...settings.repository_allow_list],
-    max_custom_rootfs_size_mb: settings.max_custom_rootfs_size_mb,
-    max_defaults_length: settings.max_defaults_length,
+  const sources: JsonSources = {
+    catalog,
+    client: deps.client,
+    answers,
+    profileAnswers: createDerivedCache<string>(),
   };
-
-  /**
-   * Targets of a branch's newest version that upstream has published them
-   * for: right after a release is announced its folder may still be empty.
-   */
-  async function newestTargets(versions: readonly string[]): Promise<TargetsJson | undefined> {
-    for (const version of versions) {
-      const targets = await catalog.targets(version);
-      if (targets !== undefined) return targets;
-    }
-    return undefined;
-  }
-
-  async function branchParts() {
-    const serverVersions = await catalog.versions();
-    const grouped = versionsByBranch(serverVersions.versions, branches);
-    const targets = await Promise.all(
-      branches.map((branch) => newestTargets(grouped.get(branch.name) ?? [])),
-    );
-    const byBranch = new Map<string, TargetsJson>();
-    branches.forEach((branch, index) => {
-      const found = targets[index];
-      if (found !== undefined) byBranch.set(branch.name, found);
-    });
-    // serverVersions is one object per upstream .versions.json, the targets likewise.
-    const inputs = [serverVersions, ...targets];
-    const summaries = () => branchSummaries(branches, grouped, byBranch);
-    return { latest: serverVersions.latest, inputs, summaries };
-  }
-
-  async function targetIndex(request: Extract<JsonFileRequest, { kind: "target-index" }>) {
-    const dir = `${request.location.path}/targets/${request.target}`;
-    const base = await readIndexSource(client, `${dir}/packages`);
-    let profiles: ProfilesJson | undefined;
-    let kmods: IndexSource | undefined;
-    if (base !== undefined && hasSplitKmods(request.location.version, request.location.branch)) {
-      profiles = await client.getJson<ProfilesJson>(`${dir}/profiles.json`);
-      const kernel = kmodsDirectory(profiles?.linux_kernel);
-      if (kernel !== undefined) kmods = await readIndexSource(client, `${dir}/kmods/${kernel}`);
-    }
-    return answers.get(
-      `target-index:${dir}`,
-      [sourceIdentity(base), profiles, sourceIdentity(kmods)],
-      () => JSON.stringify(targetIndexAnswer(base, kmods)),
-    );
-  }
-
-  async function feedIndex(request: Extract<JsonFileRequest, { kind: "feed-index" }>) {
-    const dir = `${request.location.path}/packages/${request.arch}`;
-    const feeds = await readFeeds(client, dir);
-    const sources = await Promise.all(
-      feeds.map((feed) => readIndexSource(client, `${dir}/${feed}`)),
-    );
-    return answers.get(`feed-index:${dir}`, [feeds.join(" "), ...sources.map(sourceIdentity)], () =>
-      JSON.stringify(feedIndexAnswer(sources)),
-    );
-  }
-
-  async function profile(request: Extract<JsonFileRequest, { kind: "profile" }>) {
-    const dir = `${request.location.path}/targets/${request.target}`;
-    const metadata = await client.getJson<ProfilesJson>(`${dir}/profiles.json`);
-    return profileAnswers.get(`${dir}/${request.profile}`, [metadata], () =>
-      JSON.stringify(profileAnswer(metadata, request.profile)),
-    );
-  }
+  const server = serverSummary(deps);
 
   app.openapi(latestRoute, async (c) => {
     const { latest } = await catalog.versions();
@@ -305,7 +333,7 @@ export function registerJsonApi(app: ApiApp, deps: JsonApiDeps): void {
   });
 
   app.openapi(branchesRoute, async (c) => {
-    const parts = await branchParts();
+    const parts = await branchParts(sources);
     return sendJson(
       c,
       answers.get("branches", parts.inputs, () => JSON.stringify(parts.summaries())),
@@ -313,7 +341,7 @@ export function registerJsonApi(app: ApiApp, deps: JsonApiDeps): void {
   });
 
   app.openapi(overviewRoute, async (c) => {
-    const parts = await branchParts();
+    const parts = await branchParts(sources);
     const text = answers.get("overview", parts.inputs, () =>
       overviewJson({
         latest: parts.latest,
@@ -325,19 +353,6 @@ export function registerJsonApi(app: ApiApp, deps: JsonApiDeps): void {
     return sendJson(c, text);
   });
 
-  // The path as a whole says which file it is, and whether its branch exists.
-  async function jsonFile(c: Context) {
-    const segments = jsonSegments(new URL(c.req.url).pathname);
-    const request = segments && parseJsonFilePath(segments, branches);
-    if (!request) return c.json({ detail: "Not Found" }, 404);
-    switch (request.kind) {
-      case "target-index":
-        return sendJson(c, await targetIndex(request));
-      case "feed-index":
-        return sendJson(c, await feedIndex(request));
-      case "profile":
-        return sendJson(c, await profile(request));
-    }
-  }
-  for (const { route, pattern } of BRANCH_PATH_ROUTES) openapiAt(app, route, pattern, jsonFile);
+  const file = (c: Context) => jsonFile(sources, c);
+  for (const { route, pattern } of BRANCH_PATH_ROUTES) openapiAt(app, route, pattern, file);
 }

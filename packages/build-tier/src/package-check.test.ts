@@ -1,7 +1,8 @@
 import { DEFAULT_BRANCHES } from "@asu/core";
 import { createApiApp } from "@asu/http";
+import { metricsRegistry, refusedBuildMetrics } from "@asu/observability";
 import { type BuildQueue, readRefusedBuild, storeRefusedBuild } from "@asu/queue";
-import { ERROR_LOG_KEY } from "@asu/stats";
+import { createStatsRecorder, ERROR_LOG_KEY } from "@asu/stats";
 import { createPackageIndexes } from "@asu/upstream";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -9,13 +10,16 @@ import {
   ARCHER,
   BUILD_ROUTE_SETTINGS,
   type BuildRouteStand,
+  buildRouteDeps,
   callJson,
   startBuildRouteStand,
 } from "../../../test/support/build-route-stand.ts";
 import type { FakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
 import { silentLogger } from "../../../test/support/silent-logger.ts";
+import { createEtaSource } from "./build-eta.ts";
 import { registerBuildRoutes } from "./build-routes.ts";
+import { createPackageCheck } from "./package-check.ts";
 
 /*
  * The check before the queue, over the fake upstream's 24.10.0 and snapshot
@@ -59,14 +63,18 @@ beforeEach(async () => {
   const { client, catalog } = stand.catalog();
   const indexes = createPackageIndexes({ client, branches: DEFAULT_BRANCHES });
   const app = createApiApp({ title: "build", version: "0", logger: silent });
-  registerBuildRoutes(app, {
-    catalog,
-    queue,
-    settings,
-    redis,
+  const stats = createStatsRecorder(redis, { enabled: true });
+  const packageCheck = createPackageCheck({
     indexes,
-    logger: silent,
+    redis,
+    stats,
+    onRefused: refusedBuildMetrics(metricsRegistry(app)).refused.inc,
   });
+  const eta = createEtaSource({ queue, redis });
+  registerBuildRoutes(
+    app,
+    buildRouteDeps(stand, settings, { catalog, client, stats, packageCheck, eta, logger: silent }),
+  );
   served = await serveApp(app);
 });
 

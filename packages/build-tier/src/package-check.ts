@@ -6,25 +6,20 @@ import {
   isSnapshot,
 } from "@asu/core";
 import type { Logger } from "@asu/observability";
-import {
-  type BuildJobData,
-  type RefusedBuild,
-  storeRefusedBuild,
-  type TtlSettings,
-} from "@asu/queue";
-import { appendErrorLog, createStatsRecorder, errorLogEntry } from "@asu/stats";
+import { type BuildJobData, type RefusedBuild, storeRefusedBuild } from "@asu/queue";
+import { appendErrorLog, errorLogEntry, type StatsRecorder } from "@asu/stats";
 import type { PackageIndexes, ValidatedRequest } from "@asu/upstream";
 import type { Redis } from "ioredis";
 import { type BuildAnswer, buildAnswer } from "./build-answer.ts";
 
 export interface PackageCheckDeps {
   indexes: PackageIndexes;
-  /** Where failures are stored, logged and counted; without it nothing is refused. */
+  /** Where failures are stored and logged. */
   redis: Redis;
-  settings: TtlSettings & { build_failure_ttl: number; server_stats?: boolean };
+  /** The build tier's statistics recorder, which counts the failures. */
+  stats: StatsRecorder;
   /** Counts each refusal on /metrics. */
-  onRefused?: () => void;
-  logger?: Logger;
+  onRefused: () => void;
 }
 
 export interface PackageCheckInput {
@@ -66,11 +61,7 @@ function explanation(report: AvailabilityReport, search: IndexSearch) {
  * lets the build through.
  */
 export function createPackageCheck(deps: PackageCheckDeps): PackageCheck {
-  const { indexes, redis, settings } = deps;
-  const stats = createStatsRecorder(redis, {
-    enabled: settings.server_stats === true,
-    onError: (error) => deps.logger?.warn({ err: error.message }, "recording statistics failed"),
-  });
+  const { indexes, redis, stats } = deps;
 
   async function search(input: PackageCheckInput): Promise<IndexSearch | undefined> {
     const { request, architecture, metadata } = input.validated;
@@ -121,7 +112,7 @@ export function createPackageCheck(deps: PackageCheckDeps): PackageCheck {
         { kind: "event", event: "failures-request" },
       );
       await stats.flush();
-      deps.onRefused?.();
+      deps.onRefused();
       input.log.info(
         { request_hash: data.requestHash, detail, missing: report.missing },
         "build failed before the queue",
@@ -137,3 +128,6 @@ export function createPackageCheck(deps: PackageCheckDeps): PackageCheck {
     },
   };
 }
+
+/** PACKAGE_CHECK off: every build goes to the queue. */
+export const NO_PACKAGE_CHECK: PackageCheck = { refuse: async () => undefined };

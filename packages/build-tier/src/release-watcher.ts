@@ -85,17 +85,11 @@ export function createReleaseWatcher(deps: ReleaseWatcherDeps): ReleaseWatcher {
   const { redis, catalog, settings } = deps;
   const branches = catalog.branches;
   const schema = buildRequestSchema(settings);
-  const { prebuilds } = releasePrebuildMetrics(deps.registry);
   const retry: InfraRetry = {
     retries: settings.infra_retries ?? 0,
     delaySeconds: settings.infra_retry_delay ?? 30,
   };
-  const count = (state: ReleasePrebuildState, n = 1) => {
-    if (n <= 0) return;
-    prebuilds.inc({ state }, n);
-    const event = `prebuilds-${state}` as const;
-    for (let i = 0; i < n; i++) deps.stats?.record({ kind: "event", event });
-  };
+  const count = prebuildCounter(deps);
 
   /** The job a router's POST of this body makes. */
   async function jobOf(body: Record<string, unknown>, skip: boolean) {
@@ -155,37 +149,65 @@ export function createReleaseWatcher(deps: ReleaseWatcherDeps): ReleaseWatcher {
     return added;
   }
 
-  async function settle() {
-    const hashes = await redis.smembers(PENDING_PREBUILDS_KEY);
-    for (const hash of hashes) {
-      const state = (await deps.queue.find(hash))?.snapshot?.state;
-      if (state !== undefined && state !== "completed" && state !== "failed") continue;
-      // SREM's answer: one replica counts each prebuild.
-      if ((await redis.srem(PENDING_PREBUILDS_KEY, hash)) !== 1) continue;
-      if (state === "completed") count("succeeded");
-      else if (state === "failed") count("failed");
-    }
-  }
-
+  const settle = () => settlePrebuilds(deps, count);
   return {
     check,
     settle,
-    start(intervalMs, settleMs = Math.min(intervalMs, 30_000)) {
-      const onError = (what: string) => (error: Error) =>
-        deps.logger?.warn({ err: error.message }, `${what} failed`);
-      const checking = setInterval(
-        () => check().catch(onError("reading new releases")),
-        intervalMs,
-      );
-      const settling = setInterval(() => settle().catch(onError("counting prebuilds")), settleMs);
-      checking.unref();
-      settling.unref();
-      // The first check at start: a restart records or acts at once.
-      check().catch(onError("reading new releases"));
-      return () => {
-        clearInterval(checking);
-        clearInterval(settling);
-      };
-    },
+    start: (intervalMs, settleMs = Math.min(intervalMs, 30_000)) =>
+      startTimers({ check, settle }, { intervalMs, settleMs }, deps.logger),
+  };
+}
+
+/** Counts prebuilds by state: /metrics always, the statistics when given. */
+function prebuildCounter(deps: Pick<ReleaseWatcherDeps, "registry" | "stats">) {
+  const { prebuilds } = releasePrebuildMetrics(deps.registry);
+  return (state: ReleasePrebuildState, n = 1) => {
+    if (n <= 0) return;
+    prebuilds.inc({ state }, n);
+    const event = `prebuilds-${state}` as const;
+    for (let i = 0; i < n; i++) deps.stats?.record({ kind: "event", event });
+  };
+}
+
+/** Counts the prebuilds that finished since the last call, once across replicas. */
+async function settlePrebuilds(
+  deps: Pick<ReleaseWatcherDeps, "redis" | "queue">,
+  count: (state: ReleasePrebuildState) => void,
+): Promise<void> {
+  const { redis } = deps;
+  const hashes = await redis.smembers(PENDING_PREBUILDS_KEY);
+  for (const hash of hashes) {
+    const state = (await deps.queue.find(hash))?.snapshot?.state;
+    if (state !== undefined && state !== "completed" && state !== "failed") continue;
+    // SREM's answer: one replica counts each prebuild.
+    if ((await redis.srem(PENDING_PREBUILDS_KEY, hash)) !== 1) continue;
+    if (state === "completed") count("succeeded");
+    else if (state === "failed") count("failed");
+  }
+}
+
+/** Checks every `intervalMs` and settles every `settleMs`; returns the stop. */
+function startTimers(
+  watcher: Pick<ReleaseWatcher, "check" | "settle">,
+  every: { intervalMs: number; settleMs: number },
+  logger: Logger | undefined,
+): () => void {
+  const onError = (what: string) => (error: Error) =>
+    logger?.warn({ err: error.message }, `${what} failed`);
+  const checking = setInterval(
+    () => watcher.check().catch(onError("reading new releases")),
+    every.intervalMs,
+  );
+  const settling = setInterval(
+    () => watcher.settle().catch(onError("counting prebuilds")),
+    every.settleMs,
+  );
+  checking.unref();
+  settling.unref();
+  // The first check at start: a restart records or acts at once.
+  watcher.check().catch(onError("reading new releases"));
+  return () => {
+    clearInterval(checking);
+    clearInterval(settling);
   };
 }

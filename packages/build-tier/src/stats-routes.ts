@@ -95,6 +95,85 @@ export function buildErrorsText(entries: readonly string[]): string {
   ].join("\n");
 }
 
+const summaryRoute = createRoute({
+  method: "get",
+  path: "/api/v1/stats/summary",
+  summary: "Queue length, builds of the last 24 hours, statistics of the last 30 days",
+  description:
+    "`queue_length` and `builds_24h` as the Python server answers them; then totals of build requests, cache hits and misses, successes and failures; requests per client; mean time per build stage (and `total`). Counts are recorded only while SERVER_STATS is on.",
+  responses: { 200: json(summarySchema, "The summary") },
+});
+
+const perDayRoute = createRoute({
+  method: "get",
+  path: "/api/v1/builds-per-day",
+  summary: "Build requests, cache hits and failures per day",
+  description: "30 daily buckets ending today (UTC), as Chart.js data.",
+  responses: { 200: json(chartSchema, "One dataset per event") },
+});
+
+const byVersionRoute = createRoute({
+  method: "get",
+  path: "/api/v1/builds-by-version",
+  summary: "Finished builds per week, by branch or by version",
+  description:
+    "26 weekly buckets ending today (UTC). Without `branch` one curve per branch; with it, one per version starting with it.",
+  request: { query: z.object({ branch: branchQuery }) },
+  responses: { 200: json(chartSchema, "One dataset per branch or version") },
+});
+
+const topPackagesRoute = createRoute({
+  method: "get",
+  path: "/api/v1/top-packages",
+  summary: "Packages requested most on top of the device defaults",
+  description:
+    "Over the last 30 days, of one branch or (without `branch`) of all; `n` is capped at 100.",
+  request: {
+    query: z.object({
+      branch: branchQuery,
+      n: queryPositiveInteger().openapi({ example: DEFAULT_TOP }),
+    }),
+  },
+  responses: {
+    200: json(topPackagesSchema, "Most requested first"),
+    422: { description: "`n` is not a positive integer" },
+  },
+});
+
+const buildErrorsRoute = createRoute({
+  method: "get",
+  path: "/api/v1/build-errors",
+  summary: "Recent build errors, as text",
+  description:
+    "The capped, anonymised error log (`YYYY-MM-DD HH:MM:SS version:target:profile message`, UTC), newest first; `n` (default 100) is capped at 500.",
+  request: {
+    query: z.object({
+      n: queryPositiveInteger().openapi({ example: DEFAULT_ERRORS }),
+      n_entries: queryPositiveInteger().describe("The Python server's older name of `n`"),
+    }),
+  },
+  responses: {
+    200: {
+      description: "The log, or `No build errors recorded.`",
+      content: { "text/plain": { schema: z.string() } },
+    },
+    422: { description: "`n` is not a positive integer" },
+  },
+});
+
+/** Answers reused for `ttl` ms (none when 0): the statistics page polls, Redis need not. */
+function answerCache(ttl: number) {
+  const answers = new LRUCache<string, object>({ max: 200, ttl: Math.max(ttl, 1) });
+  return async (key: string, read: () => Promise<object>) => {
+    if (ttl <= 0) return read();
+    const hit = answers.get(key);
+    if (hit) return hit;
+    const value = await read();
+    answers.set(key, value);
+    return value;
+  };
+}
+
 /**
  * The statistics endpoints of the Python server (SERVER_STATS), in its shapes:
  * Chart.js data for builds per day and per version, the top extra packages,
@@ -103,130 +182,48 @@ export function buildErrorsText(entries: readonly string[]): string {
  */
 export function registerStatsRoutes(app: ApiApp, deps: StatsRouteDeps): void {
   const { redis } = deps;
-  const ttl = deps.statsCacheMs ?? 60_000;
-  const answers = new LRUCache<string, object>({ max: 200, ttl: Math.max(ttl, 1) });
-  const cached = async (key: string, read: () => Promise<object>) => {
-    if (ttl <= 0) return read();
-    const hit = answers.get(key);
-    if (hit) return hit;
-    const value = await read();
-    answers.set(key, value);
-    return value;
-  };
+  const cached = answerCache(deps.statsCacheMs ?? 60_000);
   const branchOfVersion = (version: string) => branchOf(version, deps.catalog.branches);
 
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/api/v1/stats/summary",
-      summary: "Queue length, builds of the last 24 hours, statistics of the last 30 days",
-      description:
-        "`queue_length` and `builds_24h` as the Python server answers them; then totals of build requests, cache hits and misses, successes and failures; requests per client; mean time per build stage (and `total`). Counts are recorded only while SERVER_STATS is on.",
-      responses: { 200: json(summarySchema, "The summary") },
-    }),
-    async (c) => {
-      // The queue is read live, as `/api/v1/stats` is; the sums may be a minute old.
-      const [queueLength, summary] = await Promise.all([
-        deps.queue.waitingCount(),
-        cached("summary", () => readStatsSummary(redis)),
-      ]);
-      return c.json(
-        { queue_length: queueLength, ...summary } as z.infer<typeof summarySchema>,
-        200,
-      );
-    },
+  app.openapi(summaryRoute, async (c) => {
+    // The queue is read live, as `/api/v1/stats` is; the sums may be a minute old.
+    const [queueLength, summary] = await Promise.all([
+      deps.queue.waitingCount(),
+      cached("summary", () => readStatsSummary(redis)),
+    ]);
+    return c.json({ queue_length: queueLength, ...summary } as z.infer<typeof summarySchema>, 200);
+  });
+
+  app.openapi(perDayRoute, async (c) =>
+    c.json(
+      (await cached("per-day", () => readBuildsPerDay(redis))) as z.infer<typeof chartSchema>,
+      200,
+    ),
   );
 
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/api/v1/builds-per-day",
-      summary: "Build requests, cache hits and failures per day",
-      description: "30 daily buckets ending today (UTC), as Chart.js data.",
-      responses: { 200: json(chartSchema, "One dataset per event") },
-    }),
-    async (c) =>
-      c.json(
-        (await cached("per-day", () => readBuildsPerDay(redis))) as z.infer<typeof chartSchema>,
-        200,
-      ),
-  );
+  app.openapi(byVersionRoute, async (c) => {
+    const branch = c.req.valid("query").branch || undefined;
+    const chart = await cached(`by-version:${branch ?? ""}`, () =>
+      readBuildsByVersion(redis, { branch, branchOf: branchOfVersion }),
+    );
+    return c.json(chart as z.infer<typeof chartSchema>, 200);
+  });
 
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/api/v1/builds-by-version",
-      summary: "Finished builds per week, by branch or by version",
-      description:
-        "26 weekly buckets ending today (UTC). Without `branch` one curve per branch; with it, one per version starting with it.",
-      request: { query: z.object({ branch: branchQuery }) },
-      responses: { 200: json(chartSchema, "One dataset per branch or version") },
-    }),
-    async (c) => {
-      const branch = c.req.valid("query").branch || undefined;
-      const chart = await cached(`by-version:${branch ?? ""}`, () =>
-        readBuildsByVersion(redis, { branch, branchOf: branchOfVersion }),
-      );
-      return c.json(chart as z.infer<typeof chartSchema>, 200);
-    },
-  );
+  app.openapi(topPackagesRoute, async (c) => {
+    const query = c.req.valid("query");
+    const branch = query.branch || undefined;
+    const n = Math.min(query.n ?? DEFAULT_TOP, MAX_TOP);
+    const top = await cached(`top:${n}:${branch ?? ""}`, async () => ({
+      packages: await readTopPackages(redis, { branch, n }),
+      branch: branch ?? null,
+      days: STATS_DAYS,
+    }));
+    return c.json(top as z.infer<typeof topPackagesSchema>, 200);
+  });
 
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/api/v1/top-packages",
-      summary: "Packages requested most on top of the device defaults",
-      description:
-        "Over the last 30 days, of one branch or (without `branch`) of all; `n` is capped at 100.",
-      request: {
-        query: z.object({
-          branch: branchQuery,
-          n: queryPositiveInteger().openapi({ example: DEFAULT_TOP }),
-        }),
-      },
-      responses: {
-        200: json(topPackagesSchema, "Most requested first"),
-        422: { description: "`n` is not a positive integer" },
-      },
-    }),
-    async (c) => {
-      const query = c.req.valid("query");
-      const branch = query.branch || undefined;
-      const n = Math.min(query.n ?? DEFAULT_TOP, MAX_TOP);
-      const top = await cached(`top:${n}:${branch ?? ""}`, async () => ({
-        packages: await readTopPackages(redis, { branch, n }),
-        branch: branch ?? null,
-        days: STATS_DAYS,
-      }));
-      return c.json(top as z.infer<typeof topPackagesSchema>, 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/api/v1/build-errors",
-      summary: "Recent build errors, as text",
-      description:
-        "The capped, anonymised error log (`YYYY-MM-DD HH:MM:SS version:target:profile message`, UTC), newest first; `n` (default 100) is capped at 500.",
-      request: {
-        query: z.object({
-          n: queryPositiveInteger().openapi({ example: DEFAULT_ERRORS }),
-          n_entries: queryPositiveInteger().describe("The Python server's older name of `n`"),
-        }),
-      },
-      responses: {
-        200: {
-          description: "The log, or `No build errors recorded.`",
-          content: { "text/plain": { schema: z.string() } },
-        },
-        422: { description: "`n` is not a positive integer" },
-      },
-    }),
-    async (c) => {
-      const query = c.req.valid("query");
-      const n = Math.min(query.n ?? query.n_entries ?? DEFAULT_ERRORS, MAX_ERRORS);
-      return c.text(buildErrorsText(await readErrorLog(redis, n)), 200);
-    },
-  );
+  app.openapi(buildErrorsRoute, async (c) => {
+    const query = c.req.valid("query");
+    const n = Math.min(query.n ?? query.n_entries ?? DEFAULT_ERRORS, MAX_ERRORS);
+    return c.text(buildErrorsText(await readErrorLog(redis, n)), 200);
+  });
 }

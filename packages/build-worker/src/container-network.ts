@@ -1,4 +1,5 @@
 import type Docker from "dockerode";
+import { isNotFound } from "./podman-errors.ts";
 
 /** Network modes Podman understands without a network of that name. */
 const NETWORK_MODES = ["none", "host", "bridge", "private", "slirp4netns", "pasta"] as const;
@@ -40,7 +41,7 @@ export async function checkContainerNetwork(
   try {
     return { isolated: (await libpodNetwork(docker, network)).options?.isolate === "true" };
   } catch (error) {
-    if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+    if (!isNotFound(error)) throw error;
     throw new Error(
       `Container network "${network}" does not exist: create it (podman network create --opt isolate=true ${network}) or set CONTAINER_NETWORK`,
     );

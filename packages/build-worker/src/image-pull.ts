@@ -1,5 +1,6 @@
 import type Docker from "dockerode";
 import { BuildFailure, FAILURE_DETAILS } from "./build-failure.ts";
+import { isNotFound } from "./podman-errors.ts";
 
 export const IMAGE_PULL_POLICIES = ["interval", "always", "missing", "never"] as const;
 export type ImagePullPolicy = (typeof IMAGE_PULL_POLICIES)[number];
@@ -23,7 +24,7 @@ async function localImageId(docker: Docker, image: string): Promise<string | und
   try {
     return (await docker.getImage(image).inspect()).Id;
   } catch (error) {
-    if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+    if (isNotFound(error)) return undefined;
     throw error;
   }
 }

@@ -30,6 +30,8 @@ export {
   WORKER_LABEL,
 } from "./build-container.ts";
 
+import { isNotFound } from "./podman-errors.ts";
+
 export const BUILD_USER = "buildbot";
 /** buildbot's ids in the ImageBuilder images, used when `id` cannot tell. */
 const FALLBACK_OWNER: FileOwner = { uid: 1000, gid: 1000 };
@@ -108,10 +110,6 @@ export interface ImagebuilderSession {
   remove(): Promise<void>;
 }
 
-function statusCode(error: unknown): number | undefined {
-  return (error as { statusCode?: number } | null)?.statusCode;
-}
-
 function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error("aborted");
 }
@@ -185,17 +183,226 @@ async function readSingleFile(archive: Readable, limit: number): Promise<string 
   return found ? Buffer.concat(chunks).toString("utf8") : undefined;
 }
 
+/** One open session's container and what its steps share. */
+interface Session {
+  docker: Docker;
+  container: Docker.Container;
+  signal: AbortSignal | undefined;
+  outputLimit: number;
+  /** Whether the image is still untouched: what it answered may be kept (see `remembered`). */
+  touched: { commandRan: boolean; filesWritten: boolean };
+}
+
+/** What an exec said so far; after a handshake's marker, what came after it. */
+interface Captured {
+  stdout: CappedOutput;
+  stderr: CappedOutput;
+  before?: { stdout: string; stderr: string };
+  answering?: Promise<void>;
+}
+
+async function startExec(
+  s: Session,
+  argv: readonly string[],
+  execOptions: ExecOptions,
+  handshake: Handshake | undefined,
+) {
+  const execution = await untilAborted(
+    s.container.exec({
+      Cmd: [...argv],
+      Env: Object.entries(execOptions.env ?? {}).map(([key, value]) => `${key}=${value}`),
+      User: execOptions.user ?? BUILD_USER,
+      WorkingDir: BUILD_DIR,
+      AttachStdin: Boolean(handshake),
+      AttachStdout: true,
+      AttachStderr: true,
+    }),
+    s.signal,
+  );
+  const stream = (await untilAborted(
+    execution.start({ hijack: true, stdin: Boolean(handshake) }),
+    s.signal,
+  )) as NodeJS.ReadWriteStream & { destroy(): void };
+  return { execution, stream };
+}
+
 /**
- * Creates and starts the build container (see buildContainerOptions for its
- * limits), or takes over a warm one of the same image (container-pool.ts).
+ * Watches both streams for the handshake's marker. The command waits on
+ * stdin once it printed the marker to both, so the marker is the last thing
+ * each stream has said: then the output so far is `before`, and the answer
+ * goes to stdin. A failed answer is passed to `failAnswer`.
  */
-export async function openImagebuilderSession(
-  docker: Docker,
-  options: SessionOptions,
-): Promise<ImagebuilderSession> {
+function handshakeWatcher(
+  s: Session,
+  stream: NodeJS.WritableStream,
+  captured: Captured,
+  handshake: Handshake | undefined,
+  failAnswer: (error: unknown) => void,
+) {
+  const mark = handshake ? Buffer.from(`${handshake.marker}\n`) : undefined;
+  const waiting = { out: false, err: false };
+  const tails = { out: Buffer.alloc(0), err: Buffer.alloc(0) };
+  return (which: "out" | "err", chunk: Buffer) => {
+    if (!mark || !handshake || captured.before) return;
+    tails[which] = Buffer.concat([tails[which], chunk]).subarray(-mark.length);
+    waiting[which] = tails[which].equals(mark);
+    if (!waiting.out || !waiting.err) return;
+    const strip = (text: string) => text.slice(0, text.length - mark.length);
+    const before = { stdout: strip(captured.stdout.text()), stderr: strip(captured.stderr.text()) };
+    captured.before = before;
+    captured.stdout = new CappedOutput(s.outputLimit);
+    captured.stderr = new CappedOutput(s.outputLimit);
+    captured.answering = handshake.answer(before).then(
+      (line) => {
+        stream.write(`${line}\n`);
+      },
+      (error: unknown) => {
+        // An empty answer stops the command; the build ends with the error.
+        stream.write("\n");
+        failAnswer(error);
+        throw error;
+      },
+    );
+    captured.answering.catch(() => {});
+  };
+}
+
+async function execute(
+  s: Session,
+  argv: readonly string[],
+  execOptions: ExecOptions,
+  handshake?: Handshake,
+): Promise<HandshakeResult> {
+  const { execution, stream } = await startExec(s, argv, execOptions, handshake);
+  const captured: Captured = {
+    stdout: new CappedOutput(s.outputLimit),
+    stderr: new CappedOutput(s.outputLimit),
+  };
+  let failAnswer: (error: unknown) => void = () => {};
+  // A failed answer ends the exec at once.
+  const answerFailed = new Promise<never>((_, reject) => {
+    failAnswer = reject;
+  });
+  answerFailed.catch(() => {});
+  const watch = handshakeWatcher(s, stream, captured, handshake, (error) => failAnswer(error));
+  const outSink = new PassThrough().on("data", (chunk: Buffer) => {
+    captured.stdout.push(chunk);
+    watch("out", chunk);
+  });
+  const errSink = new PassThrough().on("data", (chunk: Buffer) => {
+    captured.stderr.push(chunk);
+    watch("err", chunk);
+  });
+  s.docker.modem.demuxStream(stream, outSink, errSink);
+  try {
+    await untilAborted(Promise.race([streamEnded(stream), answerFailed]), s.signal);
+    await captured.answering;
+  } finally {
+    stream.destroy();
+  }
+  const info = await finishedExec(execution, s.signal);
+  const { before } = captured;
+  return {
+    exitCode: info.ExitCode ?? -1,
+    stdout: captured.stdout.text(),
+    stderr: captured.stderr.text(),
+    ...(before && { before }),
+  };
+}
+
+/**
+ * The directory as a tar the container's own `tar` writes to an exec's stdout,
+ * far cheaper than the archive API and unpacked as untrusted the same way.
+ * Undefined when tar failed or is missing: the caller uses the archive API.
+ */
+async function tarThroughExec(
+  s: Session,
+  dir: string,
+  hostDir: string,
+  options: { stripComponents: number; maxBytes?: number },
+): Promise<ExtractResult | undefined> {
+  s.touched.commandRan = true;
+  const execution = await s.container.exec({
+    Cmd: ["tar", "-cf", "-", "-C", posix.dirname(dir), posix.basename(dir)],
+    User: BUILD_USER,
+    WorkingDir: BUILD_DIR,
+    AttachStdout: true,
+    AttachStderr: true,
+  });
+  const stream = (await execution.start({
+    hijack: true,
+    stdin: false,
+  })) as NodeJS.ReadableStream & {
+    destroy(): void;
+  };
+  const tar = new PassThrough();
+  const stderr = new CappedOutput(s.outputLimit);
+  const errSink = new PassThrough().on("data", (chunk: Buffer) => stderr.push(chunk));
+  s.docker.modem.demuxStream(stream, tar, errSink);
+  // demuxStream writes whatever arrives: the socket waits while the unpacking lags,
+  // so no more than a buffer's worth of a large output is held in memory.
+  stream.on("data", () => {
+    if (!tar.writableNeedDrain || stream.isPaused()) return;
+    stream.pause();
+    tar.once("drain", () => stream.resume());
+  });
+  const ended = streamEnded(stream).then(() => {
+    tar.end();
+  });
+  ended.catch((error: unknown) => tar.destroy(error as Error));
+  let result: ExtractResult;
+  try {
+    result = await extractTar(tar, hostDir, options);
+  } catch (error) {
+    if (error instanceof OutputTooLarge) throw error;
+    return undefined;
+  } finally {
+    stream.destroy();
+  }
+  const info = await finishedExec(execution, undefined);
+  return info.ExitCode === 0 ? result : undefined;
+}
+
+async function pathExists(s: Session, path: string): Promise<boolean> {
+  try {
+    const answer = (await untilAborted(s.container.infoArchive({ path }), s.signal)) as {
+      resume?: () => void;
+    };
+    answer.resume?.();
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
+  }
+}
+
+async function readContainerFile(s: Session, path: string): Promise<string | undefined> {
+  let archive: Readable;
+  try {
+    archive = (await untilAborted(s.container.getArchive({ path }), s.signal)) as Readable;
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+  return untilAborted(readSingleFile(archive, READ_FILE_LIMIT), s.signal);
+}
+
+async function copyOut(s: Session, dir: string, hostDir: string, maxBytes?: number) {
+  const options = { stripComponents: 1, maxBytes };
+  const piped = await untilAborted(tarThroughExec(s, dir, hostDir, options), s.signal);
+  if (piped) return piped;
+  await rm(hostDir, { recursive: true, force: true });
+  const archive = (await untilAborted(s.container.getArchive({ path: dir }), s.signal)) as Readable;
+  return untilAborted(extractTar(archive, hostDir, options), s.signal);
+}
+
+/**
+ * The build container, started: a new one, or a warm one of the same image
+ * renamed after its build. A dead attempt's container of the same hash is
+ * removed beside it; `remove` kills and removes it (safe to call again).
+ */
+async function startContainer(docker: Docker, options: SessionOptions) {
   const { signal, warm } = options;
-  const outputLimit = options.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT;
-  const facts = options.facts ?? workerImageFacts;
   // The job id is the hash and a job runs once at a time, so a container
   // already of it is a dead attempt's (its worker was killed). Looked for
   // while the new one is created, which is then told apart by id.
@@ -214,7 +421,7 @@ export async function openImagebuilderSession(
       container.remove({ force: true, v: true }).then(
         () => undefined,
         (error: unknown) => {
-          if (statusCode(error) !== 404) throw error;
+          if (!isNotFound(error)) throw error;
         },
       ),
       staleRemoval.catch(() => {}),
@@ -251,15 +458,16 @@ export async function openImagebuilderSession(
     await remove().catch(() => {});
     throw error;
   }
+  return { container, imageId, remove };
+}
 
-  /*
-   * Answers of the untouched image are kept by image id: read-only commands
-   * until another command ran, files and their presence until anything was
-   * written or run.
-   */
-  let commandRan = false;
-  let filesWritten = false;
-  async function remembered<T>(
+/**
+ * Answers of the untouched image are kept by image id: read-only commands
+ * until another command ran, files and their presence until anything was
+ * written or run.
+ */
+function imageMemory(facts: ImageFacts, imageId: Promise<string | undefined>) {
+  return async function remembered<T>(
     question: string,
     usable: boolean,
     ask: () => Promise<T>,
@@ -272,102 +480,41 @@ export async function openImagebuilderSession(
     const value = await ask();
     if (keep(value)) facts.set(id, question, value);
     return value;
-  }
+  };
+}
+
+/**
+ * Creates and starts the build container (see buildContainerOptions for its
+ * limits), or takes over a warm one of the same image (container-pool.ts).
+ */
+export async function openImagebuilderSession(
+  docker: Docker,
+  options: SessionOptions,
+): Promise<ImagebuilderSession> {
+  const { container, imageId, remove } = await startContainer(docker, options);
+  const s: Session = {
+    docker,
+    container,
+    signal: options.signal,
+    outputLimit: options.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT,
+    touched: { commandRan: false, filesWritten: false },
+  };
+  const { touched } = s;
+  const remembered = imageMemory(options.facts ?? workerImageFacts, imageId);
+  const untouched = () => !touched.commandRan && !touched.filesWritten;
 
   function exec(argv: readonly string[], execOptions: ExecOptions = {}): Promise<ExecResult> {
     const readOnly = READ_ONLY_COMMANDS.has(argv.join("\0")) && !execOptions.env;
     if (!readOnly) {
-      commandRan = true;
-      return execute(argv, execOptions);
+      touched.commandRan = true;
+      return execute(s, argv, execOptions);
     }
     return remembered(
       `exec:${argv.join(" ")}`,
-      !commandRan,
-      () => execute(argv, execOptions),
+      !touched.commandRan,
+      () => execute(s, argv, execOptions),
       (result) => result.exitCode === 0,
     );
-  }
-
-  async function execute(
-    argv: readonly string[],
-    execOptions: ExecOptions,
-    handshake?: Handshake,
-  ): Promise<HandshakeResult> {
-    const execution = await untilAborted(
-      container.exec({
-        Cmd: [...argv],
-        Env: Object.entries(execOptions.env ?? {}).map(([key, value]) => `${key}=${value}`),
-        User: execOptions.user ?? BUILD_USER,
-        WorkingDir: BUILD_DIR,
-        AttachStdin: Boolean(handshake),
-        AttachStdout: true,
-        AttachStderr: true,
-      }),
-      signal,
-    );
-    const stream = (await untilAborted(
-      execution.start({ hijack: true, stdin: Boolean(handshake) }),
-      signal,
-    )) as NodeJS.ReadWriteStream & { destroy(): void };
-    let stdout = new CappedOutput(outputLimit);
-    let stderr = new CappedOutput(outputLimit);
-    let before: { stdout: string; stderr: string } | undefined;
-    let answering: Promise<void> | undefined;
-    let failAnswer: (error: unknown) => void = () => {};
-    // A failed answer ends the exec at once.
-    const answerFailed = new Promise<never>((_, reject) => {
-      failAnswer = reject;
-    });
-    answerFailed.catch(() => {});
-    // The command waits on stdin once it printed the marker to both streams,
-    // so the marker is the last thing each stream has said.
-    const mark = handshake ? Buffer.from(`${handshake.marker}\n`) : undefined;
-    const waiting = { out: false, err: false };
-    const tails = { out: Buffer.alloc(0), err: Buffer.alloc(0) };
-    const watch = (which: "out" | "err", chunk: Buffer) => {
-      if (!mark || before) return;
-      tails[which] = Buffer.concat([tails[which], chunk]).subarray(-mark.length);
-      waiting[which] = tails[which].equals(mark);
-      if (!waiting.out || !waiting.err) return;
-      const strip = (text: string) => text.slice(0, text.length - mark.length);
-      before = { stdout: strip(stdout.text()), stderr: strip(stderr.text()) };
-      stdout = new CappedOutput(outputLimit);
-      stderr = new CappedOutput(outputLimit);
-      answering = (handshake as Handshake).answer(before).then(
-        (line) => {
-          stream.write(`${line}\n`);
-        },
-        (error: unknown) => {
-          // An empty answer stops the command; the build ends with the error.
-          stream.write("\n");
-          failAnswer(error);
-          throw error;
-        },
-      );
-      answering.catch(() => {});
-    };
-    const outSink = new PassThrough().on("data", (chunk: Buffer) => {
-      stdout.push(chunk);
-      watch("out", chunk);
-    });
-    const errSink = new PassThrough().on("data", (chunk: Buffer) => {
-      stderr.push(chunk);
-      watch("err", chunk);
-    });
-    docker.modem.demuxStream(stream, outSink, errSink);
-    try {
-      await untilAborted(Promise.race([streamEnded(stream), answerFailed]), signal);
-      await answering;
-    } finally {
-      stream.destroy();
-    }
-    const info = await finishedExec(execution, signal);
-    return {
-      exitCode: info.ExitCode ?? -1,
-      stdout: stdout.text(),
-      stderr: stderr.text(),
-      ...(before && { before }),
-    };
   }
 
   let owner: Promise<FileOwner> | undefined;
@@ -383,117 +530,33 @@ export async function openImagebuilderSession(
     exec,
 
     execWithAnswer(argv, handshake, execOptions = {}) {
-      commandRan = true;
-      return execute(argv, execOptions, handshake);
+      touched.commandRan = true;
+      return execute(s, argv, execOptions, handshake);
     },
 
     async putFiles(dir, files) {
       if (files.length === 0) return;
       owner ??= buildbotOwner();
       const archive = await packFiles(files, await owner);
-      filesWritten = true;
-      await untilAborted(container.putArchive(archive, { path: dir }), signal);
+      touched.filesWritten = true;
+      await untilAborted(container.putArchive(archive, { path: dir }), s.signal);
     },
 
-    exists: (path) =>
-      remembered(`exists:${path}`, !commandRan && !filesWritten, () => exists(path)),
+    exists: (path) => remembered(`exists:${path}`, untouched(), () => pathExists(s, path)),
 
     async readFile(path) {
       const text = await remembered(
         `file:${path}`,
-        !commandRan && !filesWritten,
-        async () => (await readFile(path)) ?? null,
+        untouched(),
+        async () => (await readContainerFile(s, path)) ?? null,
       );
       return text ?? undefined;
     },
 
-    async copyOut(dir, hostDir, maxBytes) {
-      const options = { stripComponents: 1, maxBytes };
-      const piped = await untilAborted(tarThroughExec(dir, hostDir, options), signal);
-      if (piped) return piped;
-      await rm(hostDir, { recursive: true, force: true });
-      const archive = (await untilAborted(container.getArchive({ path: dir }), signal)) as Readable;
-      return untilAborted(extractTar(archive, hostDir, options), signal);
-    },
+    copyOut: (dir, hostDir, maxBytes) => copyOut(s, dir, hostDir, maxBytes),
 
     remove,
   };
-
-  /**
-   * The directory as a tar the container's own `tar` writes to an exec's stdout,
-   * far cheaper than the archive API and unpacked as untrusted the same way.
-   * Undefined when tar failed or is missing: the caller uses the archive API.
-   */
-  async function tarThroughExec(
-    dir: string,
-    hostDir: string,
-    options: { stripComponents: number; maxBytes?: number },
-  ): Promise<ExtractResult | undefined> {
-    commandRan = true;
-    const execution = await container.exec({
-      Cmd: ["tar", "-cf", "-", "-C", posix.dirname(dir), posix.basename(dir)],
-      User: BUILD_USER,
-      WorkingDir: BUILD_DIR,
-      AttachStdout: true,
-      AttachStderr: true,
-    });
-    const stream = (await execution.start({
-      hijack: true,
-      stdin: false,
-    })) as NodeJS.ReadableStream & {
-      destroy(): void;
-    };
-    const tar = new PassThrough();
-    const stderr = new CappedOutput(outputLimit);
-    const errSink = new PassThrough().on("data", (chunk: Buffer) => stderr.push(chunk));
-    docker.modem.demuxStream(stream, tar, errSink);
-    // demuxStream writes whatever arrives: the socket waits while the unpacking lags,
-    // so no more than a buffer's worth of a large output is held in memory.
-    stream.on("data", () => {
-      if (!tar.writableNeedDrain || stream.isPaused()) return;
-      stream.pause();
-      tar.once("drain", () => stream.resume());
-    });
-    const ended = streamEnded(stream).then(() => {
-      tar.end();
-    });
-    ended.catch((error: unknown) => tar.destroy(error as Error));
-    let result: ExtractResult;
-    try {
-      result = await extractTar(tar, hostDir, options);
-    } catch (error) {
-      if (error instanceof OutputTooLarge) throw error;
-      return undefined;
-    } finally {
-      stream.destroy();
-    }
-    const info = await finishedExec(execution, undefined);
-    return info.ExitCode === 0 ? result : undefined;
-  }
-
-  async function exists(path: string): Promise<boolean> {
-    try {
-      const answer = (await untilAborted(container.infoArchive({ path }), signal)) as {
-        resume?: () => void;
-      };
-      answer.resume?.();
-      return true;
-    } catch (error) {
-      if (statusCode(error) === 404) return false;
-      throw error;
-    }
-  }
-
-  async function readFile(path: string): Promise<string | undefined> {
-    let archive: Readable;
-    try {
-      archive = (await untilAborted(container.getArchive({ path }), signal)) as Readable;
-    } catch (error) {
-      if (statusCode(error) === 404) return undefined;
-      throw error;
-    }
-    return untilAborted(readSingleFile(archive, READ_FILE_LIMIT), signal);
-  }
 }
 
 /** Removes every container of one build, whichever worker made it. */
@@ -525,7 +588,7 @@ async function removeContainers(
       await docker.getContainer(info.Id).remove({ force: true, v: true });
       removed.push(info.Id);
     } catch (error) {
-      if (statusCode(error) !== 404) throw error;
+      if (!isNotFound(error)) throw error;
     }
   }
   return removed;

@@ -7,6 +7,7 @@ import {
   type MetricsListener,
   metricsRegistry,
   serveMetrics,
+  type WorkerMetrics,
   workerMetrics,
 } from "@asu/observability";
 import {
@@ -29,12 +30,12 @@ import { createStoreFromConfig } from "@asu/store";
 import { Worker } from "bullmq";
 import Docker from "dockerode";
 import { Redis } from "ioredis";
-import { type SandboxConfig, sandboxFromConfig } from "./build-container.ts";
-import { createBuildProcessor } from "./build-processor.ts";
+import { type BuildSandbox, type SandboxConfig, sandboxFromConfig } from "./build-container.ts";
+import { createBuildProcessor, type ProcessorDependencies } from "./build-processor.ts";
 import { createCacheProbe } from "./cache-probe.ts";
 import { checkContainerNetwork } from "./container-network.ts";
-import { createContainerPool } from "./container-pool.ts";
-import { loadBuildKey } from "./image-signing.ts";
+import { type ContainerPool, createContainerPool } from "./container-pool.ts";
+import { type BuildKey, loadBuildKey } from "./image-signing.ts";
 import { removeLeftovers } from "./imagebuilder-session.ts";
 import { watchPodman } from "./podman-availability.ts";
 import { containerSocketPath } from "./socket-path.ts";
@@ -103,16 +104,17 @@ function defaultWorkerId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
 }
 
-/** Starts one worker: the BullMQ consumer of the build queue, its heartbeat and its clean-up. */
-export async function startWorker(options: StartWorkerOptions): Promise<RunningWorker> {
-  const { config } = options;
-  const id = options.workerId ?? defaultWorkerId();
-  const logger = (
-    options.logger ?? createLogger({ service: "worker", level: config.log_level })
-  ).child({ worker_id: id });
-  const docker =
-    options.docker ?? new Docker({ socketPath: containerSocketPath(config.container_socket_path) });
-  const buildKey = await loadBuildKey(config.build_key);
+/** What a worker is made of, once its clients exist: the steps below share it. */
+interface WorkerParts {
+  id: string;
+  config: WorkerConfig;
+  logger: Logger;
+  docker: Docker;
+  redis: Redis;
+  queueId: string;
+}
+
+async function warnUnlessIsolated(docker: Docker, config: WorkerConfig, logger: Logger) {
   const network = await checkContainerNetwork(docker, config.container_network);
   if (!network.isolated) {
     logger.warn(
@@ -120,16 +122,15 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       "the build network is not isolated: builds can reach containers on other networks (recreate it with podman network create --opt isolate=true)",
     );
   }
+}
 
-  // BullMQ needs maxRetriesPerRequest: null for its blocking commands.
-  const redis = new Redis(config.redis_url, { maxRetriesPerRequest: null });
-  redis.on("error", (error) => logger.warn({ err: error.message }, "redis connection error"));
-  const queueId = await queueInstanceId(redis);
-
-  // Containers of this id (at start only: later they are this worker's
-  // running builds), past the job timeout, or of this queue whose job runs on
-  // no worker (a worker killed, or cut off from Podman, mid-build).
-  const sweepLeftovers = async (withOwn: boolean) => {
+/**
+ * Removes containers of this id (at start only: later they are this worker's
+ * running builds), past the job timeout, or of this queue whose job runs on
+ * no worker (a worker killed, or cut off from Podman, mid-build).
+ */
+function leftoverSweeper({ id, config, logger, docker, redis, queueId }: WorkerParts) {
+  return async (withOwn: boolean) => {
     const removed = await removeLeftovers(docker, {
       workerId: withOwn ? id : undefined,
       olderThanSeconds: config.job_timeout + 60,
@@ -140,6 +141,238 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     if (removed.length > 0)
       logger.warn({ containers: removed }, "removed leftover build containers");
   };
+}
+
+/** The sweep every `ms`, one at a time. */
+function sweepEvery(ms: number, sweep: (withOwn: boolean) => Promise<void>, logger: Logger) {
+  let sweeping = false;
+  const timer = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    sweep(false)
+      .catch((error: Error) => logger.warn({ err: error.message }, "leftover sweep failed"))
+      .finally(() => {
+        sweeping = false;
+      });
+  }, ms);
+  timer.unref();
+  return timer;
+}
+
+function warmPool(parts: WorkerParts, sandbox: BuildSandbox) {
+  const { config, docker, redis, logger } = parts;
+  if (!config.warm_containers) return undefined;
+  return createContainerPool({
+    docker,
+    size: config.worker_concurrency,
+    spec: {
+      workerId: parts.id,
+      queueId: parts.queueId,
+      jobTimeoutSeconds: config.job_timeout,
+      network: config.container_network,
+      sandbox,
+    },
+    followed: async () => slotTakesNext(await queueDepth(redis)),
+    onError: (error) => logger.warn({ err: error.message }, "warm container failed"),
+  });
+}
+
+/** Takes no jobs while the Podman API is away; `consumer` is the BullMQ worker once it exists. */
+function podmanWatchOf(
+  parts: WorkerParts,
+  options: StartWorkerOptions,
+  deps: {
+    metrics: WorkerMetrics;
+    heartbeat: Heartbeat;
+    pool: ContainerPool | undefined;
+    consumer: () => Worker<BuildJobData, BuildResult> | undefined;
+  },
+) {
+  const { logger } = parts;
+  return watchPodman({
+    ping: () => parts.docker.ping(),
+    checkIntervalMs: options.podmanCheckIntervalMs,
+    onDown() {
+      logger.error("podman API unreachable: taking no jobs until it answers");
+      deps.metrics.podmanAvailable.set(0);
+      deps.heartbeat.builders(false);
+      void deps
+        .consumer()
+        ?.pause(true)
+        .catch(() => {});
+      // Whatever Podman comes back as, these may not be in it.
+      void deps.pool?.discard();
+    },
+    onUp() {
+      logger.info("podman API answers again: taking jobs");
+      deps.metrics.podmanAvailable.set(1);
+      deps.heartbeat.builders(true);
+      deps.consumer()?.resume();
+    },
+  });
+}
+
+/** The settings a build reads, from the worker's configuration. */
+function buildSettings(
+  config: WorkerConfig,
+  sandbox: BuildSandbox,
+  buildKey: BuildKey | undefined,
+) {
+  return {
+    sandbox,
+    jobTimeoutSeconds: config.job_timeout,
+    imagePull: config.image_pull,
+    imagePullIntervalSeconds: config.image_pull_interval,
+    upstreamUrl: config.upstream_url,
+    network: config.container_network,
+    cacheUrl: config.cache_url,
+    cacheReachable: config.cache_url ? createCacheProbe(config.cache_url) : undefined,
+    buildKey,
+  };
+}
+
+/** The BullMQ processor on the worker's clients; each build's clean-up is kept until it ends. */
+function processorOf(
+  { id, config, logger, docker, redis, queueId }: WorkerParts,
+  deps: Pick<
+    ProcessorDependencies,
+    "store" | "pool" | "heartbeat" | "podman" | "metrics" | "settings"
+  > & {
+    cleanups: Set<Promise<void>>;
+  },
+) {
+  const { cleanups, store } = deps;
+  return createBuildProcessor({
+    afterBuild: (cleanup) => {
+      cleanups.add(cleanup);
+      void cleanup.finally(() => cleanups.delete(cleanup));
+    },
+    docker,
+    pool: deps.pool,
+    redis,
+    store,
+    storeRoot: store.stagingRoot,
+    workerId: id,
+    queueId,
+    settings: deps.settings,
+    logger,
+    heartbeat: deps.heartbeat,
+    podman: deps.podman,
+    metrics: deps.metrics,
+    stats: createStatsRecorder(redis, {
+      enabled: config.server_stats,
+      onError: (error) => logger.warn({ err: error.message }, "recording statistics failed"),
+    }),
+  });
+}
+
+/** Metrics must never keep a worker from building: a taken port is a warning. */
+async function serveWorkerMetrics(
+  { config, logger }: WorkerParts,
+  registry: ReturnType<typeof metricsRegistry>,
+  heartbeat: Heartbeat,
+): Promise<MetricsListener | undefined> {
+  if (config.metrics_port <= 0) return undefined;
+  return serveMetrics(registry, {
+    port: config.metrics_port,
+    host: config.host,
+    // The container healthcheck: healthy while the build tier sees this worker online.
+    healthy: () => heartbeat.fresh(),
+  }).catch((error: Error) => {
+    logger.warn({ err: error.message, port: config.metrics_port }, "metrics not served");
+    return undefined;
+  });
+}
+
+/**
+ * Waits for the given work until WORKER_SHUTDOWN_GRACE, then cancels the
+ * running builds, and at last abandons them; the timers are returned to be cleared.
+ */
+function abandonAfterGrace(parts: WorkerParts, worker: Worker<BuildJobData, BuildResult>) {
+  const { config, logger } = parts;
+  const timers: NodeJS.Timeout[] = [];
+  const later = (ms: number, action: () => void) => timers.push(setTimeout(action, ms));
+  // Last resort when the container API does not answer: stop waiting; the
+  // job's lock then expires and the stalled-job check hands it to another worker.
+  const abandoned = new Promise<void>((resolve) => {
+    later(config.worker_shutdown_grace * 1000, () => {
+      logger.warn("grace period over: handing running builds back to the queue");
+      worker.cancelAllJobs("worker stopping");
+      later(CANCEL_GRACE_MS, () => {
+        logger.error("running builds did not stop: abandoning them");
+        void removeLeftovers(parts.docker, {
+          workerId: parts.id,
+          olderThanSeconds: Number.POSITIVE_INFINITY,
+        })
+          .catch(() => {})
+          .finally(resolve);
+      });
+    });
+  });
+  return { abandoned, timers };
+}
+
+interface Running {
+  worker: Worker<BuildJobData, BuildResult>;
+  heartbeat: Heartbeat;
+  podman: { stop(): void };
+  pool: ContainerPool | undefined;
+  cleanups: Set<Promise<void>>;
+  sweepTimer: NodeJS.Timeout;
+  metricsListener: MetricsListener | undefined;
+}
+
+async function stopWorker(parts: WorkerParts, running: Running): Promise<void> {
+  const { config, logger, redis } = parts;
+  const { worker, heartbeat } = running;
+  clearInterval(running.sweepTimer);
+  heartbeat.stopping();
+  running.podman.stop();
+  logger.info({ grace_s: config.worker_shutdown_grace }, "worker stopping");
+  const { abandoned, timers } = abandonAfterGrace(parts, worker);
+  try {
+    await Promise.race([worker.close(), abandoned]);
+    await Promise.race([
+      Promise.allSettled([...running.cleanups, running.pool?.close()]),
+      abandoned,
+    ]);
+  } finally {
+    for (const timer of timers) clearTimeout(timer);
+    await running.metricsListener?.close();
+    // With Redis gone these would wait forever (BullMQ's connection queues
+    // commands until it returns); a stopping worker must still stop.
+    await settleWithin(heartbeat.stop(), REDIS_GOODBYE_MS);
+    await settleWithin(redis.quit(), REDIS_GOODBYE_MS);
+    redis.disconnect();
+    logger.info("worker stopped");
+  }
+}
+
+/** The worker's clients: Docker (its network checked), Redis, and the queue's id. */
+async function connect(options: StartWorkerOptions, id: string) {
+  const { config } = options;
+  const logger = (
+    options.logger ?? createLogger({ service: "worker", level: config.log_level })
+  ).child({ worker_id: id });
+  const docker =
+    options.docker ?? new Docker({ socketPath: containerSocketPath(config.container_socket_path) });
+  const buildKey = await loadBuildKey(config.build_key);
+  await warnUnlessIsolated(docker, config, logger);
+  // BullMQ needs maxRetriesPerRequest: null for its blocking commands.
+  const redis = new Redis(config.redis_url, { maxRetriesPerRequest: null });
+  redis.on("error", (error) => logger.warn({ err: error.message }, "redis connection error"));
+  const queueId = await queueInstanceId(redis);
+  const parts: WorkerParts = { id, config, logger, docker, redis, queueId };
+  return { parts, buildKey };
+}
+
+/** Starts one worker: the BullMQ consumer of the build queue, its heartbeat and its clean-up. */
+export async function startWorker(options: StartWorkerOptions): Promise<RunningWorker> {
+  const { config } = options;
+  const id = options.workerId ?? defaultWorkerId();
+  const { parts, buildKey } = await connect(options, id);
+  const { logger, redis } = parts;
+  const sweepLeftovers = leftoverSweeper(parts);
   await sweepLeftovers(true);
 
   const heartbeat: Heartbeat = startHeartbeat(redis, {
@@ -149,77 +382,27 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     onError: (error) => logger.warn({ err: error.message }, "heartbeat failed"),
   });
   const store = createStoreFromConfig(config);
-
   const registry = metricsRegistry({ worker: id });
   const metrics = workerMetrics(registry);
   const sandbox = sandboxFromConfig(config);
-  const pool = config.warm_containers
-    ? createContainerPool({
-        docker,
-        size: config.worker_concurrency,
-        spec: {
-          workerId: id,
-          queueId,
-          jobTimeoutSeconds: config.job_timeout,
-          network: config.container_network,
-          sandbox,
-        },
-        followed: async () => slotTakesNext(await queueDepth(redis)),
-        onError: (error) => logger.warn({ err: error.message }, "warm container failed"),
-      })
-    : undefined;
+  const pool = warmPool(parts, sandbox);
   const cleanups = new Set<Promise<void>>();
   // Set once the BullMQ worker exists; an outage before that has no jobs to hand back.
   let consumer: Worker<BuildJobData, BuildResult> | undefined;
-  const podman = watchPodman({
-    ping: () => docker.ping(),
-    checkIntervalMs: options.podmanCheckIntervalMs,
-    onDown() {
-      logger.error("podman API unreachable: taking no jobs until it answers");
-      metrics.podmanAvailable.set(0);
-      heartbeat.builders(false);
-      void consumer?.pause(true).catch(() => {});
-      // Whatever Podman comes back as, these may not be in it.
-      void pool?.discard();
-    },
-    onUp() {
-      logger.info("podman API answers again: taking jobs");
-      metrics.podmanAvailable.set(1);
-      heartbeat.builders(true);
-      consumer?.resume();
-    },
-  });
-  const processor = createBuildProcessor({
-    afterBuild: (cleanup) => {
-      cleanups.add(cleanup);
-      void cleanup.finally(() => cleanups.delete(cleanup));
-    },
-    docker,
+  const podman = podmanWatchOf(parts, options, {
+    metrics,
+    heartbeat,
     pool,
-    redis,
+    consumer: () => consumer,
+  });
+  const processor = processorOf(parts, {
     store,
-    storeRoot: store.stagingRoot,
-    workerId: id,
-    queueId,
-    settings: {
-      sandbox,
-      jobTimeoutSeconds: config.job_timeout,
-      imagePull: config.image_pull,
-      imagePullIntervalSeconds: config.image_pull_interval,
-      upstreamUrl: config.upstream_url,
-      network: config.container_network,
-      cacheUrl: config.cache_url,
-      cacheReachable: config.cache_url ? createCacheProbe(config.cache_url) : undefined,
-      buildKey,
-    },
-    logger,
+    pool,
     heartbeat,
     podman,
     metrics,
-    stats: createStatsRecorder(redis, {
-      enabled: config.server_stats,
-      onError: (error) => logger.warn({ err: error.message }, "recording statistics failed"),
-    }),
+    settings: buildSettings(config, sandbox, buildKey),
+    cleanups,
   });
 
   const worker = new Worker<BuildJobData, BuildResult>(BUILD_QUEUE, processor, {
@@ -231,30 +414,12 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   consumer = worker;
   worker.on("error", (error) => logger.error({ err: error.message }, "worker error"));
   await worker.waitUntilReady();
-  let sweeping = false;
-  const sweepTimer = setInterval(() => {
-    if (sweeping) return;
-    sweeping = true;
-    sweepLeftovers(false)
-      .catch((error: Error) => logger.warn({ err: error.message }, "leftover sweep failed"))
-      .finally(() => {
-        sweeping = false;
-      });
-  }, options.leftoverSweepMs ?? LEFTOVER_SWEEP_MS);
-  sweepTimer.unref();
-  // Metrics must never keep a worker from building: a taken port is a warning.
-  let metricsListener: MetricsListener | undefined;
-  if (config.metrics_port > 0) {
-    metricsListener = await serveMetrics(registry, {
-      port: config.metrics_port,
-      host: config.host,
-      // The container healthcheck: healthy while the build tier sees this worker online.
-      healthy: () => heartbeat.fresh(),
-    }).catch((error: Error) => {
-      logger.warn({ err: error.message, port: config.metrics_port }, "metrics not served");
-      return undefined;
-    });
-  }
+  const sweepTimer = sweepEvery(
+    options.leftoverSweepMs ?? LEFTOVER_SWEEP_MS,
+    sweepLeftovers,
+    logger,
+  );
+  const metricsListener = await serveWorkerMetrics(parts, registry, heartbeat);
   logger.info(
     {
       concurrency: config.worker_concurrency,
@@ -264,49 +429,14 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     "worker started",
   );
 
+  const running = { worker, heartbeat, podman, pool, cleanups, sweepTimer, metricsListener };
   let closing: Promise<void> | undefined;
-  const close = async () => {
-    clearInterval(sweepTimer);
-    heartbeat.stopping();
-    podman.stop();
-    logger.info({ grace_s: config.worker_shutdown_grace }, "worker stopping");
-    const timers: NodeJS.Timeout[] = [];
-    const later = (ms: number, action: () => void) => timers.push(setTimeout(action, ms));
-    // Last resort when the container API does not answer: stop waiting; the
-    // job's lock then expires and the stalled-job check hands it to another worker.
-    const abandoned = new Promise<void>((resolve) => {
-      later(config.worker_shutdown_grace * 1000, () => {
-        logger.warn("grace period over: handing running builds back to the queue");
-        worker.cancelAllJobs("worker stopping");
-        later(CANCEL_GRACE_MS, () => {
-          logger.error("running builds did not stop: abandoning them");
-          void removeLeftovers(docker, { workerId: id, olderThanSeconds: Number.POSITIVE_INFINITY })
-            .catch(() => {})
-            .finally(resolve);
-        });
-      });
-    });
-    try {
-      await Promise.race([worker.close(), abandoned]);
-      await Promise.race([Promise.allSettled([...cleanups, pool?.close()]), abandoned]);
-    } finally {
-      for (const timer of timers) clearTimeout(timer);
-      await metricsListener?.close();
-      // With Redis gone these would wait forever (BullMQ's connection queues
-      // commands until it returns); a stopping worker must still stop.
-      await settleWithin(heartbeat.stop(), REDIS_GOODBYE_MS);
-      await settleWithin(redis.quit(), REDIS_GOODBYE_MS);
-      redis.disconnect();
-      logger.info("worker stopped");
-    }
-  };
-
   return {
     id,
     worker,
     metricsUrl: metricsListener?.url,
     close() {
-      closing ??= close();
+      closing ??= stopWorker(parts, running);
       return closing;
     },
   };

@@ -236,6 +236,32 @@ function dictOf(key: WirePattern, value: WirePattern, maxEntries: number) {
   );
 }
 
+/** `packages`: bounded names, one error for a list over the bound rather than one per name. */
+function packagesField() {
+  return z
+    .preprocess(
+      (input, ctx) => {
+        if (!Array.isArray(input)) return input;
+        if (input.length > REQUEST_BOUNDS.maxPackages) {
+          boundedCount(REQUEST_BOUNDS.maxPackages, "List")(input, ctx);
+          // One error for the list, not one per name.
+          return [];
+        }
+        boundedNames(input, ctx);
+        return input;
+      },
+      z
+        .array(
+          z.string().regex(PATTERNS.packageName.regex).meta({ pattern: String.raw`^\+?[\w.,-]*$` }),
+        )
+        .meta({ maxItems: REQUEST_BOUNDS.maxPackages }),
+    )
+    .default([])
+    .describe(
+      "Packages to install, in order; additional to the defaults unless `diff_packages`. A leading `+` is ignored.",
+    );
+}
+
 /** The BuildRequest body; unknown fields are dropped, `profile` comes out with `,` → `_`. */
 export function buildRequestSchema(limits: RequestLimits) {
   return z.object({
@@ -254,31 +280,7 @@ export function buildRequestSchema(limits: RequestLimits) {
     profile: patterned(PATTERNS.name)
       .transform((profile) => profile.replaceAll(",", "_"))
       .describe("ImageBuilder profile or board name (`tplink,archer-a7-v5`); `,` is read as `_`."),
-    packages: z
-      .preprocess(
-        (input, ctx) => {
-          if (!Array.isArray(input)) return input;
-          if (input.length > REQUEST_BOUNDS.maxPackages) {
-            boundedCount(REQUEST_BOUNDS.maxPackages, "List")(input, ctx);
-            // One error for the list, not one per name.
-            return [];
-          }
-          boundedNames(input, ctx);
-          return input;
-        },
-        z
-          .array(
-            z
-              .string()
-              .regex(PATTERNS.packageName.regex)
-              .meta({ pattern: String.raw`^\+?[\w.,-]*$` }),
-          )
-          .meta({ maxItems: REQUEST_BOUNDS.maxPackages }),
-      )
-      .default([])
-      .describe(
-        "Packages to install, in order; additional to the defaults unless `diff_packages`. A leading `+` is ignored.",
-      ),
+    packages: packagesField(),
     packages_versions: dictOf(PATTERNS.name, PATTERNS.packageVersion, REQUEST_BOUNDS.maxPackages)
       .default({})
       .describe(

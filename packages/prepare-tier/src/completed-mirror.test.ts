@@ -9,6 +9,7 @@ import {
   ARCHER,
   BUILD_ROUTE_SETTINGS,
   type BuildRouteStand,
+  buildRouteDeps,
   callJson,
   startBuildRouteStand,
 } from "../../../test/support/build-route-stand.ts";
@@ -66,12 +67,7 @@ beforeAll(async () => {
   const { queue, redis } = stand;
   completedKey = queue.queue.keys.completed as string;
   store = createLocalStore(await mkdtemp(join(tmpdir(), "asu-mirror-")), { presenceTtlMs: 0 });
-  registerBuildRoutes(app, {
-    catalog: stand.catalog().catalog,
-    queue,
-    store,
-    settings: BUILD_ROUTE_SETTINGS,
-  });
+  registerBuildRoutes(app, buildRouteDeps(stand, BUILD_ROUTE_SETTINGS, { store }));
   registerBuildCacheRoute(app, { queue, redis, store });
   registerCompletedHashesRoute(app, { queue, redis });
   served = await serveApp(app);

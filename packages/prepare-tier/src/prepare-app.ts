@@ -34,6 +34,29 @@ interface RememberedAnswer {
   head: string;
 }
 
+const prepareResponses = {
+  200: {
+    description: "Prepared",
+    content: { "application/json": { schema: prepareResponseSchema } },
+  },
+  400: { description: "Refused by validation: `{detail, status}`" },
+  413: { description: "Body larger than 1 MiB" },
+  422: { description: "Schema failure, FastAPI's shape" },
+  503: { description: "Upstream metadata unavailable" },
+};
+
+const healthRoute = createRoute({
+  method: "get",
+  path: "/health",
+  summary: "Liveness: the tier answers",
+  responses: {
+    200: {
+      description: "Alive",
+      content: { "application/json": { schema: z.object({ status: z.literal("ok") }) } },
+    },
+  },
+});
+
 export function createPrepareApp(deps: PrepareAppDeps): ApiApp {
   const app = createApiApp({
     title: "ASU prepare tier",
@@ -89,16 +112,7 @@ export function createPrepareApp(deps: PrepareAppDeps): ApiApp {
           },
         },
       },
-      responses: {
-        200: {
-          description: "Prepared",
-          content: { "application/json": { schema: prepareResponseSchema } },
-        },
-        400: { description: "Refused by validation: `{detail, status}`" },
-        413: { description: "Body larger than 1 MiB" },
-        422: { description: "Schema failure, FastAPI's shape" },
-        503: { description: "Upstream metadata unavailable" },
-      },
+      responses: prepareResponses,
     }),
     async (c) => {
       const request = withClientDicts(c.req.valid("json"), c.get("bodyJson"));
@@ -115,19 +129,6 @@ export function createPrepareApp(deps: PrepareAppDeps): ApiApp {
     },
   );
 
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/health",
-      summary: "Liveness: the tier answers",
-      responses: {
-        200: {
-          description: "Alive",
-          content: { "application/json": { schema: z.object({ status: z.literal("ok") }) } },
-        },
-      },
-    }),
-    (c) => c.json({ status: "ok" as const }, 200),
-  );
+  app.openapi(healthRoute, (c) => c.json({ status: "ok" as const }, 200));
   return app;
 }

@@ -15,6 +15,75 @@ export interface LocalStore extends BuildStore {
   localPath(requestHash: string, file: string): string | undefined;
 }
 
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
+/** The stored file's absolute path; undefined for a bad hash or a name that leaves the folder. */
+function pathIn(root: string, requestHash: string, file: string): string | undefined {
+  if (!REQUEST_HASH_PATTERN.test(requestHash)) return undefined;
+  const base = join(root, requestHash);
+  const path = resolve(base, file);
+  const inside = relative(base, path);
+  if (inside === "" || inside.startsWith("..") || isAbsolute(inside)) return undefined;
+  return path;
+}
+
+/** Moves a finished build's folder into the store, replacing what was there. */
+async function saveInto(root: string, target: string, sourceDir: string): Promise<void> {
+  await mkdir(root, { recursive: true });
+  await rm(target, { recursive: true, force: true });
+  try {
+    // Same filesystem: one atomic rename, so a reader never sees half a build.
+    await rename(sourceDir, target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
+    await cp(sourceDir, target, { recursive: true });
+    await rm(sourceDir, { recursive: true, force: true });
+  }
+}
+
+/** Why the store cannot take a new build (not a folder, not writable, full); undefined when it can. */
+async function storeProblem(root: string, minFreeBytes: number) {
+  try {
+    // A store not created yet is made by the first save; asking must not create it.
+    let existing = root;
+    while (!(await exists(existing))) {
+      if (dirname(existing) === existing) break;
+      existing = dirname(existing);
+    }
+    if (!(await stat(existing)).isDirectory()) {
+      return {
+        state: "unwritable" as const,
+        detail: `the build store cannot be written (${existing} is not a folder)`,
+      };
+    }
+    if (existing === root) {
+      const probe = join(root, `.write-probe-${process.pid}`);
+      await writeFile(probe, "");
+      await rm(probe, { force: true });
+    }
+    const space = await statfs(existing);
+    const free = space.bavail * space.bsize;
+    if (free < minFreeBytes) {
+      return {
+        state: "full" as const,
+        detail: `the build store is full (${Math.floor(free / 1048576)} MiB free)`,
+      };
+    }
+    return undefined;
+  } catch (error) {
+    return (
+      storeProblemOf(error) ?? {
+        state: "unwritable" as const,
+        detail: `the build store cannot be written (${(error as Error).message})`,
+      }
+    );
+  }
+}
+
 /** `{PUBLIC_PATH}/store/{request_hash}/`, as the Python server lays it out. */
 export function createLocalStore(
   publicPath: string,
@@ -49,14 +118,7 @@ export function createLocalStore(
     return join(root, requestHash);
   }
 
-  function localPath(requestHash: string, file: string): string | undefined {
-    if (!REQUEST_HASH_PATTERN.test(requestHash)) return undefined;
-    const base = join(root, requestHash);
-    const path = resolve(base, file);
-    const inside = relative(base, path);
-    if (inside === "" || inside.startsWith("..") || isAbsolute(inside)) return undefined;
-    return path;
-  }
+  const localPath = (requestHash: string, file: string) => pathIn(root, requestHash, file);
 
   return {
     root,
@@ -64,17 +126,7 @@ export function createLocalStore(
     localPath,
 
     async save(requestHash, sourceDir) {
-      const target = folder(requestHash);
-      await mkdir(root, { recursive: true });
-      await rm(target, { recursive: true, force: true });
-      try {
-        // Same filesystem: one atomic rename, so a reader never sees half a build.
-        await rename(sourceDir, target);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
-        await cp(sourceDir, target, { recursive: true });
-        await rm(sourceDir, { recursive: true, force: true });
-      }
+      await saveInto(root, folder(requestHash), sourceDir);
     },
 
     async remove(requestHash) {
@@ -91,62 +143,14 @@ export function createLocalStore(
           ? files.map((file) => localPath(requestHash, file))
           : [join(root, requestHash)];
       const found = await Promise.all(
-        paths.map((path) =>
-          path === undefined
-            ? false
-            : stat(path).then(
-                () => true,
-                () => false,
-              ),
-        ),
+        paths.map((path) => (path === undefined ? false : exists(path))),
       );
       const all = found.every(Boolean);
       if (all) present?.set(requestHash, listed);
       return all;
     },
 
-    async writeProblem() {
-      try {
-        // A store not created yet is made by the first save; asking must not create it.
-        let existing = root;
-        while (
-          !(await stat(existing).then(
-            () => true,
-            () => false,
-          ))
-        ) {
-          if (dirname(existing) === existing) break;
-          existing = dirname(existing);
-        }
-        if (!(await stat(existing)).isDirectory()) {
-          return {
-            state: "unwritable" as const,
-            detail: `the build store cannot be written (${existing} is not a folder)`,
-          };
-        }
-        if (existing === root) {
-          const probe = join(root, `.write-probe-${process.pid}`);
-          await writeFile(probe, "");
-          await rm(probe, { force: true });
-        }
-        const space = await statfs(existing);
-        const free = space.bavail * space.bsize;
-        if (free < minFreeBytes) {
-          return {
-            state: "full" as const,
-            detail: `the build store is full (${Math.floor(free / 1048576)} MiB free)`,
-          };
-        }
-        return undefined;
-      } catch (error) {
-        return (
-          storeProblemOf(error) ?? {
-            state: "unwritable" as const,
-            detail: `the build store cannot be written (${(error as Error).message})`,
-          }
-        );
-      }
-    },
+    writeProblem: () => storeProblem(root, minFreeBytes),
 
     async locate(requestHash, file) {
       const path = localPath(requestHash, file);

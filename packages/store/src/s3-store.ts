@@ -90,18 +90,16 @@ async function inParallel<T>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
 
-/**
- * Builds in an S3 bucket, so workers on other machines can store results the
- * build tier serves: `/store/…` redirects to `{S3_PUBLIC_URL}/store/…` or,
- * without a public URL, to a presigned URL.
- */
-export function createS3Store(options: S3StoreOptions): BuildStore {
-  const { bucket } = options;
-  const attempts = options.attempts ?? 3;
-  const pageSize = options.listPageSize ?? 1000;
-  const presignSeconds = options.presignSeconds ?? 3600;
-  const publicUrl = options.publicUrl?.replace(/\/+$/, "");
-  const client = new S3Client({
+/** The bucket as the store's steps use it: its client, its name, and how often a request is tried. */
+interface Bucket {
+  client: S3Client;
+  name: string;
+  attempts: number;
+  pageSize: number;
+}
+
+function s3Client(options: S3StoreOptions): S3Client {
+  return new S3Client({
     region: options.region || "us-east-1",
     ...(options.endpoint ? { endpoint: options.endpoint, forcePathStyle: true } : {}),
     ...(options.accessKeyId
@@ -119,86 +117,132 @@ export function createS3Store(options: S3StoreOptions): BuildStore {
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
   });
+}
 
+async function isStored(bucket: Bucket, key: string): Promise<boolean> {
+  return withAttempts(bucket.attempts, async () => {
+    try {
+      await bucket.client.send(new HeadObjectCommand({ Bucket: bucket.name, Key: key }));
+      return true;
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata
+        ?.httpStatusCode;
+      if (status === 404) return false;
+      throw error;
+    }
+  });
+}
+
+async function* keysUnder(bucket: Bucket, prefix: string): AsyncGenerator<string[]> {
+  let token: string | undefined;
+  do {
+    const page = await withAttempts(bucket.attempts, () =>
+      bucket.client.send(
+        new ListObjectsV2Command({
+          Bucket: bucket.name,
+          Prefix: prefix,
+          MaxKeys: bucket.pageSize,
+          ContinuationToken: token,
+        }),
+      ),
+    );
+    const keys = (page.Contents ?? []).flatMap((object) => (object.Key ? [object.Key] : []));
+    if (keys.length > 0) yield keys;
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+}
+
+async function deleteKeys(bucket: Bucket, keys: readonly string[]) {
+  for (let start = 0; start < keys.length; start += 1000) {
+    const batch = keys.slice(start, start + 1000);
+    const answer = await withAttempts(bucket.attempts, () =>
+      bucket.client.send(
+        new DeleteObjectsCommand({
+          Bucket: bucket.name,
+          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+        }),
+      ),
+    );
+    const failed = answer.Errors ?? [];
+    if (failed.length > 0) {
+      const first = failed[0];
+      throw new Error(
+        `S3 could not delete ${failed.length} object(s), first ${first?.Key}: ${first?.Code} ${first?.Message}`,
+      );
+    }
+  }
+}
+
+async function upload(bucket: Bucket, sourceDir: string, file: string, key: string) {
+  const path = join(sourceDir, file);
+  const { size } = await stat(path);
+  await withAttempts(bucket.attempts, () =>
+    bucket.client.send(
+      new PutObjectCommand({
+        Bucket: bucket.name,
+        Key: key,
+        Body: createReadStream(path),
+        ContentLength: size,
+        ContentType: contentTypeOf(file),
+      }),
+    ),
+  );
+}
+
+/** Uploads a finished build's folder, then deletes what an older copy had beyond it. */
+async function saveBuild(bucket: Bucket, prefix: string, sourceDir: string, concurrency: number) {
+  const files = await filesUnder(sourceDir);
+  const fresh = new Set(files.map((file) => `${prefix}${file}`));
+  await inParallel(files, concurrency, (file) =>
+    upload(bucket, sourceDir, file, `${prefix}${file}`),
+  );
+  // Files of an older copy that this one does not have go only after
+  // the new ones are in place, so a download never finds the build empty.
+  for await (const keys of keysUnder(bucket, prefix)) {
+    await deleteKeys(
+      bucket,
+      keys.filter((key) => !fresh.has(key)),
+    );
+  }
+  await rm(sourceDir, { recursive: true, force: true });
+}
+
+/** Where a stored file is downloaded: under the public URL, else a presigned URL. */
+async function downloadUrl(bucket: Bucket, key: string, options: S3StoreOptions) {
+  const publicUrl = options.publicUrl?.replace(/\/+$/, "");
+  if (publicUrl) {
+    const path = key.split("/").map(encodeURIComponent).join("/");
+    return `${publicUrl}/${path}`;
+  }
+  return getSignedUrl(bucket.client, new GetObjectCommand({ Bucket: bucket.name, Key: key }), {
+    expiresIn: options.presignSeconds ?? 3600,
+  });
+}
+
+/**
+ * Builds in an S3 bucket, so workers on other machines can store results the
+ * build tier serves: `/store/…` redirects to `{S3_PUBLIC_URL}/store/…` or,
+ * without a public URL, to a presigned URL.
+ */
+export function createS3Store(options: S3StoreOptions): BuildStore {
+  const bucket: Bucket = {
+    client: s3Client(options),
+    name: options.bucket,
+    attempts: options.attempts ?? 3,
+    pageSize: options.listPageSize ?? 1000,
+  };
   // Every poll of a finished build asks whether its files are still there:
   // a HEAD per file, remembered briefly, keeps that off S3's bill and path.
   const presence = new LRUCache<string, boolean>({
     max: 10_000,
     ttl: options.presenceTtlMs ?? 30_000,
   });
-
-  async function isStored(key: string): Promise<boolean> {
+  async function stored(key: string): Promise<boolean> {
     const known = presence.get(key);
     if (known !== undefined) return known;
-    const found = await withAttempts(attempts, async () => {
-      try {
-        await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-        return true;
-      } catch (error) {
-        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata
-          ?.httpStatusCode;
-        if (status === 404) return false;
-        throw error;
-      }
-    });
+    const found = await isStored(bucket, key);
     presence.set(key, found);
     return found;
-  }
-
-  async function* keysUnder(prefix: string): AsyncGenerator<string[]> {
-    let token: string | undefined;
-    do {
-      const page = await withAttempts(attempts, () =>
-        client.send(
-          new ListObjectsV2Command({
-            Bucket: bucket,
-            Prefix: prefix,
-            MaxKeys: pageSize,
-            ContinuationToken: token,
-          }),
-        ),
-      );
-      const keys = (page.Contents ?? []).flatMap((object) => (object.Key ? [object.Key] : []));
-      if (keys.length > 0) yield keys;
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-  }
-
-  async function deleteKeys(keys: readonly string[]) {
-    for (let start = 0; start < keys.length; start += 1000) {
-      const batch = keys.slice(start, start + 1000);
-      const answer = await withAttempts(attempts, () =>
-        client.send(
-          new DeleteObjectsCommand({
-            Bucket: bucket,
-            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
-          }),
-        ),
-      );
-      const failed = answer.Errors ?? [];
-      if (failed.length > 0) {
-        const first = failed[0];
-        throw new Error(
-          `S3 could not delete ${failed.length} object(s), first ${first?.Key}: ${first?.Code} ${first?.Message}`,
-        );
-      }
-    }
-  }
-
-  async function upload(sourceDir: string, file: string, key: string) {
-    const path = join(sourceDir, file);
-    const { size } = await stat(path);
-    await withAttempts(attempts, () =>
-      client.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          Body: createReadStream(path),
-          ContentLength: size,
-          ContentType: contentTypeOf(file),
-        }),
-      ),
-    );
   }
 
   return {
@@ -207,23 +251,15 @@ export function createS3Store(options: S3StoreOptions): BuildStore {
     async save(requestHash, sourceDir) {
       assertRequestHash(requestHash);
       const prefix = `${KEY_PREFIX}${requestHash}/`;
-      const files = await filesUnder(sourceDir);
-      const fresh = new Set(files.map((file) => `${prefix}${file}`));
-      await inParallel(files, options.uploadConcurrency ?? 4, (file) =>
-        upload(sourceDir, file, `${prefix}${file}`),
-      );
-      // Files of an older copy that this one does not have go only after
-      // the new ones are in place, so a download never finds the build empty.
-      for await (const keys of keysUnder(prefix)) {
-        await deleteKeys(keys.filter((key) => !fresh.has(key)));
-      }
-      await rm(sourceDir, { recursive: true, force: true });
+      await saveBuild(bucket, prefix, sourceDir, options.uploadConcurrency ?? 4);
       presence.clear();
     },
 
     async remove(requestHash) {
       assertRequestHash(requestHash);
-      for await (const keys of keysUnder(`${KEY_PREFIX}${requestHash}/`)) await deleteKeys(keys);
+      for await (const keys of keysUnder(bucket, `${KEY_PREFIX}${requestHash}/`)) {
+        await deleteKeys(bucket, keys);
+      }
     },
 
     // S3 has no cheap free-space question; failed uploads say why instead.
@@ -235,12 +271,12 @@ export function createS3Store(options: S3StoreOptions): BuildStore {
       if (!REQUEST_HASH_PATTERN.test(requestHash)) return false;
       const prefix = `${KEY_PREFIX}${requestHash}/`;
       if (files.length === 0) {
-        for await (const _keys of keysUnder(prefix)) return true;
+        for await (const _keys of keysUnder(bucket, prefix)) return true;
         return false;
       }
       const keys = files.map((file) => keySuffix(file));
       if (keys.some((key) => key === undefined)) return false;
-      const found = await Promise.all(keys.map((key) => isStored(`${prefix}${key}`)));
+      const found = await Promise.all(keys.map((key) => stored(`${prefix}${key}`)));
       return found.every(Boolean);
     },
 
@@ -249,14 +285,7 @@ export function createS3Store(options: S3StoreOptions): BuildStore {
       const suffix = keySuffix(file);
       if (suffix === undefined) return undefined;
       const key = `${KEY_PREFIX}${requestHash}/${suffix}`;
-      if (publicUrl) {
-        const path = key.split("/").map(encodeURIComponent).join("/");
-        return { kind: "redirect", url: `${publicUrl}/${path}` };
-      }
-      const url = await getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key }), {
-        expiresIn: presignSeconds,
-      });
-      return { kind: "redirect", url };
+      return { kind: "redirect", url: await downloadUrl(bucket, key, options) };
     },
   };
 }

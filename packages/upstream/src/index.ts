@@ -17,6 +17,7 @@ export {
 export {
   type CatalogOptions,
   createOpenwrtCatalog,
+  newestTargets,
   type OpenwrtCatalog,
   type ProfileMatch,
   type ServerVersions,

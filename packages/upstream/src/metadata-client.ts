@@ -87,45 +87,144 @@ const DECODERS: Readonly<Record<Kind, (body: string) => unknown>> = {
   text: (body) => body,
 };
 
-export function createMetadataClient(options: MetadataClientOptions): MetadataClient {
-  const baseUrl = options.upstreamUrl.replace(/\/+$/, "");
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
-  const failureBackoffMs = options.failureBackoffMs ?? Math.min(ttlMs, MAX_FAILURE_BACKOFF_MS);
-  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-  const fetchImpl = options.fetch ?? globalThis.fetch;
-  const logger = options.logger;
-  const now = options.now ?? Date.now;
+/** How entries are fetched and aged: the options resolved, and the counters /metrics reads. */
+interface Fetching {
+  fetch: typeof fetch;
+  timeoutMs: number;
+  ttlMs: number;
+  failureBackoffMs: number;
+  now: () => number;
+  logger: MetadataClientLogger | undefined;
+  counters: MetadataClientStats;
+}
 
-  // An LRU: each key's last use is stamped, and the least recent goes when
-  // the cache is full. Re-inserting on every hit (delete, then set) churned
-  // the Map's table on every request; a new stamp overwrites in place, and
-  // the scan for the least recent only runs when a fetched file is added.
+/**
+ * An LRU: each key's last use is stamped, and the least recent goes when
+ * the cache is full. Re-inserting on every hit (delete, then set) churned
+ * the Map's table on every request; a new stamp overwrites in place, and
+ * the scan for the least recent only runs when a fetched file is added.
+ */
+function entryCache(maxEntries: number) {
   const cache = new Map<string, CacheEntry>();
   const lastUse = new Map<string, number>();
   let uses = 0;
+  return {
+    get: (key: string) => cache.get(key),
+    remember(key: string, entry: CacheEntry): void {
+      cache.set(key, entry);
+      lastUse.set(key, ++uses);
+      while (cache.size > maxEntries) {
+        let oldest: string | undefined;
+        let oldestUse = Number.POSITIVE_INFINITY;
+        for (const [candidate, use] of lastUse) {
+          if (use < oldestUse) {
+            oldest = candidate;
+            oldestUse = use;
+          }
+        }
+        if (oldest === undefined) break;
+        cache.delete(oldest);
+        lastUse.delete(oldest);
+      }
+    },
+    clear() {
+      cache.clear();
+      lastUse.clear();
+    },
+  };
+}
+
+async function fetchEntry(
+  f: Fetching,
+  kind: Kind,
+  url: string,
+  cached: CacheEntry | undefined,
+): Promise<CacheEntry> {
+  const headers: Record<string, string> = {};
+  if (cached?.etag !== undefined) headers["if-none-match"] = cached.etag;
+  if (cached?.lastModified !== undefined) headers["if-modified-since"] = cached.lastModified;
+  // One signal for headers and body, so a body that stalls midway also times out.
+  const fetchImpl = f.fetch;
+  const response = await fetchImpl(url, { headers, signal: AbortSignal.timeout(f.timeoutMs) });
+  const fetchedAt = f.now();
+  const fresh = { fetchedAt, expiresAt: fetchedAt + f.ttlMs };
+
+  if (response.status === 304 && cached !== undefined) {
+    await discardBody(response);
+    return {
+      ...cached,
+      ...fresh,
+      etag: response.headers.get("etag") ?? cached.etag,
+      lastModified: response.headers.get("last-modified") ?? cached.lastModified,
+    };
+  }
+  if (response.status === 404) {
+    await discardBody(response);
+    return { value: undefined, etag: undefined, lastModified: undefined, ...fresh };
+  }
+  if (response.status < 200 || response.status > 299) {
+    await discardBody(response);
+    throw new UpstreamResponseError(`HTTP ${response.status}`);
+  }
+  const value = DECODERS[kind](await response.text());
+  return {
+    value,
+    etag: response.headers.get("etag") ?? undefined,
+    lastModified: response.headers.get("last-modified") ?? undefined,
+    ...fresh,
+  };
+}
+
+/** A fresh entry from upstream; on failure the cached one, served stale for a back-off. */
+async function revalidate(
+  f: Fetching,
+  kind: Kind,
+  url: string,
+  cached: CacheEntry | undefined,
+): Promise<CacheEntry> {
+  f.counters.fetches++;
+  const startedAt = Date.now();
+  try {
+    const entry = await fetchEntry(f, kind, url, cached);
+    f.logger?.debug?.(
+      { url, ms: Date.now() - startedAt, absent: entry.value === undefined },
+      "upstream metadata fetched",
+    );
+    return entry;
+  } catch (error) {
+    f.counters.failures++;
+    const reason = describeFetchFailure(error, f.timeoutMs);
+    if (cached === undefined) throw new UpstreamUnavailableError(url, reason, { cause: error });
+    const failedAt = f.now();
+    f.logger?.warn(
+      { url, reason, staleForMs: failedAt - cached.fetchedAt },
+      "upstream metadata unavailable, serving cached copy",
+    );
+    return { ...cached, expiresAt: failedAt + f.failureBackoffMs };
+  }
+}
+
+function fetchingOf(options: MetadataClientOptions): Fetching {
+  const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
+  return {
+    fetch: options.fetch ?? globalThis.fetch,
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    ttlMs,
+    failureBackoffMs: options.failureBackoffMs ?? Math.min(ttlMs, MAX_FAILURE_BACKOFF_MS),
+    now: options.now ?? Date.now,
+    logger: options.logger,
+    counters: { fetches: 0, failures: 0, hits: 0 },
+  };
+}
+
+export function createMetadataClient(options: MetadataClientOptions): MetadataClient {
+  const baseUrl = options.upstreamUrl.replace(/\/+$/, "");
+  const f = fetchingOf(options);
+  const { counters } = f;
+  const cache = entryCache(options.maxEntries ?? DEFAULT_MAX_ENTRIES);
   const inFlight = new Map<string, Promise<CacheEntry>>();
-  const counters: MetadataClientStats = { fetches: 0, failures: 0, hits: 0 };
   // Bumped by clear() so a fetch that was under way cannot repopulate the cache.
   let generation = 0;
-
-  function remember(key: string, entry: CacheEntry): void {
-    cache.set(key, entry);
-    lastUse.set(key, ++uses);
-    while (cache.size > maxEntries) {
-      let oldest: string | undefined;
-      let oldestUse = Number.POSITIVE_INFINITY;
-      for (const [candidate, use] of lastUse) {
-        if (use < oldestUse) {
-          oldest = candidate;
-          oldestUse = use;
-        }
-      }
-      if (oldest === undefined) break;
-      cache.delete(oldest);
-      lastUse.delete(oldest);
-    }
-  }
 
   async function get(kind: Kind, path: string, getOptions?: GetOptions): Promise<unknown> {
     // Keyed by the path as asked: only a path that passed normalizePath on
@@ -133,18 +232,18 @@ export function createMetadataClient(options: MetadataClientOptions): MetadataCl
     // of both tiers reads several files).
     const key = `${kind}:${path}`;
     const cached = cache.get(key);
-    if (cached !== undefined && getOptions?.refresh !== true && now() < cached.expiresAt) {
+    if (cached !== undefined && getOptions?.refresh !== true && f.now() < cached.expiresAt) {
       counters.hits++;
-      remember(key, cached);
+      cache.remember(key, cached);
       return cached.value;
     }
     const relative = normalizePath(path);
     let pending = inFlight.get(key);
     if (pending === undefined) {
       const started = generation;
-      const request: Promise<CacheEntry> = revalidate(kind, `${baseUrl}/${relative}`, cached)
+      const request: Promise<CacheEntry> = revalidate(f, kind, `${baseUrl}/${relative}`, cached)
         .then((entry) => {
-          if (started === generation) remember(key, entry);
+          if (started === generation) cache.remember(key, entry);
           return entry;
         })
         .finally(() => {
@@ -156,72 +255,6 @@ export function createMetadataClient(options: MetadataClientOptions): MetadataCl
     return (await pending).value;
   }
 
-  async function revalidate(
-    kind: Kind,
-    url: string,
-    cached: CacheEntry | undefined,
-  ): Promise<CacheEntry> {
-    counters.fetches++;
-    const startedAt = Date.now();
-    try {
-      const entry = await fetchEntry(kind, url, cached);
-      logger?.debug?.(
-        { url, ms: Date.now() - startedAt, absent: entry.value === undefined },
-        "upstream metadata fetched",
-      );
-      return entry;
-    } catch (error) {
-      counters.failures++;
-      const reason = describeFetchFailure(error, timeoutMs);
-      if (cached === undefined) throw new UpstreamUnavailableError(url, reason, { cause: error });
-      const failedAt = now();
-      logger?.warn(
-        { url, reason, staleForMs: failedAt - cached.fetchedAt },
-        "upstream metadata unavailable, serving cached copy",
-      );
-      return { ...cached, expiresAt: failedAt + failureBackoffMs };
-    }
-  }
-
-  async function fetchEntry(
-    kind: Kind,
-    url: string,
-    cached: CacheEntry | undefined,
-  ): Promise<CacheEntry> {
-    const headers: Record<string, string> = {};
-    if (cached?.etag !== undefined) headers["if-none-match"] = cached.etag;
-    if (cached?.lastModified !== undefined) headers["if-modified-since"] = cached.lastModified;
-    // One signal for headers and body, so a body that stalls midway also times out.
-    const response = await fetchImpl(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
-    const fetchedAt = now();
-    const fresh = { fetchedAt, expiresAt: fetchedAt + ttlMs };
-
-    if (response.status === 304 && cached !== undefined) {
-      await discardBody(response);
-      return {
-        ...cached,
-        ...fresh,
-        etag: response.headers.get("etag") ?? cached.etag,
-        lastModified: response.headers.get("last-modified") ?? cached.lastModified,
-      };
-    }
-    if (response.status === 404) {
-      await discardBody(response);
-      return { value: undefined, etag: undefined, lastModified: undefined, ...fresh };
-    }
-    if (response.status < 200 || response.status > 299) {
-      await discardBody(response);
-      throw new UpstreamResponseError(`HTTP ${response.status}`);
-    }
-    const value = DECODERS[kind](await response.text());
-    return {
-      value,
-      etag: response.headers.get("etag") ?? undefined,
-      lastModified: response.headers.get("last-modified") ?? undefined,
-      ...fresh,
-    };
-  }
-
   return {
     getJson: <T>(path: string, getOptions?: GetOptions) =>
       get("json", path, getOptions) as Promise<T | undefined>,
@@ -229,7 +262,6 @@ export function createMetadataClient(options: MetadataClientOptions): MetadataCl
     clear() {
       generation++;
       cache.clear();
-      lastUse.clear();
       inFlight.clear();
     },
     stats: () => ({ ...counters }),

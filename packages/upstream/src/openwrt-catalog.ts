@@ -56,15 +56,14 @@ export interface OpenwrtCatalog {
 
 const DEFAULT_MISS_REFRESH_INTERVAL_MS = 10_000;
 
-export function createOpenwrtCatalog(options: CatalogOptions): OpenwrtCatalog {
-  const { client, branches } = options;
-  const interval = options.missRefreshIntervalMs ?? DEFAULT_MISS_REFRESH_INTERVAL_MS;
-  const now = options.now ?? Date.now;
-  const lastMissRefresh = new Map<string, number>();
-  // The client hands out the same frozen object until upstream changes, so
-  // the derived version lists are computed once per upstream version of the file.
+/**
+ * The server's version lists of an upstream .versions.json. The client hands
+ * out the same frozen object until upstream changes, so they are computed
+ * once per upstream version of the file.
+ */
+function versionsDeriver(branches: readonly Branch[]) {
   const derived = new WeakMap<VersionsJson, ServerVersions>();
-  const deriveVersions = (upstream: VersionsJson): ServerVersions => {
+  return (upstream: VersionsJson): ServerVersions => {
     let value = derived.get(upstream);
     if (value === undefined) {
       value = {
@@ -75,9 +74,12 @@ export function createOpenwrtCatalog(options: CatalogOptions): OpenwrtCatalog {
     }
     return value;
   };
+}
 
-  /** Reads a file, and on a miss re-reads it once unless that was done just now. */
-  async function lookup<T>(path: string | undefined, found: (value: T | undefined) => boolean) {
+/** Reads a file, and on a miss re-reads it once unless that was done just now. */
+function missRefresher(client: MetadataClient, interval: number, now: () => number) {
+  const lastMissRefresh = new Map<string, number>();
+  return async <T>(path: string | undefined, found: (value: T | undefined) => boolean) => {
     if (path === undefined) return undefined;
     const cached = await client.getJson<T>(path);
     if (found(cached)) return cached;
@@ -85,73 +87,83 @@ export function createOpenwrtCatalog(options: CatalogOptions): OpenwrtCatalog {
     if (last !== undefined && now() - last < interval) return cached;
     lastMissRefresh.set(path, now());
     return client.getJson<T>(path, { refresh: true });
-  }
+  };
+}
 
-  async function versionsJson(refresh = false): Promise<VersionsJson> {
-    const path = ".versions.json";
-    const value = await client.getJson<VersionsJson>(path, { refresh });
-    if (!value)
-      throw new UpstreamUnavailableError(client.url(path), "upstream has no .versions.json");
-    return value;
-  }
+/*
+ * Paths are built from request fields; one that the client would refuse
+ * (empty segments from a target like `/`) simply names no upstream file.
+ */
+const safePath = (path: string) => (/(^|\/)\.{0,2}(\/|$)/.test(path) ? undefined : path);
 
+/** Where a version's files are upstream, by its branch; undefined for an unknown branch. */
+function upstreamPaths(branches: readonly Branch[]) {
   const versionPath = (version: string) => branchPath(version, branches) ?? undefined;
-  /*
-   * Paths are built from request fields; one that the client would refuse
-   * (empty segments from a target like `/`) simply names no upstream file.
-   */
-  const safePath = (path: string) => (/(^|\/)\.{0,2}(\/|$)/.test(path) ? undefined : path);
-  const targetsPath = (version: string) => {
-    const base = versionPath(version);
-    return base === undefined ? undefined : safePath(`${base}/.targets.json`);
+  return {
+    versionPath,
+    targets(version: string) {
+      const base = versionPath(version);
+      return base === undefined ? undefined : safePath(`${base}/.targets.json`);
+    },
+    profiles(version: string, target: string) {
+      const base = versionPath(version);
+      return base === undefined ? undefined : safePath(`${base}/targets/${target}/profiles.json`);
+    },
   };
-  const profilesPath = (version: string, target: string) => {
-    const base = versionPath(version);
-    return base === undefined ? undefined : safePath(`${base}/targets/${target}/profiles.json`);
-  };
+}
+
+const noVersionsJson = (client: MetadataClient) =>
+  new UpstreamUnavailableError(client.url(".versions.json"), "upstream has no .versions.json");
+
+export function createOpenwrtCatalog(options: CatalogOptions): OpenwrtCatalog {
+  const { client, branches } = options;
+  const lookup = missRefresher(
+    client,
+    options.missRefreshIntervalMs ?? DEFAULT_MISS_REFRESH_INTERVAL_MS,
+    options.now ?? Date.now,
+  );
+  const deriveVersions = versionsDeriver(branches);
+  const paths = upstreamPaths(branches);
   const read = <T>(path: string | undefined) =>
     path === undefined ? Promise.resolve(undefined) : client.getJson<T>(path);
 
   return {
     branches,
-    versionPath,
+    versionPath: paths.versionPath,
 
     async versions() {
-      return deriveVersions(await versionsJson());
+      const value = await client.getJson<VersionsJson>(".versions.json", { refresh: false });
+      if (!value) throw noVersionsJson(client);
+      return deriveVersions(value);
     },
 
     async hasVersion(version) {
       const inList = (upstream: VersionsJson | undefined) =>
         upstream !== undefined && deriveVersions(upstream).versions.includes(version);
       const upstream = await lookup<VersionsJson>(".versions.json", inList);
-      if (upstream === undefined) {
-        throw new UpstreamUnavailableError(
-          client.url(".versions.json"),
-          "upstream has no .versions.json",
-        );
-      }
+      if (upstream === undefined) throw noVersionsJson(client);
       return inList(upstream);
     },
 
     async targets(version) {
-      return read<TargetsJson>(targetsPath(version));
+      return read<TargetsJson>(paths.targets(version));
     },
 
     async targetArchitecture(version, target) {
       const targets = await lookup<TargetsJson>(
-        targetsPath(version),
+        paths.targets(version),
         (value) => value !== undefined && Object.hasOwn(value, target),
       );
       return targets && Object.hasOwn(targets, target) ? targets[target] : undefined;
     },
 
     async profiles(version, target) {
-      return read<ProfilesJson>(profilesPath(version, target));
+      return read<ProfilesJson>(paths.profiles(version, target));
     },
 
     async findProfile(version, target, requested) {
       const metadata = await lookup<ProfilesJson>(
-        profilesPath(version, target),
+        paths.profiles(version, target),
         (value) =>
           value?.profiles !== undefined && matchProfile(value.profiles, requested) !== undefined,
       );
@@ -160,4 +172,20 @@ export function createOpenwrtCatalog(options: CatalogOptions): OpenwrtCatalog {
       return id === undefined ? undefined : { id, metadata };
     },
   };
+}
+
+/**
+ * Targets of a branch's newest version that upstream has published them
+ * for (`versions` newest first): right after a release is announced its
+ * folder may still be empty.
+ */
+export async function newestTargets(
+  catalog: Pick<OpenwrtCatalog, "targets">,
+  versions: readonly string[],
+): Promise<TargetsJson | undefined> {
+  for (const version of versions) {
+    const targets = await catalog.targets(version);
+    if (targets !== undefined) return targets;
+  }
+  return undefined;
 }

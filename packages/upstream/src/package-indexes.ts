@@ -66,13 +66,13 @@ const MAX_REUSED = 64;
 /** UpstreamUnavailableError already says which file and why. */
 const failureReason = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-export function createPackageIndexes(options: PackageIndexesOptions): PackageIndexes {
-  const { client, branches } = options;
-  const repositories = options.repositories ?? createRepositoryIndexes();
-  const maxParsed = options.maxParsed ?? DEFAULT_MAX_PARSED;
-  const parsed = new Map<string, { identity: unknown; names: IndexNames }>();
+type Client = PackageIndexesOptions["client"];
+type Outcome = { index: SearchedIndex } | { unreadable: UnreadableIndex };
 
-  function namesOf(dir: string, source: IndexSource): IndexNames {
+/** Each index parsed once per upstream version of its file; the least recently used dropped. */
+function parsedIndexes(maxParsed: number) {
+  const parsed = new Map<string, { identity: unknown; names: IndexNames }>();
+  return function namesOf(dir: string, source: IndexSource): IndexNames {
     const identity = sourceIdentity(source);
     const entry = parsed.get(dir);
     parsed.delete(dir);
@@ -88,41 +88,66 @@ export function createPackageIndexes(options: PackageIndexesOptions): PackageInd
       parsed.delete(oldest.value);
     }
     return names;
-  }
+  };
+}
 
-  type Outcome = { index: SearchedIndex } | { unreadable: UnreadableIndex };
-
-  async function readDir(dir: string): Promise<Outcome> {
-    try {
-      const source = await readIndexSource(client, dir);
-      if (source === undefined) {
-        return { unreadable: { url: client.url(`${dir}/`), reason: "no index published" } };
-      }
-      const file = source.format === "apk" ? "index.json" : "Packages";
-      return { index: { url: client.url(`${dir}/${file}`), names: namesOf(dir, source) } };
-    } catch (error) {
-      return { unreadable: { url: client.url(`${dir}/`), reason: failureReason(error) } };
+async function readDir(
+  client: Client,
+  namesOf: ReturnType<typeof parsedIndexes>,
+  dir: string,
+): Promise<Outcome> {
+  try {
+    const source = await readIndexSource(client, dir);
+    if (source === undefined) {
+      return { unreadable: { url: client.url(`${dir}/`), reason: "no index published" } };
     }
+    const file = source.format === "apk" ? "index.json" : "Packages";
+    return { index: { url: client.url(`${dir}/${file}`), names: namesOf(dir, source) } };
+  } catch (error) {
+    return { unreadable: { url: client.url(`${dir}/`), reason: failureReason(error) } };
   }
+}
 
-  async function feedDirs(dir: string): Promise<string[] | UnreadableIndex> {
-    try {
-      const feeds = await readFeedNames(client, dir);
-      if (feeds === undefined) {
-        return { url: client.url(`${dir}/feeds.conf`), reason: "no feeds.conf published" };
-      }
-      return feeds.map((feed) => `${dir}/${feed}`);
-    } catch (error) {
-      return { url: client.url(`${dir}/feeds.conf`), reason: failureReason(error) };
+async function feedDirs(client: Client, dir: string): Promise<string[] | UnreadableIndex> {
+  try {
+    const feeds = await readFeedNames(client, dir);
+    if (feeds === undefined) {
+      return { url: client.url(`${dir}/feeds.conf`), reason: "no feeds.conf published" };
     }
+    return feeds.map((feed) => `${dir}/${feed}`);
+  } catch (error) {
+    return { url: client.url(`${dir}/feeds.conf`), reason: failureReason(error) };
   }
+}
 
-  const reuseForMs = options.reuseForMs ?? 0;
-  const now = options.now ?? Date.now;
+/** The folders an ImageBuilder of `input` installs from (target, kmods, feeds), and those unreadable. */
+async function indexDirs(client: Client, branch: Branch, base: string, input: IndexSearchInput) {
+  const unreadable: UnreadableIndex[] = [];
+  const targetDir = `${base}/targets/${input.target}`;
+  const dirs = [`${targetDir}/packages`];
+  if (hasSplitKmods(input.version, branch)) {
+    const kernel = kmodsDirectory(input.metadata.linux_kernel);
+    if (kernel === undefined) {
+      unreadable.push({
+        url: client.url(`${targetDir}/kmods/`),
+        reason: "profiles.json names no kernel",
+      });
+    } else dirs.push(`${targetDir}/kmods/${kernel}`);
+  }
+  const feeds = await feedDirs(client, `${base}/packages/${input.architecture}`);
+  if (Array.isArray(feeds)) dirs.push(...feeds);
+  else unreadable.push(feeds);
+  return { dirs, unreadable };
+}
+
+/** Searches shared while at most `reuseForMs` old, one per version, target and kernel. */
+function reusedSearches(
+  reuseForMs: number,
+  now: () => number,
+  searchIndexes: (input: IndexSearchInput) => Promise<IndexSearch>,
+) {
   const reused = new Map<string, { until: number; search: Promise<IndexSearch> }>();
-
-  /** The search of `input`, shared while it is at most `reuseForMs` old. */
-  function reusedSearch(input: IndexSearchInput): Promise<IndexSearch> {
+  return (input: IndexSearchInput): Promise<IndexSearch> => {
     const key = `${input.version}\n${input.target}\n${input.architecture}\n${kmodsDirectory(input.metadata.linux_kernel) ?? ""}`;
     const at = now();
     const entry = reused.get(key);
@@ -140,32 +165,23 @@ export function createPackageIndexes(options: PackageIndexesOptions): PackageInd
       reused.delete(oldest.value);
     }
     return search;
-  }
+  };
+}
+
+export function createPackageIndexes(options: PackageIndexesOptions): PackageIndexes {
+  const { client, branches } = options;
+  const repositories = options.repositories ?? createRepositoryIndexes();
+  const namesOf = parsedIndexes(options.maxParsed ?? DEFAULT_MAX_PARSED);
 
   async function searchIndexes(input: IndexSearchInput): Promise<IndexSearch> {
     const branch = findBranch(input.version, branches);
-    const unreadable: UnreadableIndex[] = [];
     if (!branch) {
       return { indexes: [], unreadable: [{ url: input.version, reason: "unknown branch" }] };
     }
     const base = branchPath(input.version, branches) ?? "";
-    const targetDir = `${base}/targets/${input.target}`;
-    const dirs = [`${targetDir}/packages`];
-    if (hasSplitKmods(input.version, branch)) {
-      const kernel = kmodsDirectory(input.metadata.linux_kernel);
-      if (kernel === undefined) {
-        unreadable.push({
-          url: client.url(`${targetDir}/kmods/`),
-          reason: "profiles.json names no kernel",
-        });
-      } else dirs.push(`${targetDir}/kmods/${kernel}`);
-    }
-    const feeds = await feedDirs(`${base}/packages/${input.architecture}`);
-    if (Array.isArray(feeds)) dirs.push(...feeds);
-    else unreadable.push(feeds);
-
+    const { dirs, unreadable } = await indexDirs(client, branch, base, input);
     const [outcomes, custom] = await Promise.all([
-      Promise.all(dirs.map(readDir)),
+      Promise.all(dirs.map((dir) => readDir(client, namesOf, dir))),
       Promise.all(Object.values(input.repositories ?? {}).map((url) => repositories.read(url))),
     ]);
     const indexes: SearchedIndex[] = [];
@@ -180,6 +196,8 @@ export function createPackageIndexes(options: PackageIndexesOptions): PackageInd
     return { indexes, unreadable };
   }
 
+  const reuseForMs = options.reuseForMs ?? 0;
+  const reusedSearch = reusedSearches(reuseForMs, options.now ?? Date.now, searchIndexes);
   return {
     search(input) {
       const ownRepositories = input.repositories && Object.keys(input.repositories).length > 0;

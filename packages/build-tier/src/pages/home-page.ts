@@ -1,6 +1,6 @@
 import { type Branch, isSnapshot, type TargetsJson, versionsByBranch } from "@asu/core";
 import type { OpenwrtCatalog, ServerVersions } from "@asu/upstream";
-import { UpstreamUnavailableError } from "@asu/upstream";
+import { newestTargets, UpstreamUnavailableError } from "@asu/upstream";
 import { html, raw } from "hono/html";
 import { type Html, renderPage } from "./layout.ts";
 import type { LiveStatus } from "./live-status.ts";
@@ -176,18 +176,6 @@ function unavailableMain(error: UpstreamUnavailableError): Html {
   return html`<h1>OpenWrt firmware, built to order</h1>
 <p class="notice" role="alert">The list of versions cannot be read right now: ${error.message}</p>
 <section aria-labelledby="status-heading"><h2 id="status-heading">Right now</h2>${raw(LIVE_SLOT)}</section>`;
-}
-
-/** Targets of the newest version that has them: right after a release its folder may be empty. */
-async function newestTargets(
-  catalog: HomePageDeps["catalog"],
-  versions: readonly string[],
-): Promise<TargetsJson | undefined> {
-  for (const version of versions) {
-    const targets = await catalog.targets(version);
-    if (targets !== undefined) return targets;
-  }
-  return undefined;
 }
 
 /**

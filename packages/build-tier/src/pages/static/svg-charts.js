@@ -85,6 +85,49 @@ function emptyChart(figure, message) {
   figure.dataset.drawn = "empty";
 }
 
+/** One series as a polyline, with a dot and its value for each day it is not zero. */
+function seriesLine(item, index, labels, x, y) {
+  const colour = seriesColour(index);
+  const points = item.data.map((value, at) => `${x(at).toFixed(1)},${y(value).toFixed(1)}`);
+  const group = svg("g", { "data-series": item.label });
+  group.append(
+    svg("polyline", {
+      points: points.join(" "),
+      fill: "none",
+      style: `stroke: ${colour}`,
+      "stroke-width": 2,
+      "stroke-linejoin": "round",
+    }),
+  );
+  item.data.forEach((value, at) => {
+    if (value > 0) {
+      group.append(
+        svg(
+          "circle",
+          { cx: x(at), cy: y(value), r: 3, style: `fill: ${colour}` },
+          svg("title", {}, `${item.label}, ${labels[at]}: ${formatNumber(value)}`),
+        ),
+      );
+    }
+  });
+  return group;
+}
+
+function legendOf(series) {
+  return el(
+    "ul",
+    { className: "legend" },
+    series.map((item, index) =>
+      el(
+        "li",
+        {},
+        el("span", { className: "swatch", style: `background: ${seriesColour(index)}` }),
+        item.label,
+      ),
+    ),
+  );
+}
+
 /**
  * Series over shared labels (days, weeks). `series` is `[{label, data}]`,
  * each `data` as long as `labels`.
@@ -129,32 +172,7 @@ export function lineChart(figure, { labels, series }, { title, empty = "No data 
     );
   });
 
-  const lines = series.map((item, index) => {
-    const colour = seriesColour(index);
-    const points = item.data.map((value, at) => `${x(at).toFixed(1)},${y(value).toFixed(1)}`);
-    const group = svg("g", { "data-series": item.label });
-    group.append(
-      svg("polyline", {
-        points: points.join(" "),
-        fill: "none",
-        style: `stroke: ${colour}`,
-        "stroke-width": 2,
-        "stroke-linejoin": "round",
-      }),
-    );
-    item.data.forEach((value, at) => {
-      if (value > 0) {
-        group.append(
-          svg(
-            "circle",
-            { cx: x(at), cy: y(value), r: 3, style: `fill: ${colour}` },
-            svg("title", {}, `${item.label}, ${labels[at]}: ${formatNumber(value)}`),
-          ),
-        );
-      }
-    });
-    return group;
-  });
+  const lines = series.map((item, index) => seriesLine(item, index, labels, x, y));
 
   const summary = series.map(
     (item) => `${item.label} ${formatNumber(item.data.reduce((a, b) => a + b, 0))}`,
@@ -169,18 +187,7 @@ export function lineChart(figure, { labels, series }, { title, empty = "No data 
     grid,
     ...lines,
   );
-  const legend = el(
-    "ul",
-    { className: "legend" },
-    series.map((item, index) =>
-      el(
-        "li",
-        {},
-        el("span", { className: "swatch", style: `background: ${seriesColour(index)}` }),
-        item.label,
-      ),
-    ),
-  );
+  const legend = legendOf(series);
   const rows = labels.map((label, at) => [label, ...series.map((item) => item.data[at] ?? 0)]);
   figure.replaceChildren(
     chart,
