@@ -1,22 +1,7 @@
+import { pairs } from "../build/distinct-requests.ts";
 import { request } from "../build/request.ts";
 
-/** Leaf packages of the opkg double's feed; two of them per build keep every build the same size. */
-const EXTRAS = [
-  "curl",
-  "nano",
-  "kmod-usb-storage",
-  "luci-i18n-base-de",
-  "e2fsprogs",
-  "partx-utils",
-  "mkf2fs",
-  "grub2-bios-setup",
-  "kmod-fs-vfat",
-  "kmod-igb",
-  "kmod-r8169",
-  "kmod-tg3",
-];
-
-const PAIRS = EXTRAS.flatMap((a, i) => EXTRAS.slice(i + 1).map((b) => [a, b] as const));
+const PAIRS = pairs();
 
 /**
  * `count` distinct build requests, each taking the double's set time
