@@ -58,6 +58,7 @@ const { values } = parseArgs({
     "flood-share": { type: "string", default: "0.9" },
     "floor-sample": { type: "string", default: "20" },
     "poll-ms": { type: "string", default: "20" },
+    "warm-up": { type: "string", default: "10" },
   },
 });
 const jobs = Number(values.jobs);
@@ -71,7 +72,8 @@ const pollMs = Number(values["poll-ms"]);
 
 /** Its own repository: the double's SLOW_SECONDS differs from the other benchmarks' images. */
 const BASE_CONTAINER = "localhost/asu-bench-drain/imagebuilder";
-const WARM_UP_BUILDS = 4;
+/** Builds done before the fill, `slots` at a time: the estimates' history, as a running server has it. */
+const WARM_UP_BUILDS = Number(values["warm-up"]);
 const FLOOD = "198.51.100.1";
 
 const tiers: TierProcess[] = [];
@@ -244,7 +246,7 @@ async function main() {
   );
   console.log(machineLoad());
 
-  // A few builds first: the estimates' history, the worker's warm containers.
+  // Builds first: the estimates' history (the first ones, cold, are slower than the drain's), warm containers.
   for (let i = 0; i < WARM_UP_BUILDS; i += slots) {
     const batch = requests.slice(i, i + slots);
     const posted = await Promise.all(batch.map((body) => post(buildUrl, body, "203.0.113.250")));
