@@ -343,13 +343,15 @@ async function main() {
   const clients = [...new Set(outcomes.map((o) => o.client))];
   for (const client of clients) {
     const mine = outcomes.filter((o) => o.client === client);
+    // Signed: below zero the estimate was short (builds passed this one after it was posted).
+    const signed = mine
+      .filter((o) => o.eta !== undefined)
+      .map((o) => ((o.eta as number) - o.wait) / o.wait);
     console.log(
       `  client ${client}${client === FLOOD ? " (flood)" : ""}: ${mine.length} builds, median wait ${median(mine.map((o) => o.wait)).toFixed(1)} s, median error ${quantile(
-        mine
-          .filter((o) => o.eta !== undefined)
-          .map((o) => Math.abs((o.eta as number) - o.wait) / o.wait),
+        signed.map(Math.abs),
         0.5,
-      ).toFixed(3)}`,
+      ).toFixed(3)} (signed ${quantile(signed, 0.5).toFixed(3)})`,
     );
   }
   console.log(
