@@ -21,6 +21,8 @@ import {
   type BuildQueue,
   createBuildQueue,
   EXPIRY_KEY,
+  readWorkers,
+  type WorkerStatus,
 } from "@asu/queue";
 import { readErrorLog } from "@asu/stats";
 import Docker from "dockerode";
@@ -682,7 +684,9 @@ describe("worker", () => {
     const snapshot = await stopping.queue.snapshot(data.requestHash);
     expect(snapshot?.state).toBe("completed");
     expect(await containersOf(stopping.worker.id)).toEqual([]);
-    expect(await stopping.redis.exists(`asu:workers:${stopping.worker.id}`)).toBe(0);
+    expect((await readWorkers(stopping.redis)).map((worker) => worker.id)).not.toContain(
+      stopping.worker.id,
+    );
   });
 
   it.concurrent("SIGTERM past the grace period hands the build back (worker as a process)", async ({
@@ -717,16 +721,14 @@ describe("worker", () => {
       await queue.enqueue(data);
       const busy = await vi.waitFor(
         async () => {
-          const keys = await redis.keys("asu:workers:*");
-          const values = keys.length > 0 ? await redis.mget(...keys) : [];
-          const statuses = values.map((value) => JSON.parse(value ?? "{}"));
-          expect(statuses.map((status) => status.state)).toContain("busy");
-          return statuses;
+          const found = (await readWorkers(redis)).find((status) => status.state === "busy");
+          expect(found).toBeDefined();
+          return found as WorkerStatus;
         },
         { timeout: 30_000, interval: 50 },
       );
-      const workerId = busy[0].id as string;
-      expect(busy[0].active).toEqual([data.requestHash]);
+      const workerId = busy.id;
+      expect(busy.active).toEqual([data.requestHash]);
       await expect
         .poll(
           async () =>
@@ -745,7 +747,7 @@ describe("worker", () => {
       const snapshot = await queue.snapshot(data.requestHash);
       expect(snapshot?.state).toBe("waiting");
       expect(await containersOf(workerId)).toEqual([]);
-      expect(await redis.exists(`asu:workers:${workerId}`)).toBe(0);
+      expect((await readWorkers(redis)).map((worker) => worker.id)).not.toContain(workerId);
       const logLines = output
         .trim()
         .split("\n")

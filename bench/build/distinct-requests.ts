@@ -19,7 +19,8 @@ const EXTRAS = [
   "kmod-tg3",
 ];
 
-function pairs(): [string, string][] {
+/** Every pair of the extras, each a different package list of the same size. */
+export function pairs(): [string, string][] {
   const out: [string, string][] = [];
   for (let i = 0; i < EXTRAS.length; i++) {
     for (let j = i + 1; j < EXTRAS.length; j++) out.push([EXTRAS[i]!, EXTRAS[j]!]);

@@ -60,6 +60,12 @@ export interface ImagebuilderDoubleOptions {
    * mirror or cache has to answer: see `mirrorFiles`. Off, it builds offline.
    */
   downloadPackages?: boolean;
+  /**
+   * Seconds `make manifest` and `make image` each sleep for a request that
+   * names `slowpackage` (the image's SLOW_SECONDS; the make script's default
+   * is 5 s): a build that takes a set time, for benchmarks of the queue.
+   */
+  slowSeconds?: number;
 }
 
 const SQUASHFS_ROUTER_IMAGES: ImagebuilderDoubleImage[] = [
@@ -607,14 +613,18 @@ export async function buildImagebuilderDouble(
   options: ImagebuilderDoubleOptions,
 ): Promise<string> {
   const archive = tarArchive(await imagebuilderDoubleEntries(options, await hostBusybox()));
-  const hash = createHash("sha256").update(archive).update(JSON.stringify(IMAGE_CHANGES));
+  const imageChanges =
+    options.slowSeconds === undefined
+      ? IMAGE_CHANGES
+      : [...IMAGE_CHANGES, `ENV=SLOW_SECONDS=${options.slowSeconds}`];
+  const hash = createHash("sha256").update(archive).update(JSON.stringify(imageChanges));
   const cacheRef = `${CACHE_REPOSITORY}:${hash.digest("hex").slice(0, 32)}`;
   if (!(await podmanImageExists(podman.env, cacheRef))) {
     const dir = await mkdtemp(join(tmpdir(), "asu-ib-double-"));
     try {
       const tarPath = join(dir, "rootfs.tar");
       await writeFile(tarPath, archive);
-      const changes = IMAGE_CHANGES.flatMap((change) => ["--change", change]);
+      const changes = imageChanges.flatMap((change) => ["--change", change]);
       await runPodman(podman.env, ["import", "--quiet", ...changes, tarPath, cacheRef]);
     } finally {
       await rm(dir, { recursive: true, force: true });

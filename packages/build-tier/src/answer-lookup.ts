@@ -3,7 +3,7 @@ import type { BuildQueue, FoundJob } from "@asu/queue";
 import type { BuildStore } from "@asu/store";
 import { type BuildAnswer, buildAnswer } from "./build-answer.ts";
 import { serverOverloaded } from "./build-errors.ts";
-import type { EtaSource } from "./build-eta.ts";
+import type { EtaSource } from "./eta-source.ts";
 import { createFinishedAnswers, type SerializedAnswer, storedFilesOf } from "./finished-answers.ts";
 
 /** An answer as kept: a finished one serialized in memory, any other as read from its job. */

@@ -11,9 +11,9 @@ import {
 } from "@asu/upstream";
 import type { Redis } from "ioredis";
 import { registerBuildCacheRoute } from "./build-cache-route.ts";
-import { createEtaSource } from "./build-eta.ts";
 import { type BuildRouteDeps, registerBuildRoutes } from "./build-routes.ts";
 import { registerCompletedHashesRoute } from "./completed-hashes-route.ts";
+import { createEtaSource } from "./eta-source.ts";
 import { registerHealthRoute } from "./health-route.ts";
 import { registerJsonApi } from "./json-api.ts";
 import { createPackageCheck, NO_PACKAGE_CHECK } from "./package-check.ts";

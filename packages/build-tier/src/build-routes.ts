@@ -23,7 +23,7 @@ import type { Redis } from "ioredis";
 import { createAnswerHooks, peerAddress } from "./answer-hooks.ts";
 import { type AnswerLookup, createAnswerLookup, type KnownAnswer } from "./answer-lookup.ts";
 import { createBuildCounters, registerBuildTierCollectors } from "./build-counters.ts";
-import type { EtaSource } from "./build-eta.ts";
+import type { EtaSource } from "./eta-source.ts";
 import {
   answerResponses,
   buildQuery,

@@ -85,6 +85,12 @@ export function etaInputs(
   };
 }
 
+/** The same inputs `seconds` later: the running builds have run that much longer. */
+export function agedBy(inputs: EtaInputs, seconds: number): EtaInputs {
+  if (seconds <= 0) return inputs;
+  return { ...inputs, running: inputs.running.map((age) => age + seconds) };
+}
+
 const whole = (seconds: number) => Math.max(1, Math.ceil(seconds));
 
 /**

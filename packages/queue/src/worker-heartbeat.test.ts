@@ -5,12 +5,13 @@ import {
   HEARTBEAT_TTL_SECONDS,
   readWorkers,
   startHeartbeat,
-  WORKER_KEY_PREFIX,
-  workerKey,
+  WORKER_STATUS_KEY,
+  WORKERS_KEY,
+  writeWorkerStatus,
 } from "./worker-heartbeat.ts";
 
 const statusOf = async (redis: Redis, id: string) =>
-  JSON.parse((await redis.get(`asu:workers:${id}`)) ?? "{}");
+  JSON.parse((await redis.hget("asu:workers:status", id)) ?? "{}");
 
 describe("worker heartbeat", () => {
   let server: RedisServer;
@@ -21,10 +22,10 @@ describe("worker heartbeat", () => {
     await server?.stop();
   });
 
-  it("keeps one expiring key per worker that tells idle from busy", async () => {
+  it("keeps one expiring entry per worker that tells idle from busy", async () => {
     const redis = server.client();
-    expect(workerKey("w1")).toBe("asu:workers:w1");
-    expect(WORKER_KEY_PREFIX).toBe("asu:workers:");
+    expect(WORKERS_KEY).toBe("asu:workers");
+    expect(WORKER_STATUS_KEY).toBe("asu:workers:status");
     const beat = startHeartbeat(redis, { workerId: "w1", concurrency: 2 });
     const other = startHeartbeat(redis, { workerId: "w2", concurrency: 1 });
 
@@ -37,7 +38,7 @@ describe("worker heartbeat", () => {
       active: [],
       pid: process.pid,
     });
-    const ttl = await redis.ttl("asu:workers:w1");
+    const ttl = await redis.ttl("asu:workers");
     expect(ttl).toBeGreaterThan(HEARTBEAT_TTL_SECONDS - 3);
     expect(ttl).toBeLessThanOrEqual(HEARTBEAT_TTL_SECONDS);
 
@@ -57,16 +58,55 @@ describe("worker heartbeat", () => {
     await expect.poll(() => statusOf(redis, "w1")).toMatchObject({ state: "stopping", active: [] });
 
     await beat.stop();
-    expect(await redis.exists("asu:workers:w1")).toBe(0);
+    expect(await redis.zscore("asu:workers", "w1")).toBeNull();
+    expect(await redis.hexists("asu:workers:status", "w1")).toBe(0);
     expect((await readWorkers(redis)).map((worker) => worker.id)).toEqual(["w2"]);
     await other.stop();
     expect(await readWorkers(redis)).toEqual([]);
   });
 
+  it("drops workers whose last beat is older than the TTL, on read and on the next beat", async () => {
+    const redis = server.client();
+    const stale = { id: "old", concurrency: 1, state: "idle" } as never;
+    await writeWorkerStatus(redis, stale);
+    const [seconds] = await redis.time();
+    // As if its last beat were a TTL and a second ago.
+    await redis.zadd("asu:workers", (Number(seconds) - HEARTBEAT_TTL_SECONDS - 1) * 1000, "old");
+    expect(await readWorkers(redis)).toEqual([]);
+    await writeWorkerStatus(redis, { id: "new", concurrency: 2, state: "busy" } as never);
+    expect((await readWorkers(redis)).map((worker) => worker.id)).toEqual(["new"]);
+    expect(await redis.zrange("asu:workers", 0, -1)).toEqual(["new"]);
+    expect(await redis.hkeys("asu:workers:status")).toEqual(["new"]);
+    await redis.del("asu:workers", "asu:workers:status");
+  });
+
+  it("reads the workers in one command, however many other keys there are", async () => {
+    const redis = server.client();
+    await writeWorkerStatus(redis, { id: "w9", concurrency: 2, state: "idle" } as never);
+    const pipeline = redis.pipeline();
+    for (let i = 0; i < 20_000; i++) pipeline.set(`asu:workers:unrelated:${i}`, "x");
+    await pipeline.exec();
+    const sent: string[] = [];
+    const monitor = await redis.duplicate().monitor();
+    monitor.on("monitor", (_time, args) => sent.push(String(args[0]).toLowerCase()));
+    await readWorkers(redis);
+    await readWorkers(redis);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    monitor.disconnect();
+    // The first read may teach Redis the script (evalsha refused, then eval).
+    const calls = sent.filter(
+      (name) => name !== "hmget" && name !== "zrangebyscore" && name !== "time",
+    );
+    expect(calls.filter((name) => name === "scan" || name === "keys")).toEqual([]);
+    expect(calls.length).toBeLessThanOrEqual(3);
+    await redis.del("asu:workers", "asu:workers:status");
+    await redis.flushdb();
+  });
+
   it("refreshes the key on its interval", async () => {
     const redis = server.client();
     const beat = startHeartbeat(redis, { workerId: "w3", concurrency: 1, intervalMs: 50 });
-    await expect.poll(() => redis.get("asu:workers:w3")).not.toBeNull();
+    await expect.poll(() => redis.hget("asu:workers:status", "w3")).not.toBeNull();
     const first = await statusOf(redis, "w3");
     await expect
       .poll(async () => (await statusOf(redis, "w3")).updated_at > first.updated_at)

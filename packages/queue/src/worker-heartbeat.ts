@@ -2,14 +2,16 @@ import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import { KEY_PREFIX } from "./job-data.ts";
 
-/** `asu:workers:{id}`: one key per live worker, gone within its TTL after the worker is. */
-export const WORKER_KEY_PREFIX = `${KEY_PREFIX}:workers:`;
+/**
+ * `asu:workers`: a sorted set of live workers, scored by the Redis time (ms)
+ * of each one's last beat; `asu:workers:status`: a hash of each one's status
+ * JSON. One key each however many workers and however large the keyspace:
+ * read in one round trip, never by scanning keys.
+ */
+export const WORKERS_KEY = `${KEY_PREFIX}:workers`;
+export const WORKER_STATUS_KEY = `${KEY_PREFIX}:workers:status`;
 export const HEARTBEAT_TTL_SECONDS = 30;
 export const HEARTBEAT_INTERVAL_MS = 10_000;
-
-export function workerKey(workerId: string): string {
-  return `${WORKER_KEY_PREFIX}${workerId}`;
-}
 
 export const WORKER_STATES = ["idle", "busy", "stopping", "unavailable"] as const;
 export type WorkerState = (typeof WORKER_STATES)[number];
@@ -50,9 +52,8 @@ export interface HeartbeatOptions {
   onError?: (error: Error) => void;
 }
 
-/** Keeps `asu:workers:{id}` fresh: every interval, and at once when a build starts or ends. */
+/** Keeps this worker's entry fresh: every interval, and at once when a build starts or ends. */
 export function startHeartbeat(redis: Redis, options: HeartbeatOptions): Heartbeat {
-  const key = workerKey(options.workerId);
   const active = new Set<string>();
   const startedAt = new Date().toISOString();
   let stopping = false;
@@ -78,7 +79,7 @@ export function startHeartbeat(redis: Redis, options: HeartbeatOptions): Heartbe
     writing = writing
       .then(async () => {
         const sentAt = Date.now();
-        await redis.set(key, JSON.stringify(status()), "EX", HEARTBEAT_TTL_SECONDS);
+        await writeWorkerStatus(redis, status());
         lastWrittenAt = sentAt;
       })
       .catch((error: Error) => options.onError?.(error));
@@ -116,23 +117,72 @@ export function startHeartbeat(redis: Redis, options: HeartbeatOptions): Heartbe
       clearInterval(timer);
       stopped = true;
       await writing;
-      await redis.del(key).catch((error: Error) => options.onError?.(error));
+      await removeWorker(redis, options.workerId).catch((error: Error) => options.onError?.(error));
     },
   };
 }
 
-/** Every worker that beat within the TTL. */
+/*
+ * Both scripts take the time from Redis itself, so workers and build tiers
+ * on hosts whose clocks differ agree on who is online. A beat also drops
+ * entries older than the TTL (workers killed without a goodbye), and both
+ * keys expire with the last live worker. KEYS: the set, the hash; ARGV: the
+ * TTL in ms, then (a beat) the worker id and its status JSON.
+ */
+const NOW_MS = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)";
+const BEAT = `${NOW_MS}
+local ttl = tonumber(ARGV[1])
+local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - ttl)
+if #stale > 0 then
+  redis.call('HDEL', KEYS[2], unpack(stale))
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl)
+end
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+return now`;
+const READ = `${NOW_MS}
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')
+if #ids == 0 then return {} end
+return redis.call('HMGET', KEYS[2], unpack(ids))`;
+
+type WithHeartbeats = Redis & {
+  asuWorkerBeat(...args: string[]): Promise<number>;
+  asuWorkersRead(...args: string[]): Promise<(string | null)[]>;
+};
+
+/** The scripts as commands of this client: sent by SHA, taught to a Redis that lacks them once. */
+function withHeartbeats(redis: Redis): WithHeartbeats {
+  if (!("asuWorkerBeat" in redis)) {
+    redis.defineCommand("asuWorkerBeat", { numberOfKeys: 2, lua: BEAT });
+    redis.defineCommand("asuWorkersRead", { numberOfKeys: 2, lua: READ });
+  }
+  return redis as WithHeartbeats;
+}
+
+const TTL_MS = String(HEARTBEAT_TTL_SECONDS * 1000);
+
+/** Writes one worker's status as a beat, in one round trip. */
+export async function writeWorkerStatus(redis: Redis, status: WorkerStatus): Promise<void> {
+  await withHeartbeats(redis).asuWorkerBeat(
+    WORKERS_KEY,
+    WORKER_STATUS_KEY,
+    TTL_MS,
+    status.id,
+    JSON.stringify(status),
+  );
+}
+
+/** The worker is gone: its entry leaves at once. */
+export async function removeWorker(redis: Redis, workerId: string): Promise<void> {
+  await redis.multi().zrem(WORKERS_KEY, workerId).hdel(WORKER_STATUS_KEY, workerId).exec();
+}
+
+/** Every worker that beat within the TTL, read in one round trip. */
 export async function readWorkers(redis: Redis): Promise<WorkerStatus[]> {
-  const keys: string[] = [];
-  let cursor = "0";
-  do {
-    const [next, found] = await redis.scan(cursor, "MATCH", `${WORKER_KEY_PREFIX}*`, "COUNT", 100);
-    cursor = next;
-    keys.push(...found);
-  } while (cursor !== "0");
-  if (keys.length === 0) return [];
-  const values = await redis.mget(...keys);
+  const values = await withHeartbeats(redis).asuWorkersRead(WORKERS_KEY, WORKER_STATUS_KEY, TTL_MS);
   return values
-    .filter((value): value is string => value !== null)
+    .filter((value): value is string => typeof value === "string")
     .map((value) => JSON.parse(value) as WorkerStatus);
 }

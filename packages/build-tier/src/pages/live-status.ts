@@ -1,6 +1,6 @@
 import { type BuildQueue, readWorkers } from "@asu/queue";
 import type { Redis } from "ioredis";
-import type { EtaSource } from "../build-eta.ts";
+import type { EtaSource } from "../eta-source.ts";
 
 export interface LiveStatus {
   queueLength: number;
@@ -18,7 +18,7 @@ export interface LiveStatusDeps {
 
 /**
  * Queue length and workers online, read at most once per `maxAgeMs` however
- * often the home page is asked for (counting workers scans Redis keys).
+ * often the home page is asked for.
  * undefined while Redis cannot be reached: the page still renders.
  */
 export function createLiveStatus(

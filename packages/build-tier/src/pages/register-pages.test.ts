@@ -1,5 +1,5 @@
 import { DEFAULT_BRANCHES } from "@asu/core";
-import { createBuildQueue, workerKey } from "@asu/queue";
+import { createBuildQueue, type WorkerStatus, writeWorkerStatus } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { Redis } from "ioredis";
@@ -44,12 +44,12 @@ beforeAll(async () => {
   redis.on("error", () => {});
   await new Promise((resolve) => redis.once("ready", resolve));
   // A worker's heartbeat, written before the first page view reads the workers.
-  await redis.set(
-    workerKey("w1"),
-    JSON.stringify({ id: "w1", state: "busy", active: ["abc"], concurrency: 1 }),
-    "EX",
-    60,
-  );
+  await writeWorkerStatus(redis, {
+    id: "w1",
+    state: "busy",
+    active: ["abc"],
+    concurrency: 1,
+  } as WorkerStatus);
   const client = createMetadataClient({ upstreamUrl: upstream.url });
   const catalog = createOpenwrtCatalog({ client, branches: DEFAULT_BRANCHES });
   queue = createBuildQueue({ connection: redis });

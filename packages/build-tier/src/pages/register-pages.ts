@@ -3,7 +3,7 @@ import type { BuildQueue } from "@asu/queue";
 import type { OpenwrtCatalog } from "@asu/upstream";
 import type { Context } from "hono";
 import type { Redis } from "ioredis";
-import type { EtaSource } from "../build-eta.ts";
+import type { EtaSource } from "../eta-source.ts";
 import { renderBuildPage } from "./build-page.ts";
 import { registerDeviceApi } from "./device-api.ts";
 import { createHomePage, type HomePageSettings } from "./home-page.ts";
