@@ -14,8 +14,8 @@ import {
 import { createPopularRequests, createStatsRecorder } from "@asu/stats";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { Worker } from "bullmq";
-import { createEtaSource } from "../../packages/build-tier/src/eta-source.ts";
 import { registerBuildRoutes } from "../../packages/build-tier/src/build-routes.ts";
+import { createEtaSource } from "../../packages/build-tier/src/eta-source.ts";
 import { NO_PACKAGE_CHECK } from "../../packages/build-tier/src/package-check.ts";
 import { createReleaseWatcher } from "../../packages/build-tier/src/release-watcher.ts";
 import { BUILD_ROUTE_SETTINGS, KEEPS_EVERYTHING } from "../../test/support/build-route-stand.ts";

@@ -16,8 +16,8 @@ import {
 } from "@asu/upstream";
 import { type Job, Worker } from "bullmq";
 import type { Redis } from "ioredis";
-import type { EtaSource } from "../../packages/build-tier/src/eta-source.ts";
 import type { BuildRouteDeps } from "../../packages/build-tier/src/build-routes.ts";
+import type { EtaSource } from "../../packages/build-tier/src/eta-source.ts";
 import { NO_PACKAGE_CHECK } from "../../packages/build-tier/src/package-check.ts";
 import { type FakeUpstream, startFakeUpstream } from "./fake-upstream.ts";
 import { type RedisServer, startRedisServer } from "./redis-server.ts";

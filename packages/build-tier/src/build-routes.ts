@@ -23,7 +23,6 @@ import type { Redis } from "ioredis";
 import { createAnswerHooks, peerAddress } from "./answer-hooks.ts";
 import { type AnswerLookup, createAnswerLookup, type KnownAnswer } from "./answer-lookup.ts";
 import { createBuildCounters, registerBuildTierCollectors } from "./build-counters.ts";
-import type { EtaSource } from "./eta-source.ts";
 import {
   answerResponses,
   buildQuery,
@@ -32,6 +31,7 @@ import {
   NOT_FOUND,
 } from "./build-schemas.ts";
 import { clientAddress, trustedProxies } from "./client-address.ts";
+import type { EtaSource } from "./eta-source.ts";
 import type { PackageCheck } from "./package-check.ts";
 import { POPULAR_SHOWN, popularTop, queueStatsSchema } from "./popular-top.ts";
 import {

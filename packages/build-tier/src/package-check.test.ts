@@ -17,8 +17,8 @@ import {
 import type { FakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
 import { silentLogger } from "../../../test/support/silent-logger.ts";
-import { createEtaSource } from "./eta-source.ts";
 import { registerBuildRoutes } from "./build-routes.ts";
+import { createEtaSource } from "./eta-source.ts";
 import { createPackageCheck } from "./package-check.ts";
 
 /*

@@ -14,8 +14,8 @@ import type { AnswerLookup, FoundJobs, KnownAnswer } from "./answer-lookup.ts";
 import { type BuildAnswer, buildAnswer } from "./build-answer.ts";
 import { type BuildCounters, type CountedClient, extraPackagesOf } from "./build-counters.ts";
 import { overItsShare, serverOverloaded } from "./build-errors.ts";
-import type { EtaSource } from "./eta-source.ts";
 import { type BuildJobSettings, buildJobData } from "./build-job.ts";
+import type { EtaSource } from "./eta-source.ts";
 import { isOldLuci } from "./old-luci-stages.ts";
 import type { PackageCheck } from "./package-check.ts";
 
