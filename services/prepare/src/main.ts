@@ -15,7 +15,10 @@ function start() {
   });
   const branches = loadBranches(config.branches_file);
   const catalog = createOpenwrtCatalog({ client, branches });
-  const isBuilt = createBuildCacheProbe({ buildApiUrl: config.build_api_url });
+  const isBuilt = createBuildCacheProbe({
+    buildApiUrl: config.build_api_url,
+    buildInternalUrl: config.build_internal_url,
+  });
   const app = createPrepareApp({
     catalog,
     ...(config.package_check
