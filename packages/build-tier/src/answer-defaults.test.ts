@@ -93,7 +93,9 @@ describe("no answer carries the first-boot script", () => {
     stand.worker(async (job) => {
       // The worker still gets the script: only answers drop it.
       delivered.push(String(job.data.request.defaults ?? ""));
-      if (job.data.requestHash !== hash) return { bin_dir: job.data.requestHash, images: [] };
+      if (job.data.requestHash !== hash) {
+        return { bin_dir: job.data.requestHash, manifest: {}, images: [] };
+      }
       await job.updateProgress({ imagebuilder_status: "building_image" });
       await gate;
       return { bin_dir: hash, manifest: {}, images: [] };
