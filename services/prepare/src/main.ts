@@ -36,6 +36,11 @@ function start() {
     logger,
   });
 
+  if (config.build_api_url && !config.build_internal_url) {
+    logger.warn(
+      "BUILD_INTERNAL_URL is not set: no mirror of finished builds, every prepare asks the build tier",
+    );
+  }
   registerUpstreamMetrics(metricsRegistry(app), client);
   registerMirrorMetric(app, isBuilt);
 
