@@ -8,7 +8,7 @@ import { createBuildQueue } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { Redis } from "ioredis";
-import { createBuildApp } from "../../packages/build-tier/src/build-app.ts";
+import { createBuildApp, createInternalBuildApp } from "../../packages/build-tier/src/build-app.ts";
 import { type FakeUpstream, startFakeUpstream } from "../../test/support/fake-upstream.ts";
 import { startRedisServer } from "../../test/support/redis-server.ts";
 
@@ -33,6 +33,10 @@ export async function startBenchBuildTier(options: {
   await new Promise((resolve) => redis.once("ready", resolve));
   const client = createMetadataClient({ upstreamUrl: upstream.url });
   const queue = createBuildQueue({ connection: redis });
+  const logger = createLogger({
+    service: "build",
+    destination: new Writable({ write: (_c, _e, done) => done() }),
+  });
   const app = createBuildApp({
     catalog: createOpenwrtCatalog({ client, branches: DEFAULT_BRANCHES }),
     client,
@@ -53,10 +57,9 @@ export async function startBenchBuildTier(options: {
       upstream_url: upstream.url,
       ...options.settings,
     },
-    logger: createLogger({
-      service: "build",
-      destination: new Writable({ write: (_c, _e, done) => done() }),
-    }),
+    logger,
   });
-  return { upstream, redisServer, redis, queue, app };
+  // The list of finished builds the prepare tier mirrors, on a port of its own as deployed.
+  const internalApp = createInternalBuildApp({ queue, redis, logger });
+  return { upstream, redisServer, redis, queue, app, internalApp };
 }

@@ -10,7 +10,9 @@ import { Redis } from "ioredis";
 import { BENCH_PUBLIC_PATH, startBenchBuildTier } from "./bench-build-tier.ts";
 import { request } from "./request.ts";
 
-const { upstream, redisServer, redis, queue, app } = await startBenchBuildTier({ settings: {} });
+const { upstream, redisServer, redis, queue, app, internalApp } = await startBenchBuildTier({
+  settings: {},
+});
 
 // A finished build with a realistic result size (a manifest of ~150 packages).
 const manifest = Object.fromEntries(
@@ -33,6 +35,14 @@ const worker = new Worker<BuildJobData, BuildResult>(
   { connection: new Redis(redisServer.url, { maxRetriesPerRequest: null }), prefix: KEY_PREFIX },
 );
 const server = serve({ fetch: app.fetch, port: Number(process.env.PORT), hostname: "127.0.0.1" });
+// INTERNAL_PORT, as `pnpm start:build` reads it: the list the prepare tier mirrors.
+const internal = process.env.INTERNAL_PORT
+  ? serve({
+      fetch: internalApp.fetch,
+      port: Number(process.env.INTERNAL_PORT),
+      hostname: "127.0.0.1",
+    })
+  : undefined;
 const res = await fetch(`http://127.0.0.1:${process.env.PORT}/api/v1/build`, {
   method: "POST",
   body: JSON.stringify(request),
@@ -49,6 +59,7 @@ process.stdout.write(`ready ${hash}\n`);
 
 process.once("SIGTERM", async () => {
   server.close();
+  internal?.close();
   await queue.close();
   redis.disconnect();
   await redisServer.stop();

@@ -150,7 +150,11 @@ async function main() {
     }
   });
 
-  const [buildPort, preparePort] = [await freeLoopbackPort(), await freeLoopbackPort()];
+  const [buildPort, internalPort, preparePort] = [
+    await freeLoopbackPort(),
+    await freeLoopbackPort(),
+    await freeLoopbackPort(),
+  ];
   const common = {
     REDIS_URL: redis.url,
     UPSTREAM_URL: upstream.url,
@@ -163,11 +167,16 @@ async function main() {
   };
   const buildUrl = `http://127.0.0.1:${buildPort}`;
   const prepareUrl = `http://127.0.0.1:${preparePort}`;
-  startTier("build", "start:build", { ...common, PORT: String(buildPort) });
+  startTier("build", "start:build", {
+    ...common,
+    PORT: String(buildPort),
+    INTERNAL_PORT: String(internalPort),
+  });
   startTier("prepare", "start:prepare", {
     ...common,
     PORT: String(preparePort),
     BUILD_API_URL: buildUrl,
+    BUILD_INTERNAL_URL: `http://127.0.0.1:${internalPort}`,
   });
   const client = redis.client();
   const startWorkers = async (count: number) => {

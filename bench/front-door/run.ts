@@ -47,6 +47,7 @@ const rate = values.rate === undefined ? undefined : Number(values.rate);
 
 const PREPARE_PORT = 18_091;
 const BUILD_PORT = 18_092;
+const BUILD_INTERNAL_PORT = 18_093;
 const PROXY_PORT = 18_090;
 const CADDYFILE = values.caddyfile ?? fileURLToPath(new URL("../../Caddyfile", import.meta.url));
 const IMAGE = "openwrt-sysupgrade.bin";
@@ -66,7 +67,12 @@ async function startBuildTier(publicPath: string): Promise<[ChildProcess, string
   const script = fileURLToPath(new URL("../build/build-server.ts", import.meta.url));
   const child = spawn(process.execPath, [script], {
     // A store of its own: other benches on the machine write the same hash's image.
-    env: { ...process.env, PORT: String(BUILD_PORT), BENCH_PUBLIC_PATH: publicPath },
+    env: {
+      ...process.env,
+      PORT: String(BUILD_PORT),
+      INTERNAL_PORT: String(BUILD_INTERNAL_PORT),
+      BENCH_PUBLIC_PATH: publicPath,
+    },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const [chunk] = (await once(child.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
@@ -86,6 +92,7 @@ async function startPrepareTier(upstreamUrl: string): Promise<ChildProcess> {
       HOST: "127.0.0.1",
       UPSTREAM_URL: upstreamUrl,
       BUILD_API_URL: `http://127.0.0.1:${BUILD_PORT}`,
+      BUILD_INTERNAL_URL: `http://127.0.0.1:${BUILD_INTERNAL_PORT}`,
       LOG_LEVEL: "info",
     },
     stdio: ["ignore", "pipe", "inherit"],

@@ -193,7 +193,8 @@ async function measure(
 }
 
 // Free ports, not fixed ones: two runs at once (two worktrees) would otherwise load each other's servers.
-const [BUILD_PORT, BARE_PORT, PREPARE_PORT, UNPROBED_PORT] = [
+const [BUILD_PORT, BUILD_INTERNAL_PORT, BARE_PORT, PREPARE_PORT, UNPROBED_PORT] = [
+  await freeLoopbackPort(),
   await freeLoopbackPort(),
   await freeLoopbackPort(),
   await freeLoopbackPort(),
@@ -232,7 +233,7 @@ const children: ChildProcess[] = [];
 try {
   const build = await startServer(
     "../build/build-server.ts",
-    { PORT: String(BUILD_PORT), ...profiled },
+    { PORT: String(BUILD_PORT), INTERNAL_PORT: String(BUILD_INTERNAL_PORT), ...profiled },
     (line) => line.startsWith("ready"),
   );
   children.push(build);
@@ -250,6 +251,7 @@ try {
       HOST: "127.0.0.1",
       UPSTREAM_URL: upstream.url,
       BUILD_API_URL: `http://127.0.0.1:${BUILD_PORT}`,
+      BUILD_INTERNAL_URL: `http://127.0.0.1:${BUILD_INTERNAL_PORT}`,
       LOG_LEVEL: "info",
       ...profiled,
     },

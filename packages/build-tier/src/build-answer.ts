@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+import type { BuildRequest } from "@asu/core";
 import {
   type BuildStage,
   failureKindOf,
@@ -31,6 +33,25 @@ function failureDetail(snapshot: JobSnapshot): string {
 }
 
 /**
+ * The request as answers show it: a first-boot script holds Wi-Fi keys and
+ * root passwords, and anyone who knows the hash may poll it, so in place of
+ * `defaults` stands `defaults_sha256`, which lets its owner check what went
+ * in; clients do not need it back (owut only tests it to word a log line).
+ * The job keeps the script and the request hash is computed as before.
+ */
+export function answerRequest(request: BuildRequest): Record<string, unknown> {
+  if (!("defaults" in request)) return request;
+  const shown: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(request)) {
+    if (key !== "defaults") shown[key] = value;
+    else if (typeof value === "string" && value !== "") {
+      shown.defaults_sha256 = createHash("sha256").update(value).digest("hex");
+    }
+  }
+  return shown;
+}
+
+/**
  * The contract's answer for a job, identical for POST, GET and HEAD; in the
  * stages an old LuCI knows when one of its requesters is such a LuCI.
  */
@@ -43,7 +64,7 @@ function contractAnswer(snapshot: JobSnapshot): BuildAnswer {
   const common = {
     request_hash: snapshot.requestHash,
     enqueued_at: new Date(snapshot.timestamp).toISOString(),
-    request: jobRequest(snapshot.data),
+    request: answerRequest(jobRequest(snapshot.data)),
   };
   const progress = jobProgress(snapshot);
 

@@ -48,6 +48,26 @@ export interface BuildAppDeps {
   indexes?: PackageIndexes;
 }
 
+/**
+ * The build tier's internal listener (INTERNAL_PORT): the list of finished
+ * builds, which the prepare tier mirrors. It is kept off the public app
+ * altogether, so no spelling of its path can reach it there, from a user or
+ * from a build's own code.
+ */
+export function createInternalBuildApp(
+  deps: Pick<BuildAppDeps, "queue" | "redis" | "logger" | "version">,
+): ApiApp {
+  const app = createApiApp({
+    title: "ASU build tier, internal",
+    version: deps.version ?? "0.1.0",
+    description: "What only the prepare tier reads: the list of finished builds.",
+    logger: deps.logger,
+    mapError: redisUnavailable,
+  });
+  registerCompletedHashesRoute(app, deps);
+  return app;
+}
+
 /** The methods each build path answers; the app answers 405 to the others. */
 export const ALLOWED_METHODS: Readonly<Record<string, string>> = {
   "/api/v1/build": "POST, OPTIONS",
@@ -95,7 +115,6 @@ export function createBuildApp(deps: BuildAppDeps): ApiApp {
   });
   registerBuildRoutes(app, { ...deps, eta, ...buildTierRecorders(app, deps) });
   registerBuildCacheRoute(app, deps);
-  registerCompletedHashesRoute(app, deps);
   registerStatsRoutes(app, deps);
   registerHealthRoute(app, deps);
   registerRevisionRoute(app, deps);

@@ -13,7 +13,13 @@ import {
   type PackageIndexes,
 } from "@asu/upstream";
 import { Redis } from "ioredis";
-import { createBuildApp } from "./build-app.ts";
+import { createBuildApp, createInternalBuildApp } from "./build-app.ts";
+import { createBuildCacheLookup } from "./build-cache-route.ts";
+import {
+  COMPLETED_HASHES_MAX_PAGE,
+  type CompletedHashesPage,
+  createCompletedHashesReader,
+} from "./completed-hashes-route.ts";
 import { type Janitor, startJanitor } from "./janitor.ts";
 import { createReleaseWatcher, type ReleaseWatcher } from "./release-watcher.ts";
 
@@ -25,7 +31,14 @@ export interface BuildTierOptions {
 
 /** The build tier, composed: what `pnpm start:build` serves and `pnpm start` serves with prepare. */
 export interface BuildTier {
+  /** The public app: everything clients ask for. */
   app: ApiApp;
+  /** The internal listener's app (INTERNAL_PORT): the list of finished builds, for the prepare tier. */
+  internalApp: ApiApp;
+  /** Which of these hashes are built, as `POST /api/v1/build-cache` answers: for a prepare tier in this process. */
+  lookup(hashes: readonly string[]): Promise<Record<string, boolean>>;
+  /** One page of the list of finished builds, as the internal app serves it: for a prepare tier in this process. */
+  completedPage(after: string | undefined, limit: number): Promise<CompletedHashesPage>;
   redis: Redis;
   queue: BuildQueue;
   store: BuildStore;
@@ -38,8 +51,25 @@ export interface BuildTier {
   popular: PopularRequests;
   /** Notices new releases every VERSIONS_REFRESH and prebuilds their popular requests. */
   releases: ReleaseWatcher;
+  /** Whether Redis answers within `timeoutMs`: a start waits this long before serving. */
+  ready(timeoutMs: number): Promise<boolean>;
   /** Stops the janitor, then closes the queue and the Redis client. */
   close(): Promise<void>;
+}
+
+function redisReady(redis: Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status === "ready") return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ready: boolean) => {
+      clearTimeout(timer);
+      redis.off("ready", onReady);
+      resolve(ready);
+    };
+    const onReady = () => done(true);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    timer.unref();
+    redis.once("ready", onReady);
+  });
 }
 
 /**
@@ -85,6 +115,13 @@ export function createBuildTier(options: BuildTierOptions): BuildTier {
     logger,
     ...(options.version ? { version: options.version } : {}),
   });
+  const internalApp = createInternalBuildApp({
+    queue,
+    redis,
+    logger,
+    ...(options.version ? { version: options.version } : {}),
+  });
+  const readCompleted = createCompletedHashesReader({ queue, redis });
   const janitor = startJanitor({
     redis,
     queue,
@@ -109,6 +146,11 @@ export function createBuildTier(options: BuildTierOptions): BuildTier {
     app,
     popular,
     releases,
+    internalApp,
+    lookup: createBuildCacheLookup({ queue, redis, store }),
+    completedPage: (after, limit) =>
+      readCompleted(after, Math.min(limit, COMPLETED_HASHES_MAX_PAGE)),
+    ready: (timeoutMs) => redisReady(redis, timeoutMs),
     redis,
     queue,
     store,

@@ -48,7 +48,7 @@ const completedHashesRoute = createRoute({
   path: COMPLETED_HASHES_PATH,
   summary: "The request hashes of finished builds, page by page in finish order",
   description:
-    "What the prepare tier mirrors to answer `cache_available` for hashes never built without asking: the members of the queue's completed set after a cursor, one Redis command per page. Listed is not built: a listed hash may have expired or lost its files, which `POST /api/v1/build-cache` tells. Internal: the front door does not serve it.",
+    "What the prepare tier mirrors to answer `cache_available` for hashes never built without asking: the members of the queue's completed set after a cursor, one Redis command per page. Listed is not built: a listed hash may have expired or lost its files, which `POST /api/v1/build-cache` tells. Served only on the build tier's internal listener (INTERNAL_PORT), never on its public port: it would let anyone enumerate every build.",
   request: { query: completedHashesQuery },
   responses: {
     200: {

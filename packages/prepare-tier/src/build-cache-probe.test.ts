@@ -7,13 +7,14 @@ import { type BuildCacheProbe, createBuildCacheProbe } from "./build-cache-probe
  * A stand-in build tier's POST /api/v1/build-cache: true for built hashes; a
  * request naming a `held` hash waits for release() of it. `seen` lists each
  * request as `path hash,hash,…`. It has no list of finished builds (404, as
- * a build tier from before the mirror), so every hash is asked; the mirror
+ * a public port; `gets` counts the tries), so every hash is asked; the mirror
  * is tested on a real build tier in completed-mirror.test.ts.
  */
 let server: Server;
 let url: string;
 let seen: string[];
 let connections: number;
+let gets = 0;
 const built = new Set<string>();
 const held = new Map<string, (() => void)[]>();
 const probes: BuildCacheProbe[] = [];
@@ -40,6 +41,7 @@ function probeWith(options: Partial<Parameters<typeof createBuildCacheProbe>[0]>
 beforeAll(async () => {
   server = createServer(async (req, res) => {
     if (req.method !== "POST") {
+      gets++;
       res.writeHead(404).end();
       return;
     }
@@ -217,16 +219,30 @@ describe("createBuildCacheProbe", () => {
   });
 
   it("is false for every hash of a request the build tier refuses or answers oddly", async () => {
-    const statuses = [404, 200];
+    const answers: (() => Promise<Record<string, boolean>>)[] = [
+      async () => {
+        throw new Error("refused");
+      },
+      async () => "yes" as unknown as Record<string, boolean>,
+    ];
     const probe = probeWith({
-      buildApiUrl: "http://build.internal",
-      fetch: async (_target, init) =>
-        init.method !== "POST" || statuses.shift() === 404
-          ? new Response("not here", { status: 404 })
-          : Response.json({ cache_available: "yes" }),
+      buildApiUrl: undefined,
+      inProcess: {
+        lookup: () => (answers.shift() as () => Promise<Record<string, boolean>>)(),
+        completedPage: async () => ({ hashes: [], cursor: null, more: false }),
+      },
     });
     expect(await probe("a")).toBe(false);
     expect(await probe("b")).toBe(false);
+  });
+
+  it("reads no list of finished builds without BUILD_INTERNAL_URL", async () => {
+    const probe = probeWith();
+    built.add("yes");
+    expect(await probe("yes")).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(probe.mirror?.()).toBeUndefined();
+    expect(gets).toBe(0);
   });
 
   it("is false when the build tier is down or not configured", async () => {
@@ -236,23 +252,27 @@ describe("createBuildCacheProbe", () => {
     expect(await createBuildCacheProbe({ buildApiUrl: undefined })("built")).toBe(false);
   });
 
-  it("asks a build tier in the same process through its fetch", async () => {
+  it("calls a build tier in the same process directly, lookups and list", async () => {
     const asked: string[] = [];
+    const pages: (string | undefined)[] = [];
     const probe = probeWith({
-      buildApiUrl: "http://build.internal",
-      fetch: async (target, init) => {
-        if (init.method !== "POST") return new Response("not here", { status: 404 });
-        const { request_hashes: hashes } = JSON.parse(String(init.body)) as {
-          request_hashes: string[];
-        };
-        asked.push(`${init.method} ${target} ${hashes.join(",")}`);
-        return Response.json({
-          cache_available: Object.fromEntries(hashes.map((hash) => [hash, hash === "yes"])),
-        });
+      buildApiUrl: undefined,
+      inProcess: {
+        lookup: async (hashes) => {
+          asked.push(hashes.join(","));
+          return Object.fromEntries(hashes.map((hash) => [hash, hash === "yes"]));
+        },
+        completedPage: async (after) => {
+          pages.push(after);
+          return { hashes: ["yes"], cursor: "1:1", more: false };
+        },
       },
     });
+    await expect.poll(() => probe.mirror?.()?.hashes).toBe(1);
+    expect(pages[0]).toBeUndefined();
     expect(await Promise.all([probe("yes"), probe("no")])).toEqual([true, false]);
-    expect(asked).toEqual(["POST http://build.internal/api/v1/build-cache yes,no"]);
+    // "no" is not a request hash, so the mirror does not rule it out: both asked at once.
+    expect(asked).toEqual(["yes,no"]);
     expect(seen).toEqual([]);
   });
 });

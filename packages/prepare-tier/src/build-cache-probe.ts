@@ -20,8 +20,23 @@ export type BuildCacheProbe = ((requestHash: string) => Promise<boolean>) & {
   mirror?: () => MirrorState | undefined;
 };
 
+/** A build tier in this process (`pnpm start`): what its HTTP routes answer, called directly. */
+export interface InProcessBuildTier {
+  /** As `POST /api/v1/build-cache` answers: per hash, whether it is built. */
+  lookup(hashes: readonly string[]): Promise<Record<string, boolean>>;
+  /** As `GET /api/v1/build-cache/completed` answers on the internal listener: one page. */
+  completedPage(after: string | undefined, limit: number): Promise<unknown>;
+}
+
 export interface BuildCacheProbeOptions {
+  /** BUILD_API_URL: the build tier asked about hashes (`POST /api/v1/build-cache`). */
   buildApiUrl: string | undefined;
+  /**
+   * BUILD_INTERNAL_URL: the build tier's internal listener, where the list of
+   * finished builds is read for the mirror; unset: no mirror, every hash is
+   * asked. The public port never serves the list.
+   */
+  buildInternalUrl?: string | undefined;
   /**
    * Longest a prepare answer waits for the build tier (default 100 ms); then
    * it says false. The request goes on and its answer is kept for the next
@@ -58,8 +73,8 @@ export interface BuildCacheProbeOptions {
    * false for none: every hash is then asked.
    */
   mirror?: MirrorOptions | false;
-  /** Instead of HTTP connections: a build tier in this process (`pnpm start`). */
-  fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  /** Instead of HTTP: a build tier in this process (`pnpm start`), called directly. */
+  inProcess?: InProcessBuildTier;
   now?: () => number;
 }
 
@@ -67,6 +82,84 @@ const NOT_CONFIGURED: BuildCacheProbe = async () => false;
 
 /** Shared by every hash the mirror rules out: no promise made per prepare. */
 const NOT_BUILT = Promise.resolve(false);
+
+/** How the probe reaches the build tier; every call throws when it fails. */
+interface BuildTierLink {
+  /** `POST /api/v1/build-cache` for these hashes. */
+  ask(hashes: string[]): Promise<BuildTierAnswer>;
+  /** One page of the list of finished builds; undefined: none to read, no mirror. */
+  readPage: ((after: string | undefined, limit: number) => Promise<BuildTierAnswer>) | undefined;
+  close(): Promise<void>;
+}
+
+function inProcessLink(tier: InProcessBuildTier): BuildTierLink {
+  return {
+    ask: async (hashes) => ({ status: 200, body: { cache_available: await tier.lookup(hashes) } }),
+    readPage: async (after, limit) => ({
+      status: 200,
+      body: await tier.completedPage(after, limit),
+    }),
+    close: async () => {},
+  };
+}
+
+const BUILD_CACHE_PATH = "/api/v1/build-cache";
+
+/** A kept-alive pool to `url`, and its path prefix. */
+function poolTo(url: string, connections: number, timeoutMs: number) {
+  const base = new URL(url);
+  const pool = new Pool(base.origin, {
+    connections,
+    keepAliveTimeout: 30_000,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connectTimeout: timeoutMs,
+  });
+  return { pool, prefix: base.pathname.replace(/\/+$/, "") };
+}
+
+/** Over HTTP: lookups at BUILD_API_URL, the list at BUILD_INTERNAL_URL. */
+function httpLink(
+  options: BuildCacheProbeOptions & { buildApiUrl: string },
+  timeoutMs: number,
+): BuildTierLink {
+  const closing = new AbortController();
+  const api = poolTo(options.buildApiUrl, options.connections ?? 2, timeoutMs);
+  const internal = options.buildInternalUrl
+    ? // The mirror reads one sync at a time, and beside it at most one full read.
+      poolTo(options.buildInternalUrl, 2, timeoutMs)
+    : undefined;
+  async function call(
+    to: ReturnType<typeof poolTo>,
+    method: "GET" | "POST",
+    path: string,
+    body?: string,
+  ): Promise<BuildTierAnswer> {
+    const signal = AbortSignal.any([closing.signal, AbortSignal.timeout(timeoutMs)]);
+    const headers = body === undefined ? undefined : { "content-type": "application/json" };
+    const res = await to.pool.request({ path: to.prefix + path, method, headers, body, signal });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      return { status: res.statusCode };
+    }
+    return { status: 200, body: await res.body.json() };
+  }
+  return {
+    ask: (hashes) =>
+      call(api, "POST", BUILD_CACHE_PATH, JSON.stringify({ request_hashes: hashes })),
+    readPage:
+      internal &&
+      ((after, limit) => {
+        const query = new URLSearchParams({ limit: String(limit) });
+        if (after) query.set("after", after);
+        return call(internal, "GET", `${BUILD_CACHE_PATH}/completed?${query}`);
+      }),
+    close: async () => {
+      closing.abort();
+      await Promise.all([api.pool.close(), internal?.pool.close()]);
+    },
+  };
+}
 
 /** Hashes gathered for one request to the build tier, each with its waiters' answer. */
 interface Batch {
@@ -79,27 +172,21 @@ interface Batch {
  * `cache_available` without a round trip per prepare (which cost more than
  * the prepare): answers kept briefly, one question per hash, hashes batched
  * into one request, and no answer waits past `answerWithinMs`.
+ * The mirror of finished builds (completed-mirror.ts, read from the build
+ * tier's internal listener at BUILD_INTERNAL_URL) answers most hashes first.
  */
 export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCacheProbe {
-  if (!options.buildApiUrl) return NOT_CONFIGURED;
-  const base = new URL(options.buildApiUrl);
-  const path = `${base.pathname.replace(/\/+$/, "")}/api/v1/build-cache`;
-  const answerWithinMs = options.answerWithinMs ?? 100;
   const timeoutMs = options.timeoutMs ?? 2000;
+  let link: BuildTierLink;
+  if (options.inProcess) link = inProcessLink(options.inProcess);
+  else if (options.buildApiUrl)
+    link = httpLink({ ...options, buildApiUrl: options.buildApiUrl }, timeoutMs);
+  else return NOT_CONFIGURED;
+  const answerWithinMs = options.answerWithinMs ?? 100;
   const builtTtlMs = options.builtTtlMs ?? 60_000;
   const notBuiltTtlMs = options.notBuiltTtlMs ?? 1000;
-  const connections = options.connections ?? 2;
   const maxInFlight = options.maxInFlight ?? 1;
   const maxBatch = options.maxBatch ?? 100;
-  const pool = options.fetch
-    ? undefined
-    : new Pool(base.origin, {
-        connections,
-        keepAliveTimeout: 30_000,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        connectTimeout: timeoutMs,
-      });
   const known = new LRUCache<string, boolean>({
     max: options.maxEntries ?? 10_000,
     ttl: Math.max(builtTtlMs, notBuiltTtlMs, 1),
@@ -110,44 +197,11 @@ export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCac
   let gathering: Batch | undefined;
   let requestsOut = 0;
 
-  /** Ends the mirror's requests at close(). */
-  const closing = new AbortController();
-
-  /** One request to the build tier, over the pool or through `fetch`; throws when it fails. */
-  async function call(
-    method: "GET" | "POST",
-    target: string,
-    body?: string,
-  ): Promise<BuildTierAnswer> {
-    const signal = AbortSignal.any([closing.signal, AbortSignal.timeout(timeoutMs)]);
-    const headers = body === undefined ? undefined : { "content-type": "application/json" };
-    if (!pool) {
-      const res = await options.fetch?.(`${base.origin}${target}`, {
-        method,
-        headers,
-        body,
-        signal,
-      });
-      if (!res) return { status: 0 };
-      if (res.status !== 200) {
-        await res.body?.cancel();
-        return { status: res.status };
-      }
-      return { status: 200, body: await res.json() };
-    }
-    const res = await pool.request({ path: target, method, headers, body, signal });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      return { status: res.statusCode };
-    }
-    return { status: 200, body: await res.body.json() };
-  }
-
   /** The build tier's answer per hash; an empty map when it could not tell. */
   async function ask(hashes: string[]): Promise<Map<string, boolean>> {
     let answer: BuildTierAnswer;
     try {
-      answer = await call("POST", path, JSON.stringify({ request_hashes: hashes }));
+      answer = await link.ask(hashes);
     } catch {
       return new Map();
     }
@@ -201,13 +255,13 @@ export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCac
     return answer;
   }
 
+  const readPage = link.readPage;
   const mirror =
-    options.mirror === false
+    options.mirror === false || !readPage
       ? undefined
       : startMirror({
           ...options.mirror,
-          call,
-          path: `${path}/completed`,
+          readPage,
           now: options.now ?? (() => performance.now()),
         });
 
@@ -229,8 +283,7 @@ export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCac
   probe.close = () => {
     closed ??= (async () => {
       mirror?.stop();
-      closing.abort();
-      await pool?.close();
+      await link.close();
     })();
     return closed;
   };

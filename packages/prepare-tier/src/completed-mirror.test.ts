@@ -15,9 +15,15 @@ import {
 } from "../../../test/support/build-route-stand.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
 import { silentLogger } from "../../../test/support/silent-logger.ts";
-import { registerBuildCacheRoute } from "../../build-tier/src/build-cache-route.ts";
+import {
+  createBuildCacheLookup,
+  registerBuildCacheRoute,
+} from "../../build-tier/src/build-cache-route.ts";
 import { registerBuildRoutes } from "../../build-tier/src/build-routes.ts";
-import { registerCompletedHashesRoute } from "../../build-tier/src/completed-hashes-route.ts";
+import {
+  createCompletedHashesReader,
+  registerCompletedHashesRoute,
+} from "../../build-tier/src/completed-hashes-route.ts";
 import {
   type BuildCacheProbe,
   type BuildCacheProbeOptions,
@@ -98,6 +104,7 @@ const hash = (n: number) => n.toString(16).padStart(8, "0").repeat(8);
 function probeWith(mirror: BuildCacheProbeOptions["mirror"] = {}, options = {}) {
   const probe = createBuildCacheProbe({
     buildApiUrl: served.url,
+    buildInternalUrl: served.url,
     // Answers are awaited in full: a loaded machine may be slow.
     answerWithinMs: 60_000,
     mirror: { syncEveryMs: 50, ...mirror },
@@ -222,6 +229,7 @@ describe("the build-cache probe's mirror of finished builds", () => {
     // Nothing listens there: the list is never read, and each answer is false.
     const probe = createBuildCacheProbe({
       buildApiUrl: "http://127.0.0.1:1",
+      buildInternalUrl: "http://127.0.0.1:1",
       mirror: { syncEveryMs: 20 },
     });
     probes.push(probe);
@@ -249,13 +257,22 @@ describe("the build-cache probe's mirror of finished builds", () => {
     expect(await answeredWithoutAsking(probe, hash(4))).toEqual({ built: false, asked: true });
   });
 
-  it("works through a build tier in the same process (`fetch`)", async () => {
+  it("works through a build tier in the same process, called directly", async () => {
     await stand.redis.zadd(completedKey, Date.now(), hash(1));
+    const { queue, redis } = stand;
+    const lookup = createBuildCacheLookup({ queue, redis, store });
     const probe = probeWith(
       {},
       {
-        buildApiUrl: "http://build.internal",
-        fetch: async (url: string, init: RequestInit) => app.fetch(new Request(url, init)),
+        buildApiUrl: undefined,
+        buildInternalUrl: undefined,
+        inProcess: {
+          lookup: (hashes: readonly string[]) => {
+            asks++;
+            return lookup(hashes);
+          },
+          completedPage: createCompletedHashesReader({ queue, redis }),
+        },
       },
     );
     await expect.poll(() => probe.mirror?.()?.hashes).toBe(1);

@@ -37,10 +37,12 @@ export interface BuildTierAnswer {
 }
 
 export interface MirrorDeps extends MirrorOptions {
-  /** One GET of the build tier, with its own timeout; throws when it fails. */
-  call: (method: "GET", target: string) => Promise<BuildTierAnswer>;
-  /** The build tier's GET /api/v1/build-cache/completed, under BUILD_API_URL's path. */
-  path: string;
+  /**
+   * One page of the build tier's list (`GET /api/v1/build-cache/completed`
+   * on its internal listener, or the tier in this process), with its own
+   * timeout; throws when it fails.
+   */
+  readPage: (after: string | undefined, limit: number) => Promise<BuildTierAnswer>;
   now: () => number;
 }
 
@@ -123,11 +125,9 @@ export function startMirror(deps: MirrorDeps): CompletedMirror {
     let newest: number | undefined;
     for (;;) {
       const startedAt = deps.now();
-      const query = new URLSearchParams({ limit: String(pageSize) });
-      if (cursor) query.set("after", cursor);
       let answer: BuildTierAnswer;
       try {
-        answer = await deps.call("GET", `${deps.path}?${query}`);
+        answer = await deps.readPage(cursor, pageSize);
       } catch {
         return { ok: false, why: "failed" };
       }

@@ -1,25 +1,17 @@
+import type { Server } from "node:http";
 import { createBuildTier } from "@asu/build-tier";
 import { ConfigError, describeConfig, loadConfig } from "@asu/config";
 import { stopOnSignals } from "@asu/http";
 import { createLogger } from "@asu/observability";
 import { serve } from "@hono/node-server";
-import type { Redis } from "ioredis";
-
-/** Waits a little for Redis so the first requests after start do not fail needlessly. */
-async function redisReady(redis: Redis, ms: number): Promise<boolean> {
-  if (redis.status === "ready") return true;
-  return Promise.race([
-    new Promise<boolean>((resolve) => redis.once("ready", () => resolve(true))),
-    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms).unref()),
-  ]);
-}
 
 async function start() {
   const config = loadConfig({ defaults: { port: 8000 } });
   const logger = createLogger({ service: "build", level: config.log_level });
   const tier = createBuildTier({ config, logger });
 
-  if (!(await redisReady(tier.redis, 10_000))) {
+  // A little patience, so the first requests after start do not fail needlessly.
+  if (!(await tier.ready(10_000))) {
     logger.warn({ redis_url: describeConfig(config).REDIS_URL }, "Redis not reachable yet");
   }
   const server = serve(
@@ -31,8 +23,30 @@ async function start() {
       );
     },
   );
+  // The list of finished builds, for the prepare tier only: never on the public port.
+  const internal =
+    config.internal_port === undefined
+      ? undefined
+      : (serve(
+          {
+            fetch: tier.internalApp.fetch,
+            port: config.internal_port,
+            hostname: config.internal_host,
+          },
+          (info) => {
+            logger.info(
+              { url: `http://${info.address}:${info.port}` },
+              "build tier's internal listener (list of finished builds) listening",
+            );
+          },
+        ) as Server);
 
-  stopOnSignals(server, logger, () => tier.close());
+  stopOnSignals(server, logger, async () => {
+    // Only the prepare tier's idempotent reads: it reads again from the next replica.
+    internal?.close();
+    internal?.closeAllConnections();
+    await tier.close();
+  });
 }
 
 start().catch((error) => {

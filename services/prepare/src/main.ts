@@ -15,7 +15,10 @@ function start() {
   });
   const branches = loadBranches(config.branches_file);
   const catalog = createOpenwrtCatalog({ client, branches });
-  const isBuilt = createBuildCacheProbe({ buildApiUrl: config.build_api_url });
+  const isBuilt = createBuildCacheProbe({
+    buildApiUrl: config.build_api_url,
+    buildInternalUrl: config.build_internal_url,
+  });
   const app = createPrepareApp({
     catalog,
     ...(config.package_check
@@ -33,6 +36,11 @@ function start() {
     logger,
   });
 
+  if (config.build_api_url && !config.build_internal_url) {
+    logger.warn(
+      "BUILD_INTERNAL_URL is not set: no mirror of finished builds, every prepare asks the build tier",
+    );
+  }
   registerUpstreamMetrics(metricsRegistry(app), client);
   registerMirrorMetric(app, isBuilt);
 

@@ -6,6 +6,7 @@ import { type BuildTier, createBuildTier } from "@asu/build-tier";
 import { loadConfig } from "@asu/config";
 import { createLogger } from "@asu/observability";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectListNeverServed } from "../../../test/support/completed-spellings.ts";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
@@ -110,16 +111,16 @@ describe("createServerApp on the composed build tier", () => {
     expect(await slash.json()).toEqual({ detail: "Not Found" });
   });
 
-  it("keeps the list of finished builds from the public port, as the front door does", async () => {
-    for (const path of [
-      "/api/v1/build-cache/completed",
-      "/api/v1/build-cache/completed?after=1:0",
-      "/api/v1/build-cache/%63ompleted",
-    ]) {
-      const res = await fetch(`${served.url}${path}`);
-      expect(res.status).toBe(404);
-      expect(await res.json()).toEqual({ detail: "Not Found" });
-    }
+  it("never serves the list of finished builds on its port, and mirrors it in process", async () => {
+    const listed = "b".repeat(64);
+    await tier?.redis.zadd(tier.queue.queue.keys.completed as string, Date.now(), listed);
+    await expectListNeverServed(served.url, listed);
+    // The prepare tier reads the list from the build tier directly: its mirror has it.
+    const mirrored = async () =>
+      (await (await fetch(`${served.url}/metrics`)).text())
+        .split("\n")
+        .filter((line) => line.startsWith("asu_build_cache_mirror_hashes{"));
+    await expect.poll(mirrored).toEqual(['asu_build_cache_mirror_hashes{state="fresh"} 1']);
   });
 
   it("lists both tiers' routes in one OpenAPI document", async () => {

@@ -1,4 +1,4 @@
-import { type BuildTier, COMPLETED_HASHES_PATH } from "@asu/build-tier";
+import type { BuildTier } from "@asu/build-tier";
 import { type ApiApp, PREPARE_PATH, tierOf } from "@asu/http";
 import type { Logger } from "@asu/observability";
 import {
@@ -19,36 +19,26 @@ export interface ServerApp {
 
 export interface ServerAppDeps {
   /** The composed build tier; prepare shares its catalogue and package indexes. */
-  build: Pick<BuildTier, "app" | "catalog" | "indexes">;
+  build: Pick<BuildTier, "app" | "catalog" | "indexes" | "lookup" | "completedPage">;
   settings: PrepareAppDeps["settings"];
   /** The prepare tier's logger. */
   logger: Logger;
   version?: string;
 }
 
-/** The list's path however it is spelt: the router decodes escapes before it matches. */
-function isCompletedHashesPath(url: string): boolean {
-  if (!url.includes(COMPLETED_HASHES_PATH) && !url.includes("%")) return false;
-  try {
-    return decodeURIComponent(new URL(url).pathname) === COMPLETED_HASHES_PATH;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Both HTTP tiers behind one port, split by the same rule as the front door
  * of the microservices stack (tierOf, which the Caddyfile follows). The
  * build tier's OpenAPI document lists the prepare route too. The list of
- * finished builds is for the prepare tier only, as behind the front door:
- * it would let anyone enumerate every build and its request.
+ * finished builds is for the prepare tier only, which calls the build tier
+ * directly: the public app does not have it, so no spelling reaches it.
  */
 export function createServerApp(deps: ServerAppDeps): ServerApp {
   const build = deps.build.app;
-  // Same process: ask the build tier directly instead of over the network.
+  // Same process: the build tier's lookup and list, called directly, not over HTTP.
   const isBuilt = createBuildCacheProbe({
-    buildApiUrl: "http://build.internal",
-    fetch: async (input, init) => build.fetch(new Request(input, init)),
+    buildApiUrl: undefined,
+    inProcess: { lookup: deps.build.lookup, completedPage: deps.build.completedPage },
   });
   const prepare = createPrepareApp({
     catalog: deps.build.catalog,
@@ -71,9 +61,6 @@ export function createServerApp(deps: ServerAppDeps): ServerApp {
     prepare,
     fetch: (request, env) => {
       if (tierOf(request.url) === "prepare") return prepare.fetch(request, env);
-      if (isCompletedHashesPath(request.url)) {
-        return Response.json({ detail: "Not Found" }, { status: 404 });
-      }
       return build.fetch(request, env);
     },
     close: async () => isBuilt.close?.(),

@@ -9,7 +9,6 @@ import { type Config, describeConfig } from "@asu/config";
 import { createLogger, type Logger } from "@asu/observability";
 import { settleWithin } from "@asu/queue";
 import { createAdaptorServer } from "@hono/node-server";
-import type { Redis } from "ioredis";
 import { describeExit, type SupervisedChild } from "./child-process.ts";
 import { lockDataDir } from "./data-lock.ts";
 import { ensurePodmanNetwork, isNetworkMode } from "./podman-network.ts";
@@ -93,24 +92,6 @@ function closeHttp(server: Server): Promise<void> {
     });
     server.closeIdleConnections();
   });
-}
-
-/** A Redis that never answers must end the start with a reason, not hang it. */
-async function redisReady(redis: Redis, shownUrl: unknown): Promise<void> {
-  if (redis.status === "ready") return;
-  let timer: NodeJS.Timeout | undefined;
-  const ready = await Promise.race([
-    new Promise<boolean>((resolvePromise) => redis.once("ready", () => resolvePromise(true))),
-    new Promise<boolean>((resolvePromise) => {
-      timer = setTimeout(() => resolvePromise(false), REDIS_READY_TIMEOUT_MS);
-    }),
-  ]);
-  clearTimeout(timer);
-  if (!ready) {
-    throw new Error(
-      `Redis at ${shownUrl} did not answer within ${REDIS_READY_TIMEOUT_MS / 1000} s: check REDIS_URL`,
-    );
-  }
 }
 
 /** `http://localhost:8000` for a wildcard address, else the address itself. */
@@ -235,7 +216,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
     const tier = createBuildTier({ config, logger: tierLogger("build") });
     cleanups.push({ name: "build tier", run: () => tier.close() });
-    await redisReady(tier.redis, describeConfig(config).REDIS_URL);
+    // A Redis that never answers must end the start with a reason, not hang it.
+    if (!(await tier.ready(REDIS_READY_TIMEOUT_MS))) {
+      throw new Error(
+        `Redis at ${describeConfig(config).REDIS_URL} did not answer within ${REDIS_READY_TIMEOUT_MS / 1000} s: check REDIS_URL`,
+      );
+    }
     const app = createServerApp({
       build: tier,
       settings: config,
