@@ -94,6 +94,12 @@ export const configSchema = z.object({
     { tiers: ["prepare", "build"], shownDefault: "8001 (prepare), 8000 (build)" },
     "port",
   ),
+  shutdown_drain: setting(
+    durationSetting.pipe(z.number().max(60)).default(3),
+    "On SIGTERM an HTTP tier keeps accepting connections this long (at most 1m), answering each request with `Connection: close`, then stops listening, finishes what is in flight and exits: clients that open a connection per request are not reset, and a load balancer has time to notice",
+    { tiers: ["prepare", "build"], shownDefault: "3s" },
+    "shutdown_drain",
+  ),
   host: setting(
     z.string().default("0.0.0.0"),
     "Address the HTTP tiers (and a worker's metrics) listen on",

@@ -32,7 +32,10 @@ async function start() {
     },
   );
 
-  stopOnSignals(server, logger, () => tier.close());
+  stopOnSignals(server, logger, {
+    drainMs: config.shutdown_drain * 1000,
+    afterClose: () => tier.close(),
+  });
 }
 
 start().catch((error) => {
