@@ -36,6 +36,12 @@ import { checkContainerNetwork } from "./container-network.ts";
 import { createContainerPool } from "./container-pool.ts";
 import { loadBuildKey } from "./image-signing.ts";
 import { removeLeftovers } from "./imagebuilder-session.ts";
+import {
+  type GuardState,
+  networkGuardVerdict,
+  readNetworkGuard,
+  UnguardedNetworkError,
+} from "./network-guard-check.ts";
 import { watchPodman } from "./podman-availability.ts";
 import { containerSocketPath } from "./socket-path.ts";
 
@@ -60,6 +66,7 @@ export type WorkerConfig = Pick<
   | "image_pull_interval"
   | "upstream_url"
   | "container_network"
+  | "allow_unguarded_build_network"
   | "worker_shutdown_grace"
   | "build_key"
   | "server_stats"
@@ -79,6 +86,8 @@ export interface StartWorkerOptions {
   podmanCheckIntervalMs?: number;
   /** How often to look for build containers whose job runs nowhere; default a minute. */
   leftoverSweepMs?: number;
+  /** Reads whether the build network is guarded; default: nft, or the build-guard container. */
+  readGuard?: (docker: Docker, network: string) => Promise<GuardState>;
 }
 
 export interface RunningWorker {
@@ -120,6 +129,13 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       "the build network is not isolated: builds can reach containers on other networks (recreate it with podman network create --opt isolate=true)",
     );
   }
+  const guard = networkGuardVerdict(
+    config.container_network,
+    await (options.readGuard ?? readNetworkGuard)(docker, config.container_network),
+    config.allow_unguarded_build_network,
+  );
+  logger[guard.level]({ network: config.container_network }, guard.message);
+  if (!guard.start) throw new UnguardedNetworkError(guard.message);
 
   // BullMQ needs maxRetriesPerRequest: null for its blocking commands.
   const redis = new Redis(config.redis_url, { maxRetriesPerRequest: null });

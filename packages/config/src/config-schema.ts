@@ -319,6 +319,12 @@ export const configSchema = z.object({
     { tiers: ["worker"] },
     "container_network",
   ),
+  allow_unguarded_build_network: setting(
+    booleanSetting.default(false),
+    "Start a worker even though its build network is not guarded against the host (`pnpm guard:build-network`, the compose files' build-guard service): code running in a build can then connect to every port the host listens on. Without it such a worker refuses to start, naming the fix",
+    { tiers: ["worker"] },
+    "allow_unguarded_build_network",
+  ),
   build_host_ports: setting(
     portListSetting.default([]),
     "TCP ports of the Podman host that builds may still reach once `pnpm start` guards the build network against the host (a package cache or mirror on the host itself; JSON list or comma-separated). The ports of `UPSTREAM_URL` and `CACHE_URL` are added when they name the host",
