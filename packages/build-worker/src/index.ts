@@ -21,6 +21,7 @@ export {
 } from "./network-guard-check.ts";
 export {
   type GuardServiceConfig,
+  guardPresent,
   installNetworkGuard,
   runNetworkGuard,
 } from "./network-guard-service.ts";

@@ -1,5 +1,6 @@
 import type Docker from "dockerode";
 import { guardTableName, runCommand } from "./build-network-guard.ts";
+import { runHostNft } from "./network-guard-service.ts";
 
 /**
  * What is known about the guard of the build network (build-network-guard.ts):
@@ -109,7 +110,11 @@ async function readLocally(table: string): Promise<GuardState> {
   }
 }
 
-/** Runs `nft list table` in the running build-guard container of `network`, if there is one. */
+/**
+ * Reads the table on the Podman host when a build-guard container of
+ * `network` runs there (the compose files'): nft in a short-lived container
+ * of its image in the host's network namespace.
+ */
 async function readInGuardContainer(
   docker: Docker,
   network: string,
@@ -119,21 +124,10 @@ async function readInGuardContainer(
     filters: { label: [`${GUARD_CONTAINER_LABEL}=${network}`], status: ["running"] },
   });
   if (!guard) return undefined;
-  const container = docker.getContainer(guard.Id);
-  const exec = await container.exec({
-    Cmd: ["nft", "list", "table", "inet", table],
-    AttachStdout: true,
-    AttachStderr: true,
-  });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  stream.resume();
-  await new Promise((resolve) => {
-    stream.once("end", resolve);
-    stream.once("close", resolve);
-  });
-  const { ExitCode } = await exec.inspect();
+  // nft on the host, from the guard's own image (the worker image, which has nft).
+  const { exitCode } = await runHostNft(docker, guard.Image, ["list", "table", "inet", table]);
   const via = `the build-guard container ${guard.Names[0]?.replace(/^\//, "") ?? guard.Id}`;
-  return { kind: ExitCode === 0 ? "present" : "absent", via };
+  return { kind: exitCode === 0 ? "present" : "absent", via };
 }
 
 /**

@@ -16,7 +16,12 @@ import { containerSocketPath } from "./socket-path.ts";
 /** The settings the guard service reads. */
 export type GuardServiceConfig = Pick<
   Config,
-  "container_network" | "container_socket_path" | "build_host_ports" | "upstream_url" | "cache_url"
+  | "container_network"
+  | "container_socket_path"
+  | "build_host_ports"
+  | "upstream_url"
+  | "cache_url"
+  | "guard_image"
 >;
 
 /** How often the service checks that its table is still there (a firewall reload, a new network). */
@@ -38,6 +43,7 @@ function hostAddresses(): string[] {
 export async function installNetworkGuard(
   docker: Docker,
   config: GuardServiceConfig,
+  nft: HostNft,
 ): Promise<{ bridge: string; allowedPorts: number[] }> {
   const guarded = guardedNetwork([await libpodNetwork(docker, config.container_network)]);
   const allowedPorts = [
@@ -49,8 +55,37 @@ export async function installNetworkGuard(
       ),
     ]),
   ];
-  await applyNftables(guardRuleset(guarded, { allowTcpPorts: allowedPorts }));
+  await nft.apply(guardRuleset(guarded, { allowTcpPorts: allowedPorts }));
   return { bridge: guarded.interfaceName, allowedPorts };
+}
+
+/** nft on the Podman host: here, or through a container there (GUARD_IMAGE). */
+export interface HostNft {
+  apply(script: string): Promise<void>;
+  /** Whether the table is there. */
+  hasTable(table: string): Promise<boolean>;
+}
+
+export function hostNft(docker: Docker, image: string | undefined): HostNft {
+  if (!image) {
+    return {
+      apply: (script) => applyNftables(script),
+      hasTable: (table) =>
+        runCommand("nft", ["list", "table", "inet", table]).then(
+          () => true,
+          () => false,
+        ),
+    };
+  }
+  return {
+    async apply(script) {
+      const { exitCode, output } = await runHostNft(docker, image, ["-f", "-"], script);
+      if (exitCode !== 0) throw new Error(`nft -f - exited ${exitCode}: ${output.trim()}`);
+    },
+    async hasTable(table) {
+      return (await runHostNft(docker, image, ["list", "table", "inet", table])).exitCode === 0;
+    },
+  };
 }
 
 /**
@@ -64,13 +99,14 @@ export async function runNetworkGuard(options: {
   logger: Logger;
   /** Default: the Podman API at CONTAINER_SOCKET_PATH. */
   docker?: Docker;
-}): Promise<{ stop(): void }> {
+}): Promise<{ stop(): void; present(): Promise<boolean> }> {
   const { config, logger } = options;
   const docker =
     options.docker ?? new Docker({ socketPath: containerSocketPath(config.container_socket_path) });
   const network = config.container_network;
+  const nft = hostNft(docker, config.guard_image);
   const install = async () => {
-    const installed = await installNetworkGuard(docker, config);
+    const installed = await installNetworkGuard(docker, config, nft);
     logger.info(
       { network, bridge: installed.bridge, allowed_host_ports: installed.allowedPorts },
       "guarded the build network against the host",
@@ -78,11 +114,67 @@ export async function runNetworkGuard(options: {
   };
   await install();
   const timer = setInterval(() => {
-    runCommand("nft", ["list", "table", "inet", guardTableName(network)]).catch(() =>
-      install().catch((error: Error) =>
+    void nft
+      .hasTable(guardTableName(network))
+      .then((present) => (present ? undefined : install()))
+      .catch((error: Error) =>
         logger.error({ network, err: error.message }, "cannot guard the build network"),
-      ),
-    );
+      );
   }, RECHECK_MS);
-  return { stop: () => clearInterval(timer) };
+  return {
+    stop: () => clearInterval(timer),
+    present: () => nft.hasTable(guardTableName(network)),
+  };
+}
+
+/** The label of the short-lived containers that run nft on the Podman host. */
+export const HOST_NFT_LABEL = "io.asu.build-guard.nft";
+const HOST_NFT_TIMEOUT_MS = 30_000;
+
+/**
+ * Runs an nft command line on the Podman host through its API, for a
+ * process in a container that cannot reach the host's firewall itself: a
+ * short-lived container of `image` (one with nft: the worker image) in the
+ * host's network namespace, root with CAP_NET_ADMIN alone, removed after.
+ * `script`, when given, is nft's input (`nft -f -`).
+ */
+export async function runHostNft(
+  docker: Docker,
+  image: string,
+  args: readonly string[],
+  script?: string,
+): Promise<{ exitCode: number; output: string }> {
+  const command = script === undefined ? 'nft "$@"' : 'printf %s "$NFT_SCRIPT" | nft "$@"';
+  const container = await docker.createContainer({
+    Image: image,
+    Entrypoint: ["sh", "-c", command, "nft"],
+    Cmd: [...args],
+    User: "0:0",
+    Env: script === undefined ? [] : [`NFT_SCRIPT=${script}`],
+    Labels: { [HOST_NFT_LABEL]: "true" },
+    HostConfig: { NetworkMode: "host", CapDrop: ["ALL"], CapAdd: ["NET_ADMIN"] },
+  });
+  try {
+    await container.start();
+    let timer: NodeJS.Timeout | undefined;
+    const waited = await Promise.race([
+      container.wait() as Promise<{ StatusCode: number }>,
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), HOST_NFT_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    const logs = await container.logs({ stdout: true, stderr: true, follow: false });
+    const output = logs.toString("utf8").replace(/[\x00-\x08]/g, "");
+    return { exitCode: waited?.StatusCode ?? -1, output };
+  } finally {
+    await container.remove({ force: true }).catch(() => {});
+  }
+}
+
+/** Whether the guard of CONTAINER_NETWORK is on the Podman host now (the build-guard's healthcheck). */
+export function guardPresent(config: GuardServiceConfig, docker?: Docker): Promise<boolean> {
+  const api =
+    docker ?? new Docker({ socketPath: containerSocketPath(config.container_socket_path) });
+  return hostNft(api, config.guard_image).hasTable(guardTableName(config.container_network));
 }

@@ -325,6 +325,12 @@ export const configSchema = z.object({
     { tiers: ["worker"] },
     "allow_unguarded_build_network",
   ),
+  guard_image: setting(
+    optionalText,
+    "The build-guard service (`node src/guard.ts`) runs nft on the Podman host in short-lived containers of this image (one with nft: the worker image), root with only CAP_NET_ADMIN in the host's network namespace; empty: nft in its own process (root on the host). The compose files set it",
+    { tiers: ["worker"], shownDefault: "empty" },
+    "guard_image",
+  ),
   build_host_ports: setting(
     portListSetting.default([]),
     "TCP ports of the Podman host that builds may still reach once `pnpm start` guards the build network against the host (a package cache or mirror on the host itself; JSON list or comma-separated). The ports of `UPSTREAM_URL` and `CACHE_URL` are added when they name the host",

@@ -1,19 +1,16 @@
 // The build-guard service of the compose files: guards CONTAINER_NETWORK
-// against this host (nftables) and keeps it guarded. Runs as root in the
-// host's network namespace with CAP_NET_ADMIN, beside the workers, which
-// read the guard through it and refuse to build without it.
-import { readLocalGuard, runNetworkGuard } from "@asu/build-worker";
+// against the Podman host (nftables) and keeps it guarded, beside the
+// workers, which refuse to build without it. With GUARD_IMAGE it runs nft
+// in short-lived containers of that image on the host (root, CAP_NET_ADMIN
+// alone, the host's network namespace); without, nft here (root on the host).
+import { guardPresent, runNetworkGuard } from "@asu/build-worker";
 import { ConfigError, loadConfig } from "@asu/config";
 import { createLogger } from "@asu/observability";
 
 async function start() {
   const config = loadConfig();
   // The healthcheck: healthy while the guard's table is in place.
-  if (process.argv.includes("--check")) {
-    const state = await readLocalGuard(config.container_network);
-    process.stdout.write(`${JSON.stringify(state)}\n`);
-    process.exit(state.kind === "present" ? 0 : 1);
-  }
+  if (process.argv.includes("--check")) process.exit((await guardPresent(config)) ? 0 : 1);
   const logger = createLogger({ service: "build-guard", level: config.log_level });
   const guard = await runNetworkGuard({ config, logger });
   const stop = (signal: string) => {
