@@ -165,7 +165,8 @@ export async function runHostNft(
     ]);
     clearTimeout(timer);
     const logs = await container.logs({ stdout: true, stderr: true, follow: false });
-    const output = logs.toString("utf8").replace(/[\x00-\x08]/g, "");
+    // The log stream's frame headers are binary: keep the printable text.
+    const output = logs.toString("utf8").replace(/[^\t\n\r -~]/g, "");
     return { exitCode: waited?.StatusCode ?? -1, output };
   } finally {
     await container.remove({ force: true }).catch(() => {});
