@@ -79,8 +79,8 @@ export function hostNft(docker: Docker, image: string | undefined): HostNft {
   }
   return {
     async apply(script) {
-      const { exitCode, output } = await runHostNft(docker, image, ["-f", "-"], script);
-      if (exitCode !== 0) throw new Error(`nft -f - exited ${exitCode}: ${output.trim()}`);
+      const { exitCode } = await runHostNft(docker, image, ["-f", "-"], script);
+      if (exitCode !== 0) throw new Error(`nft -f - on the Podman host exited ${exitCode}`);
     },
     async hasTable(table) {
       return (await runHostNft(docker, image, ["list", "table", "inet", table])).exitCode === 0;
@@ -135,15 +135,16 @@ const HOST_NFT_TIMEOUT_MS = 30_000;
  * Runs an nft command line on the Podman host through its API, for a
  * process in a container that cannot reach the host's firewall itself: a
  * short-lived container of `image` (one with nft: the worker image) in the
- * host's network namespace, root with CAP_NET_ADMIN alone, removed after.
- * `script`, when given, is nft's input (`nft -f -`).
+ * host's network namespace, root with CAP_NET_ADMIN, removed after.
+ * `script`, when given, is nft's input (`nft -f -`). Its exit code; -1 when
+ * it did not end within 30 s.
  */
 export async function runHostNft(
   docker: Docker,
   image: string,
   args: readonly string[],
   script?: string,
-): Promise<{ exitCode: number; output: string }> {
+): Promise<{ exitCode: number }> {
   const command = script === undefined ? 'nft "$@"' : 'printf %s "$NFT_SCRIPT" | nft "$@"';
   const container = await docker.createContainer({
     Image: image,
@@ -152,24 +153,33 @@ export async function runHostNft(
     User: "0:0",
     Env: script === undefined ? [] : [`NFT_SCRIPT=${script}`],
     Labels: { [HOST_NFT_LABEL]: "true" },
-    HostConfig: { NetworkMode: "host", CapDrop: ["ALL"], CapAdd: ["NET_ADMIN"] },
+    // Not the worker image's check; and Podman removes it even if this process dies meanwhile.
+    Healthcheck: { Test: ["NONE"] },
+    HostConfig: {
+      NetworkMode: "host",
+      // Podman's default set plus NET_ADMIN: dropping ALL also drops what
+      // runc needs to set the configured rlimits on some hosts.
+      CapAdd: ["NET_ADMIN"],
+      AutoRemove: true,
+    },
   });
+  let timer: NodeJS.Timeout | undefined;
   try {
+    // Asked before the start: once it has ended it is gone.
+    const ended = container.wait({ condition: "next-exit" }) as Promise<{ StatusCode: number }>;
     await container.start();
-    let timer: NodeJS.Timeout | undefined;
     const waited = await Promise.race([
-      container.wait() as Promise<{ StatusCode: number }>,
+      ended,
       new Promise<undefined>((resolve) => {
         timer = setTimeout(() => resolve(undefined), HOST_NFT_TIMEOUT_MS);
       }),
     ]);
-    clearTimeout(timer);
-    const logs = await container.logs({ stdout: true, stderr: true, follow: false });
-    // The log stream's frame headers are binary: keep the printable text.
-    const output = logs.toString("utf8").replace(/[^\t\n\r -~]/g, "");
-    return { exitCode: waited?.StatusCode ?? -1, output };
-  } finally {
+    return { exitCode: waited?.StatusCode ?? -1 };
+  } catch (error) {
     await container.remove({ force: true }).catch(() => {});
+    throw error;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
