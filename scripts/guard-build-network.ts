@@ -6,7 +6,7 @@ import {
   guardBuildNetwork,
   guardRemoval,
   unguardBuildNetwork,
-} from "../services/server/src/build-network-guard.ts";
+} from "../packages/build-worker/src/build-network-guard.ts";
 
 const USAGE = `usage: pnpm guard:build-network -- [--network NAME] [--allow-port PORT]... [--print | --remove]
   --network     the build network (default: CONTAINER_NETWORK, else asu-build)

@@ -7,7 +7,7 @@ import { buildContainerOptions } from "../packages/build-worker/src/build-contai
 import {
   guardBuildNetwork,
   unguardBuildNetwork,
-} from "../services/server/src/build-network-guard.ts";
+} from "../packages/build-worker/src/build-network-guard.ts";
 import { ATH79_24_10_DOUBLE } from "./support/asu-stack.ts";
 import { buildImagebuilderDouble } from "./support/imagebuilder-double.ts";
 import {

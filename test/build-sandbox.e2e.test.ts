@@ -42,6 +42,8 @@ beforeAll(async () => {
       BUILD_OUTPUT_MAX_MB: "1",
       BUILD_PIDS_LIMIT: String(PIDS),
       WORKER_CONCURRENCY: "3",
+      // Running out is ours (infrastructure): shown at the first failure, not retried.
+      INFRA_RETRIES: "0",
     },
   });
   worker = await stack.startWorker();
@@ -146,7 +148,30 @@ describe("the build sandbox", () => {
       `Error: The build ran out of its ${DISK_MB} MB of disk space`,
     );
     expect(body.stderr).toContain("No space left on device");
+    expect(body.failure_kind).toBe("infrastructure");
     await expectNothingLeft(hash);
+  }, 200_000);
+
+  it.concurrent("a full /builder under a `make image` that exits 0 is ours, not cached", async () => {
+    const { hash, status, body } = await buildWith(["luci", "fullbuilder"]);
+    expect(status).toBe(500);
+    expect(body, body.stderr).toMatchObject({
+      detail: `Error: The build ran out of its ${DISK_MB} MB of disk space`,
+      failure_kind: "infrastructure",
+    });
+    expect(body.detail).not.toBe("Error: No JSON file found");
+    expect(body.stderr).toContain("No space left on device");
+    await expectNothingLeft(hash);
+    // No verdict kept: the same request asked again is built afresh.
+    const again = await postJson(`${stack.buildUrl}/api/v1/build?skip_package_resolution=true`, {
+      ...archer,
+      packages: ["luci", "fullbuilder"],
+    });
+    expect(again.body.request_hash).toBe(hash);
+    expect(again.status, JSON.stringify(again.body)).toBe(202);
+    expect((await waitForBuild(stack.buildUrl, hash, 150_000)).body.failure_kind).toBe(
+      "infrastructure",
+    );
   }, 200_000);
 
   it.concurrent("BUILD_MEMORY: a build allocating past it is killed", async () => {
@@ -155,6 +180,7 @@ describe("the build sandbox", () => {
     expect(body.detail).toBe(
       `Error: The build was killed: it used more than this server's memory limit of ${MEMORY_MB} MB`,
     );
+    expect(body.failure_kind).toBe("infrastructure");
     await expectNothingLeft(hash);
   }, 200_000);
 
@@ -165,6 +191,7 @@ describe("the build sandbox", () => {
       `Error: The build tried to run more than this server's limit of ${PIDS} processes`,
     );
     expect(body.stderr).toMatch(/can't fork/);
+    expect(body.failure_kind).toBe("infrastructure");
     await expectNothingLeft(hash);
   }, 200_000);
 

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { envName, settingKeys } from "@asu/config";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { unguardBuildNetwork } from "../packages/build-worker/src/build-network-guard.ts";
 import { freeLoopbackPort } from "../services/server/src/private-redis.ts";
 import { postJson, waitForBuild } from "./support/asu-stack.ts";
 import {
@@ -303,7 +304,8 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
         .catch(() => {
           throw new Error(`${name}: ${result.stdout}${result.stderr}`);
         });
-      if (service === "redis") continue;
+      // Redis has no image of ours; build-guard runs the worker image with a check of its own.
+      if (service === "redis" || service === "build-guard") continue;
       const [kind, ...command] = (await imageInfo(service)).Healthcheck.Test as string[];
       expect(kind).toBe("CMD");
       const own = await runPodman(podman.env, ["exec", name, ...command], { allowFailure: true });
@@ -360,6 +362,8 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
     await relay?.close();
     await upstream?.close();
     let leftImages: string[] = [];
+    // The stacks' build-guard left its table on this host, as it does for operators.
+    if (network) await unguardBuildNetwork(network).catch(() => {});
     if (podman) {
       if (network)
         await runPodman(podman.env, ["network", "rm", "-f", network], { allowFailure: true });
@@ -428,6 +432,13 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
     afterAll(async () => {
       if (stack) await phase("podman-compose down -v (microservices)", () => stack!.down());
     }, 120_000);
+
+    it("guards the build network by default: the worker reads the guard through build-guard", async () => {
+      expect(await logsOf("build-guard")).toContain("guarded the build network against the host");
+      expect(await logsOf("worker")).toContain(
+        "the build network is guarded (the build-guard container",
+      );
+    }, 60_000);
 
     it("builds non-root images with healthchecks; the prepare image has no Redis or Podman client", async () => {
       const users: Record<string, string> = {};
@@ -597,6 +608,8 @@ describe.skipIf(missing.length > 0)("deployment with podman-compose", () => {
     beforeAll(async () => {
       await ensureImage("server");
       await ensureImage("proxy");
+      // The build-guard service runs the worker image.
+      await ensureImage("worker");
       const port = await freeLoopbackPort();
       url = `http://127.0.0.1:${port}`;
       stack = await phase("podman-compose up (one server)", () =>

@@ -62,6 +62,7 @@ beforeAll(async () => {
       REDIS_URL: stack.redis.url,
       CONTAINER_SOCKET_PATH: stack.podman.socketPath,
       PUBLIC_PATH: workerPublicPath,
+      ALLOW_UNGUARDED_BUILD_NETWORK: "1",
       ...s3Env(),
     },
     stdio: ["ignore", "pipe", "pipe"],

@@ -9,8 +9,8 @@ import { join } from "node:path";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { buildContainerOptions } from "../packages/build-worker/src/build-container.ts";
+import { guardTableName } from "../packages/build-worker/src/build-network-guard.ts";
 import { listBuildContainers } from "../packages/build-worker/src/imagebuilder-session.ts";
-import { guardTableName } from "../services/server/src/build-network-guard.ts";
 import { postJson, waitForBuild } from "./support/asu-stack.ts";
 import {
   type FakeUpstream,

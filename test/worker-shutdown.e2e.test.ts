@@ -32,6 +32,7 @@ describe("worker shutdown", () => {
         PUBLIC_PATH: await mkdtemp(join(tmpdir(), "asu-shutdown-")),
         WORKER_SHUTDOWN_GRACE: "1",
         LOG_LEVEL: "info",
+        ALLOW_UNGUARDED_BUILD_NETWORK: "1",
       },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -167,6 +167,7 @@ function workerConfig(redisUrl: string, publicPath: string, socketPath: string, 
       UPSTREAM_URL: UNREACHABLE_UPSTREAM,
       WORKER_CONCURRENCY: "4",
       LOG_LEVEL: "info",
+      ALLOW_UNGUARDED_BUILD_NETWORK: "1",
       ...env,
     },
   });
@@ -707,6 +708,7 @@ describe("worker", () => {
         WORKER_SHUTDOWN_GRACE: "1",
         LOG_LEVEL: "info",
         ASU_CONFIG: "",
+        ALLOW_UNGUARDED_BUILD_NETWORK: "1",
       },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -96,6 +96,9 @@ export async function startAsuStack(options: StackOptions): Promise<AsuStack> {
     JOB_TIMEOUT: "120",
     // Several workers run side by side in tests: no metrics listener each.
     METRICS_PORT: "0",
+    // The private Podman's build network is not guarded here: the guard is
+    // tested on its own (worker-network-guard.e2e.test.ts, build-network.e2e).
+    ALLOW_UNGUARDED_BUILD_NETWORK: "1",
     // Custom repositories served by the fake upstream may be requested.
     REPOSITORY_ALLOW_LIST: `${upstream.url}/custom/`,
     ...options.env,

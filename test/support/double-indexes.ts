@@ -27,9 +27,14 @@ const ABI_VERSIONS: Record<string, string> = {
  * Not packages, but the double's markers for slow builds and for builds that
  * go past the sandbox's limits: indexes list them so such builds reach the double.
  */
-const MARKERS = ["slowpackage", "bigoutput", "fillbuilder", "memoryhog", "forkbomb"].map(
-  (name) => ({ name, version: "1.0-r1" }),
-);
+const MARKERS = [
+  "slowpackage",
+  "bigoutput",
+  "fillbuilder",
+  "memoryhog",
+  "forkbomb",
+  "fullbuilder",
+].map((name) => ({ name, version: "1.0-r1" }));
 
 interface Entry {
   name: string;

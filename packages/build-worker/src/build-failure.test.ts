@@ -1,9 +1,10 @@
+import { classifyFailure } from "@asu/core";
 import { describe, expect, it } from "vitest";
 import {
   BuildFailure,
+  exhaustionFailure,
   FAILURE_DETAILS,
   imageBuildFailure,
-  sandboxFailure,
 } from "./build-failure.ts";
 
 describe("FAILURE_DETAILS", () => {
@@ -61,35 +62,75 @@ describe("BuildFailure", () => {
   });
 });
 
-describe("sandboxFailure", () => {
+describe("exhaustionFailure", () => {
   const limits = { memoryBytes: 4 * 1024 ** 3, diskMb: 3072, pidsLimit: 512 };
+  const detail = (exitCode: number, stderr: string, own = limits) =>
+    exhaustionFailure({ exitCode, stdout: "", stderr }, own)?.detail ?? null;
+  const resource = (exitCode: number, stderr: string) =>
+    exhaustionFailure({ exitCode, stdout: "", stderr }, limits, "image")?.signals.exhausted;
+
   it("names the limit a failed command hit", () => {
-    expect(sandboxFailure(137, "", limits)).toBe(
+    expect(detail(137, "")).toBe(
       "Error: The build was killed: it used more than this server's memory limit of 4 GB",
     );
-    expect(
-      sandboxFailure(
-        2,
-        "make[2]: *** [Makefile:183: package_install] Error 137\nmake: ***",
-        limits,
-      ),
-    ).toBe(FAILURE_DETAILS.memory("4 GB"));
-    expect(sandboxFailure(137, "", { ...limits, memoryBytes: 96 * 1024 ** 2 })).toContain(
-      "limit of 96 MB",
+    expect(detail(2, "make[2]: *** [Makefile:183: package_install] Error 137\nmake: ***")).toBe(
+      FAILURE_DETAILS.memory("4 GB"),
     );
-    expect(
-      sandboxFailure(2, "tar: write error: No space left on device\nmake: *** Error 1", limits),
-    ).toBe("Error: The build ran out of its 3072 MB of disk space");
-    expect(sandboxFailure(2, "sh: can't fork: Resource temporarily unavailable", limits)).toBe(
+    expect(detail(137, "", { ...limits, memoryBytes: 96 * 1024 ** 2 })).toContain("limit of 96 MB");
+    expect(detail(2, "tar: write error: No space left on device\nmake: *** Error 1")).toBe(
+      "Error: The build ran out of its 3072 MB of disk space",
+    );
+    expect(detail(2, "sh: can't fork: Resource temporarily unavailable")).toBe(
       "Error: The build tried to run more than this server's limit of 512 processes",
     );
-    expect(sandboxFailure(2, "bash: fork: retry: Resource temporarily unavailable", limits)).toBe(
+    expect(detail(2, "bash: fork: retry: Resource temporarily unavailable")).toBe(
       FAILURE_DETAILS.processes(512),
     );
   });
 
-  it("leaves other failures and successes to their step", () => {
-    expect(sandboxFailure(2, "Collected errors:", limits)).toBeNull();
-    expect(sandboxFailure(0, "No space left on device", limits)).toBeNull();
+  // What the tools print when /builder, memory or the process table runs out.
+  const seen: [string, string, string][] = [
+    ["cp: error writing '/builder/build_dir/x/root.squashfs': No space left on device", "disk", ""],
+    ["Write failed because No space left on device", "disk", "mksquashfs"],
+    ["ERROR: libc-1.2.5-r4: No space left on device", "disk", "apk"],
+    [
+      " * verify_pkg_installable: Only have 0kb available on filesystem /builder/build_dir/target/root, pkg luci needs 12",
+      "disk",
+      "opkg",
+    ],
+    ["dd: error writing '/builder/fill.bin': Disk quota exceeded", "disk", "quota"],
+    ["Error: ENOSPC: no space left on device, write", "disk", "node"],
+    ["xz: (stdin): Cannot allocate memory", "memory", ""],
+    ["virtual memory exhausted: Cannot allocate memory", "memory", "cc1"],
+    ["/bin/sh: 1: Cannot fork", "processes", "dash"],
+    ["sh: can't fork: Resource temporarily unavailable", "processes", "busybox"],
+    ["bash: fork: retry: Resource temporarily unavailable", "processes", "bash"],
+    ["Too many open files", "processes", "EMFILE"],
+  ];
+  it.each(seen)("reads %j as out of %s (%s), on success too", (stderr, what) => {
+    expect(resource(2, stderr)).toBe(what);
+    expect(resource(0, stderr)).toBe(what);
+  });
+
+  it("makes it an infrastructure failure", () => {
+    const failure = exhaustionFailure(
+      { exitCode: 0, stdout: "", stderr: "No space left on device" },
+      limits,
+      "image",
+    );
+    expect(failure?.signals).toEqual({ step: "image", exitCode: 0, exhausted: "disk" });
+    expect(classifyFailure(failure?.signals ?? {})).toEqual({
+      kind: "infrastructure",
+      reason: "out_of_disk",
+    });
+  });
+
+  it("leaves other failures, successes and an image too big for the device to their step", () => {
+    expect(detail(2, "Collected errors:")).toBeNull();
+    expect(detail(0, "Building images for ath79/generic")).toBeNull();
+    const tooBig = "    WARNING: Image file /builder/x/tmp/y.bin is too big:  16777216 > 7798784";
+    expect(detail(0, tooBig)).toBeNull();
+    expect(detail(2, "out of space?")).toBeNull();
+    expect(imageBuildFailure(0, tooBig)).toBe(FAILURE_DETAILS.storage);
   });
 });

@@ -1,4 +1,4 @@
-import type { FailureSignals } from "@asu/core";
+import type { ExhaustedResource, FailureSignals, ImagebuilderStep } from "@asu/core";
 
 /**
  * A build that failed for a reason the client should read: `detail` is the
@@ -60,40 +60,63 @@ function shownBytes(bytes: number): string {
 }
 
 /**
- * How a command inside the sandbox reports a limit: the kernel's OOM killer
- * ends a process with SIGKILL (exit 137, or make's "Error 137"/"Killed"; a
- * timeout or shutdown removes the whole container instead, and is told apart
- * before), a full tmpfs gives ENOSPC,
- * the pids cgroup makes fork fail with EAGAIN. One row a limit.
+ * How a command inside the sandbox tells it ran out of something, one row a
+ * resource, read on every exit (a recipe that ignores a write error still
+ * exits 0, leaving no profiles.json). The kernel's OOM killer ends a process
+ * with SIGKILL (exit 137, make's "Error 137"/"Killed"; a timeout or shutdown
+ * removes the whole container instead, and is told apart before); a full
+ * tmpfs gives ENOSPC (or opkg's own space check); the pids cgroup makes fork
+ * fail with EAGAIN. Not here: "is too big" / "out of space?", the image not
+ * fitting the device's flash, which is the request's (imageBuildFailure).
  */
-const SANDBOX_SIGNS: readonly {
+export const EXHAUSTION_SIGNS: readonly {
+  resource: ExhaustedResource;
   matches: (exitCode: number, stderr: string) => boolean;
   detail: (limits: SandboxLimits) => string;
 }[] = [
   {
-    // make itself killed, or make reporting a recipe's child killed.
-    matches: (code, stderr) => code === 137 || /\] (Error 137|Killed)$/m.test(stderr),
+    resource: "memory",
+    matches: (code, stderr) =>
+      code === 137 ||
+      /\] (Error 137|Killed)$/m.test(stderr) ||
+      /Cannot allocate memory|virtual memory exhausted|\bOut of memory\b|\bENOMEM\b/.test(stderr),
     detail: (l) => FAILURE_DETAILS.memory(shownBytes(l.memoryBytes)),
   },
   {
-    matches: (_, stderr) => stderr.includes("No space left on device"),
+    resource: "disk",
+    matches: (_, stderr) =>
+      /No space left on device|Disk quota exceeded|\bENOSPC\b|\bEDQUOT\b|Only have \d+kb available on filesystem/.test(
+        stderr,
+      ),
     detail: (l) => FAILURE_DETAILS.disk(l.diskMb),
   },
   {
+    resource: "processes",
     matches: (_, stderr) =>
-      /can't fork|cannot fork|fork: retry|fork: Resource temporarily/i.test(stderr),
+      /(can't|cannot|unable to) fork|fork: (retry|Resource temporarily)|fork failed|pthread_create[^\n]*Resource temporarily unavailable|Too many open files/i.test(
+        stderr,
+      ),
     detail: (l) => FAILURE_DETAILS.processes(l.pidsLimit),
   },
 ];
 
-/** The detail of a failed command that hit a sandbox limit, else null. */
-export function sandboxFailure(
-  exitCode: number,
-  stderr: string,
+/**
+ * The failure of a command, successful or not, whose output shows the build
+ * ran out of disk, memory or processes, else null. Ours, not the request's:
+ * `exhausted` makes it an infrastructure failure.
+ */
+export function exhaustionFailure(
+  run: { exitCode: number; stdout: string; stderr: string },
   limits: SandboxLimits,
-): string | null {
-  if (exitCode === 0) return null;
-  return SANDBOX_SIGNS.find((sign) => sign.matches(exitCode, stderr))?.detail(limits) ?? null;
+  step?: ImagebuilderStep,
+): BuildFailure | null {
+  const sign = EXHAUSTION_SIGNS.find((candidate) => candidate.matches(run.exitCode, run.stderr));
+  if (!sign) return null;
+  return new BuildFailure(sign.detail(limits), run.stdout, run.stderr, {
+    step,
+    exitCode: run.exitCode,
+    exhausted: sign.resource,
+  });
 }
 
 /** What the ImageBuilder prints when the image does not fit the flash. */

@@ -28,9 +28,9 @@ import type { Redis } from "ioredis";
 import type { BuildSandbox } from "./build-container.ts";
 import {
   BuildFailure,
+  exhaustionFailure,
   FAILURE_DETAILS,
   imageBuildFailure,
-  sandboxFailure,
 } from "./build-failure.ts";
 import { builtProfile, composeBuildResult } from "./build-result.ts";
 import type { ContainerPool } from "./container-pool.ts";
@@ -135,8 +135,8 @@ async function run(
     { command: argv.slice(0, 2).join(" "), exit_code: result.exitCode, ms: Date.now() - started },
     "imagebuilder command finished",
   );
-  const limit = sandboxFailure(result.exitCode, result.stderr, context.deps.settings.sandbox);
-  if (limit) throw new BuildFailure(limit, result.stdout, result.stderr);
+  const exhausted = exhaustionFailure(result, context.deps.settings.sandbox);
+  if (exhausted) throw exhausted;
   return result;
 }
 
@@ -262,8 +262,8 @@ function packagesToBuild(data: BuildJobData, info: MakeInfo): string[] {
 /** What `make manifest` printed, or why the request cannot have it. */
 function checkedManifest(context: BuildContext, run: ExecResult): Record<string, string> {
   const { request } = context.data;
-  const limit = sandboxFailure(run.exitCode, run.stderr, context.deps.settings.sandbox);
-  if (limit) throw new BuildFailure(limit, run.stdout, run.stderr);
+  const exhausted = exhaustionFailure(run, context.deps.settings.sandbox, "manifest");
+  if (exhausted) throw exhausted;
   if (run.exitCode !== 0) {
     throw new BuildFailure(packageSelectionError(run.stderr), run.stdout, run.stderr, {
       step: "manifest",
@@ -335,8 +335,8 @@ async function manifestAndImage(
     stdout: merged.stdout,
     stderr: merged.stderr,
   };
-  const limit = sandboxFailure(imageRun.exitCode, imageRun.stderr, context.deps.settings.sandbox);
-  if (limit) throw new BuildFailure(limit, imageRun.stdout, imageRun.stderr);
+  const exhausted = exhaustionFailure(imageRun, context.deps.settings.sandbox, "image");
+  if (exhausted) throw exhausted;
   const imageFailure = imageBuildFailure(imageRun.exitCode, imageRun.stderr);
   if (imageFailure) {
     throw new BuildFailure(imageFailure, imageRun.stdout, imageRun.stderr, {

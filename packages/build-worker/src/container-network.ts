@@ -4,11 +4,11 @@ import { isNotFound } from "./podman-errors.ts";
 /** Network modes Podman understands without a network of that name. */
 const NETWORK_MODES = ["none", "host", "bridge", "private", "slirp4netns", "pasta"] as const;
 
-/** Podman's own view of a network: its Docker-compatible one leaves the options out. */
-function libpodNetwork(
+/** Podman's own view of a network (`podman network inspect`): its Docker-compatible one leaves the options out. */
+export function libpodNetwork(
   docker: Docker,
   network: string,
-): Promise<{ options?: Record<string, string> }> {
+): Promise<{ options?: Record<string, string> } & Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     docker.modem.dial(
       {

@@ -37,6 +37,12 @@ import { checkContainerNetwork } from "./container-network.ts";
 import { type ContainerPool, createContainerPool } from "./container-pool.ts";
 import { type BuildKey, loadBuildKey } from "./image-signing.ts";
 import { removeLeftovers } from "./imagebuilder-session.ts";
+import {
+  type GuardState,
+  networkGuardVerdict,
+  readNetworkGuard,
+  UnguardedNetworkError,
+} from "./network-guard-check.ts";
 import { watchPodman } from "./podman-availability.ts";
 import { containerSocketPath } from "./socket-path.ts";
 
@@ -61,6 +67,7 @@ export type WorkerConfig = Pick<
   | "image_pull_interval"
   | "upstream_url"
   | "container_network"
+  | "allow_unguarded_build_network"
   | "worker_shutdown_grace"
   | "build_key"
   | "server_stats"
@@ -80,6 +87,8 @@ export interface StartWorkerOptions {
   podmanCheckIntervalMs?: number;
   /** How often to look for build containers whose job runs nowhere; default a minute. */
   leftoverSweepMs?: number;
+  /** Reads whether the build network is guarded; default: nft, or the build-guard container. */
+  readGuard?: (docker: Docker, network: string) => Promise<GuardState>;
 }
 
 export interface RunningWorker {
@@ -122,6 +131,18 @@ async function warnUnlessIsolated(docker: Docker, config: WorkerConfig, logger: 
       "the build network is not isolated: builds can reach containers on other networks (recreate it with podman network create --opt isolate=true)",
     );
   }
+}
+
+/** Refuses to start on a build network that reaches the host's services, unless allowed. */
+async function checkNetworkGuard(options: StartWorkerOptions, docker: Docker, logger: Logger) {
+  const { config } = options;
+  const guard = networkGuardVerdict(
+    config.container_network,
+    await (options.readGuard ?? readNetworkGuard)(docker, config.container_network),
+    config.allow_unguarded_build_network,
+  );
+  logger[guard.level]({ network: config.container_network }, guard.message);
+  if (!guard.start) throw new UnguardedNetworkError(guard.message);
 }
 
 /**
@@ -358,6 +379,7 @@ async function connect(options: StartWorkerOptions, id: string) {
     options.docker ?? new Docker({ socketPath: containerSocketPath(config.container_socket_path) });
   const buildKey = await loadBuildKey(config.build_key);
   await warnUnlessIsolated(docker, config, logger);
+  await checkNetworkGuard(options, docker, logger);
   // BullMQ needs maxRetriesPerRequest: null for its blocking commands.
   const redis = new Redis(config.redis_url, { maxRetriesPerRequest: null });
   redis.on("error", (error) => logger.warn({ err: error.message }, "redis connection error"));

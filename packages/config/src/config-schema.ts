@@ -94,6 +94,12 @@ export const configSchema = z.object({
     { tiers: ["prepare", "build"], shownDefault: "8001 (prepare), 8000 (build)" },
     "port",
   ),
+  shutdown_drain: setting(
+    durationSetting.pipe(z.number().max(60)).default(3),
+    "On SIGTERM an HTTP tier keeps accepting connections this long (at most 1m), answering each request with `Connection: close`, then stops listening, finishes what is in flight and exits: clients that open a connection per request are not reset, and a load balancer has time to notice",
+    { tiers: ["prepare", "build"], shownDefault: "3s" },
+    "shutdown_drain",
+  ),
   host: setting(
     z.string().default("0.0.0.0"),
     "Address the HTTP tiers (and a worker's metrics) listen on",
@@ -342,6 +348,18 @@ export const configSchema = z.object({
     "Podman network of the build containers (`none` cuts them off)",
     { tiers: ["worker"] },
     "container_network",
+  ),
+  allow_unguarded_build_network: setting(
+    booleanSetting.default(false),
+    "Start a worker even though its build network is not guarded against the host (`pnpm guard:build-network`, the compose files' build-guard service): code running in a build can then connect to every port the host listens on. Without it such a worker refuses to start, naming the fix",
+    { tiers: ["worker"] },
+    "allow_unguarded_build_network",
+  ),
+  guard_image: setting(
+    optionalText,
+    "The build-guard service (`node src/guard.ts`) runs nft on the Podman host in short-lived containers of this image (one with nft: the worker image), root with only CAP_NET_ADMIN in the host's network namespace; empty: nft in its own process (root on the host). The compose files set it",
+    { tiers: ["worker"], shownDefault: "empty" },
+    "guard_image",
   ),
   build_host_ports: setting(
     portListSetting.default([]),

@@ -26,6 +26,11 @@ export interface FailureSignals {
   exitCode?: number;
   /** The container was OOM-killed. */
   oomKilled?: boolean;
+  /**
+   * A command's output shows the build container ran out of a resource
+   * (`/builder` full, memory, processes), whatever its exit code.
+   */
+  exhausted?: ExhaustedResource;
   /** The build container was no longer running when a command ended. */
   containerDied?: boolean;
   /** JOB_TIMEOUT ended the build. */
@@ -40,6 +45,9 @@ export interface FailureSignals {
   stderr?: string;
 }
 
+/** What a build can run out of inside its container. */
+export type ExhaustedResource = "disk" | "memory" | "processes";
+
 type FlagSignal =
   | "oomKilled"
   | "containerDied"
@@ -51,6 +59,7 @@ type FlagSignal =
 /** One infrastructure rule: a condition on one signal and the name logs and metrics use. */
 export type FailureRule =
   | { reason: string; flag: FlagSignal }
+  | { reason: string; exhausted: ExhaustedResource }
   | { reason: string; errno: readonly string[] }
   | { reason: string; errorClass: readonly string[] }
   | { reason: string; apiStatus: { min: number; max: number } }
@@ -71,6 +80,10 @@ export const INFRASTRUCTURE_RULES: readonly FailureRule[] = [
   { reason: "image_missing", flag: "imageMissing" },
   { reason: "oom_killed", flag: "oomKilled" },
   { reason: "container_died", flag: "containerDied" },
+  // The builder's disk, memory or process table full: never the request's verdict.
+  { reason: "out_of_disk", exhausted: "disk" },
+  { reason: "out_of_memory", exhausted: "memory" },
+  { reason: "out_of_processes", exhausted: "processes" },
   { reason: "store_full", errno: ["ENOSPC", "EDQUOT"] },
   { reason: "store_io", errno: ["EIO", "EROFS"] },
   {
@@ -111,6 +124,7 @@ export const INFRASTRUCTURE_RULES: readonly FailureRule[] = [
 
 function matches(rule: FailureRule, signals: FailureSignals): boolean {
   if ("flag" in rule) return signals[rule.flag] === true;
+  if ("exhausted" in rule) return signals.exhausted === rule.exhausted;
   if ("errno" in rule) return signals.errno !== undefined && rule.errno.includes(signals.errno);
   if ("errorClass" in rule) {
     return signals.errorClass !== undefined && rule.errorClass.includes(signals.errorClass);

@@ -41,11 +41,14 @@ async function start() {
           },
         ) as Server);
 
-  stopOnSignals(server, logger, async () => {
-    // Only the prepare tier's idempotent reads: it reads again from the next replica.
-    internal?.close();
-    internal?.closeAllConnections();
-    await tier.close();
+  stopOnSignals(server, logger, {
+    drainMs: config.shutdown_drain * 1000,
+    afterClose: async () => {
+      // Only the prepare tier's idempotent reads: it reads again from the next replica.
+      internal?.close();
+      internal?.closeAllConnections();
+      await tier.close();
+    },
   });
 }
 

@@ -54,7 +54,10 @@ function start() {
     },
   );
 
-  stopOnSignals(server, logger, async () => isBuilt.close?.());
+  stopOnSignals(server, logger, {
+    drainMs: config.shutdown_drain * 1000,
+    afterClose: async () => isBuilt.close?.(),
+  });
 }
 
 try {

@@ -1,17 +1,17 @@
 import { networkInterfaces } from "node:os";
-import type { Logger } from "@asu/observability";
 import {
   applyNftables,
   guardedNetwork,
   guardRemoval,
   guardRuleset,
   hostPortsOf,
-} from "./build-network-guard.ts";
+} from "@asu/build-worker";
+import type { Logger } from "@asu/observability";
 import { podmanMessage, podmanRequest } from "./podman-api.ts";
 import { findProgram } from "./program-check.ts";
 
 export const UNGUARDED_WARNING =
-  "the build network is not guarded: code running in a build can connect to every port this host listens on beyond loopback (this server's API with HOST=0.0.0.0, sshd, other services). Start the server as root with nft installed (apt-get install nftables) to guard it, or keep the host's services on loopback (docs/security.md: What a build can reach)";
+  "the build network is not guarded: code running in a build can connect to every port this host listens on beyond loopback (this server's API with HOST=0.0.0.0, sshd, other services). Start the server as root with nft installed (apt-get install nftables) to guard it; the worker refuses to build on it unless ALLOW_UNGUARDED_BUILD_NETWORK=1 (docs/security.md: What a build can reach)";
 
 export interface PrivateBuildGuardOptions {
   /** The private Podman's API socket. */
@@ -48,9 +48,10 @@ async function inspectNetwork(socketPath: string, network: string) {
 
 /**
  * Guards the all-in-one server's build network against the host (see
- * build-network-guard.ts) when this process may: root, with `nft` on PATH.
- * Otherwise, or when installing fails, it warns once and the server runs
- * unguarded, as it did before. Returns what removes the guard again.
+ * @asu/build-worker, build-network-guard.ts) when this process may: root, with `nft` on PATH.
+ * Otherwise, or when installing fails, it warns once; the worker then
+ * refuses to start unless ALLOW_UNGUARDED_BUILD_NETWORK=1. Returns what
+ * removes the guard again.
  */
 export async function guardPrivateBuildNetwork(
   options: PrivateBuildGuardOptions,

@@ -1,4 +1,4 @@
-import { startWorker } from "@asu/build-worker";
+import { startWorker, UnguardedNetworkError } from "@asu/build-worker";
 import { ConfigError, describeConfig, loadConfig } from "@asu/config";
 import { createLogger } from "@asu/observability";
 
@@ -42,6 +42,8 @@ start().catch((error: unknown) => {
     process.stderr.write(`${error.message}\n`);
     process.exit(2);
   }
+  // Already logged, as one line that names the fix.
+  if (error instanceof UnguardedNetworkError) process.exit(2);
   process.stderr.write(`${(error as Error)?.stack ?? String(error)}\n`);
   process.exit(1);
 });

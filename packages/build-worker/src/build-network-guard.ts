@@ -138,7 +138,8 @@ export function guardedNetwork(inspected: unknown): GuardedNetwork {
   };
 }
 
-function run(
+/** Runs a program; its stdout, or an error naming its exit code and stderr. */
+export function runCommand(
   command: string,
   args: string[],
   options: { input?: string; env?: NodeJS.ProcessEnv } = {},
@@ -159,6 +160,8 @@ function run(
         ? resolve(stdout)
         : reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${stderr.trim()}`)),
     );
+    // A program that exits without reading its input (nft refusing at once) closes the pipe.
+    child.stdin.on("error", () => {});
     child.stdin.end(options.input ?? "");
   });
 }
@@ -172,7 +175,7 @@ export async function guardBuildNetwork(
   options: GuardOptions & { env?: NodeJS.ProcessEnv; print?: boolean } = {},
 ): Promise<string> {
   const inspected = JSON.parse(
-    await run("podman", ["network", "inspect", network], { env: options.env }),
+    await runCommand("podman", ["network", "inspect", network], { env: options.env }),
   );
   const script = guardRuleset(guardedNetwork(inspected), options);
   if (!options.print) await applyNftables(script);
@@ -181,7 +184,7 @@ export async function guardBuildNetwork(
 
 /** Runs an nftables script (root, `nft` on PATH). */
 export async function applyNftables(script: string, nft = "nft"): Promise<void> {
-  await run(nft, ["-f", "-"], { input: script });
+  await runCommand(nft, ["-f", "-"], { input: script });
 }
 
 /** Removes the guard of `network` from this host. */
