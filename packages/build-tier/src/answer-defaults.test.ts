@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { type ApiApp, createApiApp } from "@asu/http";
-import { type BuildQueue, readRefusedBuild, storeRefusedBuild } from "@asu/queue";
+import { readRefusedBuild, storeRefusedBuild } from "@asu/queue";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { bareJobData } from "../../../packages/queue/src/fixtures/job-data.ts";
@@ -29,13 +29,12 @@ const sha256 = (text: string) => createHash("sha256").update(text).digest("hex")
 
 let stand: BuildRouteStand;
 let redis: Redis;
-let queue: BuildQueue;
 let served: ServedApp;
 let app: ApiApp;
 
 beforeAll(async () => {
   stand = await startBuildRouteStand();
-  ({ redis, queue } = stand);
+  ({ redis } = stand);
   await redis.flushdb();
   app = createApiApp({ title: "build", version: "0", logger: silentLogger("defaults-test") });
   registerBuildRoutes(
