@@ -1,17 +1,13 @@
 export { createLogger, type Logger } from "./logger.ts";
 export {
-  type CacheMetrics,
-  cacheMetrics,
+  collectedCounter,
   METRICS_CONTENT_TYPE,
-  type MetadataStatsSource,
   type MetricsListener,
   metricsRegistry,
   metricsText,
-  refusedBuildMetrics,
+  oncePerRegistry,
+  plainCounter,
   registerCollectedGauge,
-  registerUpstreamMetrics,
   type ServeMetricsOptions,
   serveMetrics,
-  type WorkerMetrics,
-  workerMetrics,
 } from "./metrics.ts";

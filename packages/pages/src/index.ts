@@ -4,5 +4,6 @@ export {
   createLiveStatus,
   type LiveStatus,
   type LiveStatusDeps,
+  type NewBuildEta,
 } from "./live-status.ts";
 export { type PagesDeps, registerPages } from "./register-pages.ts";

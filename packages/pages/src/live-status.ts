@@ -1,6 +1,5 @@
 import { type BuildQueue, readWorkers } from "@asu/queue";
 import type { Redis } from "ioredis";
-import type { EtaSource } from "../build-eta.ts";
 
 export interface LiveStatus {
   queueLength: number;
@@ -10,10 +9,15 @@ export interface LiveStatus {
   newBuildEtaSeconds?: number | undefined;
 }
 
+/** The build tier's wait estimate for a build posted now, behind `waiting` others. */
+export interface NewBuildEta {
+  newBuild(waiting: number): Promise<number | undefined>;
+}
+
 export interface LiveStatusDeps {
   queue: Pick<BuildQueue, "waitingCount">;
   redis: Redis;
-  eta?: Pick<EtaSource, "newBuild">;
+  eta?: NewBuildEta;
 }
 
 /**

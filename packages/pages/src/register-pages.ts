@@ -3,11 +3,10 @@ import type { BuildQueue } from "@asu/queue";
 import type { OpenwrtCatalog } from "@asu/upstream";
 import type { Context } from "hono";
 import type { Redis } from "ioredis";
-import type { EtaSource } from "../build-eta.ts";
 import { renderBuildPage } from "./build-page.ts";
 import { registerDeviceApi } from "./device-api.ts";
 import { createHomePage, type HomePageSettings } from "./home-page.ts";
-import { createLiveStatus } from "./live-status.ts";
+import { createLiveStatus, type NewBuildEta } from "./live-status.ts";
 import { registerStaticAssets } from "./static-assets.ts";
 import { renderStatsPage } from "./stats-page.ts";
 
@@ -16,7 +15,7 @@ export interface PagesDeps {
   queue: Pick<BuildQueue, "waitingCount">;
   redis: Redis;
   /** Wait estimates: the home page shows a new build's. */
-  eta?: Pick<EtaSource, "newBuild">;
+  eta?: NewBuildEta;
   settings: HomePageSettings & { prepare_api_url?: string | undefined };
   version?: string;
 }
