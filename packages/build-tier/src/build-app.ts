@@ -1,5 +1,6 @@
 import { type ApiApp, createApiApp } from "@asu/http";
 import type { Logger } from "@asu/observability";
+import { registerPages } from "@asu/pages";
 import type { BuildQueue } from "@asu/queue";
 import type { BuildStore } from "@asu/store";
 import {
@@ -15,7 +16,6 @@ import { type BuildRouteDeps, registerBuildRoutes } from "./build-routes.ts";
 import { registerCompletedHashesRoute } from "./completed-hashes-route.ts";
 import { registerHealthRoute } from "./health-route.ts";
 import { registerJsonApi } from "./json-api.ts";
-import { registerPages } from "./pages/register-pages.ts";
 import { registerRedirects } from "./redirects.ts";
 import { redisUnavailable } from "./redis-errors.ts";
 import { registerRevisionRoute } from "./revision-route.ts";

@@ -3,15 +3,10 @@ import {
   type BuildRequest,
   badRequest,
   buildRequestSchema,
-  imagebuilderImage,
-  isSnapshot,
-  packagesForBuild,
   type RequestLimits,
-  releaseFallbackImages,
   requestHash,
-  stringifyOrderedJson,
   withClientDicts,
-} from "@asu/core";
+} from "@asu/contract";
 import {
   type ApiApp,
   type ApiEnv,
@@ -22,15 +17,10 @@ import {
   requestLogger,
   setResponseHeader,
 } from "@asu/http";
-import {
-  cacheMetrics,
-  type Logger,
-  type MetadataStatsSource,
-  metricsRegistry,
-  refusedBuildMetrics,
-  registerCollectedGauge,
-  registerUpstreamMetrics,
-} from "@asu/observability";
+import { type Logger, metricsRegistry, registerCollectedGauge } from "@asu/observability";
+import { imagebuilderImage, isSnapshot, releaseFallbackImages } from "@asu/openwrt-releases";
+import { packagesForBuild } from "@asu/package-rules";
+import { stringifyOrderedJson } from "@asu/python-compat";
 import {
   type BuildJobData,
   type BuildQueue,
@@ -44,8 +34,10 @@ import {
 import { clientOf, createStatsRecorder, extraPackages, type StatsEntry } from "@asu/stats";
 import type { BuildStore } from "@asu/store";
 import {
+  type MetadataStatsSource,
   type OpenwrtCatalog,
   type PackageIndexes,
+  registerUpstreamMetrics,
   type ValidatedRequest,
   type ValidationSettings,
   validateBuildRequest,
@@ -57,6 +49,7 @@ import type { Redis } from "ioredis";
 import { LRUCache } from "lru-cache";
 import { type BuildAnswer, buildAnswer } from "./build-answer.ts";
 import { createEtaSource, type EtaSource } from "./build-eta.ts";
+import { cacheMetrics, refusedBuildMetrics } from "./build-metrics.ts";
 import { clientAddress, trustedProxies } from "./client-address.ts";
 import { createFairShare } from "./fair-share.ts";
 import { createFinishedAnswers, type SerializedAnswer, storedFilesOf } from "./finished-answers.ts";

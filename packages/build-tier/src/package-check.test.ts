@@ -1,5 +1,5 @@
-import { DEFAULT_BRANCHES } from "@asu/core";
 import { createApiApp } from "@asu/http";
+import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { type BuildQueue, readRefusedBuild, storeRefusedBuild } from "@asu/queue";
 import { ERROR_LOG_KEY } from "@asu/stats";
 import { createPackageIndexes } from "@asu/upstream";

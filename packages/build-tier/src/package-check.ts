@@ -1,11 +1,11 @@
+import type { Logger } from "@asu/observability";
+import { isSnapshot } from "@asu/openwrt-releases";
 import {
   type AvailabilityReport,
   availabilityFailure,
   checkAvailability,
   type IndexSearch,
-  isSnapshot,
-} from "@asu/core";
-import type { Logger } from "@asu/observability";
+} from "@asu/package-rules";
 import {
   type BuildJobData,
   type RefusedBuild,

@@ -1,4 +1,5 @@
-import { DEFAULT_BRANCHES } from "@asu/core";
+import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
+import { createLiveStatus, registerPages } from "@asu/pages";
 import { createBuildQueue, workerKey } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
@@ -8,13 +9,11 @@ import {
   type FakeUpstream,
   FIXTURE_REVISION_24_10,
   startFakeUpstream,
-} from "../../../../test/support/fake-upstream.ts";
-import { type RedisServer, startRedisServer } from "../../../../test/support/redis-server.ts";
-import { type ServedApp, serveApp } from "../../../../test/support/serve-app.ts";
-import { silentLogger } from "../../../../test/support/silent-logger.ts";
-import { createBuildApp } from "../build-app.ts";
-import { createLiveStatus } from "./live-status.ts";
-import { registerPages } from "./register-pages.ts";
+} from "../../../test/support/fake-upstream.ts";
+import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";
+import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
+import { silentLogger } from "../../../test/support/silent-logger.ts";
+import { createBuildApp } from "./build-app.ts";
 
 let redisServer: RedisServer;
 let upstream: FakeUpstream;

@@ -1,4 +1,4 @@
-import type { FailureSignals } from "@asu/core";
+import type { FailureSignals } from "@asu/contract";
 
 /**
  * A build that failed for a reason the client should read: `detail` is the

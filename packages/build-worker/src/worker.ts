@@ -7,7 +7,6 @@ import {
   type MetricsListener,
   metricsRegistry,
   serveMetrics,
-  workerMetrics,
 } from "@asu/observability";
 import {
   BUILD_QUEUE,
@@ -38,6 +37,7 @@ import { loadBuildKey } from "./image-signing.ts";
 import { removeLeftovers } from "./imagebuilder-session.ts";
 import { watchPodman } from "./podman-availability.ts";
 import { containerSocketPath } from "./socket-path.ts";
+import { workerMetrics } from "./worker-metrics.ts";
 
 /** The settings a worker reads. */
 export type WorkerConfig = Pick<

@@ -1,5 +1,5 @@
+import { withKeyOrder } from "@asu/python-compat";
 import { z } from "zod";
-import { withKeyOrder } from "./ordered-json.ts";
 import {
   DICT_KEY_LOC,
   type PydanticError,

@@ -1,6 +1,6 @@
 import { hash } from "node:crypto";
+import { compareCodePoints, pythonJsonDumps, pythonRepr } from "@asu/python-compat";
 import type { BuildRequest } from "./build-request.ts";
-import { compareCodePoints, pythonJsonDumps, pythonRepr } from "./python-format.ts";
 
 /** The fields of a parsed BuildRequest that name a build. */
 export type HashedRequest = Pick<

@@ -1,5 +1,5 @@
+import { pythonRepr } from "@asu/python-compat";
 import type { z } from "zod";
-import { pythonRepr } from "./python-format.ts";
 
 /**
  * Schema failures in the shape FastAPI answers with 422, worded as pydantic v2

@@ -1,4 +1,4 @@
-import { badRequest } from "@asu/core";
+import { badRequest } from "@asu/contract";
 import { metricsRegistry, registerCollectedGauge } from "@asu/observability";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sample, scrape } from "../../../test/support/prometheus-text.ts";

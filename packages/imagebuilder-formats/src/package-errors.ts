@@ -1,4 +1,4 @@
-import { compareCodePoints } from "./python-format.ts";
+import { compareCodePoints } from "@asu/python-compat";
 /** Packages named in a failed `make manifest`'s stderr. */
 export interface PackageErrors {
   missing: string[];

@@ -1,5 +1,5 @@
+import { parseOrderedJson } from "@asu/python-compat";
 import { describe, expect, it } from "vitest";
-import { parseOrderedJson } from "./ordered-json.ts";
 import { mergeRepositories, rewriteForCache } from "./repository-files.ts";
 
 const opkgConf = `src/gz openwrt_core https://downloads.openwrt.org/releases/23.05.4/targets/ath79/generic/packages

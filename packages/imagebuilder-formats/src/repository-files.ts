@@ -1,8 +1,8 @@
-import { keysInOrder } from "./ordered-json.ts";
+import { keysInOrder } from "@asu/python-compat";
 
 export type RepositoryFileKind = "apk" | "opkg";
 
-import type { RepositoriesMode } from "./build-request.ts";
+import type { RepositoriesMode } from "@asu/contract";
 
 // The ImageBuilder's own feed and signature checking must survive any merge.
 const REQUIRED_OPKG_LINES = ["src imagebuilder file:packages", "option check_signature"] as const;

@@ -1,4 +1,4 @@
-import { compareCodePoints } from "./python-format.ts";
+import { compareCodePoints } from "@asu/python-compat";
 
 /**
  * The PACKAGES list handed to the ImageBuilder (contract worker step 6).

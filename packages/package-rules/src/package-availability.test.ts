@@ -1,5 +1,5 @@
+import { apkIndexNames, type IndexNames, opkgIndexNames } from "@asu/imagebuilder-formats";
 import { describe, expect, it } from "vitest";
-import { apkIndexNames, type IndexNames, opkgIndexNames } from "./index-names.ts";
 import {
   availabilityFailure,
   checkAvailability,

@@ -1,5 +1,5 @@
-import type { IndexNames } from "./index-names.ts";
-import { compareCodePoints } from "./python-format.ts";
+import type { IndexNames } from "@asu/imagebuilder-formats";
+import { compareCodePoints } from "@asu/python-compat";
 
 /** One index a search read, named by its URL for messages. */
 export interface SearchedIndex {

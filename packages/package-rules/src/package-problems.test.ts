@@ -1,5 +1,5 @@
+import { opkgIndexNames } from "@asu/imagebuilder-formats";
 import { describe, expect, it } from "vitest";
-import { opkgIndexNames } from "./index-names.ts";
 import type { IndexSearch } from "./package-availability.ts";
 import { packageProblems } from "./package-problems.ts";
 

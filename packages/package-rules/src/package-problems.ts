@@ -1,9 +1,9 @@
+import type { PackageChange } from "@asu/openwrt-releases";
 import {
   checkAvailability,
   type IndexSearch,
   packageAvailability,
 } from "./package-availability.ts";
-import type { PackageChange } from "./package-changes.ts";
 import { suggestPackages } from "./package-suggestions.ts";
 
 export type ProblemReason = "not_found" | "version_unavailable" | "removed_in_version" | "unknown";

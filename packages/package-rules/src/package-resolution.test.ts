@@ -1,7 +1,6 @@
+import { branchesFromTable, DEFAULT_BRANCHES, PACKAGE_CHANGES } from "@asu/openwrt-releases";
 import { describe, expect, it } from "vitest";
 import { contractChangesOf } from "../../../test/support/contract-tables.ts";
-import { branchesFromTable, DEFAULT_BRANCHES } from "./branches.ts";
-import { PACKAGE_CHANGES } from "./package-changes.ts";
 import type { ChangeRecord, ResolveInput } from "./package-resolution.ts";
 import {
   applyServerRules,

@@ -1,10 +1,9 @@
-import type { Branch } from "./branches.ts";
-import { findBranch, versionRevision } from "./branches.ts";
-import type { BuildRequest } from "./build-request.ts";
-import type { PackageChange } from "./package-changes.ts";
+import type { BuildRequest } from "@asu/contract";
+import { requestedPackages } from "@asu/contract";
+import type { Branch, PackageChange } from "@asu/openwrt-releases";
+import { findBranch, versionRevision } from "@asu/openwrt-releases";
 import type { PackageRule } from "./package-rules.ts";
 import { matchesVersion, PACKAGE_RULES, versionLabel } from "./package-rules.ts";
-import { requestedPackages } from "./request-hash.ts";
 
 export type ChangeType = "migration" | "device" | "language";
 export type ChangeAction = "replace" | "add" | "remove";

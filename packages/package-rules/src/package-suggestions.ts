@@ -1,6 +1,6 @@
+import { PACKAGE_CHANGES, type PackageChange } from "@asu/openwrt-releases";
+import { compareCodePoints } from "@asu/python-compat";
 import type { IndexSearch } from "./package-availability.ts";
-import { PACKAGE_CHANGES, type PackageChange } from "./package-changes.ts";
-import { compareCodePoints } from "./python-format.ts";
 
 const DEFAULT_LIMIT = 5;
 const I18N_PREFIX = "luci-i18n-";

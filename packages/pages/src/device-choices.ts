@@ -1,4 +1,4 @@
-import type { ProfileEntry, ProfilesJson, TargetsJson } from "@asu/core";
+import type { ProfileEntry, ProfilesJson, TargetsJson } from "@asu/openwrt-releases";
 
 /** One device of a target, as the build page lists it. */
 export interface DeviceChoice {

@@ -1,4 +1,4 @@
-import { type Branch, isSnapshot, type TargetsJson, versionsByBranch } from "@asu/core";
+import { type Branch, isSnapshot, type TargetsJson, versionsByBranch } from "@asu/openwrt-releases";
 import type { OpenwrtCatalog, ServerVersions } from "@asu/upstream";
 import { UpstreamUnavailableError } from "@asu/upstream";
 import { html, raw } from "hono/html";
