@@ -4,7 +4,7 @@ Python itself, whose dicts keep every key in the order it was sent
 (integer-like names and `__proto__` included), over bodies as clients send
 them. The TypeScript test parses each body and must reach the same hash.
 
-    python3 scripts/request-hash-vectors.py > packages/core/src/fixtures/request-hash-vectors.json
+    python3 scripts/request-hash-vectors.py > packages/contract/src/fixtures/request-hash-vectors.json
 """
 
 import hashlib

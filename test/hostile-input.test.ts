@@ -1,4 +1,5 @@
-import { DEFAULT_BRANCHES, REQUEST_BOUNDS } from "@asu/core";
+import { REQUEST_BOUNDS } from "@asu/contract";
+import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { BUILD_QUEUE, createBuildQueue, KEY_PREFIX } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { sourceFiles } from "./support/source-files.ts";
+import { allSourceFiles, sourceFiles } from "./support/source-files.ts";
 
 /*
  * The folders tell the architecture only while imports keep to it:
@@ -9,7 +9,28 @@ import { sourceFiles } from "./support/source-files.ts";
  * A service is the imperative shell of one process (config, clients, listen);
  * what two processes share, the all-in-one server and a tier's own main.ts,
  * lives in a package (@asu/build-tier, @asu/prepare-tier, @asu/build-worker).
+ *
+ * The packages stand in layers: a package imports only packages of the layers
+ * below its own, never one of its own layer, so there are no cycles and the
+ * three tiers never import each other. A new package takes its place here.
  */
+const LAYERS: readonly (readonly string[])[] = [
+  // Pure foundations and the two leaf clients: they import no @asu package.
+  ["@asu/python-compat", "@asu/openwrt-releases", "@asu/observability", "@asu/store"],
+  // The wire contract (schema, hash, error shapes); the settings.
+  ["@asu/contract", "@asu/config"],
+  // The ImageBuilder's formats, the HTTP frame, the queue contract.
+  ["@asu/imagebuilder-formats", "@asu/http", "@asu/queue"],
+  // Package rules and migrations; statistics.
+  ["@asu/package-rules", "@asu/stats"],
+  // downloads.openwrt.org: metadata, catalogue, package indexes, request validation.
+  ["@asu/upstream"],
+  // The website the build tier mounts.
+  ["@asu/pages"],
+  // The tiers, which the services run.
+  ["@asu/prepare-tier", "@asu/build-tier", "@asu/build-worker"],
+];
+const layerOf = (name: string) => LAYERS.findIndex((layer) => layer.includes(name));
 
 const ROOT = resolve(import.meta.dirname, "..");
 
@@ -86,5 +107,47 @@ describe("import boundaries", () => {
         .map((dependency) => `${folder} → ${dependency}`);
     });
     expect(listed).toEqual([]);
+  });
+
+  it("every package has a layer", () => {
+    const placed = folders("packages").map((name) => packageName(`packages/${name}`));
+    expect(placed.filter((name) => layerOf(name) === -1)).toEqual([]);
+  });
+
+  it("a package imports, and lists, only packages of the layers below its own", () => {
+    const upward = folders("packages").flatMap((name) => {
+      const folder = `packages/${name}`;
+      const layer = layerOf(packageName(folder));
+      const manifest = JSON.parse(readFileSync(join(ROOT, folder, "package.json"), "utf8")) as {
+        dependencies?: Record<string, string>;
+        devDependencies?: Record<string, string>;
+      };
+      const listed = Object.keys({ ...manifest.dependencies, ...manifest.devDependencies })
+        .filter((dependency) => dependency.startsWith("@asu/") && layerOf(dependency) >= layer)
+        .map((dependency) => `${folder}/package.json → ${dependency}`);
+      const imported = allSourceFiles(join(ROOT, folder)).flatMap((file) =>
+        importsOf(file)
+          .filter((spec) => /^@asu\/[\w-]+$/.test(spec) && spec !== packageName(folder))
+          .filter((spec) => layerOf(spec) >= layer)
+          .map((spec) => `${relative(ROOT, file)} → ${spec}`),
+      );
+      return [...listed, ...imported];
+    });
+    expect(upward).toEqual([]);
+  });
+
+  it("a package's code reaches another package by its name, never by a path into it", () => {
+    const crossing = folders("packages").flatMap((name) =>
+      sourceFiles(join(ROOT, "packages", name)).flatMap((file) =>
+        importsOf(file)
+          .filter((spec) => spec.startsWith("."))
+          .filter((spec) => {
+            const path = relative(ROOT, resolve(file, "..", spec));
+            return path.startsWith("packages/") && !path.startsWith(`packages/${name}/`);
+          })
+          .map((spec) => `${relative(ROOT, file)} → ${spec}`),
+      ),
+    );
+    expect(crossing).toEqual([]);
   });
 });

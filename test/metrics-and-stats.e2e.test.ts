@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
-import { DEFAULT_BRANCHES } from "@asu/core";
 import { createApiApp } from "@asu/http";
 import { createLogger } from "@asu/observability";
+import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { type BuildQueue, createBuildQueue } from "@asu/queue";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";

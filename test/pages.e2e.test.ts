@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { registerPages } from "../packages/build-tier/src/pages/register-pages.ts";
 import { registerStatsRoutes } from "../packages/build-tier/src/stats-routes.ts";
 import type { RunningWorker } from "../packages/build-worker/src/worker.ts";
+import { registerPages } from "../packages/pages/src/register-pages.ts";
 import { type AsuStack, ATH79_24_10_DOUBLE, startAsuStack } from "./support/asu-stack.ts";
 import { FIXTURE_REVISION_24_10 } from "./support/fake-upstream.ts";
 

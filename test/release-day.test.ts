@@ -1,4 +1,4 @@
-import { buildRequestSchema } from "@asu/core";
+import { buildRequestSchema } from "@asu/contract";
 import { type ApiApp, createApiApp } from "@asu/http";
 import { metricsRegistry } from "@asu/observability";
 import { type BuildJobData, type BuildResult, PREBUILD_PRIORITY } from "@asu/queue";

@@ -10,10 +10,10 @@ import {
   buildRequestSchema,
   DEFAULT_LIMITS,
   manifestHash,
-  packagesForBuild,
   requestHash,
-} from "@asu/core";
+} from "@asu/contract";
 import { createLogger } from "@asu/observability";
+import { packagesForBuild } from "@asu/package-rules";
 import {
   BUILD_STAGES,
   type BuildJobData,

@@ -2,8 +2,8 @@
 // Redis and the app with the settings they all share; each bench adds what
 // it measures (indexes, a finished build, its own queue limit).
 import { Writable } from "node:stream";
-import { DEFAULT_BRANCHES } from "@asu/core";
 import { createLogger } from "@asu/observability";
+import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { createBuildQueue } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";

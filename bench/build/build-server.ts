@@ -2,7 +2,7 @@
 // with one finished build in the queue so POST and GET are cache hits.
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { requestHash } from "@asu/core";
+import { requestHash } from "@asu/contract";
 import { BUILD_QUEUE, type BuildJobData, type BuildResult, KEY_PREFIX } from "@asu/queue";
 import { serve } from "@hono/node-server";
 import { Worker } from "bullmq";

@@ -5,8 +5,8 @@
  */
 import { Writable } from "node:stream";
 import { parseArgs } from "node:util";
-import { DEFAULT_BRANCHES } from "@asu/core";
 import { createLogger } from "@asu/observability";
+import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { createMetadataClient, createOpenwrtCatalog, createPackageIndexes } from "@asu/upstream";
 import { createPrepareApp } from "../../packages/prepare-tier/src/index.ts";
 import { startFakeUpstream } from "../../test/support/fake-upstream.ts";

@@ -1,9 +1,9 @@
 // bench:release-day: a day of requests, a new release, its first wave; with
 // and without release-day prebuilds. See bench/README.md.
 import { parseArgs } from "node:util";
-import { DEFAULT_BRANCHES } from "@asu/core";
 import { createApiApp } from "@asu/http";
 import { metricsRegistry } from "@asu/observability";
+import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import {
   BUILD_QUEUE,
   type BuildJobData,

@@ -1,4 +1,4 @@
-import { DEFAULT_BRANCHES } from "@asu/core";
+import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import {
   BUILD_QUEUE,
   type BuildJobData,

@@ -24,8 +24,8 @@ export interface ContractTables {
 
 /**
  * The wire contract's tables, typed out once (test/fixtures/contract-tables.json)
- * and independently of the data modules in packages/core, which tests compare
- * with them.
+ * and independently of the data modules in packages/openwrt-releases and
+ * packages/package-rules, which tests compare with them.
  */
 export const CONTRACT: ContractTables = JSON.parse(
   readFileSync(new URL("../fixtures/contract-tables.json", import.meta.url), "utf8"),

@@ -11,3 +11,12 @@ export function sourceFiles(dir: string): string[] {
       : [];
   });
 }
+
+/** All sources (.ts, .js) below `dir`, tests included; node_modules is not walked into. */
+export function allSourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return entry.name === "node_modules" ? [] : allSourceFiles(path);
+    return entry.isFile() && /\.(ts|js)$/.test(entry.name) ? [path] : [];
+  });
+}

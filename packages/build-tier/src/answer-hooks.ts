@@ -1,5 +1,5 @@
-import { type Branch, branchOf } from "@asu/core";
 import { queryBoolean } from "@asu/http";
+import { type Branch, branchOf } from "@asu/openwrt-releases";
 import { type BuildQueue, flagOldLuci } from "@asu/queue";
 import { type PopularCandidate, type PopularRequests, popularCandidate } from "@asu/stats";
 import { getConnInfo } from "@hono/node-server/conninfo";

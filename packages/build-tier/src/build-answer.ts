@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { BuildRequest } from "@asu/core";
+import type { BuildRequest } from "@asu/contract";
 import {
   type BuildStage,
   failureKindOf,

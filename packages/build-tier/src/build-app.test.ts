@@ -1,5 +1,5 @@
-import { DEFAULT_BRANCHES } from "@asu/core";
 import { type ApiApp, undocumentedRoutes } from "@asu/http";
+import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { createBuildQueue } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";

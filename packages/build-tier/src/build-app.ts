@@ -1,5 +1,6 @@
 import { type ApiApp, createApiApp } from "@asu/http";
-import { type Logger, metricsRegistry, refusedBuildMetrics } from "@asu/observability";
+import { type Logger, metricsRegistry } from "@asu/observability";
+import { registerPages } from "@asu/pages";
 import type { BuildQueue } from "@asu/queue";
 import { createStatsRecorder } from "@asu/stats";
 import type { BuildStore } from "@asu/store";
@@ -11,13 +12,13 @@ import {
 } from "@asu/upstream";
 import type { Redis } from "ioredis";
 import { registerBuildCacheRoute } from "./build-cache-route.ts";
+import { refusedBuildMetrics } from "./build-metrics.ts";
 import { type BuildRouteDeps, registerBuildRoutes } from "./build-routes.ts";
 import { registerCompletedHashesRoute } from "./completed-hashes-route.ts";
 import { createEtaSource } from "./eta-source.ts";
 import { registerHealthRoute } from "./health-route.ts";
 import { registerJsonApi } from "./json-api.ts";
 import { createPackageCheck, NO_PACKAGE_CHECK } from "./package-check.ts";
-import { registerPages } from "./pages/register-pages.ts";
 import { registerRedirects } from "./redirects.ts";
 import { redisUnavailable } from "./redis-errors.ts";
 import { registerRevisionRoute } from "./revision-route.ts";

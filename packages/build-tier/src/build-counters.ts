@@ -1,16 +1,11 @@
-import type { BuildRequest } from "@asu/core";
-import {
-  cacheMetrics,
-  type Logger,
-  type MetadataStatsSource,
-  type metricsRegistry,
-  registerCollectedGauge,
-  registerUpstreamMetrics,
-} from "@asu/observability";
+import type { BuildRequest } from "@asu/contract";
+import { type Logger, type metricsRegistry, registerCollectedGauge } from "@asu/observability";
 import { type BuildQueue, readWorkers, WORKER_STATES } from "@asu/queue";
 import { clientOf, extraPackages, type StatsEntry, type StatsRecorder } from "@asu/stats";
 import type { ValidatedRequest } from "@asu/upstream";
+import { type MetadataStatsSource, registerUpstreamMetrics } from "@asu/upstream";
 import type { Redis } from "ioredis";
+import { cacheMetrics } from "./build-metrics.ts";
 
 type Registry = ReturnType<typeof metricsRegistry>;
 

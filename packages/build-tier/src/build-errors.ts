@@ -1,4 +1,4 @@
-import { ApiError } from "@asu/core";
+import { ApiError } from "@asu/contract";
 
 /** The contract's 529: the queue holds MAX_PENDING_JOBS builds already. */
 export function serverOverloaded(waiting: number): ApiError {

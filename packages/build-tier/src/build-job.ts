@@ -1,10 +1,6 @@
-import {
-  badRequest,
-  imagebuilderImage,
-  isSnapshot,
-  packagesForBuild,
-  releaseFallbackImages,
-} from "@asu/core";
+import { badRequest } from "@asu/contract";
+import { imagebuilderImage, isSnapshot, releaseFallbackImages } from "@asu/openwrt-releases";
+import { packagesForBuild } from "@asu/package-rules";
 import { type BuildJobData, resultTtl, type TtlSettings } from "@asu/queue";
 import type { OpenwrtCatalog, ValidatedRequest } from "@asu/upstream";
 

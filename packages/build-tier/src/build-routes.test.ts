@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { requestHash } from "@asu/core";
+import { requestHash } from "@asu/contract";
 import { type ApiApp, createApiApp } from "@asu/http";
 import { type BuildQueue, type BuildResult, recordExpiry } from "@asu/queue";
 import { createLocalStore } from "@asu/store";

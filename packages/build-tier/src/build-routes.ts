@@ -1,9 +1,4 @@
-import {
-  buildRequestSchema,
-  type RequestLimits,
-  stringifyOrderedJson,
-  withClientDicts,
-} from "@asu/core";
+import { buildRequestSchema, type RequestLimits, withClientDicts } from "@asu/contract";
 import {
   type ApiApp,
   type ApiEnv,
@@ -13,11 +8,17 @@ import {
   requestLogger,
   setResponseHeader,
 } from "@asu/http";
-import { type Logger, type MetadataStatsSource, metricsRegistry } from "@asu/observability";
+import { type Logger, metricsRegistry } from "@asu/observability";
+import { stringifyOrderedJson } from "@asu/python-compat";
 import type { BuildQueue, TtlSettings } from "@asu/queue";
 import type { PopularRequests, StatsRecorder } from "@asu/stats";
 import type { BuildStore } from "@asu/store";
-import { type OpenwrtCatalog, type ValidationSettings, validateBuildRequest } from "@asu/upstream";
+import {
+  type MetadataStatsSource,
+  type OpenwrtCatalog,
+  type ValidationSettings,
+  validateBuildRequest,
+} from "@asu/upstream";
 import type { Context, MiddlewareHandler } from "hono";
 import type { Redis } from "ioredis";
 import { createAnswerHooks, peerAddress } from "./answer-hooks.ts";

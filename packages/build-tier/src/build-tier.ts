@@ -72,14 +72,8 @@ function redisReady(redis: Redis, timeoutMs: number): Promise<boolean> {
   });
 }
 
-/**
- * One build tier from the configuration: its Redis client, the metadata
- * client and catalogue, the package indexes, the queue, the store, the app
- * and the janitor. Nothing waits for Redis here: the caller decides how
- * long to wait before serving.
- */
-export function createBuildTier(options: BuildTierOptions): BuildTier {
-  const { config, logger } = options;
+/** The tier's clients: Redis, upstream metadata and catalogue, package indexes, queue, store. */
+function createClients(config: Config, logger: Logger) {
   // Fail fast instead of queueing commands while Redis is away: answers
   // become 503s with a reason, never requests that hang.
   const redis = new Redis(config.redis_url, {
@@ -99,6 +93,18 @@ export function createBuildTier(options: BuildTierOptions): BuildTier {
     : undefined;
   const queue = createBuildQueue({ connection: redis });
   const store = createStoreFromConfig(config);
+  return { redis, client, catalog, indexes, queue, store };
+}
+
+/**
+ * One build tier from the configuration: its Redis client, the metadata
+ * client and catalogue, the package indexes, the queue, the store, the app
+ * and the janitor. Nothing waits for Redis here: the caller decides how
+ * long to wait before serving.
+ */
+export function createBuildTier(options: BuildTierOptions): BuildTier {
+  const { config, logger } = options;
+  const { redis, client, catalog, indexes, queue, store } = createClients(config, logger);
   const popular = createPopularRequests(redis, {
     limit: config.release_prebuilds,
     onError: (error) => logger.warn({ err: error.message }, "recording popular requests failed"),

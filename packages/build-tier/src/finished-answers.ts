@@ -1,4 +1,4 @@
-import { stringifyOrderedJson } from "@asu/core";
+import { stringifyOrderedJson } from "@asu/python-compat";
 import { LRUCache } from "lru-cache";
 import type { BuildAnswer } from "./build-answer.ts";
 

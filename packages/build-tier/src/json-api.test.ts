@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
-import { DEFAULT_BRANCHES } from "@asu/core";
 import { createApiApp } from "@asu/http";
+import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { createMetadataClient, createOpenwrtCatalog, type MetadataClient } from "@asu/upstream";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { contractChangesOf } from "../../../test/support/contract-tables.ts";

@@ -1,11 +1,11 @@
+import { type ApiApp, createRoute, openapiAt } from "@asu/http";
 import {
   hasSplitKmods,
   kmodsDirectory,
   type ProfilesJson,
   type TargetsJson,
   versionsByBranch,
-} from "@asu/core";
-import { type ApiApp, createRoute, openapiAt } from "@asu/http";
+} from "@asu/openwrt-releases";
 import {
   type IndexSource,
   type MetadataClient,

@@ -1,4 +1,4 @@
-import { type Branch, branchOf, VERSION_PLACEHOLDER } from "@asu/core";
+import { type Branch, branchOf, VERSION_PLACEHOLDER } from "@asu/openwrt-releases";
 
 /** Where a version's files live upstream: `releases/24.10.0` for version `24.10.0`. */
 export interface VersionLocation {

@@ -1,4 +1,4 @@
-import { branchesFromTable, DEFAULT_BRANCHES } from "@asu/core";
+import { branchesFromTable, DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { describe, expect, it } from "vitest";
 import { branchSummaries, overviewJson, type ServerSummary } from "./overview.ts";
 

@@ -1,4 +1,4 @@
-import type { Branch, TargetsJson } from "@asu/core";
+import type { Branch, TargetsJson } from "@asu/openwrt-releases";
 
 /** A branch as branches.json and overview.json serve it. */
 export interface BranchSummary extends Branch {

@@ -1,6 +1,6 @@
-import { DEFAULT_BRANCHES } from "@asu/core";
 import { createApiApp } from "@asu/http";
-import { metricsRegistry, refusedBuildMetrics } from "@asu/observability";
+import { metricsRegistry } from "@asu/observability";
+import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { type BuildQueue, readRefusedBuild, storeRefusedBuild } from "@asu/queue";
 import { createStatsRecorder, ERROR_LOG_KEY } from "@asu/stats";
 import { createPackageIndexes } from "@asu/upstream";
@@ -17,6 +17,7 @@ import {
 import type { FakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
 import { silentLogger } from "../../../test/support/silent-logger.ts";
+import { refusedBuildMetrics } from "./build-metrics.ts";
 import { registerBuildRoutes } from "./build-routes.ts";
 import { createEtaSource } from "./eta-source.ts";
 import { createPackageCheck } from "./package-check.ts";

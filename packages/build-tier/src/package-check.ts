@@ -1,11 +1,11 @@
+import type { Logger } from "@asu/observability";
+import { isSnapshot } from "@asu/openwrt-releases";
 import {
   type AvailabilityReport,
   availabilityFailure,
   checkAvailability,
   type IndexSearch,
-  isSnapshot,
-} from "@asu/core";
-import type { Logger } from "@asu/observability";
+} from "@asu/package-rules";
 import { type BuildJobData, type RefusedBuild, storeRefusedBuild } from "@asu/queue";
 import { appendErrorLog, errorLogEntry, type StatsRecorder } from "@asu/stats";
 import type { PackageIndexes, ValidatedRequest } from "@asu/upstream";

@@ -1,4 +1,4 @@
-import type { PackageIndex } from "@asu/core";
+import type { PackageIndex } from "@asu/imagebuilder-formats";
 import { type IndexSource, parseIndexSource } from "@asu/upstream";
 
 /**

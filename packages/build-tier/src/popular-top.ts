@@ -1,4 +1,4 @@
-import type { Branch } from "@asu/core";
+import type { Branch } from "@asu/openwrt-releases";
 import type { PopularRequests } from "@asu/stats";
 import { z } from "@hono/zod-openapi";
 

@@ -1,4 +1,4 @@
-import type { ProfilesJson } from "@asu/core";
+import type { ProfilesJson } from "@asu/openwrt-releases";
 import { describe, expect, it } from "vitest";
 import { formatBuildAt, profileAnswer } from "./profile-answer.ts";
 

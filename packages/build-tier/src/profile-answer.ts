@@ -1,4 +1,4 @@
-import type { ProfilesJson } from "@asu/core";
+import type { ProfilesJson } from "@asu/openwrt-releases";
 
 const MS_PER_SECOND = 1000;
 

@@ -1,4 +1,4 @@
-import { type ApiError, problem } from "@asu/core";
+import { type ApiError, problem } from "@asu/contract";
 
 const REDIS_FAILURES = [
   "MaxRetriesPerRequestError",

@@ -1,4 +1,4 @@
-import { DEFAULT_BRANCHES } from "@asu/core";
+import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { PREBUILD_CLIENT } from "@asu/queue";
 import { describe, expect, it } from "vitest";
 import { announcedReleases, prebuildBody, prebuildSources } from "./release-plan.ts";

@@ -3,9 +3,9 @@ import {
   branchOf,
   inEnabledBranch,
   isSnapshot,
-  resolvePackages,
   type UpstreamVersions,
-} from "@asu/core";
+} from "@asu/openwrt-releases";
+import { resolvePackages } from "@asu/package-rules";
 import { PREBUILD_CLIENT } from "@asu/queue";
 import type { RememberedRequest } from "@asu/stats";
 

@@ -1,15 +1,6 @@
-import {
-  buildRequestSchema,
-  type RequestLimits,
-  requestHash,
-  type UpstreamVersions,
-} from "@asu/core";
-import {
-  type Logger,
-  type metricsRegistry,
-  type ReleasePrebuildState,
-  releasePrebuildMetrics,
-} from "@asu/observability";
+import { buildRequestSchema, type RequestLimits, requestHash } from "@asu/contract";
+import type { Logger, metricsRegistry } from "@asu/observability";
+import type { UpstreamVersions } from "@asu/openwrt-releases";
 import {
   type BuildJobData,
   type BuildQueue,
@@ -27,6 +18,7 @@ import {
 } from "@asu/upstream";
 import type { Redis } from "ioredis";
 import { type BuildJobSettings, buildJobData } from "./build-job.ts";
+import { type ReleasePrebuildState, releasePrebuildMetrics } from "./build-metrics.ts";
 import { announcedReleases, prebuildBody, prebuildSources } from "./release-plan.ts";
 
 /** Release versions this server has seen: a version is new once, for every replica. */

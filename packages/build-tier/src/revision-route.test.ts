@@ -1,5 +1,5 @@
-import { DEFAULT_BRANCHES } from "@asu/core";
 import { createApiApp } from "@asu/http";
+import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";

@@ -1,4 +1,4 @@
-import { badRequest } from "@asu/core";
+import { badRequest } from "@asu/contract";
 import { type ApiApp, createRoute } from "@asu/http";
 import type { OpenwrtCatalog } from "@asu/upstream";
 import { z } from "@hono/zod-openapi";

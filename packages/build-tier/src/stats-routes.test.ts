@@ -1,5 +1,5 @@
-import { DEFAULT_BRANCHES } from "@asu/core";
 import { createApiApp } from "@asu/http";
+import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { type BuildJobData, type BuildQueue, createBuildQueue } from "@asu/queue";
 import { appendErrorLog, ERROR_LOG_KEY, errorLogEntry, recordStats } from "@asu/stats";
 import type { Redis } from "ioredis";

@@ -1,5 +1,5 @@
-import { branchOf } from "@asu/core";
 import { type ApiApp, createRoute, queryPositiveInteger } from "@asu/http";
+import { branchOf } from "@asu/openwrt-releases";
 import type { BuildQueue } from "@asu/queue";
 import {
   BUILD_EVENTS,

@@ -4,7 +4,7 @@ import {
   buildRequestSchema,
   DEFAULT_LIMITS,
   requestHash,
-} from "@asu/core";
+} from "@asu/contract";
 import type { Admission, BuildJobData, Enqueued, FoundJob, JobSnapshot } from "@asu/queue";
 import type { StatsEntry } from "@asu/stats";
 import type { ValidatedRequest } from "@asu/upstream";

@@ -1,4 +1,4 @@
-import { type ApiError, type BuildRequest, requestHash } from "@asu/core";
+import { type ApiError, type BuildRequest, requestHash } from "@asu/contract";
 import type { Logger } from "@asu/observability";
 import type {
   AdmissionRequest,

@@ -1,4 +1,4 @@
-import { classifyFailure } from "@asu/core";
+import { classifyFailure } from "@asu/contract";
 import { describe, expect, it } from "vitest";
 import {
   BuildFailure,

@@ -1,4 +1,4 @@
-import type { ExhaustedResource, FailureSignals, ImagebuilderStep } from "@asu/core";
+import type { ExhaustedResource, FailureSignals, ImagebuilderStep } from "@asu/contract";
 
 /**
  * A build that failed for a reason the client should read: `detail` is the

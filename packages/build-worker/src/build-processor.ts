@@ -1,4 +1,4 @@
-import type { Logger, WorkerMetrics } from "@asu/observability";
+import type { Logger } from "@asu/observability";
 import {
   type BuildJobData,
   type BuildProgress,
@@ -15,6 +15,7 @@ import { FAILURE_DETAILS } from "./build-failure.ts";
 import { type BuildContext, type BuildDependencies, runBuild } from "./build-steps.ts";
 import { classifyBuildError } from "./failure-signals.ts";
 import type { PodmanWatch } from "./podman-availability.ts";
+import type { WorkerMetrics } from "./worker-metrics.ts";
 
 /*
  * The BullMQ side of a build: takes the job, reports its stages as the

@@ -9,18 +9,18 @@ import { createReadStream } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
+import { manifestHash } from "@asu/contract";
 import {
-  buildPackageList,
   checkPackagesVersions,
   checkRevision,
   keyFiles,
   type MakeInfo,
-  manifestHash,
   packageSelectionError,
   parseMakeInfo,
   parseManifest,
-} from "@asu/core";
-import type { Logger, WorkerMetrics } from "@asu/observability";
+} from "@asu/imagebuilder-formats";
+import type { Logger } from "@asu/observability";
+import { buildPackageList } from "@asu/package-rules";
 import type { BuildJobData, BuildResult, BuildStage } from "@asu/queue";
 import type { BuildStore } from "@asu/store";
 import type Docker from "dockerode";
@@ -63,6 +63,7 @@ import {
 import { claimRegistryCheck } from "./registry-check.ts";
 import { REPOSITORY_FILES, updatedRepositoryFile } from "./repository-file.ts";
 import { OutputTooLarge } from "./tar-extract.ts";
+import type { WorkerMetrics } from "./worker-metrics.ts";
 
 export interface BuildSettings {
   /** JOB_TIMEOUT: the whole build's limit, and the container's lifetime. */

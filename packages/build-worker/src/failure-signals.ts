@@ -1,4 +1,4 @@
-import { classifyFailure, type FailureClass, type FailureSignals } from "@asu/core";
+import { classifyFailure, type FailureClass, type FailureSignals } from "@asu/contract";
 import { storeProblemOf } from "@asu/store";
 import { BuildFailure, FAILURE_DETAILS } from "./build-failure.ts";
 

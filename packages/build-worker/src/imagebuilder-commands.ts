@@ -1,5 +1,5 @@
-import type { BuildRequest } from "@asu/core";
-import { manifestHash } from "@asu/core";
+import type { BuildRequest } from "@asu/contract";
+import { manifestHash } from "@asu/contract";
 
 /** Where the request's defaults go; handed to `make image` as FILES. */
 export const FILES_DIR = "/builder/asu-files";

@@ -1,5 +1,6 @@
-import type { BuildRequest, RepositoryFileKind } from "@asu/core";
-import { mergeRepositories, rewriteForCache } from "@asu/core";
+import type { BuildRequest } from "@asu/contract";
+import type { RepositoryFileKind } from "@asu/imagebuilder-formats";
+import { mergeRepositories, rewriteForCache } from "@asu/imagebuilder-formats";
 
 /** The ImageBuilder's repository file per package manager, relative to /builder. */
 export const REPOSITORY_FILES: Record<RepositoryFileKind, string> = {

@@ -7,8 +7,6 @@ import {
   type MetricsListener,
   metricsRegistry,
   serveMetrics,
-  type WorkerMetrics,
-  workerMetrics,
 } from "@asu/observability";
 import {
   BUILD_QUEUE,
@@ -45,6 +43,7 @@ import {
 } from "./network-guard-check.ts";
 import { watchPodman } from "./podman-availability.ts";
 import { containerSocketPath } from "./socket-path.ts";
+import { type WorkerMetrics, workerMetrics } from "./worker-metrics.ts";
 
 /** The settings a worker reads. */
 export type WorkerConfig = Pick<

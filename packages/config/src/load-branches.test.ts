@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEFAULT_BRANCHES } from "@asu/core";
+import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { describe, expect, it } from "vitest";
 import { loadBranches } from "./load-branches.ts";
 

@@ -1,5 +1,10 @@
 import { readFileSync } from "node:fs";
-import { type Branch, type BranchEntry, branchesFromTable, DEFAULT_BRANCHES } from "@asu/core";
+import {
+  type Branch,
+  type BranchEntry,
+  branchesFromTable,
+  DEFAULT_BRANCHES,
+} from "@asu/openwrt-releases";
 import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
 import { ConfigError } from "./load-config.ts";

@@ -1,5 +1,5 @@
 import { Writable } from "node:stream";
-import { badRequest, problem } from "@asu/core";
+import { badRequest, problem } from "@asu/contract";
 import { createLogger } from "@asu/observability";
 import { createRoute, z } from "@hono/zod-openapi";
 import { describe, expect, it } from "vitest";

@@ -1,4 +1,4 @@
-import { ApiError, type RequestPart, toFastApiErrors } from "@asu/core";
+import { ApiError, type RequestPart, toFastApiErrors } from "@asu/contract";
 import {
   type Logger,
   METRICS_CONTENT_TYPE,

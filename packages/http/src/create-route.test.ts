@@ -1,4 +1,5 @@
-import { parseOrderedJson, prepareRequestSchema } from "@asu/core";
+import { prepareRequestSchema } from "@asu/contract";
+import { parseOrderedJson } from "@asu/python-compat";
 import { z } from "@hono/zod-openapi";
 import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../../test/support/silent-logger.ts";

@@ -1,9 +1,5 @@
-import { badRequest } from "@asu/core";
-import {
-  metricsRegistry,
-  registerCollectedGauge,
-  registerUpstreamMetrics,
-} from "@asu/observability";
+import { badRequest } from "@asu/contract";
+import { metricsRegistry, registerCollectedGauge } from "@asu/observability";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sample, scrape } from "../../../test/support/prometheus-text.ts";
 import { type ServedApp, serveApp } from "../../../test/support/serve-app.ts";
@@ -14,7 +10,6 @@ const silent = silentLogger("test");
 
 let app: ApiApp;
 let served: ServedApp;
-let upstream = { fetches: 0, failures: 0, hits: 0 };
 let depth: Record<string, number> | Error = { waiting: 0 };
 
 beforeAll(async () => {
@@ -24,7 +19,6 @@ beforeAll(async () => {
     throw badRequest("no");
   });
   const registry = metricsRegistry(app);
-  registerUpstreamMetrics(registry, { stats: () => upstream });
   registerCollectedGauge(registry, {
     name: "test_queue_jobs",
     help: "jobs",
@@ -80,20 +74,14 @@ describe("/metrics of an API app", () => {
     expect(text).toContain("nodejs_eventloop_lag_seconds");
   });
 
-  it("reads collectors at scrape time: upstream counters, gauges by label", async () => {
-    upstream = { fetches: 7, failures: 2, hits: 40 };
+  it("reads collected gauges at scrape time, by label", async () => {
     depth = { waiting: 3, active: 1 };
     let text = await scrapeApp();
-    expect(sample(text, "asu_upstream_metadata_fetches_total")).toBe(7);
-    expect(sample(text, "asu_upstream_metadata_failures_total")).toBe(2);
-    expect(sample(text, "asu_upstream_metadata_cache_hits_total")).toBe(40);
     expect(sample(text, 'test_queue_jobs{state="waiting"}')).toBe(3);
     expect(sample(text, 'test_queue_jobs{state="active"}')).toBe(1);
 
-    upstream = { fetches: 8, failures: 2, hits: 41 };
     depth = new Error("redis down");
     text = await scrapeApp();
-    expect(sample(text, "asu_upstream_metadata_fetches_total")).toBe(8);
     // A failed read leaves a gap, and the rest of the answer stands.
     expect(sample(text, 'test_queue_jobs{state="waiting"}')).toBeUndefined();
   });

@@ -1,4 +1,5 @@
-import { ApiError, JsonSyntaxError, parseOrderedJson, problem } from "@asu/core";
+import { ApiError, problem } from "@asu/contract";
+import { JsonSyntaxError, parseOrderedJson } from "@asu/python-compat";
 import type { Context, MiddlewareHandler } from "hono";
 import type { RequestVariables } from "./request-context.ts";
 

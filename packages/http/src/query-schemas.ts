@@ -1,4 +1,4 @@
-import { pydanticIssue } from "@asu/core";
+import { pydanticIssue } from "@asu/contract";
 import { z } from "@hono/zod-openapi";
 
 const TRUE_WORDS = new Set(["true", "1", "yes", "on", "t", "y"]);

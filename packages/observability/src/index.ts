@@ -1,20 +1,13 @@
 export { createLogger, type Logger } from "./logger.ts";
 export {
-  type CacheMetrics,
-  cacheMetrics,
+  collectedCounter,
   METRICS_CONTENT_TYPE,
-  type MetadataStatsSource,
   type MetricsListener,
   metricsRegistry,
   metricsText,
-  RELEASE_PREBUILD_STATES,
-  type ReleasePrebuildState,
-  refusedBuildMetrics,
+  oncePerRegistry,
+  plainCounter,
   registerCollectedGauge,
-  registerUpstreamMetrics,
-  releasePrebuildMetrics,
   type ServeMetricsOptions,
   serveMetrics,
-  type WorkerMetrics,
-  workerMetrics,
 } from "./metrics.ts";

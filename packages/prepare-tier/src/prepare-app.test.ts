@@ -1,9 +1,10 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
-import { DEFAULT_BRANCHES, requestHash } from "@asu/core";
+import { requestHash } from "@asu/contract";
 import { undocumentedRoutes } from "@asu/http";
 import { createLogger } from "@asu/observability";
+import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { createMetadataClient, createOpenwrtCatalog, createPackageIndexes } from "@asu/upstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";

@@ -1,4 +1,4 @@
-import { prepareRequestSchema, stringifyOrderedJson, withClientDicts } from "@asu/core";
+import { prepareRequestSchema, withClientDicts } from "@asu/contract";
 import {
   type ApiApp,
   type ApiEnv,
@@ -10,6 +10,7 @@ import {
   requestLogger,
 } from "@asu/http";
 import type { Logger } from "@asu/observability";
+import { stringifyOrderedJson } from "@asu/python-compat";
 import { z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import type { BuildCacheProbe } from "./build-cache-probe.ts";

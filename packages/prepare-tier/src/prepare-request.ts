@@ -1,19 +1,18 @@
 import {
-  type Branch,
   badRequest,
-  type ChangeRecord,
-  findBranch,
-  isSnapshot,
-  keysInOrder,
-  type PackageProblem,
   type PrepareRequest,
-  packageProblems,
   type RequestLimits,
   requestedPackages,
   requestHash,
+} from "@asu/contract";
+import { type Branch, findBranch, isSnapshot } from "@asu/openwrt-releases";
+import {
+  type ChangeRecord,
+  type PackageProblem,
+  packageProblems,
   resolvePackages,
-  withKeyOrder,
-} from "@asu/core";
+} from "@asu/package-rules";
+import { keysInOrder, withKeyOrder } from "@asu/python-compat";
 import {
   type OpenwrtCatalog,
   type PackageIndexes,

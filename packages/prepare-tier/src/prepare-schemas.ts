@@ -1,4 +1,4 @@
-import { buildRequestSchema, DEFAULT_LIMITS } from "@asu/core";
+import { buildRequestSchema, DEFAULT_LIMITS } from "@asu/contract";
 import { z } from "@hono/zod-openapi";
 
 export const changeRecordSchema = z

@@ -1,4 +1,5 @@
-import { type BuildRequest, type FailureKind, keysInOrder, withKeyOrder } from "@asu/core";
+import type { BuildRequest, FailureKind } from "@asu/contract";
+import { keysInOrder, withKeyOrder } from "@asu/python-compat";
 
 /** The BullMQ queue every tier shares; job id = request hash. */
 export const BUILD_QUEUE = "builds";

@@ -1,4 +1,4 @@
-import type { FailureKind } from "@asu/core";
+import type { FailureKind } from "@asu/contract";
 import type { BuildJobData, BuildProgress, BuildResult } from "./job-data.ts";
 
 export type JobState =

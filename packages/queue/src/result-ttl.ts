@@ -1,4 +1,4 @@
-import type { BuildRequest } from "@asu/core";
+import type { BuildRequest } from "@asu/contract";
 
 export interface TtlSettings {
   build_ttl: number;

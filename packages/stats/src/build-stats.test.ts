@@ -1,4 +1,4 @@
-import { branchOf, DEFAULT_BRANCHES } from "@asu/core";
+import { branchOf, DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";

@@ -1,4 +1,4 @@
-import type { BuildRequest, FailureKind } from "@asu/core";
+import type { BuildRequest, FailureKind } from "@asu/contract";
 import { KEY_PREFIX } from "@asu/queue";
 import type { Redis } from "ioredis";
 

@@ -1,4 +1,4 @@
-import { buildRequestSchema } from "@asu/core";
+import { buildRequestSchema } from "@asu/contract";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.ts";

@@ -1,4 +1,5 @@
-import { type BuildRequest, isSnapshot, requestHash } from "@asu/core";
+import { type BuildRequest, requestHash } from "@asu/contract";
+import { isSnapshot } from "@asu/openwrt-releases";
 import { KEY_PREFIX } from "@asu/queue";
 import type { Redis } from "ioredis";
 

@@ -6,7 +6,7 @@ import {
   parseApkIndex,
   parseFeedsConf,
   parseOpkgPackages,
-} from "@asu/core";
+} from "@asu/imagebuilder-formats";
 import type { MetadataClient } from "./metadata-client.ts";
 
 /**

@@ -40,3 +40,4 @@ export {
   validateBuildRequest,
 } from "./request-validation.ts";
 export { UpstreamUnavailableError } from "./upstream-errors.ts";
+export { type MetadataStatsSource, registerUpstreamMetrics } from "./upstream-metrics.ts";

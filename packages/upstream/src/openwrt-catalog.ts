@@ -7,7 +7,7 @@ import {
   serverVersions,
   type TargetsJson,
   type VersionsJson,
-} from "@asu/core";
+} from "@asu/openwrt-releases";
 import type { MetadataClient } from "./metadata-client.ts";
 import { UpstreamUnavailableError } from "./upstream-errors.ts";
 

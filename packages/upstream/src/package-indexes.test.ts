@@ -1,5 +1,6 @@
 import { gzipSync } from "node:zlib";
-import { DEFAULT_BRANCHES, packageAvailability } from "@asu/core";
+import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
+import { packageAvailability } from "@asu/package-rules";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../../../test/support/fake-upstream.ts";
 import { createMetadataClient } from "./metadata-client.ts";

@@ -1,15 +1,13 @@
+import type { IndexNames } from "@asu/imagebuilder-formats";
 import {
   type Branch,
   branchPath,
   findBranch,
   hasSplitKmods,
-  type IndexNames,
-  type IndexSearch,
   kmodsDirectory,
   type ProfilesJson,
-  type SearchedIndex,
-  type UnreadableIndex,
-} from "@asu/core";
+} from "@asu/openwrt-releases";
+import type { IndexSearch, SearchedIndex, UnreadableIndex } from "@asu/package-rules";
 import {
   type IndexSource,
   indexSourceNames,

@@ -1,5 +1,5 @@
 import { gunzipSync } from "node:zlib";
-import { apkIndexNames, type IndexNames, opkgIndexNames } from "@asu/core";
+import { apkIndexNames, type IndexNames, opkgIndexNames } from "@asu/imagebuilder-formats";
 import { describeFetchFailure } from "./upstream-errors.ts";
 
 /** What reading a request's own repository gave: its names, or why there are none. */

@@ -1,12 +1,6 @@
-import {
-  type Branch,
-  type BuildRequest,
-  badRequest,
-  branchOf,
-  isRepositoryAllowed,
-  type ProfilesJson,
-  repositoryKeyProblem,
-} from "@asu/core";
+import { type BuildRequest, badRequest, isRepositoryAllowed } from "@asu/contract";
+import { repositoryKeyProblem } from "@asu/imagebuilder-formats";
+import { type Branch, branchOf, type ProfilesJson } from "@asu/openwrt-releases";
 import type { OpenwrtCatalog } from "./openwrt-catalog.ts";
 
 export interface ValidationSettings {

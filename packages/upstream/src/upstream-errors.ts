@@ -1,4 +1,4 @@
-import { ApiError } from "@asu/core";
+import { ApiError } from "@asu/contract";
 
 /**
  * Raised when upstream metadata is needed, cannot be fetched and nothing is

@@ -1,8 +1,13 @@
 import { ConfigError, describeConfig, loadBranches, loadConfig } from "@asu/config";
 import { stopOnSignals } from "@asu/http";
-import { createLogger, metricsRegistry, registerUpstreamMetrics } from "@asu/observability";
+import { createLogger, metricsRegistry } from "@asu/observability";
 import { createBuildCacheProbe, createPrepareApp, registerMirrorMetric } from "@asu/prepare-tier";
-import { createMetadataClient, createOpenwrtCatalog, createPackageIndexes } from "@asu/upstream";
+import {
+  createMetadataClient,
+  createOpenwrtCatalog,
+  createPackageIndexes,
+  registerUpstreamMetrics,
+} from "@asu/upstream";
 import { serve } from "@hono/node-server";
 
 function start() {
