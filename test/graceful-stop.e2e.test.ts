@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "./support/fake-upstream.ts";
+import { type PodmanService, startPodmanService } from "./support/podman-service.ts";
 import { type RedisServer, startRedisServer } from "./support/redis-server.ts";
 
 // SIGTERM under load, from clients that keep their connection and clients
@@ -43,8 +44,9 @@ const body = JSON.stringify({
   packages: ["luci", "auc"],
 });
 
-async function startTier(main: string, env: Record<string, string>) {
+async function startTier(main: string, env: Record<string, string>, cwd?: string) {
   const child = spawn(process.execPath, [fileURLToPath(main)], {
+    cwd,
     env: {
       ...process.env,
       PORT: "0",
@@ -199,4 +201,28 @@ describe("SIGTERM under load", () => {
     );
     expectDrained(await stopUnderLoad(tier, { path: "/api/v1/build", status: 202 }));
   }, 120_000);
+
+  it("the all-in-one server drains: both kinds of client answered, none reset", async () => {
+    const podman: PodmanService = await startPodmanService();
+    const cwd = await mkdtemp(join(tmpdir(), "asu-graceful-server-"));
+    try {
+      const server = await startTier(
+        new URL("../services/server/src/main.ts", import.meta.url).href,
+        {
+          UPSTREAM_URL: upstream.url,
+          REDIS_URL: redis.url,
+          CONTAINER_SOCKET_PATH: podman.socketPath,
+          CONTAINERS_CONF: podman.env.CONTAINERS_CONF as string,
+          // The guard is not what this test is about (server-start tests it).
+          ALLOW_UNGUARDED_BUILD_NETWORK: "1",
+          PUBLIC_PATH: join(cwd, "public"),
+        },
+        cwd,
+      );
+      expectDrained(await stopUnderLoad(server, { path: "/api/v1/build/prepare", status: 200 }));
+    } finally {
+      await podman.stop();
+      await rm(cwd, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

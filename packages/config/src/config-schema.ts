@@ -96,7 +96,7 @@ export const configSchema = z.object({
   ),
   shutdown_drain: setting(
     durationSetting.pipe(z.number().max(60)).default(3),
-    "On SIGTERM an HTTP tier keeps accepting connections this long (at most 1m), answering each request with `Connection: close`, then stops listening, finishes what is in flight and exits: clients that open a connection per request are not reset, and a load balancer has time to notice",
+    "On SIGTERM an HTTP tier (and the all-in-one server) keeps accepting connections this long (at most 1m), answering each request with `Connection: close`, then stops listening, finishes what is in flight and exits: clients that open a connection per request are not reset, and a load balancer has time to notice",
     { tiers: ["prepare", "build"], shownDefault: "3s" },
     "shutdown_drain",
   ),

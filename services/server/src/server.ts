@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import { createBuildTier } from "@asu/build-tier";
 import { type RunningWorker, startWorker } from "@asu/build-worker";
 import { type Config, describeConfig } from "@asu/config";
+import { gracefulStop } from "@asu/http";
 import { createLogger, type Logger } from "@asu/observability";
 import { settleWithin } from "@asu/queue";
 import { createAdaptorServer } from "@hono/node-server";
@@ -83,15 +84,23 @@ function listen(server: Server, port: number, host: string): Promise<AddressInfo
   });
 }
 
-function closeHttp(server: Server): Promise<void> {
-  return new Promise((resolvePromise) => {
-    const force = setTimeout(() => server.closeAllConnections(), HTTP_CLOSE_GRACE_MS);
-    server.close(() => {
-      clearTimeout(force);
-      resolvePromise();
+/**
+ * The public listener's stop, prepared once it listens: it drains as a
+ * tier's does (SHUTDOWN_DRAIN, `Connection: close`, no connection reset),
+ * and a connection still open past the drain and a grace is closed.
+ */
+function drainingStop(server: Server, drainMs: number): () => Promise<void> {
+  let closed: () => void = () => {};
+  const stop = gracefulStop(server, () => closed(), { drainMs });
+  return () =>
+    new Promise((resolvePromise) => {
+      const force = setTimeout(() => server.closeAllConnections(), drainMs + HTTP_CLOSE_GRACE_MS);
+      closed = () => {
+        clearTimeout(force);
+        resolvePromise();
+      };
+      stop();
     });
-    server.closeIdleConnections();
-  });
 }
 
 /** `http://localhost:8000` for a wildcard address, else the address itself. */
@@ -243,7 +252,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
     const http = createAdaptorServer({ fetch: app.fetch }) as Server;
     const address = await listen(http, config.port ?? 8000, config.host);
-    cleanups.push({ name: "http", run: () => closeHttp(http) });
+    cleanups.push({ name: "http", run: drainingStop(http, config.shutdown_drain * 1000) });
     options.signal?.throwIfAborted();
 
     const url = publicUrl(config.host, address.port);
