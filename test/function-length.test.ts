@@ -22,7 +22,6 @@ const MAX_LINES = 80;
  */
 const NOT_YET_SPLIT = new Set<string>([
   // The performance patches' code, which is being measured and kept or removed.
-  "ordered-json.ts#parseText",
   "build-cache-probe.ts#createBuildCacheProbe",
   "completed-mirror.ts#startMirror",
   // Admission and enqueueing are one script now (enqueueWithin); its other methods wait to move out.
