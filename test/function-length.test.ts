@@ -20,14 +20,7 @@ const MAX_LINES = 80;
  * by its name alone, so a move between packages keeps its entry). The list
  * only shrinks: an entry that is short now fails until it is taken out.
  */
-const NOT_YET_SPLIT = new Set<string>([
-  // The performance patches' code, which is being measured and kept or removed.
-  "ordered-json.ts#parseText",
-  "build-cache-probe.ts#createBuildCacheProbe",
-  "completed-mirror.ts#startMirror",
-  // Admission and enqueueing are one script now (enqueueWithin); its other methods wait to move out.
-  "build-queue.ts#createBuildQueue",
-]);
+const NOT_YET_SPLIT = new Set<string>([]);
 
 /** What a reader calls a function: its name, the name it is bound to, or the method's. */
 function nameOf(node: ts.FunctionLikeDeclaration): string {

@@ -168,6 +168,23 @@ interface Batch {
   timer: NodeJS.Timeout;
 }
 
+/** The probe's settings, with their defaults, and the hashes it is asking about. */
+interface Asking {
+  readonly link: BuildTierLink;
+  readonly answerWithinMs: number;
+  readonly builtTtlMs: number;
+  readonly notBuiltTtlMs: number;
+  readonly maxInFlight: number;
+  readonly maxBatch: number;
+  readonly known: LRUCache<string, boolean>;
+  /** Per hash asked or to be asked: what its waiters get, false once `answerWithinMs` has passed. */
+  readonly inFlight: Map<string, Promise<boolean>>;
+  /** sendGathered bound to this state once, for setImmediate: no closure per batch. */
+  readonly sendGathered: () => void;
+  gathering: Batch | undefined;
+  requestsOut: number;
+}
+
 /**
  * `cache_available` without a round trip per prepare (which cost more than
  * the prepare): answers kept briefly, one question per hash, hashes batched
@@ -182,79 +199,7 @@ export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCac
   else if (options.buildApiUrl)
     link = httpLink({ ...options, buildApiUrl: options.buildApiUrl }, timeoutMs);
   else return NOT_CONFIGURED;
-  const answerWithinMs = options.answerWithinMs ?? 100;
-  const builtTtlMs = options.builtTtlMs ?? 60_000;
-  const notBuiltTtlMs = options.notBuiltTtlMs ?? 1000;
-  const maxInFlight = options.maxInFlight ?? 1;
-  const maxBatch = options.maxBatch ?? 100;
-  const known = new LRUCache<string, boolean>({
-    max: options.maxEntries ?? 10_000,
-    ttl: Math.max(builtTtlMs, notBuiltTtlMs, 1),
-    ...(options.now ? { perf: { now: options.now }, ttlResolution: 0 } : {}),
-  });
-  /** Per hash asked or to be asked: what its waiters get, false once `answerWithinMs` has passed. */
-  const inFlight = new Map<string, Promise<boolean>>();
-  let gathering: Batch | undefined;
-  let requestsOut = 0;
-
-  /** The build tier's answer per hash; an empty map when it could not tell. */
-  async function ask(hashes: string[]): Promise<Map<string, boolean>> {
-    let answer: BuildTierAnswer;
-    try {
-      answer = await link.ask(hashes);
-    } catch {
-      return new Map();
-    }
-    const available = (answer.body as { cache_available?: unknown } | undefined)?.cache_available;
-    if (typeof available !== "object" || available === null) return new Map();
-    return new Map(
-      hashes.map((hash) => [hash, (available as Record<string, unknown>)[hash] === true]),
-    );
-  }
-
-  function send(batch: Batch): void {
-    requestsOut++;
-    const hashes = [...batch.answers.keys()];
-    void ask(hashes).then((found) => {
-      requestsOut--;
-      clearTimeout(batch.timer);
-      for (const [hash, answer] of batch.answers) {
-        const built = found.get(hash) === true;
-        const ttl = built ? builtTtlMs : notBuiltTtlMs;
-        // lru-cache reads a ttl of 0 as "forever".
-        if (ttl > 0) known.set(hash, built, { ttl });
-        inFlight.delete(hash);
-        answer(built);
-      }
-      // Hashes that came while every request was out go now, together.
-      sendGathered();
-    });
-  }
-
-  function sendGathered(): void {
-    if (!gathering || requestsOut >= maxInFlight) return;
-    const batch = gathering;
-    gathering = undefined;
-    send(batch);
-  }
-
-  function gather(requestHash: string): Promise<boolean> {
-    if (!gathering) {
-      const answers = new Map<string, (built: boolean) => void>();
-      const timer = setTimeout(() => {
-        for (const answer of answers.values()) answer(false);
-      }, answerWithinMs);
-      gathering = { answers, timer };
-      // Sent once this turn of the event loop is done: the prepares that
-      // arrived together (one read of many sockets) share the request.
-      setImmediate(sendGathered);
-    }
-    const batch = gathering;
-    const answer = new Promise<boolean>((resolve) => batch.answers.set(requestHash, resolve));
-    if (batch.answers.size >= maxBatch) sendGathered();
-    return answer;
-  }
-
+  const asking = newAsking(link, options);
   const readPage = link.readPage;
   const mirror =
     options.mirror === false || !readPage
@@ -267,17 +212,7 @@ export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCac
 
   const probe: BuildCacheProbe = (requestHash) => {
     if (mirror?.rulesOut(requestHash)) return NOT_BUILT;
-    const cached = known.get(requestHash);
-    if (cached !== undefined) return Promise.resolve(cached);
-    const waiting = inFlight.get(requestHash);
-    if (waiting) return waiting;
-    // Every request out and the next one full: not asked at all.
-    if (requestsOut >= maxInFlight && (gathering?.answers.size ?? 0) >= maxBatch) {
-      return Promise.resolve(false);
-    }
-    const answer = gather(requestHash);
-    inFlight.set(requestHash, answer);
-    return answer;
+    return askAbout(asking, requestHash);
   };
   let closed: Promise<void> | undefined;
   probe.close = () => {
@@ -289,6 +224,106 @@ export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCac
   };
   probe.mirror = () => mirror?.state();
   return probe;
+}
+
+function newAsking(link: BuildTierLink, options: BuildCacheProbeOptions): Asking {
+  const builtTtlMs = options.builtTtlMs ?? 60_000;
+  const notBuiltTtlMs = options.notBuiltTtlMs ?? 1000;
+  const asking: Asking = {
+    link,
+    answerWithinMs: options.answerWithinMs ?? 100,
+    builtTtlMs,
+    notBuiltTtlMs,
+    maxInFlight: options.maxInFlight ?? 1,
+    maxBatch: options.maxBatch ?? 100,
+    known: new LRUCache<string, boolean>({
+      max: options.maxEntries ?? 10_000,
+      ttl: Math.max(builtTtlMs, notBuiltTtlMs, 1),
+      ...(options.now ? { perf: { now: options.now }, ttlResolution: 0 } : {}),
+    }),
+    inFlight: new Map(),
+    sendGathered: () => sendGathered(asking),
+    gathering: undefined,
+    requestsOut: 0,
+  };
+  return asking;
+}
+
+/** A hash the mirror did not rule out: the answer kept, the question already out, or a new one. */
+function askAbout(asking: Asking, requestHash: string): Promise<boolean> {
+  const cached = asking.known.get(requestHash);
+  if (cached !== undefined) return Promise.resolve(cached);
+  const waiting = asking.inFlight.get(requestHash);
+  if (waiting) return waiting;
+  // Every request out and the next one full: not asked at all.
+  if (
+    asking.requestsOut >= asking.maxInFlight &&
+    (asking.gathering?.answers.size ?? 0) >= asking.maxBatch
+  ) {
+    return Promise.resolve(false);
+  }
+  const answer = gather(asking, requestHash);
+  asking.inFlight.set(requestHash, answer);
+  return answer;
+}
+
+/** Adds the hash to the batch being gathered, started (with its deadline) by the first. */
+function gather(asking: Asking, requestHash: string): Promise<boolean> {
+  if (!asking.gathering) {
+    const answers = new Map<string, (built: boolean) => void>();
+    const timer = setTimeout(() => {
+      for (const answer of answers.values()) answer(false);
+    }, asking.answerWithinMs);
+    asking.gathering = { answers, timer };
+    // Sent once this turn of the event loop is done: the prepares that
+    // arrived together (one read of many sockets) share the request.
+    setImmediate(asking.sendGathered);
+  }
+  const batch = asking.gathering;
+  const answer = new Promise<boolean>((resolve) => batch.answers.set(requestHash, resolve));
+  if (batch.answers.size >= asking.maxBatch) sendGathered(asking);
+  return answer;
+}
+
+function sendGathered(asking: Asking): void {
+  if (!asking.gathering || asking.requestsOut >= asking.maxInFlight) return;
+  const batch = asking.gathering;
+  asking.gathering = undefined;
+  send(asking, batch);
+}
+
+function send(asking: Asking, batch: Batch): void {
+  asking.requestsOut++;
+  const hashes = [...batch.answers.keys()];
+  void askBuildTier(asking.link, hashes).then((found) => {
+    asking.requestsOut--;
+    clearTimeout(batch.timer);
+    for (const [hash, answer] of batch.answers) {
+      const built = found.get(hash) === true;
+      const ttl = built ? asking.builtTtlMs : asking.notBuiltTtlMs;
+      // lru-cache reads a ttl of 0 as "forever".
+      if (ttl > 0) asking.known.set(hash, built, { ttl });
+      asking.inFlight.delete(hash);
+      answer(built);
+    }
+    // Hashes that came while every request was out go now, together.
+    sendGathered(asking);
+  });
+}
+
+/** The build tier's answer per hash; an empty map when it could not tell. */
+async function askBuildTier(link: BuildTierLink, hashes: string[]): Promise<Map<string, boolean>> {
+  let answer: BuildTierAnswer;
+  try {
+    answer = await link.ask(hashes);
+  } catch {
+    return new Map();
+  }
+  const available = (answer.body as { cache_available?: unknown } | undefined)?.cache_available;
+  if (typeof available !== "object" || available === null) return new Map();
+  return new Map(
+    hashes.map((hash) => [hash, (available as Record<string, unknown>)[hash] === true]),
+  );
 }
 
 /**

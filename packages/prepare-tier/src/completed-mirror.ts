@@ -90,144 +90,178 @@ type Read =
   | { ok: true; newestScore: number | undefined; startedLastAt: number }
   | { ok: false; why: "missing" | "too-many" | "failed" };
 
+/** The mirror's settings, with their defaults, and what it has read so far. */
+interface Mirror {
+  readonly deps: MirrorDeps;
+  readonly syncEveryMs: number;
+  readonly resyncEveryMs: number;
+  readonly freshForMs: number;
+  readonly maxHashes: number;
+  readonly pageSize: number;
+  readonly overlapMs: number;
+  mirrored: Set<number> | undefined;
+  /** When the read that made the mirror current began its last page. */
+  freshAt: number;
+  fullReadAt: number;
+  /** The newest finish time read; undefined: none yet. */
+  newestScore: number | undefined;
+  /** A build tier without the route, or listing too many: tried again at the next full read. */
+  pausedUntil: number;
+  /** The set a full read under way fills; the syncs meanwhile add to it too. */
+  fullReadInto: Set<number> | undefined;
+  timer: NodeJS.Timeout | undefined;
+  stopped: boolean;
+}
+
 /**
  * Nearly every hash a prepare asks about was never built, so the prepare tier
  * mirrors BullMQ's completed set: while fresh, a hash it lacks is answered
  * false without asking; one it has may have expired, so that one is asked.
  */
 export function startMirror(deps: MirrorDeps): CompletedMirror {
-  const syncEveryMs = deps.syncEveryMs ?? 1000;
-  const resyncEveryMs = deps.resyncEveryMs ?? 600_000;
-  const freshForMs = deps.freshForMs ?? 3000;
-  const maxHashes = deps.maxHashes ?? 1_000_000;
-  const pageSize = deps.pageSize ?? 10_000;
-  const overlapMs = deps.overlapMs ?? 30_000;
-
-  let mirrored: Set<number> | undefined;
-  /** When the read that made the mirror current began its last page. */
-  let freshAt = Number.NEGATIVE_INFINITY;
-  let fullReadAt = Number.NEGATIVE_INFINITY;
-  /** The newest finish time read; undefined: none yet. */
-  let newestScore: number | undefined;
-  /** A build tier without the route, or listing too many: tried again at the next full read. */
-  let pausedUntil = Number.NEGATIVE_INFINITY;
-  /** The set a full read under way fills; the syncs meanwhile add to it too. */
-  let fullReadInto: Set<number> | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-
-  /**
-   * Reads the pages after `after` into `into`, up to the end or maxHashes;
-   * and each page also into the set of a full read under way when it comes.
-   */
-  async function read(after: string | undefined, into: Set<number>): Promise<Read> {
-    let cursor = after;
-    let newest: number | undefined;
-    for (;;) {
-      const startedAt = deps.now();
-      let answer: BuildTierAnswer;
-      try {
-        answer = await deps.readPage(cursor, pageSize);
-      } catch {
-        return { ok: false, why: "failed" };
-      }
-      if (answer.status === 404) return { ok: false, why: "missing" };
-      if (answer.status !== 200 || !isPage(answer.body)) return { ok: false, why: "failed" };
-      const page = answer.body;
-      for (const hash of page.hashes) {
-        if (typeof hash !== "string") continue;
-        const key = mirrorKey(hash);
-        into.add(key);
-        if (fullReadInto !== into) fullReadInto?.add(key);
-      }
-      if (into.size > maxHashes) return { ok: false, why: "too-many" };
-      const score = page.cursor ? CURSOR_SCORE.exec(page.cursor)?.[1] : undefined;
-      if (page.hashes.length > 0 && score !== undefined) newest = Number(score);
-      if (!page.more) return { ok: true, newestScore: newest, startedLastAt: startedAt };
-      // A page that does not move the cursor on would be read forever.
-      if (page.cursor === null || page.cursor === cursor) return { ok: false, why: "failed" };
-      cursor = page.cursor;
-    }
-  }
-
-  /** A successful read: its newest finish time and the start of its last page make the mirror current. */
-  function advance(result: Extract<Read, { ok: true }>): void {
-    if (result.newestScore !== undefined) {
-      newestScore = Math.max(newestScore ?? 0, result.newestScore);
-    }
-    freshAt = Math.max(freshAt, result.startedLastAt);
-  }
-
-  const isFresh = () => deps.now() - freshAt < freshForMs;
-
-  /** What a read that failed for good (no route, too many) leaves: no mirror until the next full read. */
-  function giveUp(why: "missing" | "too-many" | "failed", startedAt: number): void {
-    if (why === "failed") return; // The mirror ages out; the next sync tries again.
-    mirrored = undefined;
-    pausedUntil = startedAt + resyncEveryMs;
-  }
-
-  /**
-   * Reads the whole list into a new set, which then replaces the mirror.
-   * The syncs meanwhile go on adding to both, so a long read (a million
-   * hashes take seconds) neither lets the mirror age nor misses their builds.
-   */
-  async function readAll(startedAt: number): Promise<void> {
-    const into = new Set<number>();
-    fullReadInto = into;
-    const result = await read(undefined, into);
-    fullReadInto = undefined;
-    if (stopped) return;
-    if (!result.ok) return giveUp(result.why, startedAt);
-    mirrored = into;
-    fullReadAt = startedAt;
-    advance(result);
-  }
-
-  /** Reads the builds finished since the newest read, less overlapMs, into the mirror. */
-  async function readSince(startedAt: number, into: Set<number>): Promise<void> {
-    const after =
-      newestScore === undefined
-        ? undefined
-        : `${Math.max(0, Math.floor(newestScore - overlapMs))}:0`;
-    const result = await read(after, into);
-    if (stopped || mirrored !== into) return;
-    if (!result.ok) return giveUp(result.why, startedAt);
-    advance(result);
-  }
-
-  async function sync(): Promise<void> {
-    const startedAt = deps.now();
-    if (startedAt < pausedUntil) return;
-    if (mirrored === undefined) {
-      if (!fullReadInto) await readAll(startedAt);
-      return;
-    }
-    if (!fullReadInto && startedAt - fullReadAt >= resyncEveryMs) void readAll(startedAt);
-    await readSince(startedAt, mirrored);
-  }
-
-  function schedule(): void {
-    if (stopped) return;
-    timer = setTimeout(() => void sync().then(schedule, schedule), syncEveryMs);
-    timer.unref();
-  }
-
-  void sync().then(schedule, schedule);
-
+  const mirror: Mirror = {
+    deps,
+    syncEveryMs: deps.syncEveryMs ?? 1000,
+    resyncEveryMs: deps.resyncEveryMs ?? 600_000,
+    freshForMs: deps.freshForMs ?? 3000,
+    maxHashes: deps.maxHashes ?? 1_000_000,
+    pageSize: deps.pageSize ?? 10_000,
+    overlapMs: deps.overlapMs ?? 30_000,
+    mirrored: undefined,
+    freshAt: Number.NEGATIVE_INFINITY,
+    fullReadAt: Number.NEGATIVE_INFINITY,
+    newestScore: undefined,
+    pausedUntil: Number.NEGATIVE_INFINITY,
+    fullReadInto: undefined,
+    timer: undefined,
+    stopped: false,
+  };
+  syncThenSchedule(mirror);
   return {
-    rulesOut(requestHash) {
-      return (
-        mirrored !== undefined &&
-        isFresh() &&
-        requestHash.length === 64 &&
-        !mirrored.has(mirrorKey(requestHash))
-      );
-    },
-    state: () => mirrored && { hashes: mirrored.size, fresh: isFresh() },
+    rulesOut: (requestHash) => rulesOut(mirror, requestHash),
+    state: () => mirror.mirrored && { hashes: mirror.mirrored.size, fresh: isFresh(mirror) },
     stop() {
-      stopped = true;
-      clearTimeout(timer);
+      mirror.stopped = true;
+      clearTimeout(mirror.timer);
     },
   };
+}
+
+function rulesOut(mirror: Mirror, requestHash: string): boolean {
+  return (
+    mirror.mirrored !== undefined &&
+    isFresh(mirror) &&
+    requestHash.length === 64 &&
+    !mirror.mirrored.has(mirrorKey(requestHash))
+  );
+}
+
+function isFresh(mirror: Mirror): boolean {
+  return mirror.deps.now() - mirror.freshAt < mirror.freshForMs;
+}
+
+/** Syncs now, then every syncEveryMs after the last sync ended, until stopped. */
+function syncThenSchedule(mirror: Mirror): void {
+  const schedule = () => {
+    if (mirror.stopped) return;
+    mirror.timer = setTimeout(() => syncThenSchedule(mirror), mirror.syncEveryMs);
+    mirror.timer.unref();
+  };
+  void sync(mirror).then(schedule, schedule);
+}
+
+async function sync(mirror: Mirror): Promise<void> {
+  const startedAt = mirror.deps.now();
+  if (startedAt < mirror.pausedUntil) return;
+  if (mirror.mirrored === undefined) {
+    if (!mirror.fullReadInto) await readAll(mirror, startedAt);
+    return;
+  }
+  if (!mirror.fullReadInto && startedAt - mirror.fullReadAt >= mirror.resyncEveryMs) {
+    void readAll(mirror, startedAt);
+  }
+  await readSince(mirror, startedAt, mirror.mirrored);
+}
+
+/**
+ * Reads the whole list into a new set, which then replaces the mirror.
+ * The syncs meanwhile go on adding to both, so a long read (a million
+ * hashes take seconds) neither lets the mirror age nor misses their builds.
+ */
+async function readAll(mirror: Mirror, startedAt: number): Promise<void> {
+  const into = new Set<number>();
+  mirror.fullReadInto = into;
+  const result = await read(mirror, undefined, into);
+  mirror.fullReadInto = undefined;
+  if (mirror.stopped) return;
+  if (!result.ok) return giveUp(mirror, result.why, startedAt);
+  mirror.mirrored = into;
+  mirror.fullReadAt = startedAt;
+  advance(mirror, result);
+}
+
+/** Reads the builds finished since the newest read, less overlapMs, into the mirror. */
+async function readSince(mirror: Mirror, startedAt: number, into: Set<number>): Promise<void> {
+  const after =
+    mirror.newestScore === undefined
+      ? undefined
+      : `${Math.max(0, Math.floor(mirror.newestScore - mirror.overlapMs))}:0`;
+  const result = await read(mirror, after, into);
+  if (mirror.stopped || mirror.mirrored !== into) return;
+  if (!result.ok) return giveUp(mirror, result.why, startedAt);
+  advance(mirror, result);
+}
+
+/**
+ * Reads the pages after `after` into `into`, up to the end or maxHashes;
+ * and each page also into the set of a full read under way when it comes.
+ */
+async function read(mirror: Mirror, after: string | undefined, into: Set<number>): Promise<Read> {
+  let cursor = after;
+  let newest: number | undefined;
+  for (;;) {
+    const startedAt = mirror.deps.now();
+    let answer: BuildTierAnswer;
+    try {
+      answer = await mirror.deps.readPage(cursor, mirror.pageSize);
+    } catch {
+      return { ok: false, why: "failed" };
+    }
+    if (answer.status === 404) return { ok: false, why: "missing" };
+    if (answer.status !== 200 || !isPage(answer.body)) return { ok: false, why: "failed" };
+    const page = answer.body;
+    addPage(mirror, page, into);
+    if (into.size > mirror.maxHashes) return { ok: false, why: "too-many" };
+    const score = page.cursor ? CURSOR_SCORE.exec(page.cursor)?.[1] : undefined;
+    if (page.hashes.length > 0 && score !== undefined) newest = Number(score);
+    if (!page.more) return { ok: true, newestScore: newest, startedLastAt: startedAt };
+    // A page that does not move the cursor on would be read forever.
+    if (page.cursor === null || page.cursor === cursor) return { ok: false, why: "failed" };
+    cursor = page.cursor;
+  }
+}
+
+/** Adds a page's hashes to `into`, and to the set of a full read under way. */
+function addPage(mirror: Mirror, page: Page, into: Set<number>): void {
+  for (const hash of page.hashes) {
+    if (typeof hash !== "string") continue;
+    const key = mirrorKey(hash);
+    into.add(key);
+    if (mirror.fullReadInto !== into) mirror.fullReadInto?.add(key);
+  }
+}
+
+/** A successful read: its newest finish time and the start of its last page make the mirror current. */
+function advance(mirror: Mirror, result: Extract<Read, { ok: true }>): void {
+  if (result.newestScore !== undefined) {
+    mirror.newestScore = Math.max(mirror.newestScore ?? 0, result.newestScore);
+  }
+  mirror.freshAt = Math.max(mirror.freshAt, result.startedLastAt);
+}
+
+/** What a read that failed for good (no route, too many) leaves: no mirror until the next full read. */
+function giveUp(mirror: Mirror, why: "missing" | "too-many" | "failed", startedAt: number): void {
+  if (why === "failed") return; // The mirror ages out; the next sync tries again.
+  mirror.mirrored = undefined;
+  mirror.pausedUntil = startedAt + mirror.resyncEveryMs;
 }

@@ -76,126 +76,146 @@ export function parseOrderedJson(text: string, maxDepth = MAX_JSON_DEPTH): unkno
   return copied === NOT_COPIED ? parseText(text, maxDepth) : copied;
 }
 
+/**
+ * Where parseText is in its text: one per call, handed to each step, so a
+ * parse creates no closures.
+ */
+interface Cursor {
+  readonly text: string;
+  readonly maxDepth: number;
+  at: number;
+}
+
 function parseText(text: string, maxDepth: number): unknown {
-  let at = 0;
+  const cursor: Cursor = { text, maxDepth, at: 0 };
+  const value = parseValue(cursor, 0);
+  skipSpace(cursor);
+  if (cursor.at < text.length) fail(cursor, "Unexpected non-whitespace character after JSON");
+  return value;
+}
 
-  const skipSpace = () => {
-    WHITESPACE.lastIndex = at;
-    WHITESPACE.exec(text);
-    at = WHITESPACE.lastIndex;
-  };
-  const fail = (message: string): never => {
-    throw new JsonSyntaxError(message, at);
-  };
-  const expect = (char: string) => {
-    if (text[at] !== char)
-      fail(at >= text.length ? "Unexpected end of JSON input" : `Expected '${char}'`);
-    at++;
-  };
+function skipSpace(cursor: Cursor): void {
+  WHITESPACE.lastIndex = cursor.at;
+  WHITESPACE.exec(cursor.text);
+  cursor.at = WHITESPACE.lastIndex;
+}
 
-  const parseString = (): string => {
-    const start = at;
-    at++;
-    let escaped = false;
+function fail(cursor: Cursor, message: string): never {
+  throw new JsonSyntaxError(message, cursor.at);
+}
+
+function expectChar(cursor: Cursor, char: string): void {
+  if (cursor.text[cursor.at] !== char)
+    fail(
+      cursor,
+      cursor.at >= cursor.text.length ? "Unexpected end of JSON input" : `Expected '${char}'`,
+    );
+  cursor.at++;
+}
+
+function parseString(cursor: Cursor): string {
+  const { text } = cursor;
+  const start = cursor.at;
+  cursor.at++;
+  let escaped = false;
+  for (;;) {
+    const code = text.charCodeAt(cursor.at);
+    if (Number.isNaN(code)) fail(cursor, "Unterminated string in JSON");
+    if (code === 0x22) break;
+    if (code < 0x20) fail(cursor, "Bad control character in string literal");
+    if (code === 0x5c) {
+      escaped = true;
+      cursor.at++;
+    }
+    cursor.at++;
+  }
+  cursor.at++;
+  const raw = text.slice(start, cursor.at);
+  if (!escaped) return raw.slice(1, -1);
+  try {
+    return JSON.parse(raw) as string;
+  } catch {
+    cursor.at = start;
+    return fail(cursor, "Bad escaped character in JSON");
+  }
+}
+
+function parseValue(cursor: Cursor, depth: number): unknown {
+  skipSpace(cursor);
+  const { text, maxDepth } = cursor;
+  const char = text[cursor.at];
+  if (char === "{" || char === "[") {
+    if (depth >= maxDepth) fail(cursor, `JSON nested deeper than ${maxDepth} levels`);
+    return char === "{" ? parseObject(cursor, depth + 1) : parseArray(cursor, depth + 1);
+  }
+  if (char === '"') return parseString(cursor);
+  for (const [word, value] of LITERALS) {
+    if (text.startsWith(word, cursor.at)) {
+      cursor.at += word.length;
+      return value;
+    }
+  }
+  NUMBER.lastIndex = cursor.at;
+  const number = NUMBER.exec(text);
+  if (number) {
+    cursor.at = NUMBER.lastIndex;
+    return Number(number[0]);
+  }
+  return fail(
+    cursor,
+    cursor.at >= text.length ? "Unexpected end of JSON input" : "Unexpected token in JSON",
+  );
+}
+
+function parseArray(cursor: Cursor, depth: number): unknown[] {
+  cursor.at++;
+  const items: unknown[] = [];
+  skipSpace(cursor);
+  if (cursor.text[cursor.at] === "]") {
+    cursor.at++;
+    return items;
+  }
+  for (;;) {
+    items.push(parseValue(cursor, depth));
+    skipSpace(cursor);
+    if (cursor.text[cursor.at] === ",") {
+      cursor.at++;
+      continue;
+    }
+    expectChar(cursor, "]");
+    return items;
+  }
+}
+
+function parseObject(cursor: Cursor, depth: number): OrderedRecord {
+  cursor.at++;
+  const object: OrderedRecord = Object.create(null);
+  const order: string[] = [];
+  skipSpace(cursor);
+  if (cursor.text[cursor.at] === "}") cursor.at++;
+  else {
     for (;;) {
-      const code = text.charCodeAt(at);
-      if (Number.isNaN(code)) fail("Unterminated string in JSON");
-      if (code === 0x22) break;
-      if (code < 0x20) fail("Bad control character in string literal");
-      if (code === 0x5c) {
-        escaped = true;
-        at++;
-      }
-      at++;
-    }
-    at++;
-    const raw = text.slice(start, at);
-    if (!escaped) return raw.slice(1, -1);
-    try {
-      return JSON.parse(raw) as string;
-    } catch {
-      at = start;
-      return fail("Bad escaped character in JSON");
-    }
-  };
-
-  const parseValue = (depth: number): unknown => {
-    skipSpace();
-    const char = text[at];
-    if (char === "{" || char === "[") {
-      if (depth >= maxDepth) fail(`JSON nested deeper than ${maxDepth} levels`);
-      return char === "{" ? parseObject(depth + 1) : parseArray(depth + 1);
-    }
-    if (char === '"') return parseString();
-    for (const [word, value] of LITERALS) {
-      if (text.startsWith(word, at)) {
-        at += word.length;
-        return value;
-      }
-    }
-    NUMBER.lastIndex = at;
-    const number = NUMBER.exec(text);
-    if (number) {
-      at = NUMBER.lastIndex;
-      return Number(number[0]);
-    }
-    return fail(at >= text.length ? "Unexpected end of JSON input" : "Unexpected token in JSON");
-  };
-
-  const parseArray = (depth: number): unknown[] => {
-    at++;
-    const items: unknown[] = [];
-    skipSpace();
-    if (text[at] === "]") {
-      at++;
-      return items;
-    }
-    for (;;) {
-      items.push(parseValue(depth));
-      skipSpace();
-      if (text[at] === ",") {
-        at++;
+      skipSpace(cursor);
+      if (cursor.text[cursor.at] !== '"')
+        fail(cursor, "Expected double-quoted property name in JSON");
+      const key = parseString(cursor);
+      skipSpace(cursor);
+      expectChar(cursor, ":");
+      const value = parseValue(cursor, depth);
+      // A repeated key keeps its first place and its last value, as in a Python dict.
+      if (!Object.hasOwn(object, key)) order.push(key);
+      object[key] = value;
+      skipSpace(cursor);
+      if (cursor.text[cursor.at] === ",") {
+        cursor.at++;
         continue;
       }
-      expect("]");
-      return items;
+      expectChar(cursor, "}");
+      break;
     }
-  };
-
-  const parseObject = (depth: number): OrderedRecord => {
-    at++;
-    const object: OrderedRecord = Object.create(null);
-    const order: string[] = [];
-    skipSpace();
-    if (text[at] === "}") at++;
-    else {
-      for (;;) {
-        skipSpace();
-        if (text[at] !== '"') fail("Expected double-quoted property name in JSON");
-        const key = parseString();
-        skipSpace();
-        expect(":");
-        const value = parseValue(depth);
-        // A repeated key keeps its first place and its last value, as in a Python dict.
-        if (!Object.hasOwn(object, key)) order.push(key);
-        object[key] = value;
-        skipSpace();
-        if (text[at] === ",") {
-          at++;
-          continue;
-        }
-        expect("}");
-        break;
-      }
-    }
-    Object.defineProperty(object, KEY_ORDER, { value: order, enumerable: false });
-    return object;
-  };
-
-  const value = parseValue(0);
-  skipSpace();
-  if (at < text.length) fail("Unexpected non-whitespace character after JSON");
-  return value;
+  }
+  Object.defineProperty(object, KEY_ORDER, { value: order, enumerable: false });
+  return object;
 }
 
 const LITERALS: ReadonlyArray<readonly [string, unknown]> = [

@@ -146,169 +146,182 @@ export function buildQueueAdapter(redis: Redis, now: () => number = Date.now): Q
   });
 }
 
+/** What every method of a build queue works with. */
+interface Queued {
+  readonly queue: Queue<BuildJobData, BuildResult>;
+  readonly adapter: QueueAdapter;
+  readonly now: () => number;
+  /** The BullMQ job behind what `find` found; none for a refusal. */
+  readonly foundJobs: WeakMap<FoundJob, { job: Job<BuildJobData, BuildResult>; state: JobState }>;
+}
+
 export function createBuildQueue(options: BuildQueueOptions): BuildQueue {
   const now = options.now ?? Date.now;
   const queue = new Queue<BuildJobData, BuildResult>(BUILD_QUEUE, {
     connection: options.connection,
     prefix: KEY_PREFIX,
   });
-  const redis = options.connection;
-  const adapter = buildQueueAdapter(redis, now);
-
-  /*
-   * The job, its state, its worker's lock and its queue position read at one
-   * instant (one script). Read in separate round trips, a job finishing in
-   * between was seen active with its lock already released, taken for one
-   * that lost its worker and answered "queued" for a moment.
-   */
-  function load(read: ReadJob | undefined, requestHash: string) {
-    if (!read) return undefined;
-    let { state } = read;
-    // An active job without a lock has lost its worker: the stall check puts
-    // it back in the queue shortly, and until then it is not building.
-    if (state === "active" && !read.locked) state = "waiting";
-    const job = Job.fromJSON<BuildJobData, BuildResult>(queue, read.raw, requestHash);
-    return { job, state, position: read.position };
-  }
-
-  async function add(data: BuildJobData, retry?: InfraRetry) {
-    await queue.add("build", storedJobData(data), {
-      jobId: data.requestHash,
-      ...retryOptions(retry),
-      removeOnComplete: false,
-      removeOnFail: false,
-    });
-  }
-
-  /** The BullMQ job behind what `find` found; none for a refusal. */
-  const foundJobs = new WeakMap<
-    FoundJob,
-    { job: Job<BuildJobData, BuildResult>; state: JobState }
-  >();
-
-  async function find(requestHash: string): Promise<FoundJob | undefined> {
-    // The job, or the failure stored when there is none, in one round trip.
-    const read = await adapter.find(requestHash, refusedBuildKey(requestHash));
-    const found = load(read.job, requestHash);
-    if (!found) {
-      const stored = read.job ? undefined : read.otherwise;
-      if (!stored) return undefined;
-      const snapshot = refusedSnapshot(requestHash, stored.value, stored.ttlMs);
-      return { requestHash, snapshot, expired: false };
-    }
-    return foundOf(requestHash, found);
-  }
-
-  function foundOf(requestHash: string, found: NonNullable<ReturnType<typeof load>>): FoundJob {
-    const { job, state, position } = found;
-    const expiry = expiresAt(job, state);
-    const expired = expiry !== undefined && expiry <= now();
-    const waiting = state === "waiting" || state === "prioritized" || state === "delayed";
-    const result: FoundJob = {
-      requestHash,
-      expired,
-      snapshot: expired
-        ? undefined
-        : {
-            requestHash,
-            state,
-            data: job.data,
-            progress: job.progress,
-            returnvalue: job.returnvalue,
-            failedReason: job.failedReason,
-            timestamp: job.timestamp,
-            processedOn: job.processedOn,
-            position: waiting ? (position ?? 0) : undefined,
-            expiresAt: expiry,
-            ...(state === "prioritized" && job.priority >= USER_PRIORITY_LIMIT
-              ? { prebuildLane: true as const }
-              : {}),
-          },
-    };
-    foundJobs.set(result, { job, state });
-    return result;
-  }
-
-  async function enqueueWithin(
-    data: BuildJobData,
-    admission: Admission,
-    retry?: InfraRetry,
-  ): Promise<Enqueued> {
-    const limits =
-      typeof admission === "number"
-        ? { client: undefined, maxPending: admission, maxPerClient: 0 }
-        : admission;
-    const outcome = await adapter.admitAndEnqueue(
-      {
-        id: data.requestHash,
-        name: "build",
-        data: storedJobData(data),
-        opts: { ...retryOptions(retry), removeOnComplete: false, removeOnFail: false },
-      },
-      limits,
-    );
-    if ("waiting" in outcome) {
-      return { enqueued: false, refused: outcome.outcome, waiting: outcome.waiting };
-    }
-    // Read back in the same script: its place, or what the existing job is.
-    const found = load(outcome.job, data.requestHash);
-    const snapshot = found && foundOf(data.requestHash, found).snapshot;
-    if (!snapshot) throw new Error(`job ${data.requestHash} vanished right after enqueueing`);
-    return outcome.outcome === "promoted"
-      ? { enqueued: true, snapshot, promoted: true }
-      : { enqueued: true, snapshot };
-  }
-
+  const q: Queued = {
+    queue,
+    adapter: buildQueueAdapter(options.connection, now),
+    now,
+    foundJobs: new WeakMap(),
+  };
   return {
     queue,
-
-    enqueue: add,
-
-    enqueueWithin,
-
-    find,
-
-    snapshot: async (requestHash) => (await find(requestHash))?.snapshot,
-
-    async rebuildInfrastructureFailure(found) {
-      const held = foundJobs.get(found);
-      if (!held || !isReplaceableFailure({ state: held.state, progress: held.job.progress })) {
-        return false;
-      }
-      try {
-        await held.job.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
-      } catch {
-        // Another request moved it first (BullMQ's script found it no longer failed).
-        return false;
-      }
-      // The failed attempt's progress would show as the new build's stage.
-      await held.job.updateProgress({ imagebuilder_status: "init" }).catch(() => {});
-      return true;
-    },
-
-    async requeue(found, admission) {
-      const held = foundJobs.get(found);
-      // Another request may have requeued it since it was read.
-      if (held?.state !== "completed" || !(await held.job.isCompleted())) {
-        const now = (await find(found.requestHash))?.snapshot;
-        return now && { enqueued: true, snapshot: now };
-      }
-      const { data } = held.job;
-      await held.job.remove();
-      return enqueueWithin(data, admission);
-    },
-
-    async dropExpired(found) {
-      const held = foundJobs.get(found);
-      if (!held || !found.expired) return;
-      // A job that took its place since (another request's) is not this one
-      // to drop: BullMQ refuses while a worker holds it, and the enqueue
-      // that follows finds it.
-      await held.job.remove().catch(() => {});
-    },
-
-    waitingCount: async () => (await adapter.depth()).waiting,
-    depth: () => adapter.depth(),
+    enqueue: (data, retry) => add(q, data, retry),
+    enqueueWithin: (data, admission, retry) => enqueueWithin(q, data, admission, retry),
+    find: (requestHash) => find(q, requestHash),
+    snapshot: async (requestHash) => (await find(q, requestHash))?.snapshot,
+    rebuildInfrastructureFailure: (found) => rebuildInfrastructureFailure(q, found),
+    requeue: (found, admission) => requeue(q, found, admission),
+    dropExpired: (found) => dropExpired(q, found),
+    waitingCount: async () => (await q.adapter.depth()).waiting,
+    depth: () => q.adapter.depth(),
     close: () => queue.close(),
   };
+}
+
+/*
+ * The job, its state, its worker's lock and its queue position read at one
+ * instant (one script). Read in separate round trips, a job finishing in
+ * between was seen active with its lock already released, taken for one
+ * that lost its worker and answered "queued" for a moment.
+ */
+function load(q: Queued, read: ReadJob | undefined, requestHash: string) {
+  if (!read) return undefined;
+  let { state } = read;
+  // An active job without a lock has lost its worker: the stall check puts
+  // it back in the queue shortly, and until then it is not building.
+  if (state === "active" && !read.locked) state = "waiting";
+  const job = Job.fromJSON<BuildJobData, BuildResult>(q.queue, read.raw, requestHash);
+  return { job, state, position: read.position };
+}
+
+async function add(q: Queued, data: BuildJobData, retry?: InfraRetry): Promise<void> {
+  await q.queue.add("build", storedJobData(data), {
+    jobId: data.requestHash,
+    ...retryOptions(retry),
+    removeOnComplete: false,
+    removeOnFail: false,
+  });
+}
+
+async function find(q: Queued, requestHash: string): Promise<FoundJob | undefined> {
+  // The job, or the failure stored when there is none, in one round trip.
+  const read = await q.adapter.find(requestHash, refusedBuildKey(requestHash));
+  const found = load(q, read.job, requestHash);
+  if (!found) {
+    const stored = read.job ? undefined : read.otherwise;
+    if (!stored) return undefined;
+    const snapshot = refusedSnapshot(requestHash, stored.value, stored.ttlMs);
+    return { requestHash, snapshot, expired: false };
+  }
+  return foundOf(q, requestHash, found);
+}
+
+function foundOf(
+  q: Queued,
+  requestHash: string,
+  found: NonNullable<ReturnType<typeof load>>,
+): FoundJob {
+  const { job, state, position } = found;
+  const expiry = expiresAt(job, state);
+  const expired = expiry !== undefined && expiry <= q.now();
+  const waiting = state === "waiting" || state === "prioritized" || state === "delayed";
+  const result: FoundJob = {
+    requestHash,
+    expired,
+    snapshot: expired
+      ? undefined
+      : {
+          requestHash,
+          state,
+          data: job.data,
+          progress: job.progress,
+          returnvalue: job.returnvalue,
+          failedReason: job.failedReason,
+          timestamp: job.timestamp,
+          processedOn: job.processedOn,
+          position: waiting ? (position ?? 0) : undefined,
+          expiresAt: expiry,
+          ...(state === "prioritized" && job.priority >= USER_PRIORITY_LIMIT
+            ? { prebuildLane: true as const }
+            : {}),
+        },
+  };
+  q.foundJobs.set(result, { job, state });
+  return result;
+}
+
+async function enqueueWithin(
+  q: Queued,
+  data: BuildJobData,
+  admission: Admission,
+  retry?: InfraRetry,
+): Promise<Enqueued> {
+  const limits =
+    typeof admission === "number"
+      ? { client: undefined, maxPending: admission, maxPerClient: 0 }
+      : admission;
+  const outcome = await q.adapter.admitAndEnqueue(
+    {
+      id: data.requestHash,
+      name: "build",
+      data: storedJobData(data),
+      opts: { ...retryOptions(retry), removeOnComplete: false, removeOnFail: false },
+    },
+    limits,
+  );
+  if ("waiting" in outcome) {
+    return { enqueued: false, refused: outcome.outcome, waiting: outcome.waiting };
+  }
+  // Read back in the same script: its place, or what the existing job is.
+  const found = load(q, outcome.job, data.requestHash);
+  const snapshot = found && foundOf(q, data.requestHash, found).snapshot;
+  if (!snapshot) throw new Error(`job ${data.requestHash} vanished right after enqueueing`);
+  return outcome.outcome === "promoted"
+    ? { enqueued: true, snapshot, promoted: true }
+    : { enqueued: true, snapshot };
+}
+
+async function rebuildInfrastructureFailure(q: Queued, found: FoundJob): Promise<boolean> {
+  const held = q.foundJobs.get(found);
+  if (!held || !isReplaceableFailure({ state: held.state, progress: held.job.progress })) {
+    return false;
+  }
+  try {
+    await held.job.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
+  } catch {
+    // Another request moved it first (BullMQ's script found it no longer failed).
+    return false;
+  }
+  // The failed attempt's progress would show as the new build's stage.
+  await held.job.updateProgress({ imagebuilder_status: "init" }).catch(() => {});
+  return true;
+}
+
+async function requeue(
+  q: Queued,
+  found: FoundJob,
+  admission: Admission,
+): Promise<Enqueued | undefined> {
+  const held = q.foundJobs.get(found);
+  // Another request may have requeued it since it was read.
+  if (held?.state !== "completed" || !(await held.job.isCompleted())) {
+    const now = (await find(q, found.requestHash))?.snapshot;
+    return now && { enqueued: true, snapshot: now };
+  }
+  const { data } = held.job;
+  await held.job.remove();
+  return enqueueWithin(q, data, admission);
+}
+
+async function dropExpired(q: Queued, found: FoundJob): Promise<void> {
+  const held = q.foundJobs.get(found);
+  if (!held || !found.expired) return;
+  // A job that took its place since (another request's) is not this one
+  // to drop: BullMQ refuses while a worker holds it, and the enqueue
+  // that follows finds it.
+  await held.job.remove().catch(() => {});
 }
