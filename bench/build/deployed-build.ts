@@ -12,6 +12,10 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { readWorkers } from "@asu/queue";
 import {
+  guardBuildNetwork,
+  unguardBuildNetwork,
+} from "../../packages/build-worker/src/build-network-guard.ts";
+import {
   INFO_COMMAND,
   manifestCommand,
 } from "../../packages/build-worker/src/imagebuilder-commands.ts";
@@ -136,6 +140,9 @@ async function main() {
   const podman = await startPodmanService();
   cleanups.push(() => podman.stop());
   await ensurePodmanNetwork(podman.env, BUILD_NETWORK);
+  // As deployed: the worker refuses a build network that reaches the host.
+  await guardBuildNetwork(BUILD_NETWORK, { env: podman.env });
+  cleanups.push(() => unguardBuildNetwork(BUILD_NETWORK));
   await buildImagebuilderDouble(podman, { ...BENCH_IMAGE, baseContainer: BENCH_BASE_CONTAINER });
   const publicPath = await mkdtemp(join(tmpdir(), "asu-bench-deployed-"));
   cleanups.push(() => rm(publicPath, { recursive: true, force: true }));

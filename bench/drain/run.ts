@@ -26,6 +26,10 @@ import { BUILD_QUEUE, type BuildJobData, KEY_PREFIX, readWorkers } from "@asu/qu
 import { Job, Queue } from "bullmq";
 import { Redis } from "ioredis";
 import {
+  guardBuildNetwork,
+  unguardBuildNetwork,
+} from "../../packages/build-worker/src/build-network-guard.ts";
+import {
   INFO_COMMAND,
   manifestCommand,
 } from "../../packages/build-worker/src/imagebuilder-commands.ts";
@@ -179,6 +183,9 @@ async function main() {
   const podman = await startPodmanService();
   cleanups.push(() => podman.stop());
   await ensurePodmanNetwork(podman.env, BUILD_NETWORK);
+  // As deployed: the worker refuses a build network that reaches the host.
+  await guardBuildNetwork(BUILD_NETWORK, { env: podman.env });
+  cleanups.push(() => unguardBuildNetwork(BUILD_NETWORK));
   const image = await buildImagebuilderDouble(podman, {
     ...BENCH_IMAGE,
     baseContainer: BASE_CONTAINER,
@@ -193,7 +200,11 @@ async function main() {
     for (const hash of hashes) await removeBuildContainers(docker, hash).catch(() => {});
   });
 
-  const [buildPort, preparePort] = [await freeLoopbackPort(), await freeLoopbackPort()];
+  const [buildPort, preparePort, internalPort] = [
+    await freeLoopbackPort(),
+    await freeLoopbackPort(),
+    await freeLoopbackPort(),
+  ];
   const common = {
     REDIS_URL: redisServer.url,
     UPSTREAM_URL: upstream.url,
@@ -210,6 +221,7 @@ async function main() {
     startTierProcess("build", "start:build", {
       ...common,
       PORT: String(buildPort),
+      INTERNAL_PORT: String(internalPort),
       MAX_PENDING_JOBS: String(jobs + WARM_UP_BUILDS + 10),
       MAX_PENDING_PER_CLIENT: String(jobs + 10),
       TRUSTED_PROXIES: "127.0.0.1/32",
@@ -218,6 +230,7 @@ async function main() {
       ...common,
       PORT: String(preparePort),
       BUILD_API_URL: buildUrl,
+      BUILD_INTERNAL_URL: `http://127.0.0.1:${internalPort}`,
     }),
     startTierProcess("worker", "start:worker", {
       ...common,
