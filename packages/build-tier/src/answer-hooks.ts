@@ -42,7 +42,15 @@ const skipFlag = queryBoolean();
 export function createAnswerHooks(deps: AnswerHooksDeps) {
   const trusted = trustedProxies(deps.trustedProxies);
   // Finished answers are served serialized: their candidate is found once.
-  const candidates = new LRUCache<string, PopularCandidate | false>({ max: 5000 });
+  // Bounded in bytes too: a candidate carries its request's package list.
+  const candidates = new LRUCache<string, PopularCandidate | false>({
+    max: 5000,
+    maxSize: 16 * 1024 * 1024,
+    sizeCalculation: (candidate) =>
+      candidate
+        ? 512 + candidate.request.packages.reduce((n, name) => n + 2 * name.length + 16, 0)
+        : 64,
+  });
 
   function candidateOf(c: Context, requestHash: string, answer: Answer) {
     const known = candidates.get(requestHash);
