@@ -1,7 +1,7 @@
 /**
  * POST /api/v1/build/prepare as deployed against a bare Hono app in the same
  * run, repeated and new bodies; what it measures is in bench/README.md.
- * Usage: pnpm bench:prepare [-- --duration 5 --rounds 3 --connections 50 --settle 10 --only repeated|distinct|unknown --cpu-prof DIR]
+ * Usage: pnpm bench:prepare [-- --duration 5 --rounds 3 --connections 50 --settle 10 --only repeated,distinct,unknown --no-mirror --cpu-prof DIR]
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -28,6 +28,8 @@ const { values } = parseArgs({
     only: { type: "string" },
     // Also the prepare tier without BUILD_API_URL: what the probe costs.
     "also-unprobed": { type: "boolean", default: false },
+    // The prepare tier without BUILD_INTERNAL_URL: no mirror of finished builds, every hash asked.
+    "no-mirror": { type: "boolean", default: false },
     // Every process on every CPU, as the scheduler likes: noisier, see placeServers.
     "no-pin": { type: "boolean", default: false },
     // A directory: the prepare and build tiers write V8 CPU profiles there when they stop
@@ -40,8 +42,10 @@ const connections = Number(values.connections);
 const warmup = Number(values.warmup);
 const settle = Number(values.settle);
 const rounds = Number(values.rounds);
+// --only takes one mode or several, comma-separated.
+const only = values.only?.split(",");
 const modes = (["repeated", "distinct", "unknown"] as const).filter(
-  (mode) => values.only === undefined || values.only === mode,
+  (mode) => only === undefined || only.includes(mode),
 );
 type Mode = (typeof modes)[number];
 // `unknown` has no goal: it is the worst case, not traffic.
@@ -251,7 +255,9 @@ try {
       HOST: "127.0.0.1",
       UPSTREAM_URL: upstream.url,
       BUILD_API_URL: `http://127.0.0.1:${BUILD_PORT}`,
-      BUILD_INTERNAL_URL: `http://127.0.0.1:${BUILD_INTERNAL_PORT}`,
+      ...(values["no-mirror"]
+        ? {}
+        : { BUILD_INTERNAL_URL: `http://127.0.0.1:${BUILD_INTERNAL_PORT}` }),
       LOG_LEVEL: "info",
       ...profiled,
     },
@@ -276,7 +282,7 @@ try {
   }
 
   console.log(
-    `${connections} connections, ${duration} s each after ${warmup} s warm-up, ${rounds} rounds, every server first settled ${settle} s per mode; prepare with BUILD_API_URL set to a running build tier; ${placement.layout}`,
+    `${connections} connections, ${duration} s each after ${warmup} s warm-up, ${rounds} rounds, every server first settled ${settle} s per mode; prepare with BUILD_API_URL set to a running build tier, ${values["no-mirror"] ? "without BUILD_INTERNAL_URL (no mirror)" : "mirror at BUILD_INTERNAL_URL"}; ${placement.layout}`,
   );
   const listed = (list: number[]) =>
     `median ${median(list).toFixed(2)} of ${list.map((r) => r.toFixed(2)).join(", ")}`;
