@@ -6,7 +6,7 @@ export {
   fastApiHook,
 } from "./api-app.ts";
 export { apiCors } from "./cors.ts";
-export { createRoute, parseCompiled } from "./create-route.ts";
+export { createRoute } from "./create-route.ts";
 export { httpMetrics } from "./http-metrics.ts";
 export {
   type BodyText,
