@@ -257,74 +257,37 @@ export function withKeyOrder<T>(
 export function stringifyOrderedJson(value: unknown): string {
   // JSON.stringify writes the same when every object's order is its own
   // key order, as it is unless an index-like key was sent after others.
-  const plain = plainView(value, 0);
-  if (plain !== NOT_COPIED) return JSON.stringify(plain) ?? "null";
+  if (inOrder(value, 0)) return JSON.stringify(value) ?? "null";
   return write(value) ?? "null";
 }
 
-/** Writes `value` with `key` in `object`, a `__proto__` key as an own property like any other. */
-function defineKey(object: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === "__proto__") {
-    Object.defineProperty(object, key, {
-      value,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  } else {
-    object[key] = value;
-  }
-}
-
 /**
- * `value` as JSON.stringify should be given it, or NOT_COPIED when only
- * `write` writes it right. Prototype-free objects are copied to plain ones:
- * V8's serializer leaves its fast path at the first of them.
+ * Whether JSON.stringify writes `value` right as it is (plain form of the
+ * copy to plain objects, for the A/B bench: prototype-free objects are given
+ * to JSON.stringify as they are).
  */
-function plainView(value: unknown, depth: number): unknown {
-  if (value === null || typeof value !== "object") return value;
+function inOrder(value: unknown, depth: number): boolean {
+  if (value === null || typeof value !== "object") return true;
   if (depth > MAX_JSON_DEPTH || typeof (value as { toJSON?: unknown }).toJSON === "function") {
-    return NOT_COPIED;
+    return false;
   }
-  // Plain values are in order by themselves: only objects are looked into,
-  // without a call per string of the long package lists.
   if (Array.isArray(value)) {
-    let copy: unknown[] | undefined;
-    for (let i = 0; i < value.length; i++) {
-      const item: unknown = value[i];
-      if (typeof item !== "object" || item === null) continue;
-      const view = plainView(item, depth + 1);
-      if (view === NOT_COPIED) return NOT_COPIED;
-      if (view !== item) {
-        copy ??= value.slice();
-        copy[i] = view;
-      }
+    for (const item of value) {
+      if (typeof item === "object" && item !== null && !inOrder(item, depth + 1)) return false;
     }
-    return copy ?? value;
+    return true;
   }
   const record = value as Record<string, unknown>;
   const own = Object.keys(record);
   const order = (record as OrderedRecord)[KEY_ORDER];
   if (order && order.length === own.length && order.some((key, i) => key !== own[i])) {
-    return NOT_COPIED;
+    return false;
   }
-  let copy: Record<string, unknown> | undefined =
-    Object.getPrototypeOf(record) === null ? {} : undefined;
-  for (let i = 0; i < own.length; i++) {
-    const key = own[i] as string;
+  for (const key of own) {
     const item = record[key];
-    let view = item;
-    if (typeof item === "object" && item !== null) {
-      view = plainView(item, depth + 1);
-      if (view === NOT_COPIED) return NOT_COPIED;
-    }
-    if (view !== item && copy === undefined) {
-      copy = {};
-      for (let j = 0; j < i; j++) defineKey(copy, own[j] as string, record[own[j] as string]);
-    }
-    if (copy !== undefined) defineKey(copy, key, view);
+    if (typeof item === "object" && item !== null && !inOrder(item, depth + 1)) return false;
   }
-  return copy ?? value;
+  return true;
 }
 
 function write(value: unknown): string | undefined {
