@@ -82,14 +82,14 @@ afterAll(async () => {
   if (publicPath) await rm(publicPath, { recursive: true, force: true });
 });
 
-describe("no list of finished builds on the tiers as deployed", () => {
-  it("is served on the build tier's port however its path is spelt", async () => {
+describe("the old list of finished builds on the tiers as deployed", () => {
+  it("answers 404 on the build tier's port however its path is spelt", async () => {
     await expectListNeverServed(buildUrl, LISTED);
     // The port itself answers: the refusals are the route's absence, not a dead port.
     expect((await rawRequest(buildUrl, "/health")).status).toBe(200);
   });
 
-  it("is served on the prepare tier's port however its path is spelt", async () => {
+  it("answers 404 on the prepare tier's port however its path is spelt", async () => {
     const [prepareUrl] = (await startTier(
       "../services/prepare/src/main.ts",
       { UPSTREAM_URL: upstream.url, BUILD_API_URL: buildUrl },
