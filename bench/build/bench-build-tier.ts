@@ -8,7 +8,7 @@ import { createBuildQueue } from "@asu/queue";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { Redis } from "ioredis";
-import { createBuildApp, createInternalBuildApp } from "../../packages/build-tier/src/build-app.ts";
+import { createBuildApp } from "../../packages/build-tier/src/build-app.ts";
 import { type FakeUpstream, startFakeUpstream } from "../../test/support/fake-upstream.ts";
 import { startRedisServer } from "../../test/support/redis-server.ts";
 
@@ -59,7 +59,5 @@ export async function startBenchBuildTier(options: {
     },
     logger,
   });
-  // The list of finished builds the prepare tier mirrors, on a port of its own as deployed.
-  const internalApp = createInternalBuildApp({ queue, redis, logger });
-  return { upstream, redisServer, redis, queue, app, internalApp };
+  return { upstream, redisServer, redis, queue, app };
 }

@@ -10,7 +10,7 @@ import { Redis } from "ioredis";
 import { BENCH_PUBLIC_PATH, startBenchBuildTier } from "./bench-build-tier.ts";
 import { request } from "./request.ts";
 
-const { upstream, redisServer, redis, queue, app, internalApp } = await startBenchBuildTier({
+const { upstream, redisServer, redis, queue, app } = await startBenchBuildTier({
   settings: {},
 });
 
@@ -35,14 +35,6 @@ const worker = new Worker<BuildJobData, BuildResult>(
   { connection: new Redis(redisServer.url, { maxRetriesPerRequest: null }), prefix: KEY_PREFIX },
 );
 const server = serve({ fetch: app.fetch, port: Number(process.env.PORT), hostname: "127.0.0.1" });
-// INTERNAL_PORT, as `pnpm start:build` reads it: the list the prepare tier mirrors.
-const internal = process.env.INTERNAL_PORT
-  ? serve({
-      fetch: internalApp.fetch,
-      port: Number(process.env.INTERNAL_PORT),
-      hostname: "127.0.0.1",
-    })
-  : undefined;
 const res = await fetch(`http://127.0.0.1:${process.env.PORT}/api/v1/build`, {
   method: "POST",
   body: JSON.stringify(request),
@@ -59,7 +51,6 @@ process.stdout.write(`ready ${hash}\n`);
 
 process.once("SIGTERM", async () => {
   server.close();
-  internal?.close();
   await queue.close();
   redis.disconnect();
   await redisServer.stop();

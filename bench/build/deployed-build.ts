@@ -157,11 +157,7 @@ async function main() {
     }
   });
 
-  const [buildPort, internalPort, preparePort] = [
-    await freeLoopbackPort(),
-    await freeLoopbackPort(),
-    await freeLoopbackPort(),
-  ];
+  const [buildPort, preparePort] = [await freeLoopbackPort(), await freeLoopbackPort()];
   const common = {
     REDIS_URL: redis.url,
     UPSTREAM_URL: upstream.url,
@@ -177,13 +173,11 @@ async function main() {
   startTier("build", "start:build", {
     ...common,
     PORT: String(buildPort),
-    INTERNAL_PORT: String(internalPort),
   });
   startTier("prepare", "start:prepare", {
     ...common,
     PORT: String(preparePort),
     BUILD_API_URL: buildUrl,
-    BUILD_INTERNAL_URL: `http://127.0.0.1:${internalPort}`,
   });
   const client = redis.client();
   const startWorkers = async (count: number) => {

@@ -200,11 +200,7 @@ async function main() {
     for (const hash of hashes) await removeBuildContainers(docker, hash).catch(() => {});
   });
 
-  const [buildPort, preparePort, internalPort] = [
-    await freeLoopbackPort(),
-    await freeLoopbackPort(),
-    await freeLoopbackPort(),
-  ];
+  const [buildPort, preparePort] = [await freeLoopbackPort(), await freeLoopbackPort()];
   const common = {
     REDIS_URL: redisServer.url,
     UPSTREAM_URL: upstream.url,
@@ -221,7 +217,6 @@ async function main() {
     startTierProcess("build", "start:build", {
       ...common,
       PORT: String(buildPort),
-      INTERNAL_PORT: String(internalPort),
       MAX_PENDING_JOBS: String(jobs + WARM_UP_BUILDS + 10),
       MAX_PENDING_PER_CLIENT: String(jobs + 10),
       TRUSTED_PROXIES: "127.0.0.1/32",
@@ -230,7 +225,6 @@ async function main() {
       ...common,
       PORT: String(preparePort),
       BUILD_API_URL: buildUrl,
-      BUILD_INTERNAL_URL: `http://127.0.0.1:${internalPort}`,
     }),
     startTierProcess("worker", "start:worker", {
       ...common,

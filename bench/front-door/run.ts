@@ -47,7 +47,6 @@ const rate = values.rate === undefined ? undefined : Number(values.rate);
 
 const PREPARE_PORT = 18_091;
 const BUILD_PORT = 18_092;
-const BUILD_INTERNAL_PORT = 18_093;
 const PROXY_PORT = 18_090;
 const CADDYFILE = values.caddyfile ?? fileURLToPath(new URL("../../Caddyfile", import.meta.url));
 const IMAGE = "openwrt-sysupgrade.bin";
@@ -70,7 +69,6 @@ async function startBuildTier(publicPath: string): Promise<[ChildProcess, string
     env: {
       ...process.env,
       PORT: String(BUILD_PORT),
-      INTERNAL_PORT: String(BUILD_INTERNAL_PORT),
       BENCH_PUBLIC_PATH: publicPath,
     },
     stdio: ["ignore", "pipe", "inherit"],
@@ -92,7 +90,6 @@ async function startPrepareTier(upstreamUrl: string): Promise<ChildProcess> {
       HOST: "127.0.0.1",
       UPSTREAM_URL: upstreamUrl,
       BUILD_API_URL: `http://127.0.0.1:${BUILD_PORT}`,
-      BUILD_INTERNAL_URL: `http://127.0.0.1:${BUILD_INTERNAL_PORT}`,
       LOG_LEVEL: "info",
     },
     stdio: ["ignore", "pipe", "inherit"],

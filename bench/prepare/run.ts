@@ -1,7 +1,7 @@
 /**
  * POST /api/v1/build/prepare as deployed against a bare Hono app in the same
  * run, repeated and new bodies; what it measures is in bench/README.md.
- * Usage: pnpm bench:prepare [-- --duration 5 --rounds 3 --connections 50 --settle 10 --only repeated,distinct,unknown --no-mirror --cpu-prof DIR]
+ * Usage: pnpm bench:prepare [-- --duration 5 --rounds 3 --connections 50 --settle 10 --only repeated,distinct,unknown --cpu-prof DIR]
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -28,8 +28,6 @@ const { values } = parseArgs({
     only: { type: "string" },
     // Also the prepare tier without BUILD_API_URL: what the probe costs.
     "also-unprobed": { type: "boolean", default: false },
-    // The prepare tier without BUILD_INTERNAL_URL: no mirror of finished builds, every hash asked.
-    "no-mirror": { type: "boolean", default: false },
     // Every process on every CPU, as the scheduler likes: noisier, see placeServers.
     "no-pin": { type: "boolean", default: false },
     // A directory: the prepare and build tiers write V8 CPU profiles there when they stop
@@ -197,8 +195,7 @@ async function measure(
 }
 
 // Free ports, not fixed ones: two runs at once (two worktrees) would otherwise load each other's servers.
-const [BUILD_PORT, BUILD_INTERNAL_PORT, BARE_PORT, PREPARE_PORT, UNPROBED_PORT] = [
-  await freeLoopbackPort(),
+const [BUILD_PORT, BARE_PORT, PREPARE_PORT, UNPROBED_PORT] = [
   await freeLoopbackPort(),
   await freeLoopbackPort(),
   await freeLoopbackPort(),
@@ -237,7 +234,7 @@ const children: ChildProcess[] = [];
 try {
   const build = await startServer(
     "../build/build-server.ts",
-    { PORT: String(BUILD_PORT), INTERNAL_PORT: String(BUILD_INTERNAL_PORT), ...profiled },
+    { PORT: String(BUILD_PORT), ...profiled },
     (line) => line.startsWith("ready"),
   );
   children.push(build);
@@ -255,9 +252,6 @@ try {
       HOST: "127.0.0.1",
       UPSTREAM_URL: upstream.url,
       BUILD_API_URL: `http://127.0.0.1:${BUILD_PORT}`,
-      ...(values["no-mirror"]
-        ? {}
-        : { BUILD_INTERNAL_URL: `http://127.0.0.1:${BUILD_INTERNAL_PORT}` }),
       LOG_LEVEL: "info",
       ...profiled,
     },
@@ -282,7 +276,7 @@ try {
   }
 
   console.log(
-    `${connections} connections, ${duration} s each after ${warmup} s warm-up, ${rounds} rounds, every server first settled ${settle} s per mode; prepare with BUILD_API_URL set to a running build tier, ${values["no-mirror"] ? "without BUILD_INTERNAL_URL (no mirror)" : "mirror at BUILD_INTERNAL_URL"}; ${placement.layout}`,
+    `${connections} connections, ${duration} s each after ${warmup} s warm-up, ${rounds} rounds, every server first settled ${settle} s per mode; prepare with BUILD_API_URL set to a running build tier; ${placement.layout}`,
   );
   const listed = (list: number[]) =>
     `median ${median(list).toFixed(2)} of ${list.map((r) => r.toFixed(2)).join(", ")}`;

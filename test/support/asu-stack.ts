@@ -11,11 +11,7 @@ import { createStoreFromConfig } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog, createPackageIndexes } from "@asu/upstream";
 import Docker from "dockerode";
 import { Redis } from "ioredis";
-import {
-  type BuildAppDeps,
-  createBuildApp,
-  createInternalBuildApp,
-} from "../../packages/build-tier/src/build-app.ts";
+import { type BuildAppDeps, createBuildApp } from "../../packages/build-tier/src/build-app.ts";
 import { type RunningWorker, startWorker } from "../../packages/build-worker/src/worker.ts";
 import { createBuildCacheProbe } from "../../packages/prepare-tier/src/build-cache-probe.ts";
 import { createPrepareApp } from "../../packages/prepare-tier/src/prepare-app.ts";
@@ -148,9 +144,7 @@ export async function startAsuStack(options: StackOptions): Promise<AsuStack> {
   const buildApp = createBuildApp(buildDeps);
   options.extendBuildApp?.(buildApp, buildDeps);
   const build: ServedApp = await serveApp(buildApp);
-  // The list of finished builds on a listener of its own, as deployed.
-  const internal: ServedApp = await serveApp(createInternalBuildApp(buildDeps));
-  isBuilt = createBuildCacheProbe({ buildApiUrl: build.url, buildInternalUrl: internal.url });
+  isBuilt = createBuildCacheProbe({ buildApiUrl: build.url });
 
   const workers: RunningWorker[] = [];
   return {
@@ -174,10 +168,8 @@ export async function startAsuStack(options: StackOptions): Promise<AsuStack> {
     },
     async stop() {
       await Promise.all(workers.map((worker) => worker.close()));
-      // Its mirror reads the build tier every second until closed.
       await isBuilt.close?.();
       await build.close();
-      await internal.close();
       await prepare.close();
       await queue.close();
       buildRedis.disconnect();

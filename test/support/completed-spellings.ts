@@ -2,7 +2,7 @@ import { expect } from "vitest";
 import { rawRequest } from "./raw-request.ts";
 
 /**
- * The list of finished builds, `GET /api/v1/build-cache/completed`, spelt
+ * The old list of finished builds, `GET /api/v1/build-cache/completed` (gone), spelt
  * every way an attacker tried or might: dot segments, escapes, doubled and
  * trailing slashes, case, a parameter, an absolute-form request target. Sent
  * as written (rawRequest), since fetch() would tidy most of them away.

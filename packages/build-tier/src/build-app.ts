@@ -14,7 +14,6 @@ import type { Redis } from "ioredis";
 import { registerBuildCacheRoute } from "./build-cache-route.ts";
 import { refusedBuildMetrics } from "./build-metrics.ts";
 import { type BuildRouteDeps, registerBuildRoutes } from "./build-routes.ts";
-import { registerCompletedHashesRoute } from "./completed-hashes-route.ts";
 import { createEtaSource } from "./eta-source.ts";
 import { registerHealthRoute } from "./health-route.ts";
 import { registerJsonApi } from "./json-api.ts";
@@ -47,26 +46,6 @@ export interface BuildAppDeps {
   popular?: BuildRouteDeps["popular"];
   /** The package indexes both tiers check requests against; default: read through `client`. */
   indexes?: PackageIndexes;
-}
-
-/**
- * The build tier's internal listener (INTERNAL_PORT): the list of finished
- * builds, which the prepare tier mirrors. It is kept off the public app
- * altogether, so no spelling of its path can reach it there, from a user or
- * from a build's own code.
- */
-export function createInternalBuildApp(
-  deps: Pick<BuildAppDeps, "queue" | "redis" | "logger" | "version">,
-): ApiApp {
-  const app = createApiApp({
-    title: "ASU build tier, internal",
-    version: deps.version ?? "0.1.0",
-    description: "What only the prepare tier reads: the list of finished builds.",
-    logger: deps.logger,
-    mapError: redisUnavailable,
-  });
-  registerCompletedHashesRoute(app, deps);
-  return app;
 }
 
 /** The methods each build path answers; the app answers 405 to the others. */

@@ -13,13 +13,8 @@ import {
   type PackageIndexes,
 } from "@asu/upstream";
 import { Redis } from "ioredis";
-import { createBuildApp, createInternalBuildApp } from "./build-app.ts";
+import { createBuildApp } from "./build-app.ts";
 import { createBuildCacheLookup } from "./build-cache-route.ts";
-import {
-  COMPLETED_HASHES_MAX_PAGE,
-  type CompletedHashesPage,
-  createCompletedHashesReader,
-} from "./completed-hashes-route.ts";
 import { type Janitor, startJanitor } from "./janitor.ts";
 import { createReleaseWatcher, type ReleaseWatcher } from "./release-watcher.ts";
 
@@ -33,12 +28,8 @@ export interface BuildTierOptions {
 export interface BuildTier {
   /** The public app: everything clients ask for. */
   app: ApiApp;
-  /** The internal listener's app (INTERNAL_PORT): the list of finished builds, for the prepare tier. */
-  internalApp: ApiApp;
   /** Which of these hashes are built, as `POST /api/v1/build-cache` answers: for a prepare tier in this process. */
   lookup(hashes: readonly string[]): Promise<Record<string, boolean>>;
-  /** One page of the list of finished builds, as the internal app serves it: for a prepare tier in this process. */
-  completedPage(after: string | undefined, limit: number): Promise<CompletedHashesPage>;
   redis: Redis;
   queue: BuildQueue;
   store: BuildStore;
@@ -121,13 +112,6 @@ export function createBuildTier(options: BuildTierOptions): BuildTier {
     logger,
     ...(options.version ? { version: options.version } : {}),
   });
-  const internalApp = createInternalBuildApp({
-    queue,
-    redis,
-    logger,
-    ...(options.version ? { version: options.version } : {}),
-  });
-  const readCompleted = createCompletedHashesReader({ queue, redis });
   const janitor = startJanitor({
     redis,
     queue,
@@ -152,10 +136,7 @@ export function createBuildTier(options: BuildTierOptions): BuildTier {
     app,
     popular,
     releases,
-    internalApp,
     lookup: createBuildCacheLookup({ queue, redis, store }),
-    completedPage: (after, limit) =>
-      readCompleted(after, Math.min(limit, COMPLETED_HASHES_MAX_PAGE)),
     ready: (timeoutMs) => redisReady(redis, timeoutMs),
     redis,
     queue,

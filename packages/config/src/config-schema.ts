@@ -106,18 +106,6 @@ export const configSchema = z.object({
     { tiers: ["prepare", "build", "worker"] },
     "host",
   ),
-  internal_port: setting(
-    integerSetting.pipe(z.number().min(1).max(65_535)).optional(),
-    "Port of the build tier's internal listener, which serves the list of finished builds the prepare tier mirrors (never the public port); unset: no internal listener. Do not publish it",
-    { tiers: ["build"], shownDefault: "none" },
-    "internal_port",
-  ),
-  internal_host: setting(
-    z.string().default("127.0.0.1"),
-    "Address the build tier's internal listener (INTERNAL_PORT) listens on: only where the prepare tier reaches it, never where the public or builds do",
-    { tiers: ["build"] },
-    "internal_host",
-  ),
   redis_url: setting(
     z.string().default("redis://localhost:6379"),
     "Redis holding the queue and results",
@@ -144,12 +132,6 @@ export const configSchema = z.object({
     "Build tier the prepare tier asks whether a prepared request is already built (cache_available)",
     { tiers: ["prepare"] },
     "build_api_url",
-  ),
-  build_internal_url: setting(
-    optionalText,
-    "The build tier's internal listener (its INTERNAL_HOST and INTERNAL_PORT), where the prepare tier reads the list of finished builds to answer most `cache_available` without asking; unset: no mirror, every hash is asked at BUILD_API_URL",
-    { tiers: ["prepare"] },
-    "build_internal_url",
   ),
   prepare_api_url: setting(
     optionalText,

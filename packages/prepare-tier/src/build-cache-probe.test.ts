@@ -6,9 +6,8 @@ import { type BuildCacheProbe, createBuildCacheProbe } from "./build-cache-probe
 /**
  * A stand-in build tier's POST /api/v1/build-cache: true for built hashes; a
  * request naming a `held` hash waits for release() of it. `seen` lists each
- * request as `path hash,hash,…`. It has no list of finished builds (404, as
- * a public port; `gets` counts the tries), so every hash is asked; the mirror
- * is tested on a real build tier in completed-mirror.test.ts.
+ * request as `path hash,hash,…`; anything but a POST is counted in `gets`
+ * and answered 404.
  */
 let server: Server;
 let url: string;
@@ -229,19 +228,18 @@ describe("createBuildCacheProbe", () => {
       buildApiUrl: undefined,
       inProcess: {
         lookup: () => (answers.shift() as () => Promise<Record<string, boolean>>)(),
-        completedPage: async () => ({ hashes: [], cursor: null, more: false }),
       },
     });
     expect(await probe("a")).toBe(false);
     expect(await probe("b")).toBe(false);
   });
 
-  it("reads no list of finished builds without BUILD_INTERNAL_URL", async () => {
+  it("asks only POST /api/v1/build-cache, never for a list of builds", async () => {
     const probe = probeWith();
     built.add("yes");
     expect(await probe("yes")).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(probe.mirror?.()).toBeUndefined();
+    expect(seen).toEqual([`${ASK} yes`]);
     expect(gets).toBe(0);
   });
 
@@ -252,9 +250,8 @@ describe("createBuildCacheProbe", () => {
     expect(await createBuildCacheProbe({ buildApiUrl: undefined })("built")).toBe(false);
   });
 
-  it("calls a build tier in the same process directly, lookups and list", async () => {
+  it("calls a build tier in the same process directly", async () => {
     const asked: string[] = [];
-    const pages: (string | undefined)[] = [];
     const probe = probeWith({
       buildApiUrl: undefined,
       inProcess: {
@@ -262,16 +259,9 @@ describe("createBuildCacheProbe", () => {
           asked.push(hashes.join(","));
           return Object.fromEntries(hashes.map((hash) => [hash, hash === "yes"]));
         },
-        completedPage: async (after) => {
-          pages.push(after);
-          return { hashes: ["yes"], cursor: "1:1", more: false };
-        },
       },
     });
-    await expect.poll(() => probe.mirror?.()?.hashes).toBe(1);
-    expect(pages[0]).toBeUndefined();
     expect(await Promise.all([probe("yes"), probe("no")])).toEqual([true, false]);
-    // "no" is not a request hash, so the mirror does not rule it out: both asked at once.
     expect(asked).toEqual(["yes,no"]);
     expect(seen).toEqual([]);
   });

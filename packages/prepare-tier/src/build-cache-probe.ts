@@ -1,12 +1,5 @@
-import { metricsRegistry, registerCollectedGauge } from "@asu/observability";
 import { LRUCache } from "lru-cache";
 import { Pool } from "undici";
-import {
-  type BuildTierAnswer,
-  type MirrorOptions,
-  type MirrorState,
-  startMirror,
-} from "./completed-mirror.ts";
 
 /**
  * Asks the build tier whether a request hash is already built. The prepare
@@ -14,29 +7,19 @@ import {
  * means "not known to be built".
  */
 export type BuildCacheProbe = ((requestHash: string) => Promise<boolean>) & {
-  /** Stops the mirror's reads and closes the kept-alive connections to the build tier. */
+  /** Closes the kept-alive connections to the build tier. */
   close?: () => Promise<void>;
-  /** The mirror of finished builds now; undefined while there is none (not read yet, no route, over its bound). */
-  mirror?: () => MirrorState | undefined;
 };
 
 /** A build tier in this process (`pnpm start`): what its HTTP routes answer, called directly. */
 export interface InProcessBuildTier {
   /** As `POST /api/v1/build-cache` answers: per hash, whether it is built. */
   lookup(hashes: readonly string[]): Promise<Record<string, boolean>>;
-  /** As `GET /api/v1/build-cache/completed` answers on the internal listener: one page. */
-  completedPage(after: string | undefined, limit: number): Promise<unknown>;
 }
 
 export interface BuildCacheProbeOptions {
   /** BUILD_API_URL: the build tier asked about hashes (`POST /api/v1/build-cache`). */
   buildApiUrl: string | undefined;
-  /**
-   * BUILD_INTERNAL_URL: the build tier's internal listener, where the list of
-   * finished builds is read for the mirror; unset: no mirror, every hash is
-   * asked. The public port never serves the list.
-   */
-  buildInternalUrl?: string | undefined;
   /**
    * Longest a prepare answer waits for the build tier (default 100 ms); then
    * it says false. The request goes on and its answer is kept for the next
@@ -68,11 +51,6 @@ export interface BuildCacheProbeOptions {
   maxInFlight?: number;
   /** Hashes asked in one request at most (default 100, what the build tier accepts). */
   maxBatch?: number;
-  /**
-   * The mirror of finished builds' hashes (see createBuildCacheProbe), or
-   * false for none: every hash is then asked.
-   */
-  mirror?: MirrorOptions | false;
   /** Instead of HTTP: a build tier in this process (`pnpm start`), called directly. */
   inProcess?: InProcessBuildTier;
   now?: () => number;
@@ -80,83 +58,62 @@ export interface BuildCacheProbeOptions {
 
 const NOT_CONFIGURED: BuildCacheProbe = async () => false;
 
-/** Shared by every hash the mirror rules out: no promise made per prepare. */
-const NOT_BUILT = Promise.resolve(false);
+/** A build tier's answer to one request: its status and, for a 200, the parsed body. */
+interface BuildTierAnswer {
+  status: number;
+  body?: unknown;
+}
 
 /** How the probe reaches the build tier; every call throws when it fails. */
 interface BuildTierLink {
   /** `POST /api/v1/build-cache` for these hashes. */
   ask(hashes: string[]): Promise<BuildTierAnswer>;
-  /** One page of the list of finished builds; undefined: none to read, no mirror. */
-  readPage: ((after: string | undefined, limit: number) => Promise<BuildTierAnswer>) | undefined;
   close(): Promise<void>;
 }
 
 function inProcessLink(tier: InProcessBuildTier): BuildTierLink {
   return {
     ask: async (hashes) => ({ status: 200, body: { cache_available: await tier.lookup(hashes) } }),
-    readPage: async (after, limit) => ({
-      status: 200,
-      body: await tier.completedPage(after, limit),
-    }),
     close: async () => {},
   };
 }
 
 const BUILD_CACHE_PATH = "/api/v1/build-cache";
 
-/** A kept-alive pool to `url`, and its path prefix. */
-function poolTo(url: string, connections: number, timeoutMs: number) {
-  const base = new URL(url);
-  const pool = new Pool(base.origin, {
-    connections,
-    keepAliveTimeout: 30_000,
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-    connectTimeout: timeoutMs,
-  });
-  return { pool, prefix: base.pathname.replace(/\/+$/, "") };
-}
-
-/** Over HTTP: lookups at BUILD_API_URL, the list at BUILD_INTERNAL_URL. */
+/** Over HTTP: `POST /api/v1/build-cache` at BUILD_API_URL, on kept-alive connections. */
 function httpLink(
   options: BuildCacheProbeOptions & { buildApiUrl: string },
   timeoutMs: number,
 ): BuildTierLink {
   const closing = new AbortController();
-  const api = poolTo(options.buildApiUrl, options.connections ?? 2, timeoutMs);
-  const internal = options.buildInternalUrl
-    ? // The mirror reads one sync at a time, and beside it at most one full read.
-      poolTo(options.buildInternalUrl, 2, timeoutMs)
-    : undefined;
-  async function call(
-    to: ReturnType<typeof poolTo>,
-    method: "GET" | "POST",
-    path: string,
-    body?: string,
-  ): Promise<BuildTierAnswer> {
-    const signal = AbortSignal.any([closing.signal, AbortSignal.timeout(timeoutMs)]);
-    const headers = body === undefined ? undefined : { "content-type": "application/json" };
-    const res = await to.pool.request({ path: to.prefix + path, method, headers, body, signal });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      return { status: res.statusCode };
-    }
-    return { status: 200, body: await res.body.json() };
-  }
+  const base = new URL(options.buildApiUrl);
+  const pool = new Pool(base.origin, {
+    connections: options.connections ?? 2,
+    keepAliveTimeout: 30_000,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connectTimeout: timeoutMs,
+  });
+  const path = base.pathname.replace(/\/+$/, "") + BUILD_CACHE_PATH;
   return {
-    ask: (hashes) =>
-      call(api, "POST", BUILD_CACHE_PATH, JSON.stringify({ request_hashes: hashes })),
-    readPage:
-      internal &&
-      ((after, limit) => {
-        const query = new URLSearchParams({ limit: String(limit) });
-        if (after) query.set("after", after);
-        return call(internal, "GET", `${BUILD_CACHE_PATH}/completed?${query}`);
-      }),
+    ask: async (hashes) => {
+      const signal = AbortSignal.any([closing.signal, AbortSignal.timeout(timeoutMs)]);
+      const res = await pool.request({
+        path,
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ request_hashes: hashes }),
+        signal,
+      });
+      if (res.statusCode !== 200) {
+        await res.body.dump();
+        return { status: res.statusCode };
+      }
+      return { status: 200, body: await res.body.json() };
+    },
     close: async () => {
       closing.abort();
-      await Promise.all([api.pool.close(), internal?.pool.close()]);
+      await pool.close();
     },
   };
 }
@@ -189,8 +146,6 @@ interface Asking {
  * `cache_available` without a round trip per prepare (which cost more than
  * the prepare): answers kept briefly, one question per hash, hashes batched
  * into one request, and no answer waits past `answerWithinMs`.
- * The mirror of finished builds (completed-mirror.ts, read from the build
- * tier's internal listener at BUILD_INTERNAL_URL) answers most hashes first.
  */
 export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCacheProbe {
   const timeoutMs = options.timeoutMs ?? 2000;
@@ -200,29 +155,12 @@ export function createBuildCacheProbe(options: BuildCacheProbeOptions): BuildCac
     link = httpLink({ ...options, buildApiUrl: options.buildApiUrl }, timeoutMs);
   else return NOT_CONFIGURED;
   const asking = newAsking(link, options);
-  const readPage = link.readPage;
-  const mirror =
-    options.mirror === false || !readPage
-      ? undefined
-      : startMirror({
-          ...options.mirror,
-          readPage,
-          now: options.now ?? (() => performance.now()),
-        });
-
-  const probe: BuildCacheProbe = (requestHash) => {
-    if (mirror?.rulesOut(requestHash)) return NOT_BUILT;
-    return askAbout(asking, requestHash);
-  };
+  const probe: BuildCacheProbe = (requestHash) => askAbout(asking, requestHash);
   let closed: Promise<void> | undefined;
   probe.close = () => {
-    closed ??= (async () => {
-      mirror?.stop();
-      await link.close();
-    })();
+    closed ??= link.close();
     return closed;
   };
-  probe.mirror = () => mirror?.state();
   return probe;
 }
 
@@ -249,7 +187,7 @@ function newAsking(link: BuildTierLink, options: BuildCacheProbeOptions): Asking
   return asking;
 }
 
-/** A hash the mirror did not rule out: the answer kept, the question already out, or a new one. */
+/** The answer kept, the question already out, or a new one. */
 function askAbout(asking: Asking, requestHash: string): Promise<boolean> {
   const cached = asking.known.get(requestHash);
   if (cached !== undefined) return Promise.resolve(cached);
@@ -324,21 +262,4 @@ async function askBuildTier(link: BuildTierLink, hashes: string[]): Promise<Map<
   return new Map(
     hashes.map((hash) => [hash, (available as Record<string, unknown>)[hash] === true]),
   );
-}
-
-/**
- * `asu_build_cache_mirror_hashes` on the app's /metrics: the mirror's size,
- * labelled `fresh` (ruling hashes out), `stale` (asking about every hash
- * until a read succeeds) or `off` (0: no mirror, every hash asked).
- */
-export function registerMirrorMetric(app: object, probe: BuildCacheProbe): void {
-  registerCollectedGauge(metricsRegistry(app), {
-    name: "asu_build_cache_mirror_hashes",
-    help: "Finished builds' hashes the prepare tier mirrors, by state: fresh, stale, off",
-    labelName: "state",
-    read: async () => {
-      const state = probe.mirror?.();
-      return state ? { [state.fresh ? "fresh" : "stale"]: state.hashes } : { off: 0 };
-    },
-  });
 }

@@ -1,6 +1,2 @@
-export {
-  type BuildCacheProbe,
-  createBuildCacheProbe,
-  registerMirrorMetric,
-} from "./build-cache-probe.ts";
+export { type BuildCacheProbe, createBuildCacheProbe } from "./build-cache-probe.ts";
 export { createPrepareApp, type PrepareAppDeps } from "./prepare-app.ts";

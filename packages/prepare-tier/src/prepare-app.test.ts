@@ -59,8 +59,7 @@ async function startPrepare(
 beforeAll(async () => {
   upstream = await startFakeUpstream();
   builtHashes = new Set();
-  // A stand-in build tier's POST /api/v1/build-cache, without the list of
-  // finished builds (404): the probe asks about every hash.
+  // A stand-in build tier's POST /api/v1/build-cache: the probe asks about every hash.
   buildTier = createServer(async (req, res) => {
     if (req.method !== "POST") {
       res.writeHead(404).end();

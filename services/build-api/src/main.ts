@@ -1,4 +1,3 @@
-import type { Server } from "node:http";
 import { createBuildTier } from "@asu/build-tier";
 import { ConfigError, describeConfig, loadConfig } from "@asu/config";
 import { stopOnSignals } from "@asu/http";
@@ -23,32 +22,9 @@ async function start() {
       );
     },
   );
-  // The list of finished builds, for the prepare tier only: never on the public port.
-  const internal =
-    config.internal_port === undefined
-      ? undefined
-      : (serve(
-          {
-            fetch: tier.internalApp.fetch,
-            port: config.internal_port,
-            hostname: config.internal_host,
-          },
-          (info) => {
-            logger.info(
-              { url: `http://${info.address}:${info.port}` },
-              "build tier's internal listener (list of finished builds) listening",
-            );
-          },
-        ) as Server);
-
   stopOnSignals(server, logger, {
     drainMs: config.shutdown_drain * 1000,
-    afterClose: async () => {
-      // Only the prepare tier's idempotent reads: it reads again from the next replica.
-      internal?.close();
-      internal?.closeAllConnections();
-      await tier.close();
-    },
+    afterClose: () => tier.close(),
   });
 }
 

@@ -1,7 +1,7 @@
 import { ConfigError, describeConfig, loadBranches, loadConfig } from "@asu/config";
 import { stopOnSignals } from "@asu/http";
 import { createLogger, metricsRegistry } from "@asu/observability";
-import { createBuildCacheProbe, createPrepareApp, registerMirrorMetric } from "@asu/prepare-tier";
+import { createBuildCacheProbe, createPrepareApp } from "@asu/prepare-tier";
 import {
   createMetadataClient,
   createOpenwrtCatalog,
@@ -20,10 +20,7 @@ function start() {
   });
   const branches = loadBranches(config.branches_file);
   const catalog = createOpenwrtCatalog({ client, branches });
-  const isBuilt = createBuildCacheProbe({
-    buildApiUrl: config.build_api_url,
-    buildInternalUrl: config.build_internal_url,
-  });
+  const isBuilt = createBuildCacheProbe({ buildApiUrl: config.build_api_url });
   const app = createPrepareApp({
     catalog,
     ...(config.package_check
@@ -41,13 +38,7 @@ function start() {
     logger,
   });
 
-  if (config.build_api_url && !config.build_internal_url) {
-    logger.warn(
-      "BUILD_INTERNAL_URL is not set: no mirror of finished builds, every prepare asks the build tier",
-    );
-  }
   registerUpstreamMetrics(metricsRegistry(app), client);
-  registerMirrorMetric(app, isBuilt);
 
   const server = serve(
     { fetch: app.fetch, port: config.port ?? 8001, hostname: config.host },

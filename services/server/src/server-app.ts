@@ -1,25 +1,20 @@
 import type { BuildTier } from "@asu/build-tier";
 import { type ApiApp, PREPARE_PATH, tierOf } from "@asu/http";
 import type { Logger } from "@asu/observability";
-import {
-  createBuildCacheProbe,
-  createPrepareApp,
-  type PrepareAppDeps,
-  registerMirrorMetric,
-} from "@asu/prepare-tier";
+import { createBuildCacheProbe, createPrepareApp, type PrepareAppDeps } from "@asu/prepare-tier";
 
 export interface ServerApp {
   /** For @hono/node-server: passes the Node bindings on, so fast-path headers keep working. */
   fetch(request: Request, env?: unknown): Response | Promise<Response>;
   build: ApiApp;
   prepare: ApiApp;
-  /** Stops the prepare tier's reads of the build tier (its mirror of finished builds). */
+  /** Closes the prepare tier's probe of the build tier. */
   close(): Promise<void>;
 }
 
 export interface ServerAppDeps {
   /** The composed build tier; prepare shares its catalogue and package indexes. */
-  build: Pick<BuildTier, "app" | "catalog" | "indexes" | "lookup" | "completedPage">;
+  build: Pick<BuildTier, "app" | "catalog" | "indexes" | "lookup">;
   settings: PrepareAppDeps["settings"];
   /** The prepare tier's logger. */
   logger: Logger;
@@ -29,16 +24,14 @@ export interface ServerAppDeps {
 /**
  * Both HTTP tiers behind one port, split by the same rule as the front door
  * of the microservices stack (tierOf, which the Caddyfile follows). The
- * build tier's OpenAPI document lists the prepare route too. The list of
- * finished builds is for the prepare tier only, which calls the build tier
- * directly: the public app does not have it, so no spelling reaches it.
+ * build tier's OpenAPI document lists the prepare route too.
  */
 export function createServerApp(deps: ServerAppDeps): ServerApp {
   const build = deps.build.app;
-  // Same process: the build tier's lookup and list, called directly, not over HTTP.
+  // Same process: the build tier's lookup, called directly, not over HTTP.
   const isBuilt = createBuildCacheProbe({
     buildApiUrl: undefined,
-    inProcess: { lookup: deps.build.lookup, completedPage: deps.build.completedPage },
+    inProcess: { lookup: deps.build.lookup },
   });
   const prepare = createPrepareApp({
     catalog: deps.build.catalog,
@@ -49,8 +42,6 @@ export function createServerApp(deps: ServerAppDeps): ServerApp {
     logger: deps.logger,
     version: deps.version,
   });
-  // One port, one /metrics: the build tier's.
-  registerMirrorMetric(build, isBuilt);
   for (const definition of prepare.openAPIRegistry.definitions) {
     if (definition.type === "route" && definition.route.path === PREPARE_PATH) {
       build.openAPIRegistry.registerPath(definition.route);
