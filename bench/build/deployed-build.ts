@@ -4,11 +4,9 @@
  * bench/README.md. IMAGE_PULL is `missing`: no registry is reachable here.
  * Usage: pnpm bench:build-deployed -- [--runs 5] [--builds 8] [--workers 2] [--poll-ms 50] [--rounds 3] [--only single|parallel]
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { readWorkers } from "@asu/queue";
 import {
@@ -36,6 +34,7 @@ import { machineLoad, median, minimum, ms } from "./figures.ts";
 import { openJobTimes } from "./job-times.ts";
 import { type BaselineOptions, baselineBuild } from "./podman-baseline.ts";
 import { cpuLine, reapedChildrenCpu, treeCpu, untilQuiet } from "./process-cpu.ts";
+import { startTierProcess, stopTierProcess, type TierProcess } from "./tier-processes.ts";
 import { type TimedBuild, timedBuild } from "./timed-build.ts";
 
 const { values } = parseArgs({
@@ -55,47 +54,17 @@ const builds = Number(values.builds);
 const workerCount = Number(values.workers);
 const pollMs = Number(values["poll-ms"]);
 const rounds = Number(values.rounds);
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** Longest wait for the server's leftovers before the next side is timed. */
 const SETTLE_MAX_MS = 20_000;
 
-interface Tier {
-  name: string;
-  child: ChildProcess;
-}
-
-const tiers: Tier[] = [];
+const tiers: TierProcess[] = [];
 const cleanups: (() => Promise<unknown>)[] = [];
 
-/** `pnpm start:…` in its own process group, so stopping it stops tsx and node under it. */
-function startTier(name: string, script: string, env: Record<string, string>): Tier {
-  const child = spawn("pnpm", ["--silent", script], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "ignore", "pipe"],
-    detached: true,
-  });
-  let errors = "";
-  child.stderr?.on("data", (chunk) => {
-    errors = (errors + String(chunk)).slice(-4000);
-  });
-  child.once("exit", (code) => {
-    if (code && !stopping) console.error(`${name} exited ${code}: ${errors}`);
-  });
-  const tier = { name, child };
+/** `pnpm start:…` in its own process group, kept for the stop and the RSS readings. */
+function startTier(name: string, script: string, env: Record<string, string>): TierProcess {
+  const tier = startTierProcess(name, script, env);
   tiers.push(tier);
   return tier;
-}
-
-let stopping = false;
-
-/** A group already gone (ESRCH) is stopped: stopping must not hide the error that ended the run. */
-function signalGroup(pid: number, signal: NodeJS.Signals) {
-  try {
-    process.kill(-pid, signal);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
-  }
 }
 
 /** How long the client saw each stage, e.g. `queued 40 ms, container_setup 90 ms, …`. */
@@ -107,20 +76,7 @@ function stageLine(timed: TimedBuild): string {
     .join(", ");
 }
 async function stopAll() {
-  stopping = true;
-  await Promise.all(
-    tiers.map(
-      ({ child }) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.pid === undefined) return resolve();
-          child.once("exit", () => resolve());
-          signalGroup(child.pid, "SIGTERM");
-          setTimeout(() => {
-            if (child.exitCode === null && child.pid) signalGroup(child.pid, "SIGKILL");
-          }, 30_000).unref();
-        }),
-    ),
-  );
+  await Promise.all(tiers.map(stopTierProcess));
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
 }
 

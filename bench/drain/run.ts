@@ -48,8 +48,13 @@ import { startRedisServer } from "../../test/support/redis-server.ts";
 import { BENCH_IMAGE } from "../build/bench-stack.ts";
 import { machineLoad, median } from "../build/figures.ts";
 import { baselineBuild } from "../build/podman-baseline.ts";
+import {
+  startTierProcess,
+  stopTierProcess,
+  type TierProcess,
+  treeRss,
+} from "../build/tier-processes.ts";
 import { drainRequests } from "./drain-requests.ts";
-import { startTierProcess, stopTierProcess, type TierProcess, treeRss } from "./tier-processes.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((arg) => arg !== "--"),
