@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { networkInterfaces } from "node:os";
 
 /*
  * The host's side of the build network: netavark lets isolated containers
@@ -88,6 +89,13 @@ export function guardRemoval(network: string): string {
 
 /** How a build container names the Podman host (Podman's and Docker's names). */
 const HOST_NAMES = new Set(["host.containers.internal", "host.docker.internal"]);
+
+/** The host's own addresses as a build sees them (its gateways are added by the caller). */
+export function hostAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flat()
+    .flatMap((entry) => (entry && !entry.internal ? [entry.address] : []));
+}
 
 /**
  * The TCP ports of `urls` that point at the Podman host, by its name for

@@ -7,6 +7,7 @@ export {
   guardRemoval,
   guardRuleset,
   guardTableName,
+  hostAddresses,
   hostPortsOf,
   unguardBuildNetwork,
 } from "./build-network-guard.ts";

@@ -1,4 +1,3 @@
-import { networkInterfaces } from "node:os";
 import type { Config } from "@asu/config";
 import type { Logger } from "@asu/observability";
 import Docker from "dockerode";
@@ -7,6 +6,7 @@ import {
   guardedNetwork,
   guardRuleset,
   guardTableName,
+  hostAddresses,
   hostPortsOf,
   runCommand,
 } from "./build-network-guard.ts";
@@ -26,13 +26,6 @@ export type GuardServiceConfig = Pick<
 
 /** How often the service checks that its table is still there (a firewall reload, a new network). */
 const RECHECK_MS = 30_000;
-
-/** The host's own addresses as a build sees them (its gateways are added by the caller). */
-function hostAddresses(): string[] {
-  return Object.values(networkInterfaces())
-    .flat()
-    .flatMap((entry) => (entry && !entry.internal ? [entry.address] : []));
-}
 
 /**
  * Installs the guard of CONTAINER_NETWORK on this host (root with

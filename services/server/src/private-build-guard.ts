@@ -1,9 +1,9 @@
-import { networkInterfaces } from "node:os";
 import {
   applyNftables,
   guardedNetwork,
   guardRemoval,
   guardRuleset,
+  hostAddresses,
   hostPortsOf,
 } from "@asu/build-worker";
 import type { Logger } from "@asu/observability";
@@ -25,13 +25,6 @@ export interface PrivateBuildGuardOptions {
   logger: Logger;
   /** Whether this process may change the host's firewall; default: running as root. */
   isRoot?: boolean;
-}
-
-/** The host's own addresses as a build sees them (its gateways are added by the caller). */
-function hostAddresses(): string[] {
-  return Object.values(networkInterfaces())
-    .flat()
-    .flatMap((entry) => (entry && !entry.internal ? [entry.address] : []));
 }
 
 async function inspectNetwork(socketPath: string, network: string) {
