@@ -1,6 +1,7 @@
 import { REQUEST_BOUNDS } from "@asu/contract";
 import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { BUILD_QUEUE, createBuildQueue, KEY_PREFIX } from "@asu/queue";
+import { createStatsRecorder } from "@asu/stats";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import type { Redis } from "ioredis";
@@ -40,6 +41,7 @@ beforeAll(async () => {
   const catalog = createOpenwrtCatalog({ client, branches: DEFAULT_BRANCHES });
   build = await serveApp(
     createBuildApp({
+      stats: createStatsRecorder(redis, { enabled: false }),
       catalog,
       client,
       queue: createBuildQueue({ connection: redis }),

@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createStatsRecorder } from "@asu/stats";
 import { type BuildStore, createLocalStore, createS3Store } from "@asu/store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBuildApp } from "../packages/build-tier/src/build-app.ts";
@@ -50,6 +51,7 @@ async function stackWith(store: BuildStore) {
   const { client, catalog } = stand.catalog();
   const served: ServedApp = await serveApp(
     createBuildApp({
+      stats: createStatsRecorder(redis, { enabled: false }),
       catalog,
       client,
       queue,

@@ -5,6 +5,7 @@ import { Writable } from "node:stream";
 import { createLogger } from "@asu/observability";
 import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { createBuildQueue } from "@asu/queue";
+import { createStatsRecorder } from "@asu/stats";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { Redis } from "ioredis";
@@ -38,6 +39,7 @@ export async function startBenchBuildTier(options: {
     destination: new Writable({ write: (_c, _e, done) => done() }),
   });
   const app = createBuildApp({
+    stats: createStatsRecorder(redis, { enabled: false }),
     catalog: createOpenwrtCatalog({ client, branches: DEFAULT_BRANCHES }),
     client,
     queue,

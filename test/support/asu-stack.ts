@@ -7,6 +7,7 @@ import type { ApiApp } from "@asu/http";
 import { createLogger, type Logger } from "@asu/observability";
 import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { type BuildQueue, createBuildQueue } from "@asu/queue";
+import { createStatsRecorder } from "@asu/stats";
 import { createStoreFromConfig } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog, createPackageIndexes } from "@asu/upstream";
 import Docker from "dockerode";
@@ -140,6 +141,7 @@ export async function startAsuStack(options: StackOptions): Promise<AsuStack> {
       prepare_api_url: config.prepare_api_url ?? prepare.url,
     },
     logger: quietLogger("build", verbose),
+    stats: createStatsRecorder(buildRedis, { enabled: config.server_stats }),
   };
   const buildApp = createBuildApp(buildDeps);
   options.extendBuildApp?.(buildApp, buildDeps);

@@ -1,6 +1,7 @@
 import { type ApiApp, undocumentedRoutes } from "@asu/http";
 import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { createBuildQueue } from "@asu/queue";
+import { createStatsRecorder } from "@asu/stats";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { Redis } from "ioredis";
@@ -48,6 +49,7 @@ async function startTier(): Promise<Tier> {
       upstream_url: upstream.url,
     },
     logger: silentLogger("t"),
+    stats: createStatsRecorder(redis, { enabled: false }),
   });
   const served = await serveApp(app);
   return {

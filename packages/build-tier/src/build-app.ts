@@ -2,7 +2,7 @@ import { type ApiApp, createApiApp } from "@asu/http";
 import { type Logger, metricsRegistry } from "@asu/observability";
 import { registerPages } from "@asu/pages";
 import type { BuildQueue } from "@asu/queue";
-import { createStatsRecorder } from "@asu/stats";
+import type { StatsRecorder } from "@asu/stats";
 import type { BuildStore } from "@asu/store";
 import {
   createPackageIndexes,
@@ -41,6 +41,8 @@ export interface BuildAppDeps {
     prepare_api_url?: string | undefined;
   };
   logger: Logger;
+  /** The build tier's one statistics recorder (summed in memory, written once a second). */
+  stats: StatsRecorder;
   version?: string;
   /** Popular release requests, remembered from POSTs and shown by /api/v1/stats. */
   popular?: BuildRouteDeps["popular"];
@@ -54,16 +56,9 @@ export const ALLOWED_METHODS: Readonly<Record<string, string>> = {
   "/api/v1/build/:request_hash": "GET, HEAD, OPTIONS",
 };
 
-/**
- * The build tier's one statistics recorder (summed in memory, written once a
- * second) and the package check before the queue, which counts with it.
- */
+/** The package check before the queue, which counts with the tier's statistics recorder. */
 function buildTierRecorders(app: ApiApp, deps: BuildAppDeps) {
-  const { settings, redis, logger } = deps;
-  const stats = createStatsRecorder(redis, {
-    enabled: settings.server_stats === true,
-    onError: (error) => logger.warn({ err: error.message }, "recording statistics failed"),
-  });
+  const { settings, redis, stats } = deps;
   if (settings.package_check === false) return { stats, packageCheck: NO_PACKAGE_CHECK };
   const indexes =
     deps.indexes ?? createPackageIndexes({ client: deps.client, branches: deps.catalog.branches });

@@ -100,8 +100,13 @@ export function createBuildTier(options: BuildTierOptions): BuildTier {
     limit: config.release_prebuilds,
     onError: (error) => logger.warn({ err: error.message }, "recording popular requests failed"),
   });
+  const stats = createStatsRecorder(redis, {
+    enabled: config.server_stats,
+    onError: (error) => logger.warn({ err: error.message }, "recording statistics failed"),
+  });
   const app = createBuildApp({
     popular,
+    stats,
     catalog,
     client,
     queue,
@@ -127,7 +132,7 @@ export function createBuildTier(options: BuildTierOptions): BuildTier {
     popular,
     settings: config,
     registry: metricsRegistry(app),
-    stats: createStatsRecorder(redis, { enabled: config.server_stats }),
+    stats,
     logger,
   });
   const stopPopular = popular.start();

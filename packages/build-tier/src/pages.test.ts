@@ -1,6 +1,7 @@
 import { DEFAULT_BRANCHES } from "@asu/openwrt-releases";
 import { createLiveStatus, registerPages } from "@asu/pages";
 import { createBuildQueue, type WorkerStatus, writeWorkerStatus } from "@asu/queue";
+import { createStatsRecorder } from "@asu/stats";
 import { createLocalStore } from "@asu/store";
 import { createMetadataClient, createOpenwrtCatalog } from "@asu/upstream";
 import { Redis } from "ioredis";
@@ -60,6 +61,7 @@ beforeAll(async () => {
     store: Object.assign(createLocalStore("/nonexistent"), { root: "/nonexistent" }),
     settings: { ...settings, upstream_url: upstream.url },
     logger: silentLogger("t"),
+    stats: createStatsRecorder(redis, { enabled: false }),
   };
   const app = createBuildApp(deps);
   registerPages(app, deps);
